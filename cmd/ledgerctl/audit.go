@@ -1,0 +1,132 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/audit"
+	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/receipt"
+)
+
+func runAudit(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit", stderr)
+	certPath := fs.String("service-cert", "", "service certificate (default: DIR/service.pem)")
+	secretPath := fs.String("secret", "", "ledger secret file, to authenticate every entry (default: DIR/ledger.secret if present)")
+	measure := fs.Bool("measure", false, "also measure this machine's raw SHA-256 throughput and print the ratio")
+	quiet := fs.Bool("q", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ledgerctl audit [flags] DIR\n\nDIR is a ledgerd data directory or its ledger/ folder.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usagef("audit needs one directory")
+	}
+	dataDir, ledgerDir := resolveDirs(fs.Arg(0))
+	opts, err := auditOptions(dataDir, *certPath, *secretPath)
+	if err != nil {
+		return err
+	}
+	if tree, err := openTreeReadOnly(filepath.Join(dataDir, "merkle.tree")); err == nil {
+		defer tree.Close()
+		opts.TreeLeaf = func(s uint64) (merkle.Hash, bool) {
+			h, err := tree.Leaf(s)
+			return h, err == nil
+		}
+	}
+	bar := newProgress(stderr, !*quiet)
+	opts.Progress = bar.update
+	start := time.Now()
+	rep, err := audit.Dir(ledgerDir, opts)
+	elapsed := time.Since(start)
+	bar.done()
+	if err != nil {
+		var f *audit.Failure
+		if errors.As(err, &f) {
+			fmt.Fprintf(stdout, "FAIL: seqno %d: %s\n", f.Seqno, f.Reason)
+			return fmt.Errorf("audit failed at seqno %d", f.Seqno)
+		}
+		return err
+	}
+	printReport(stdout, rep, elapsed, opts)
+	if *measure {
+		raw := rawSHA256Throughput()
+		got := float64(rep.Bytes) / elapsed.Seconds()
+		fmt.Fprintf(stdout, "throughput: %.0f MB/s of entries; raw SHA-256 on this machine: %.0f MB/s; ratio %.2f\n", got/1e6, raw/1e6, got/raw)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep *audit.Report, elapsed time.Duration, opts audit.Options) {
+	fmt.Fprintf(w, "OK: %d transactions (seqno %d..%d), %d signatures verified in %s (%.0f MB/s)\n",
+		rep.Entries, rep.FirstSeqno, rep.LastSeqno, rep.Signatures, elapsed.Round(time.Millisecond), float64(rep.Bytes)/elapsed.Seconds()/1e6)
+	if rep.Entries > 0 {
+		fmt.Fprintf(w, "merkle root over leaves [0..%d]: %s\n", rep.LastSeqno, hex.EncodeToString(rep.Root[:]))
+	}
+	if rep.LastSeqno > rep.LastSigned {
+		fmt.Fprintf(w, "note: %d transactions after the last signature (%d) are not yet signed\n", rep.LastSeqno-rep.LastSigned, rep.LastSigned)
+	}
+	if rep.Authenticated {
+		fmt.Fprintln(w, "every entry was authenticated with the ledger secret")
+	} else {
+		fmt.Fprintln(w, "entries were not authenticated (no ledger secret): modifications are detected at the next signature")
+	}
+	sum := sha256.Sum256(opts.ServiceCert.Raw)
+	fmt.Fprintf(w, "service certificate: sha256 %x\n", sum)
+}
+
+// resolveDirs accepts a data directory or its ledger/ folder.
+func resolveDirs(dir string) (dataDir, ledgerDir string) {
+	if st, err := os.Stat(filepath.Join(dir, "ledger")); err == nil && st.IsDir() {
+		return dir, filepath.Join(dir, "ledger")
+	}
+	return filepath.Dir(filepath.Clean(dir)), dir
+}
+
+func auditOptions(dataDir, certPath, secretPath string) (audit.Options, error) {
+	var opts audit.Options
+	if certPath == "" {
+		certPath = filepath.Join(dataDir, "service.pem")
+	}
+	pemBytes, err := os.ReadFile(certPath)
+	if err != nil {
+		return opts, fmt.Errorf("%w: couldn't read the service certificate (pass --service-cert): %v", errUsage, err)
+	}
+	if opts.ServiceCert, err = receipt.ParseCertificatePEM(pemBytes); err != nil {
+		return opts, fmt.Errorf("service certificate: %w", err)
+	}
+	explicit := secretPath != ""
+	if !explicit {
+		secretPath = filepath.Join(dataDir, "ledger.secret")
+	}
+	secret, err := readSecret(secretPath)
+	if err != nil && explicit {
+		return opts, err
+	}
+	opts.LedgerSecret = secret
+	return opts, nil
+}
+
+// rawSHA256Throughput hashes 256 MiB in 1 KiB-and-more pieces of one buffer.
+func rawSHA256Throughput() float64 {
+	buf := make([]byte, 1<<20)
+	start := time.Now()
+	var n int
+	for time.Since(start) < time.Second {
+		for range 16 {
+			sha256.Sum256(buf)
+			n += len(buf)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}

@@ -1,0 +1,86 @@
+// Command ledgerctl is the command-line client and auditor of ledgerd.
+//
+//	ledgerctl audit [--service-cert FILE] [--secret FILE] DIR
+//	ledgerctl verify --service-cert FILE RECEIPT.json
+//
+// Exit codes: 0 success, 1 failure (including any verification failure),
+// 2 usage error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// errUsage marks a usage error (exit code 2).
+var errUsage = errors.New("usage error")
+
+type command struct {
+	name, synopsis string
+	run            func(args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"audit", "verify a ledger directory offline (every entry, leaf and signature)", runAudit},
+		{"verify", "verify a receipt offline against the service certificate", runVerify},
+		{"help", "show this help", nil},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.run != nil {
+			err := c.run(args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+				if !errors.Is(err, flag.ErrHelp) {
+					fmt.Fprintln(stderr, "ledgerctl:", err)
+				}
+				return 2
+			default:
+				fmt.Fprintln(stderr, "ledgerctl:", err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "ledgerctl: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "ledgerctl: client and offline auditor for ledgerd")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprintln(w, "\nRun 'ledgerctl COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure (a verification failure is never success), 2 usage error.")
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("ledgerctl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,341 @@
+// Package audit verifies a ledger directory offline, like CCF's full ledger
+// validation (python/src/ccf/ledger.py, LedgerValidator at level FULL): every
+// entry parses, every Merkle leaf is recomputed, and every signature
+// transaction's root must equal the recomputed tree's root and verify under
+// a node certificate endorsed by the service certificate.
+//
+// With the ledger secret, every entry is also authenticated (its AES-GCM tag
+// covers the public domain and the ciphertext), so a modified entry is named
+// exactly; without it, a modification is detected at the next signature and
+// the entry is named from the node's Merkle tree file if one is given.
+package audit
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+// Options configures an audit.
+type Options struct {
+	// ServiceCert is the service identity the signatures must chain to.
+	// Required: an auditor must know whom it trusts.
+	ServiceCert *x509.Certificate
+	// LedgerSecret, if set, authenticates every entry's AES-GCM tag.
+	LedgerSecret []byte
+	// TreeLeaf, if set, returns the node's stored Merkle leaf for a seqno; it
+	// is used only to name the modified entry when a root does not match.
+	TreeLeaf func(seqno uint64) (merkle.Hash, bool)
+	// Progress is called with bytes done and total as chunks are read.
+	Progress func(done, total int64)
+	// Workers hashes entries in parallel. Default GOMAXPROCS.
+	Workers int
+}
+
+// Report summarises a successful audit.
+type Report struct {
+	Entries       uint64 // transactions verified
+	Signatures    uint64 // signature transactions verified
+	FirstSeqno    uint64
+	LastSeqno     uint64
+	LastSigned    uint64 // seqno of the last signature: entries after it are not yet covered
+	Bytes         int64  // bytes of entries hashed
+	Authenticated bool   // every entry's GCM tag was checked with the ledger secret
+	Root          merkle.Hash
+}
+
+// Failure names the first bad seqno and what is wrong with it.
+type Failure struct {
+	Seqno  uint64
+	Reason string
+}
+
+func (f *Failure) Error() string { return fmt.Sprintf("seqno %d: %s", f.Seqno, f.Reason) }
+
+// item is one entry on its way through the pipeline.
+type item struct {
+	seqno uint64
+	raw   []byte
+	view  uint64
+	leaf  merkle.Hash
+	sig   *tables.PrimarySignature
+	certs []nodeCert // endorsed node certificates this entry writes
+	err   error
+}
+
+type nodeCert struct{ id, pem string }
+
+// Dir audits the ledger chunk files in dir.
+func Dir(dir string, opts Options) (*Report, error) {
+	if opts.ServiceCert == nil {
+		return nil, errors.New("audit: the service certificate is required")
+	}
+	var aead cipher.AEAD
+	if opts.LedgerSecret != nil {
+		block, err := aes.NewCipher(opts.LedgerSecret)
+		if err != nil {
+			return nil, fmt.Errorf("audit: bad ledger secret: %w", err)
+		}
+		if aead, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+	}
+	a := &auditor{opts: opts, aead: aead, nodes: map[string]string{}}
+	a.rep.Authenticated = aead != nil
+	a.front.Append(merkle.Hash{}) // leaf 0: 32 zero bytes
+	if err := a.run(dir); err != nil {
+		return &a.rep, err
+	}
+	if err := a.checkTail(); err != nil {
+		return &a.rep, err
+	}
+	if a.rep.Entries > 0 {
+		a.rep.Root = a.front.Root()
+	}
+	return &a.rep, nil
+}
+
+type auditor struct {
+	opts    Options
+	aead    cipher.AEAD
+	front   merkle.Frontier
+	rep     Report
+	nodes   map[string]string // node id -> endorsed certificate PEM
+	prevSig uint64
+	// Leaves since the last verified signature, from seqno recentBase on,
+	// to name a modified entry when the next root does not match.
+	recentBase uint64
+	recent     []merkle.Hash
+}
+
+const (
+	batchSize = 512
+	arenaSize = 1 << 20
+)
+
+// run pipelines the walk: the walker batches entries, workers hash and
+// authenticate them in parallel, and check consumes batches in order.
+func (a *auditor) run(dir string) error {
+	workers := a.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	type batch struct {
+		items []item
+		arena []byte // copies of the entries: Walk's raw is valid only during its callback
+		done  chan struct{}
+	}
+	work := make(chan *batch, workers*2)
+	ordered := make(chan *batch, workers*4)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for b := range work {
+				for i := range b.items {
+					a.prepare(&b.items[i])
+				}
+				close(b.done)
+			}
+		})
+	}
+	checkErr := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range ordered {
+			<-b.done
+			if err == nil {
+				err = a.checkBatch(b.items)
+			}
+		}
+		checkErr <- err
+	}()
+	cur := &batch{done: make(chan struct{})}
+	flush := func() {
+		work <- cur
+		ordered <- cur
+		cur = &batch{done: make(chan struct{})}
+	}
+	walkErr := ledger.Walk(dir, func(seqno uint64, raw []byte) error {
+		if cap(cur.arena)-len(cur.arena) < len(raw) {
+			cur.arena = make([]byte, 0, max(arenaSize, len(raw)))
+		}
+		off := len(cur.arena)
+		cur.arena = append(cur.arena, raw...)
+		cur.items = append(cur.items, item{seqno: seqno, raw: cur.arena[off:len(cur.arena):len(cur.arena)]})
+		if len(cur.items) == batchSize || len(cur.arena) >= arenaSize {
+			flush()
+		}
+		return nil
+	}, ledger.WalkOptions{Progress: a.opts.Progress})
+	if len(cur.items) > 0 {
+		flush()
+	}
+	close(work)
+	close(ordered)
+	wg.Wait()
+	if err := <-checkErr; err != nil {
+		return err
+	}
+	if walkErr != nil {
+		var ce *ledger.CorruptionError
+		if errors.As(walkErr, &ce) {
+			return &Failure{Seqno: ce.Seqno, Reason: ce.Error()}
+		}
+		return walkErr
+	}
+	return nil
+}
+
+// prepare does the per-entry work that needs no order: parse, authenticate,
+// compute the leaf, and parse the public tables the checker needs.
+func (a *auditor) prepare(it *item) {
+	e, err := ledger.ParseEntry(it.raw)
+	if err != nil {
+		it.err = fmt.Errorf("entry does not parse: %w", err)
+		return
+	}
+	it.view = e.View
+	if e.Seqno != it.seqno {
+		it.err = fmt.Errorf("entry's IV says seqno %d", e.Seqno)
+		return
+	}
+	if a.aead != nil {
+		if err := e.Authenticate(a.aead); err != nil {
+			it.err = fmt.Errorf("entry fails authentication with the ledger secret (modified public domain, ciphertext or IV): %w", err)
+			return
+		}
+	}
+	d, err := e.PublicDomain()
+	if err != nil {
+		it.err = fmt.Errorf("public domain does not parse: %w", err)
+		return
+	}
+	if d.Type != ledger.WriteSetWithCommitEvidenceAndClaims {
+		it.err = fmt.Errorf("unexpected entry type %d", d.Type)
+		return
+	}
+	if d.Version != int64(it.seqno) {
+		it.err = fmt.Errorf("public domain version %d differs from the seqno", d.Version)
+		return
+	}
+	ws := sha256.Sum256(it.raw)
+	var buf [96]byte
+	copy(buf[:32], ws[:])
+	copy(buf[32:64], d.CommitEvidenceDigest[:])
+	copy(buf[64:], d.ClaimsDigest[:])
+	it.leaf = sha256.Sum256(buf[:])
+	if it.sig, _, err = tables.ParseSignature(d); err != nil {
+		it.err = err
+		return
+	}
+	for _, m := range d.Maps {
+		if m.Name == tables.NodeCertsMap {
+			for _, w := range m.Writes {
+				it.certs = append(it.certs, nodeCert{id: string(w.Key), pem: string(w.Value)})
+			}
+		}
+	}
+}
+
+func (a *auditor) checkBatch(items []item) error {
+	for i := range items {
+		if err := a.check(&items[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check does the ordered work: signatures against the running tree.
+func (a *auditor) check(it *item) error {
+	if it.err != nil {
+		return &Failure{Seqno: it.seqno, Reason: it.err.Error()}
+	}
+	if a.rep.Entries == 0 {
+		a.rep.FirstSeqno = it.seqno
+		if it.seqno != 1 {
+			return &Failure{Seqno: it.seqno, Reason: "ledger does not start at seqno 1"}
+		}
+	}
+	if it.sig != nil {
+		if err := a.checkSignature(it); err != nil {
+			return err
+		}
+	}
+	for _, c := range it.certs {
+		a.nodes[c.id] = c.pem
+	}
+	a.front.Append(it.leaf)
+	if len(a.recent) == 0 {
+		a.recentBase = it.seqno
+	}
+	a.recent = append(a.recent, it.leaf)
+	a.rep.Entries++
+	a.rep.LastSeqno = it.seqno
+	a.rep.Bytes += int64(len(it.raw))
+	return nil
+}
+
+func (a *auditor) checkSignature(it *item) error {
+	ps := it.sig
+	fail := func(format string, args ...any) error {
+		return &Failure{Seqno: it.seqno, Reason: "signature transaction: " + fmt.Sprintf(format, args...)}
+	}
+	if ps.Seqno != it.seqno || ps.View != it.view {
+		return fail("payload says %d.%d but the entry is %d.%d", ps.View, ps.Seqno, it.view, it.seqno)
+	}
+	if known, ok := a.nodes[ps.Node]; !ok {
+		return fail("signed by node %s, which no earlier transaction endorsed", ps.Node)
+	} else if known != ps.Cert {
+		return fail("node %s's certificate differs from the endorsed one", ps.Node)
+	}
+	root := a.front.Root()
+	if err := tables.VerifySignature(ps, root, a.opts.ServiceCert); err != nil {
+		if s, ok := a.locateModified(it.seqno); ok {
+			return &Failure{Seqno: s, Reason: fmt.Sprintf("entry was modified: its leaf differs from the node's Merkle tree, and the signature at %d no longer verifies (%v)", it.seqno, err)}
+		}
+		return fail("%v (an entry in (%d, %d) or the signature itself was modified)", err, a.prevSig, it.seqno)
+	}
+	a.prevSig = it.seqno
+	a.recent = a.recent[:0]
+	a.rep.Signatures++
+	a.rep.LastSigned = it.seqno
+	return nil
+}
+
+// locateModified returns the first seqno before sigSeqno, since the last
+// verified signature, whose recomputed leaf differs from the node's stored
+// Merkle leaf.
+func (a *auditor) locateModified(sigSeqno uint64) (uint64, bool) {
+	if a.opts.TreeLeaf == nil {
+		return 0, false
+	}
+	for i, leaf := range a.recent {
+		s := a.recentBase + uint64(i)
+		if s >= sigSeqno {
+			break
+		}
+		if stored, ok := a.opts.TreeLeaf(s); ok && stored != leaf {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// checkTail compares the leaves after the last signature, which no
+// signature covers yet, with the node's stored Merkle leaves.
+func (a *auditor) checkTail() error {
+	if s, ok := a.locateModified(^uint64(0)); ok {
+		return &Failure{Seqno: s, Reason: "entry after the last signature was modified: its leaf differs from the node's Merkle tree"}
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+// Package auth answers two questions for every ledger request: who is
+// calling, and may they do what they ask?
+//
+// Callers are identified as in Azure Confidential Ledger (acl-api.md §3):
+//
+//   - by TLS client certificate: the user id is the SHA-256 fingerprint of
+//     the DER certificate, upper-case hex, colon-separated
+//     ([CertificateUserID]);
+//   - by a bearer JWT from a configured OpenID issuer: the user id is the
+//     token's oid claim, or its sub claim when it has no oid
+//     ([JWTVerifier]).
+//
+// Authorisation is a role check (acl-api.md §5): Reader < Contributor <
+// Administrator, looked up in a [Directory] that the server backs with its
+// replicated state ([Authorize]).
+//
+// The JWT code follows RFC 7515 (JWS compact serialisation), RFC 7517
+// (JWK), RFC 7518 (algorithms) and RFC 7519 (claims), using only the
+// standard library. It accepts the asymmetric algorithms RS256, RS384,
+// RS512, PS256, ES256 and ES384 and nothing else, so "none" and the HMAC
+// key-confusion attacks are impossible by construction.
+package auth

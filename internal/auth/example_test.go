@@ -1,0 +1,38 @@
+package auth_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+)
+
+func ExampleAuthorize() {
+	dir := auth.MapDirectory{"6696d1bc-6012-47da-8556-ab4c747999c9": auth.RoleReader}
+	caller := auth.Principal{ID: "6696d1bc-6012-47da-8556-ab4c747999c9", Kind: auth.KindJWT}
+
+	fmt.Println(auth.Authorize(dir, caller, auth.RoleReader))
+	err := auth.Authorize(dir, caller, auth.RoleContributor)
+	fmt.Println(errors.Is(err, auth.ErrNotAllowed))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleNormalizeUserID() {
+	fmt.Println(auth.NormalizeUserID("5f%3A23%3A3d%3A26%3Ae2%3A28%3A88%3A9c%3A06%3Ae0%3A88%3A21%3Afa%3Ac7%3Ab2%3A9a%3Af8%3A81%3A30%3A6b%3Af9%3A15%3A41%3Af2%3A34%3A05%3A05%3A44%3A4c%3Aad%3A5a%3Ab5"))
+	fmt.Println(auth.NormalizeUserID("6696d1bc-6012-47da-8556-ab4c747999c9"))
+	// Output:
+	// 5F:23:3D:26:E2:28:88:9C:06:E0:88:21:FA:C7:B2:9A:F8:81:30:6B:F9:15:41:F2:34:05:05:44:4C:AD:5A:B5
+	// 6696d1bc-6012-47da-8556-ab4c747999c9
+}
+
+func ExampleParseRole() {
+	r, err := auth.ParseRole("Contributor")
+	fmt.Println(r, err, r.Allows(auth.RoleReader), r.Allows(auth.RoleAdministrator))
+	_, err = auth.ParseRole("contributor")
+	fmt.Println(err)
+	// Output:
+	// Contributor <nil> true false
+	// auth: unknown role "contributor": want Reader, Contributor or Administrator
+}

@@ -1,0 +1,179 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ledgerd/ledgerd/internal/ledger"
+)
+
+// ConfChangeMap is the public map in which a Raft configuration change is
+// recorded in the ledger. Its single key is 8 zero bytes (a CCF singleton);
+// the value is one byte of raftpb.EntryType followed by the Raft entry data.
+const ConfChangeMap = "public:ledgerd.internal.raft.conf_change"
+
+// SingletonKey is the key CCF uses for single-value maps (ServiceValue).
+var SingletonKey = make([]byte, 8)
+
+// Log is what Storage needs of the ledger. *ledger.Ledger implements it.
+type Log interface {
+	LastSeqno() uint64
+	Read(seqno uint64) ([]byte, error)
+	View(seqno uint64) (uint64, error)
+}
+
+// Storage is a raft.Storage whose log is the CCF ledger.
+//
+// Contract: the caller (the Ready loop) appends entries to the ledger and
+// syncs it before calling raft's Advance, and saves hard state through
+// SetHardState; Storage itself never writes the ledger. Entries are never
+// compacted: FirstIndex is always 1 and Snapshot is always empty.
+type Storage struct {
+	log Log
+	hs  *HardStateFile
+
+	mu sync.RWMutex
+	st State
+}
+
+var _ raft.Storage = (*Storage)(nil)
+
+// NewStorage returns a Storage over log with the hard state kept in hs.
+func NewStorage(log Log, hs *HardStateFile) *Storage {
+	return &Storage{log: log, hs: hs, st: hs.State()}
+}
+
+// InitialState implements raft.Storage.
+func (s *Storage) InitialState() (raftpb.HardState, raftpb.ConfState, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.Hard, s.st.Conf, nil
+}
+
+// SetHardState records hs; it is made durable when sync is true (a change of
+// term or vote must be durable before any message is sent; a commit index
+// need not be, since it is recoverable from a quorum).
+func (s *Storage) SetHardState(hs raftpb.HardState, sync bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Hard = hs
+	return s.hs.Save(s.st, sync)
+}
+
+// SetConfState records the configuration after a conf change was applied
+// at index; it is always made durable.
+func (s *Storage) SetConfState(cs raftpb.ConfState, index uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Conf = cs
+	s.st.ConfIndex = index
+	return s.hs.Save(s.st, true)
+}
+
+// State returns the last saved state.
+func (s *Storage) State() State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st
+}
+
+// Entries implements raft.Storage by reading ledger entries [lo, hi).
+func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
+	last := s.log.LastSeqno()
+	if lo < 1 {
+		return nil, raft.ErrCompacted
+	}
+	if hi > last+1 {
+		return nil, raft.ErrUnavailable
+	}
+	ents := make([]raftpb.Entry, 0, min(hi-lo, 1024))
+	var size uint64
+	for i := lo; i < hi; i++ {
+		raw, err := s.log.Read(i)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: couldn't read entry %d: %w", i, err)
+		}
+		e, err := DecodeEntry(raw)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: couldn't decode entry %d: %w", i, err)
+		}
+		size += uint64(e.Size())
+		if len(ents) > 0 && size > maxSize {
+			break
+		}
+		ents = append(ents, e)
+	}
+	return ents, nil
+}
+
+// Term implements raft.Storage: the view of the ledger entry at i.
+func (s *Storage) Term(i uint64) (uint64, error) {
+	if i == 0 {
+		return 0, nil
+	}
+	if i > s.log.LastSeqno() {
+		return 0, raft.ErrUnavailable
+	}
+	return s.log.View(i)
+}
+
+// LastIndex implements raft.Storage.
+func (s *Storage) LastIndex() (uint64, error) { return s.log.LastSeqno(), nil }
+
+// FirstIndex implements raft.Storage. The ledger keeps every entry.
+func (s *Storage) FirstIndex() (uint64, error) { return 1, nil }
+
+// Snapshot implements raft.Storage. ledgerd does not compact the Raft log,
+// so there is never a snapshot to send.
+func (s *Storage) Snapshot() (raftpb.Snapshot, error) { return raftpb.Snapshot{}, nil }
+
+// DecodeEntry turns a serialised CCF ledger entry back into the Raft entry it
+// was written for: configuration changes get their type and data back; every
+// other entry carries the CCF bytes as data.
+func DecodeEntry(raw []byte) (raftpb.Entry, error) {
+	e, err := ledger.ParseEntry(raw)
+	if err != nil {
+		return raftpb.Entry{}, err
+	}
+	ent := raftpb.Entry{Index: e.Seqno, Term: e.View, Type: raftpb.EntryNormal, Data: raw}
+	if !HasPublicMaps(e) {
+		return ent, nil
+	}
+	d, err := e.PublicDomain()
+	if err != nil {
+		return raftpb.Entry{}, err
+	}
+	for _, m := range d.Maps {
+		if m.Name != ConfChangeMap {
+			continue
+		}
+		if len(m.Writes) != 1 || len(m.Writes[0].Value) < 1 {
+			return raftpb.Entry{}, errors.New("malformed conf change record")
+		}
+		v := m.Writes[0].Value
+		ent.Type = raftpb.EntryType(v[0])
+		ent.Data = v[1:]
+	}
+	return ent, nil
+}
+
+// ConfChangeWrites is the write set that records Raft entry ent (a conf
+// change) in the ledger.
+func ConfChangeWrites(ent raftpb.Entry) []ledger.MapWrites {
+	v := make([]byte, 1+len(ent.Data))
+	v[0] = byte(ent.Type)
+	copy(v[1:], ent.Data)
+	return []ledger.MapWrites{{Name: ConfChangeMap, Writes: []ledger.KV{{Key: SingletonKey, Value: v}}}}
+}
+
+// HasPublicMaps reports whether the public domain of e holds any map, without
+// parsing it: the fixed header of an entry of type 4 is 1+8+32+32+8 bytes.
+func HasPublicMaps(e *ledger.Entry) bool {
+	return len(e.Public) > publicHeaderSize
+}
+
+const publicHeaderSize = 1 + 8 + 32 + 32 + 8

@@ -1,0 +1,182 @@
+package merkle
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// The file starts with a 16-byte header: the magic "ledgerd/merkle\x00" and
+// a format version byte. A backwards-incompatible layout uses a new version.
+const (
+	headerSize    = 16
+	formatVersion = 1
+)
+
+var fileMagic = []byte("ledgerd/merkle\x00")
+
+// tailCheckLeaves is how many of the last leaves Open re-checks: every
+// subtree hash in their records must be the hash of its children. Pages of an
+// unsynced write can reach the disk in any order, so the check must cover
+// at least the largest batch a Sync writes; it costs about one hash per leaf.
+const tailCheckLeaves = 1 << 14
+
+// fileOffset returns the offset of stored hash idx in the file.
+func fileOffset(idx uint64) int64 {
+	return headerSize + int64(idx)*HashSize
+}
+
+// openFile opens the tree file at path for reading and writing, creating it
+// if it does not exist.
+func openFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := createFile(path); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, os.O_RDWR, 0)
+	}
+	return f, err
+}
+
+// createFile creates an empty tree file at path atomically: after a crash
+// there is either no file or one with a complete header.
+func createFile(path string) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	hdr := append(bytes.Clone(fileMagic), formatVersion)
+	_, err = f.Write(hdr)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err := errors.Join(err, f.Close()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir fsyncs a directory so that a rename in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// load checks the header and sets the tree's size from the file's length,
+// cutting back a torn tail. It reads O(tailCheckLeaves + log n) hashes.
+func (t *Tree) load() error {
+	length, err := t.checkHeader()
+	if err != nil {
+		return err
+	}
+	n := sizeForStoredHashes(uint64(length-headerSize) / HashSize)
+	if n > MaxSize {
+		return fmt.Errorf("%w: %d bytes is more than %d leaves", ErrCorrupt, length, uint64(MaxSize))
+	}
+	t.synced, t.durable = n, n
+	t.cache.reset()
+	if n, err = t.checkTail(n); err != nil {
+		return fmt.Errorf("couldn't check the tail: %w", err)
+	}
+	if length != fileOffset(storedHashCount(n)) {
+		if err := t.truncateFile(n); err != nil {
+			return fmt.Errorf("couldn't cut the torn tail back to %d leaves: %w", n, err)
+		}
+	}
+	t.synced, t.durable = n, n
+	return t.setSize(n)
+}
+
+// checkHeader checks the file's header and returns the file's length.
+func (t *Tree) checkHeader() (int64, error) {
+	info, err := t.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if info.Size() < headerSize {
+		return 0, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrCorrupt, info.Size(), headerSize)
+	}
+	var hdr [headerSize]byte
+	if _, err := t.f.ReadAt(hdr[:], 0); err != nil {
+		return 0, fmt.Errorf("couldn't read header: %w", err)
+	}
+	if !bytes.Equal(hdr[:len(fileMagic)], fileMagic) {
+		return 0, fmt.Errorf("%w: not a ledgerd merkle tree file", ErrCorrupt)
+	}
+	if v := hdr[len(fileMagic)]; v != formatVersion {
+		return 0, fmt.Errorf("%w: format version %d, want %d", ErrCorrupt, v, formatVersion)
+	}
+	return info.Size(), nil
+}
+
+// checkTail checks the records of the last tailCheckLeaves of the n leaves
+// in the file: each subtree hash a record stores must be the hash of its two
+// children. It returns n, or the size before the first damage it finds.
+func (t *Tree) checkTail(n uint64) (uint64, error) {
+	from := n - min(n, tailCheckLeaves)
+	r := reader{t: t}
+	if err := r.loadRecords(from, n); err != nil {
+		return 0, err
+	}
+	for leaf := from; leaf < n; leaf++ {
+		level, err := r.checkRecord(leaf)
+		switch {
+		case err != nil:
+			return 0, err
+		case level == 1:
+			// The leaf, its left sibling or their parent is damaged.
+			return leaf - 1, nil
+		case level > 1:
+			// Both children passed their own checks: the parent is damaged.
+			return leaf, nil
+		}
+	}
+	return n, nil
+}
+
+// checkRecord checks every subtree hash in leaf's record against the hash of
+// its children. It returns the level of the first that doesn't match, or 0.
+// A leaf whose record holds no subtree hash (an even leaf) is checked with
+// the next leaf's record; the last leaf of the file, if even, is checked by
+// nothing here but by the caller's cross-check against the ledger.
+func (r *reader) checkRecord(leaf uint64) (int, error) {
+	for level := 1; leaf>>(level-1)&1 == 1; level++ {
+		k := leaf >> level
+		parent, err := r.stored(level, k)
+		if err != nil {
+			return 0, err
+		}
+		left, err := r.stored(level-1, 2*k)
+		if err != nil {
+			return 0, err
+		}
+		right, err := r.stored(level-1, 2*k+1)
+		if err != nil {
+			return 0, err
+		}
+		if HashChildren(left, right) != parent {
+			return level, nil
+		}
+	}
+	return 0, nil
+}
+
+// truncateFile cuts the file to the records of n leaves and fsyncs it.
+func (t *Tree) truncateFile(n uint64) error {
+	if err := t.f.Truncate(fileOffset(storedHashCount(n))); err != nil {
+		return err
+	}
+	return t.f.Sync()
+}

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+)
+
+// Config configures a node. Zero fields take the documented defaults.
+type Config struct {
+	// Dir is the data directory. The ledger is in Dir/ledger; the Merkle
+	// tree, signature index, Raft state and state snapshot beside it.
+	Dir string
+	// Identities are the service and node identities and the ledger secret
+	// (see identity.LoadOrCreate). Required.
+	Identities *identity.Identities
+	// SignatureInterval is the longest time a transaction waits for the
+	// signature that makes it committable. Default 5ms.
+	SignatureInterval time.Duration
+	// SignatureTxs emits a signature after this many transactions even if
+	// SignatureInterval has not passed. Default 5000.
+	SignatureTxs int
+	// ChunkSize is the size after which the next signature ends the current
+	// ledger chunk file (CCF ledger.chunk_size). Default 5 MB.
+	ChunkSize int64
+	// MaxQueue bounds the submissions waiting to be sequenced; Submit
+	// returns ErrBusy beyond it. Default 65536.
+	MaxQueue int
+	// MaxBatch bounds the transactions proposed to Raft in one batch.
+	// Default 8192.
+	MaxBatch int
+	// SnapshotInterval is how often the applied state, the query index and
+	// the sizes of the derived files are checkpointed, bounding the ledger
+	// suffix replayed at start-up. Default 10s.
+	SnapshotInterval time.Duration
+	// SnapshotTxs checkpoints after this many applied transactions. Default 200000.
+	SnapshotTxs int
+	// Bootstrap makes this node found a new service when its ledger is
+	// empty, writing the genesis transaction. Default true (single node).
+	NoBootstrap bool
+	// Genesis is written in the genesis transaction, after the service
+	// and node records: initial users, members, constitution.
+	Genesis []ledger.MapWrites
+	// Raft configures consensus. Raft.ID defaults to 1.
+	Raft consensus.Config
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (for tests). Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.SignatureInterval == 0 {
+		c.SignatureInterval = 5 * time.Millisecond
+	}
+	if c.SignatureTxs == 0 {
+		c.SignatureTxs = 5000
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = 5_000_000
+	}
+	if c.MaxQueue == 0 {
+		c.MaxQueue = 1 << 16
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 10 * time.Second
+	}
+	if c.SnapshotTxs == 0 {
+		c.SnapshotTxs = 200_000
+	}
+	if c.Raft.ID == 0 {
+		c.Raft.ID = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Raft.Logger == nil {
+		c.Raft.Logger = c.Logger
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.Raft = c.Raft.WithDefaults()
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("node: Config.Dir is required")
+	case c.Identities == nil:
+		return errors.New("node: Config.Identities is required (see identity.LoadOrCreate)")
+	case len(c.Identities.LedgerSecret) != 32:
+		return errors.New("node: the ledger secret must be 32 bytes")
+	case c.SignatureInterval < 0 || c.SignatureTxs < 1:
+		return errors.New("node: SignatureInterval must be >= 0 and SignatureTxs >= 1")
+	case c.ChunkSize < 1 || c.ChunkSize > 1<<32-1:
+		return fmt.Errorf("node: ChunkSize must be in [1, 2^32-1] (CCF's positions are uint32), got %d", c.ChunkSize)
+	case c.MaxBatch < 1 || c.MaxQueue < c.MaxBatch:
+		return errors.New("node: MaxBatch must be >= 1 and MaxQueue >= MaxBatch")
+	}
+	return c.Raft.Validate()
+}

@@ -1,0 +1,161 @@
+package node_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/audit"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+const crashDirEnv = "LEDGERD_CRASH_CHILD_DIR"
+
+// TestCrashChild is the child of TestCrashRecovery: it appends in a loop from
+// several goroutines and prints "C <txid> <contents>" for every entry once
+// the node reports it Committed. It runs until it is killed.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("child process of TestCrashRecovery only")
+	}
+	n := openNode(t, dir, func(c *node.Config) { c.ChunkSize = 64 << 10 })
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				body := fmt.Sprintf("p%d-w%d-%d-%s", os.Getpid(), w, i, strings.Repeat("x", rand.IntN(2000)))
+				f, err := n.SubmitEntry("crash", []byte(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				id, err := f.Wait(context.Background())
+				if err == nil {
+					err = n.WaitCommitted(context.Background(), id)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				fmt.Fprintf(os.Stdout, "C %s %s\n", id, body)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestCrashRecovery kills a child that appends in a loop with SIGKILL at
+// random moments, at least 20 times. After every restart each entry that had
+// been reported Committed must be present with its contents, and at the end
+// the audit of the ledger must pass.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test spawns processes")
+	}
+	dir := t.TempDir()
+	committed := map[node.TxID]string{}
+	const rounds = 24
+	for round := range rounds {
+		lines, err := runAndKill(t, dir, time.Duration(rand.IntN(150))*time.Millisecond)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for _, l := range lines {
+			f := strings.SplitN(l, " ", 3)
+			id, err := node.ParseTxID(f[1])
+			if err != nil || len(f) != 3 {
+				t.Fatalf("bad child line %q", l)
+			}
+			committed[id] = f[2]
+		}
+	}
+	if len(committed) < rounds {
+		t.Fatalf("only %d entries were committed over %d rounds", len(committed), rounds)
+	}
+	n := openNode(t, dir, func(c *node.Config) { c.ChunkSize = 64 << 10 })
+	for id, body := range committed {
+		if st := n.Status(id); st != node.StatusCommitted {
+			t.Fatalf("%s was reported Committed, now %v", id, st)
+		}
+		e, err := n.Entry(id)
+		if err != nil || string(e.Contents) != body {
+			t.Fatalf("%s was reported Committed with %q, now %q (%v)", id, body[:min(20, len(body))], e.Contents, err)
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Dir(filepath.Join(dir, "ledger"), audit.Options{ServiceCert: ids.Service.Cert, LedgerSecret: ids.LedgerSecret})
+	if err != nil {
+		t.Fatalf("audit after %d crashes: %v", rounds, err)
+	}
+	t.Logf("%d crashes, %d committed entries checked, audit: %d transactions, %d signatures", rounds, len(committed), rep.Entries, rep.Signatures)
+}
+
+// runAndKill starts the child, waits for its first committed line, lets it
+// run for d more, kills it with SIGKILL and returns every committed line it
+// printed.
+func runAndKill(t *testing.T, dir string, d time.Duration) ([]string, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	first := make(chan struct{})
+	var lines []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "C ") {
+				if len(lines) == 0 {
+					close(first)
+				}
+				lines = append(lines, sc.Text())
+			}
+		}
+	}()
+	select {
+	case <-first:
+	case <-done:
+		cmd.Wait()
+		return nil, fmt.Errorf("child exited before committing anything: %s", stderr.String())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("child committed nothing in 30s: %s", stderr.String())
+	}
+	time.Sleep(d) // fault injection: kill at a random moment, not synchronisation
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return nil, err
+	}
+	<-done
+	cmd.Wait()
+	return lines, nil
+}

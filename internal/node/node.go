@@ -1,0 +1,364 @@
+// Package node is the core of a ledgerd node: it sequences transactions into
+// the Raft log (which is the CCF ledger), emits signature transactions,
+// tracks commit as CCF defines it, applies committed transactions to the
+// state and the query index, and serves entries, statuses and receipts.
+//
+// The durability protocol (serialise, persist, sign, commit, apply) is the
+// Ready loop in sequencer.go; recovery in recover.go brings the derived files
+// (Merkle tree, signature index, state) back in line with the ledger, which
+// is the only source of truth.
+package node
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+// Errors a caller can act on.
+var (
+	// ErrBusy: the submission queue is full; retry later (HTTP 503).
+	ErrBusy = errors.New("node: too many pending transactions")
+	// ErrStopped: the node is shutting down or stopped after a fatal error.
+	ErrStopped = errors.New("node: stopped")
+	// ErrNotPrimary: another node is the primary; writes go there.
+	ErrNotPrimary = errors.New("node: not the primary")
+	// ErrUncommitted: the transaction is not committed yet.
+	ErrUncommitted = errors.New("node: transaction not committed yet")
+	// ErrNotFound: no such transaction (unknown or invalid).
+	ErrNotFound = errors.New("node: transaction not found")
+	// ErrInvalid: the transaction was rolled back and will never commit.
+	ErrInvalid = errors.New("node: transaction invalid (rolled back)")
+	// ErrNotEntry: the transaction exists but holds no ledger entry of the
+	// requested collection (e.g. a signature or governance transaction).
+	ErrNotEntry = errors.New("node: transaction holds no ledger entry")
+)
+
+// Node is one ledgerd node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	aead cipher.AEAD
+	// commitSecret derives commit evidence (ccf-format §4.2).
+	commitSecret []byte
+
+	ledger  *ledger.Ledger
+	tree    *merkle.Tree
+	sigs    *sigIndex
+	hs      *consensus.HardStateFile
+	storage *consensus.Storage
+	rn      *raft.RawNode // owned by the loop goroutine
+	state   *State
+
+	// Owned by the loop goroutine.
+	waiting       []waiter    // append futures of this node's proposals, by seqno
+	unapplied     []unapplied // persisted entries above applied, by seqno
+	txsSinceSig   int         // transactions persisted since the last signature
+	lastSig       uint64      // seqno of the last signature in the log
+	sigDue        bool        // the signature timer fired
+	raftCommit    uint64      // highest Raft-committed index delivered
+	sinceSnap     int         // transactions applied since the last checkpoint
+	transport     consensus.Transport
+	recvc         chan raftpb.Message
+	genesisQueued bool
+
+	// Submission queue (any goroutine → loop).
+	qmu     sync.Mutex
+	queue   []*proposal
+	qsignal chan struct{}
+
+	// Published by the loop for readers.
+	committed atomic.Uint64 // CCF commit: last committed signature's seqno
+	lastSeqno atomic.Uint64
+	isPrimary atomic.Bool
+	cmu       sync.Mutex
+	commitCh  chan struct{} // closed and replaced when committed advances
+	stats     Stats
+	sigCache  sigCache
+
+	stopOnce sync.Once
+	stopc    chan struct{}
+	donec    chan struct{}
+	fatalErr atomic.Pointer[error]
+}
+
+// Stats are counters for metrics. Read with Node.Stats.
+type Stats struct {
+	Appends    atomic.Uint64 // transactions persisted by this node
+	Signatures atomic.Uint64
+	Batches    atomic.Uint64
+}
+
+type proposal struct {
+	writes []ledger.MapWrites
+	fut    *Future
+}
+
+type waiter struct {
+	seqno, view uint64
+	fut         *Future
+}
+
+type unapplied struct {
+	seqno uint64
+	raw   []byte
+}
+
+// Future is the result of Submit: it resolves to the transaction id once
+// the transaction is durably in this node's ledger (status Pending). It
+// MUST NOT resolve successfully before the entry is fsynced.
+type Future struct {
+	done chan struct{}
+	id   TxID
+	err  error
+}
+
+func newFuture() *Future { return &Future{done: make(chan struct{})} }
+
+func (f *Future) resolve(id TxID, err error) {
+	f.id, f.err = id, err
+	close(f.done)
+}
+
+// Done is closed when the future has resolved.
+func (f *Future) Done() <-chan struct{} { return f.done }
+
+// Wait blocks until the transaction is in the local ledger or ctx ends.
+func (f *Future) Wait(ctx context.Context) (TxID, error) {
+	select {
+	case <-f.done:
+		return f.id, f.err
+	case <-ctx.Done():
+		return TxID{}, ctx.Err()
+	}
+}
+
+// Open opens (or creates) the node's data directory, recovers it, and starts
+// the node. A node with an empty ledger founds a new service unless
+// cfg.NoBootstrap.
+func Open(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(cfg.Identities.LedgerSecret)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		aead:         aead,
+		commitSecret: commitSecret(cfg.Identities.LedgerSecret),
+		qsignal:      make(chan struct{}, 1),
+		recvc:        make(chan raftpb.Message, 1024),
+		commitCh:     make(chan struct{}),
+		stopc:        make(chan struct{}),
+		donec:        make(chan struct{}),
+		state:        newState(),
+	}
+	if err := n.openFiles(); err != nil {
+		n.closeFiles()
+		return nil, err
+	}
+	if err := n.recover(); err != nil {
+		n.closeFiles()
+		return nil, err
+	}
+	go n.run()
+	return n, nil
+}
+
+func (n *Node) openFiles() error {
+	if err := os.MkdirAll(n.cfg.Dir, 0o700); err != nil {
+		return err
+	}
+	var err error
+	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log}); err != nil {
+		return err
+	}
+	if n.tree, err = merkle.Open(filepath.Join(n.cfg.Dir, "merkle.tree")); err != nil {
+		return err
+	}
+	if n.sigs, err = openSigIndex(filepath.Join(n.cfg.Dir, "signatures.idx")); err != nil {
+		return err
+	}
+	if n.hs, err = consensus.OpenHardState(filepath.Join(n.cfg.Dir, "raft.state")); err != nil {
+		return err
+	}
+	n.storage = consensus.NewStorage(n.ledger, n.hs)
+	return nil
+}
+
+func (n *Node) closeFiles() error {
+	var errs []error
+	if n.tree != nil {
+		errs = append(errs, n.tree.Sync(), n.tree.Close())
+	}
+	if n.sigs != nil {
+		errs = append(errs, n.sigs.Close())
+	}
+	if n.hs != nil {
+		errs = append(errs, n.hs.Sync(), n.hs.Close())
+	}
+	if n.ledger != nil {
+		errs = append(errs, n.ledger.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the node, failing queued submissions with ErrStopped, writes
+// a final checkpoint and closes its files.
+func (n *Node) Close() error {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.donec
+	err := n.checkpoint()
+	return errors.Join(err, n.closeFiles())
+}
+
+// Err returns the fatal error that stopped the node, if any.
+func (n *Node) Err() error {
+	if p := n.fatalErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Submit queues a transaction writing the given maps. The future resolves
+// once it is durably in the local ledger.
+func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
+	select {
+	case <-n.stopc:
+		return nil, ErrStopped
+	default:
+	}
+	p := &proposal{writes: writes, fut: newFuture()}
+	n.qmu.Lock()
+	if len(n.queue) >= n.cfg.MaxQueue {
+		n.qmu.Unlock()
+		return nil, ErrBusy
+	}
+	n.queue = append(n.queue, p)
+	n.qmu.Unlock()
+	select {
+	case n.qsignal <- struct{}{}:
+	default:
+	}
+	return p.fut, nil
+}
+
+// SubmitEntry queues a user ledger entry: contents in the given collection.
+func (n *Node) SubmitEntry(collection string, contents []byte) (*Future, error) {
+	return n.Submit([]ledger.MapWrites{{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(collection), Value: contents}}}})
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() *Stats { return &n.stats }
+
+// IsPrimary reports whether this node is currently the Raft leader.
+func (n *Node) IsPrimary() bool { return n.isPrimary.Load() }
+
+// CommittedSeqno is the seqno of the last committed signature: every
+// transaction at or below it is Committed (unless Invalid).
+func (n *Node) CommittedSeqno() uint64 { return n.committed.Load() }
+
+// LastSeqno is the seqno of the last transaction in the local ledger.
+func (n *Node) LastSeqno() uint64 { return n.lastSeqno.Load() }
+
+// CommittedTxID is the id of the last committed transaction.
+func (n *Node) CommittedTxID() TxID {
+	s := n.committed.Load()
+	v, _ := n.ledger.View(s)
+	return TxID{View: v, Seqno: s}
+}
+
+// LastTxID is the id of the last transaction in the local ledger.
+func (n *Node) LastTxID() TxID {
+	s := n.lastSeqno.Load()
+	v, _ := n.ledger.View(s)
+	return TxID{View: v, Seqno: s}
+}
+
+// WaitCommitted blocks until id is Committed, or returns ErrInvalid if it
+// was rolled back, or ctx's error.
+func (n *Node) WaitCommitted(ctx context.Context, id TxID) error {
+	for {
+		n.cmu.Lock()
+		ch := n.commitCh
+		n.cmu.Unlock()
+		switch n.Status(id) {
+		case StatusCommitted:
+			return nil
+		case StatusInvalid:
+			return ErrInvalid
+		}
+		select {
+		case <-ch:
+		case <-n.donec:
+			return ErrStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (n *Node) publishCommit(seqno uint64) {
+	n.committed.Store(seqno)
+	n.cmu.Lock()
+	close(n.commitCh)
+	n.commitCh = make(chan struct{})
+	n.cmu.Unlock()
+}
+
+// Status evaluates a transaction's status as CCF does (evaluate_tx_status):
+// with local_view the view this node holds for the seqno, Committed if
+// committed and the views match, Invalid if committed with another view or
+// a later view is already committed, Pending if held locally, else Unknown.
+func (n *Node) Status(id TxID) Status {
+	committed := n.committed.Load()
+	var localView uint64
+	haveLocal := false
+	if id.Seqno <= n.lastSeqno.Load() {
+		if v, err := n.ledger.View(id.Seqno); err == nil {
+			localView, haveLocal = v, true
+		}
+	}
+	switch {
+	case committed >= id.Seqno:
+		if haveLocal && localView == id.View {
+			return StatusCommitted
+		}
+		return StatusInvalid
+	case haveLocal && localView == id.View:
+		return StatusPending
+	}
+	if cv, err := n.ledger.View(committed); err == nil && committed > 0 && cv > id.View {
+		return StatusInvalid
+	}
+	return StatusUnknown
+}
+
+func (n *Node) fatal(err error) {
+	err = fmt.Errorf("node: fatal: %w", err)
+	n.fatalErr.CompareAndSwap(nil, &err)
+	n.log.Error("node stopping after a fatal error", "err", err)
+}

@@ -1,0 +1,252 @@
+package node
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+// recover brings the derived files back in line with the ledger (the only
+// source of truth) after a clean stop or a crash, then builds the Raft node.
+//
+//  1. The ledger has already recovered its open chunk (torn tail dropped).
+//  2. Merkle tree: cut anything beyond the ledger; check its last leaf and
+//     the root at the last known signature against the ledger; if they
+//     disagree, fall back to the checkpoint's fsynced size, then to empty.
+//  3. Replay the ledger suffix the tree or signature index lack, verifying
+//     every signature found against the recomputed root.
+//  4. Commit point: the last signature Raft had committed, or the end of the
+//     last .committed chunk, whichever is later.
+//  5. State: the checkpoint if it matches the ledger, then the committed
+//     suffix after it; entries above the commit point wait in unapplied.
+func (n *Node) recover() error {
+	last := n.ledger.LastSeqno()
+	cp := n.loadCheckpoint()
+	if err := n.recoverTree(last, cp); err != nil {
+		return err
+	}
+	if err := n.replaySuffix(last); err != nil {
+		return err
+	}
+	hs := n.storage.State().Hard
+	if hs.Commit > last {
+		n.log.Error("raft commit index beyond the ledger's end; clamping", "commit", hs.Commit, "last", last)
+		hs.Commit = last
+		if err := n.storage.SetHardState(hs, true); err != nil {
+			return err
+		}
+	}
+	committed := max(n.sigs.LastAtOrBefore(hs.Commit), n.ledger.CommittedSeqno())
+	if err := n.recoverState(cp, committed, last); err != nil {
+		return err
+	}
+	n.committed.Store(committed)
+	n.lastSeqno.Store(last)
+	n.lastSig = n.sigs.Last()
+	n.txsSinceSig = int(last - min(last, n.lastSig))
+	rn, err := consensus.NewRawNode(n.cfg.Raft, n.storage, min(hs.Commit, committed))
+	if err != nil {
+		return err
+	}
+	n.rn = rn
+	n.queueGenesisIfNeeded()
+	n.log.Info("node recovered", "last", last, "committed", committed, "tree", n.tree.Size(), "signatures", n.sigs.Count())
+	return nil
+}
+
+func (n *Node) recoverTree(last uint64, cp *checkpointFile) error {
+	if n.tree.Size() > last+1 {
+		if err := n.tree.Truncate(last + 1); err != nil {
+			return err
+		}
+	}
+	if n.sigs.Last() > last {
+		if err := n.sigs.TruncateAfter(last); err != nil {
+			return err
+		}
+	}
+	if n.treeMatchesLedger() {
+		return nil
+	}
+	if cp != nil && cp.TreeSize < n.tree.Size() {
+		n.log.Warn("Merkle tree disagrees with the ledger; falling back to the checkpoint", "size", n.tree.Size(), "checkpoint", cp.TreeSize)
+		if err := n.tree.Truncate(cp.TreeSize); err != nil {
+			return err
+		}
+		if n.treeMatchesLedger() {
+			return nil
+		}
+	}
+	n.log.Warn("Merkle tree disagrees with the ledger; rebuilding it", "size", n.tree.Size())
+	if err := n.tree.Truncate(0); err != nil {
+		return err
+	}
+	return n.sigs.TruncateAfter(0)
+}
+
+// treeMatchesLedger checks the tree's last leaf and the root at the last
+// signature it covers against the ledger.
+func (n *Node) treeMatchesLedger() bool {
+	size := n.tree.Size()
+	if size <= 1 {
+		return true
+	}
+	raw, err := n.ledger.Read(size - 1)
+	if err != nil {
+		return false
+	}
+	leaf, err := n.leafAt(raw)
+	if got, err2 := n.tree.Leaf(size - 1); err != nil || err2 != nil || got != leaf {
+		return false
+	}
+	s := n.sigs.LastAtOrBefore(size - 1)
+	if s == 0 {
+		return true
+	}
+	ps, err := n.signatureAt(s)
+	if err != nil {
+		return false
+	}
+	root, err := n.tree.Root(s)
+	return err == nil && hex.EncodeToString(root[:]) == ps.Root
+}
+
+func (n *Node) leafAt(raw []byte) (merkle.Hash, error) {
+	e, err := ledger.ParseEntry(raw)
+	if err != nil {
+		return merkle.Hash{}, err
+	}
+	return leafOf(raw, e)
+}
+
+// replaySuffix appends to the tree and the signature index what they lack
+// of the ledger, verifying every signature it meets.
+func (n *Node) replaySuffix(last uint64) error {
+	if n.tree.Size() == 0 {
+		if err := n.tree.Append(merkle.Hash{}); err != nil { // leaf 0: 32 zero bytes
+			return err
+		}
+	}
+	treeFrom, sigFrom := n.tree.Size(), n.sigs.Last()+1
+	for s := min(treeFrom, sigFrom); s <= last; s++ {
+		raw, err := n.ledger.Read(s)
+		if err != nil {
+			return err
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil {
+			return fmt.Errorf("node: entry %d: %w", s, err)
+		}
+		if s >= sigFrom && consensus.HasPublicMaps(e) {
+			ps, err := signatureOf(e)
+			if err != nil {
+				return fmt.Errorf("node: entry %d: %w", s, err)
+			}
+			if ps != nil {
+				if err := n.checkSignature(ps, s); err != nil {
+					return fmt.Errorf("node: signature at %d: %w", s, err)
+				}
+				if err := n.sigs.Append(s); err != nil {
+					return err
+				}
+			}
+		}
+		if s >= treeFrom {
+			leaf, err := leafOf(raw, e)
+			if err != nil {
+				return fmt.Errorf("node: entry %d: %w", s, err)
+			}
+			if err := n.tree.Append(leaf); err != nil {
+				return err
+			}
+		}
+	}
+	if err := n.tree.Flush(); err != nil {
+		return err
+	}
+	return n.sigs.Flush()
+}
+
+func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {
+	if cp != nil && n.checkpointMatches(cp, committed) {
+		n.state.restore(cp)
+	} else if cp != nil {
+		n.log.Warn("checkpoint does not match the ledger; replaying from the start", "applied", cp.Applied)
+	}
+	for s := n.state.Applied() + 1; s <= committed; s++ {
+		raw, err := n.ledger.Read(s)
+		if err != nil {
+			return err
+		}
+		if err := n.apply(s, raw); err != nil {
+			return err
+		}
+	}
+	n.unapplied = n.unapplied[:0]
+	for s := committed + 1; s <= last; s++ {
+		raw, err := n.ledger.Read(s)
+		if err != nil {
+			return err
+		}
+		n.unapplied = append(n.unapplied, unapplied{seqno: s, raw: raw})
+	}
+	return nil
+}
+
+func (n *Node) checkpointMatches(cp *checkpointFile, committed uint64) bool {
+	if cp.Applied > committed || cp.Applied >= n.tree.Size() {
+		return false
+	}
+	v, err := n.ledger.View(cp.Applied)
+	if err != nil || v != cp.AppliedView {
+		return false
+	}
+	leaf, err := n.tree.Leaf(cp.Applied)
+	return err == nil && hex.EncodeToString(leaf[:]) == cp.AppliedLeaf
+}
+
+// queueGenesisIfNeeded queues the genesis transaction of a new service: the
+// service certificate and status, this node's endorsed certificate, and the
+// configured initial governance (users, members, constitution).
+func (n *Node) queueGenesisIfNeeded() {
+	if n.cfg.NoBootstrap {
+		return
+	}
+	if _, ok := n.state.Get(tables.ServiceInfoMap, tables.SingletonKey); ok {
+		return
+	}
+	for _, u := range n.unapplied {
+		if e, err := ledger.ParseEntry(u.raw); err == nil && consensus.HasPublicMaps(e) {
+			if d, err := e.PublicDomain(); err == nil && hasMap(d.Maps, tables.ServiceInfoMap) {
+				return
+			}
+		}
+	}
+	id := n.cfg.Identities
+	info, _ := json.Marshal(map[string]string{"cert": string(id.Service.CertPEM), "status": "Open"})
+	nodeInfo, _ := json.Marshal(map[string]string{"cert": string(id.Node.CertPEM), "status": "Trusted"})
+	writes := []ledger.MapWrites{
+		{Name: tables.ServiceInfoMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: info}}},
+		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.Node.ID), Value: nodeInfo}}},
+		{Name: tables.NodeCertsMap, Writes: []ledger.KV{{Key: []byte(id.Node.ID), Value: id.Node.CertPEM}}},
+	}
+	writes = append(writes, n.cfg.Genesis...)
+	p := &proposal{writes: writes, fut: newFuture()}
+	n.qmu.Lock()
+	n.queue = append([]*proposal{p}, n.queue...)
+	n.qmu.Unlock()
+}
+
+func hasMap(ms []ledger.MapWrites, name string) bool {
+	for _, m := range ms {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}

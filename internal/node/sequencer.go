@@ -1,0 +1,499 @@
+package node
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+// run is the node's one goroutine that drives Raft. Everything that changes
+// the log happens here, in this order, every cycle:
+//
+//  1. handle everything Raft has ready (persist, send, commit, apply);
+//  2. if primary, sequence the queued submissions into a batch and propose it,
+//     then handle the Ready it produces (group commit: one fsync per batch);
+//  3. if a signature is due, propose it, and handle its Ready.
+//
+// Because Ready is drained before proposing, the ledger's last seqno is the
+// Raft log's last index when a batch is sequenced, so each transaction is
+// serialised with its final seqno and view.
+func (n *Node) run() {
+	defer close(n.donec)
+	tick := time.NewTicker(n.cfg.Raft.TickInterval)
+	defer tick.Stop()
+	sigTick := time.NewTicker(max(n.cfg.SignatureInterval, time.Millisecond))
+	defer sigTick.Stop()
+	snapTick := time.NewTicker(n.cfg.SnapshotInterval)
+	defer snapTick.Stop()
+	if err := n.campaignIfAlone(); err != nil {
+		n.fatal(err)
+		n.failQueued(ErrStopped)
+		return
+	}
+	for {
+		select {
+		case <-n.stopc:
+			n.failQueued(ErrStopped)
+			return
+		case <-tick.C:
+			n.rn.Tick()
+		case m := <-n.recvc:
+			_ = n.rn.Step(m)
+		case <-n.qsignal:
+		case <-sigTick.C:
+			n.sigDue = true
+		case <-snapTick.C:
+			if err := n.checkpoint(); err != nil {
+				n.log.Warn("couldn't checkpoint state", "err", err)
+			}
+		}
+		if err := n.cycle(); err != nil {
+			n.fatal(err)
+			n.failQueued(ErrStopped)
+			return
+		}
+	}
+}
+
+// campaignIfAlone makes a single-member group elect itself at once instead
+// of waiting for an election timeout.
+func (n *Node) campaignIfAlone() error {
+	cs := n.storage.State().Conf
+	if len(cs.Voters) <= 1 && (len(cs.Voters) == 0 || cs.Voters[0] == n.cfg.Raft.ID) {
+		if err := n.drainReady(); err != nil { // apply the bootstrap conf change first
+			return err
+		}
+		_ = n.rn.Campaign()
+	}
+	return n.drainReady()
+}
+
+func (n *Node) cycle() error {
+	if err := n.drainReady(); err != nil {
+		return err
+	}
+	for n.isPrimary.Load() && n.queued() > 0 {
+		if err := n.proposeQueued(); err != nil {
+			return err
+		}
+		if err := n.drainReady(); err != nil {
+			return err
+		}
+	}
+	if !n.isPrimary.Load() {
+		n.rejectQueuedIfFollower()
+	}
+	if n.signatureDue() {
+		if err := n.proposeSignature(); err != nil {
+			return err
+		}
+		return n.drainReady()
+	}
+	return nil
+}
+
+func (n *Node) drainReady() error {
+	for n.rn.HasReady() {
+		if err := n.handleReady(n.rn.Ready()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleReady is the durability protocol. Crash windows are noted inline;
+// recover() handles each of them on restart.
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.isPrimary.Store(rd.SoftState.RaftState == raft.StateLeader)
+	}
+	// 1. Persist new entries: ledger (one write and one fsync per batch),
+	// then the derived Merkle tree and signature index (written, not
+	// fsynced: recovery recomputes them from the ledger).
+	// Crash before the ledger fsync returns: the entries may be torn or
+	// missing; none was acknowledged to anyone, so nothing is lost.
+	if err := n.persist(rd.Entries); err != nil {
+		return err
+	}
+	// 2. Hard state. Term and vote must be durable before any message is
+	// sent; the commit index need not be (it is recoverable from a quorum).
+	if !raft.IsEmptyHardState(rd.HardState) {
+		prev := n.storage.State().Hard
+		mustSync := rd.HardState.Term != prev.Term || rd.HardState.Vote != prev.Vote
+		if err := n.storage.SetHardState(rd.HardState, mustSync); err != nil {
+			return err
+		}
+	}
+	// 3. Only now may messages go out (etcd raft's Ready contract).
+	if len(rd.Messages) > 0 && n.transport != nil {
+		n.transport.Send(rd.Messages)
+	}
+	// 4. The entries are durable here: resolve their append futures.
+	n.resolveWaiters()
+	// 5. Raft-committed entries: apply conf changes, then advance CCF's
+	// commit to the last signature Raft has committed and apply up to it.
+	// Crash after Raft commit but before apply: recovery re-applies from the
+	// last checkpoint; applying is idempotent per seqno.
+	if err := n.applyCommitted(rd.CommittedEntries); err != nil {
+		return err
+	}
+	n.rn.Advance(rd)
+	return nil
+}
+
+// persist writes Raft entries to the ledger. Entries a leader proposed carry
+// their CCF bytes; the empty entry of a new leader and conf changes are
+// serialised here, deterministically, so every node writes the same bytes.
+func (n *Node) persist(ents []raftpb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	if first := ents[0].Index; first <= n.ledger.LastSeqno() {
+		if err := n.rollback(first - 1); err != nil {
+			return err
+		}
+	}
+	raws := make([][]byte, len(ents))
+	for i, e := range ents {
+		raw, err := n.rawFor(e)
+		if err != nil {
+			return err
+		}
+		raws[i] = raw
+	}
+	if err := n.ledger.Append(raws...); err != nil {
+		return fmt.Errorf("couldn't append to the ledger: %w", err)
+	}
+	if err := n.ledger.Sync(); err != nil {
+		return fmt.Errorf("couldn't sync the ledger: %w", err)
+	}
+	if err := n.index(raws); err != nil {
+		return err
+	}
+	n.lastSeqno.Store(n.ledger.LastSeqno())
+	n.stats.Batches.Add(1)
+	return nil
+}
+
+// rawFor returns the CCF bytes to store for Raft entry e.
+func (n *Node) rawFor(e raftpb.Entry) ([]byte, error) {
+	if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
+		seqno, view, err := ledger.EntrySeqnoView(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+		}
+		if seqno != e.Index || view != e.Term {
+			return nil, fmt.Errorf("entry at index %d term %d claims seqno %d view %d", e.Index, e.Term, seqno, view)
+		}
+		return e.Data, nil
+	}
+	var writes []ledger.MapWrites
+	if e.Type != raftpb.EntryNormal {
+		writes = consensus.ConfChangeWrites(e)
+	}
+	return n.encode(nil, e.Term, e.Index, writes, 0)
+}
+
+// index appends the leaves of persisted entries to the Merkle tree and
+// records signatures, verifying each signature against the tree.
+func (n *Node) index(raws [][]byte) error {
+	leaves := make([]merkle.Hash, 0, len(raws))
+	for _, raw := range raws {
+		e, err := ledger.ParseEntry(raw)
+		if err != nil {
+			return fmt.Errorf("couldn't parse entry: %w", err)
+		}
+		leaf, err := leafOf(raw, e)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", e.Seqno, err)
+		}
+		n.unapplied = append(n.unapplied, unapplied{seqno: e.Seqno, raw: raw})
+		n.stats.Appends.Add(1)
+		if !consensus.HasPublicMaps(e) {
+			leaves = append(leaves, leaf)
+			n.txsSinceSig++
+			continue
+		}
+		ps, err := signatureOf(e)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", e.Seqno, err)
+		}
+		if ps != nil {
+			if err := n.tree.Append(leaves...); err != nil {
+				return err
+			}
+			leaves = leaves[:0]
+			if err := n.checkSignature(ps, e.Seqno); err != nil {
+				return fmt.Errorf("signature at %d: %w", e.Seqno, err)
+			}
+			if err := n.sigs.Append(e.Seqno); err != nil {
+				return err
+			}
+			n.lastSig, n.txsSinceSig = e.Seqno, 0
+			n.stats.Signatures.Add(1)
+		} else {
+			n.txsSinceSig++
+		}
+		leaves = append(leaves, leaf)
+	}
+	if err := n.tree.Append(leaves...); err != nil {
+		return err
+	}
+	if err := n.tree.Flush(); err != nil {
+		return err
+	}
+	return n.sigs.Flush()
+}
+
+// checkSignature verifies a signature transaction against the local tree,
+// as CCF backups do for every signature they receive.
+func (n *Node) checkSignature(ps *tables.PrimarySignature, seqno uint64) error {
+	if ps.Seqno != seqno {
+		return fmt.Errorf("signature claims seqno %d", ps.Seqno)
+	}
+	root, err := n.tree.Root(seqno)
+	if err != nil {
+		return err
+	}
+	return tables.VerifySignature(ps, root, n.cfg.Identities.Service.Cert)
+}
+
+// leafOf is the Merkle leaf of an entry (ccf-format §2):
+// SHA-256(write_set_digest || SHA-256(commit_evidence) || claims_digest).
+func leafOf(raw []byte, e *ledger.Entry) (merkle.Hash, error) {
+	claims, ce, err := headerDigests(e)
+	if err != nil {
+		return merkle.Hash{}, err
+	}
+	var buf [96]byte
+	ws := sha256.Sum256(raw)
+	copy(buf[0:], ws[:])
+	copy(buf[32:], ce[:])
+	copy(buf[64:], claims[:])
+	return sha256.Sum256(buf[:]), nil
+}
+
+// headerDigests reads the claims and commit evidence digests from the fixed
+// public header of an entry of type 4 without parsing its maps.
+func headerDigests(e *ledger.Entry) (claims, ce [32]byte, err error) {
+	p := e.Public
+	if len(p) < 1+8+64+8 || ledger.EntryType(p[0]) != ledger.WriteSetWithCommitEvidenceAndClaims {
+		return claims, ce, fmt.Errorf("entry type %d is not WriteSetWithCommitEvidenceAndClaims", p[0])
+	}
+	copy(claims[:], p[9:41])
+	copy(ce[:], p[41:73])
+	return claims, ce, nil
+}
+
+func signatureOf(e *ledger.Entry) (*tables.PrimarySignature, error) {
+	d, err := e.PublicDomain()
+	if err != nil {
+		return nil, err
+	}
+	ps, _, err := tables.ParseSignature(d)
+	return ps, err
+}
+
+// rollback drops the uncommitted suffix after last (a follower received a
+// conflicting suffix from a new primary): ledger, tree, signature index,
+// unapplied entries and the futures of this node's own proposals.
+func (n *Node) rollback(last uint64) error {
+	if last < n.committed.Load() {
+		return fmt.Errorf("refusing to roll back to %d below the commit point %d", last, n.committed.Load())
+	}
+	n.log.Warn("rolling back uncommitted suffix", "from", last+1, "to", n.ledger.LastSeqno())
+	if err := n.ledger.Truncate(last); err != nil {
+		return err
+	}
+	if err := n.tree.Truncate(last + 1); err != nil {
+		return err
+	}
+	if err := n.sigs.TruncateAfter(last); err != nil {
+		return err
+	}
+	n.lastSig = n.sigs.Last()
+	for len(n.unapplied) > 0 && n.unapplied[len(n.unapplied)-1].seqno > last {
+		n.unapplied = n.unapplied[:len(n.unapplied)-1]
+	}
+	for len(n.waiting) > 0 && n.waiting[len(n.waiting)-1].seqno > last {
+		w := n.waiting[len(n.waiting)-1]
+		w.fut.resolve(TxID{}, ErrInvalid)
+		n.waiting = n.waiting[:len(n.waiting)-1]
+	}
+	n.lastSeqno.Store(last)
+	return nil
+}
+
+// resolveWaiters resolves the futures of persisted proposals.
+func (n *Node) resolveWaiters() {
+	last := n.ledger.LastSeqno()
+	i := 0
+	for ; i < len(n.waiting) && n.waiting[i].seqno <= last; i++ {
+		w := n.waiting[i]
+		if v, err := n.ledger.View(w.seqno); err != nil || v != w.view {
+			w.fut.resolve(TxID{}, ErrInvalid)
+			continue
+		}
+		w.fut.resolve(TxID{View: w.view, Seqno: w.seqno}, nil)
+	}
+	n.waiting = append(n.waiting[:0], n.waiting[i:]...)
+}
+
+func (n *Node) queued() int {
+	n.qmu.Lock()
+	defer n.qmu.Unlock()
+	return len(n.queue)
+}
+
+func (n *Node) takeQueue(max int) []*proposal {
+	n.qmu.Lock()
+	defer n.qmu.Unlock()
+	k := min(max, len(n.queue))
+	batch := make([]*proposal, k)
+	copy(batch, n.queue)
+	n.queue = append(n.queue[:0], n.queue[k:]...)
+	return batch
+}
+
+func (n *Node) failQueued(err error) {
+	for _, p := range n.takeQueue(1 << 30) {
+		p.fut.resolve(TxID{}, err)
+	}
+	for _, w := range n.waiting {
+		w.fut.resolve(TxID{}, err)
+	}
+	n.waiting = nil
+}
+
+// rejectQueuedIfFollower fails submissions once another node leads; while
+// no leader is known they wait (an election is under way).
+func (n *Node) rejectQueuedIfFollower() {
+	if n.rn.BasicStatus().Lead == raft.None {
+		return
+	}
+	for _, p := range n.takeQueue(1 << 30) {
+		p.fut.resolve(TxID{}, ErrNotPrimary)
+	}
+}
+
+// proposeQueued sequences up to MaxBatch queued submissions: each gets the
+// next seqno and the current view, is serialised as a CCF entry (encrypted,
+// with its commit evidence digest), and the batch is proposed to Raft as one
+// message.
+func (n *Node) proposeQueued() error {
+	batch := n.takeQueue(n.cfg.MaxBatch)
+	if len(batch) == 0 {
+		return nil
+	}
+	next := n.ledger.LastSeqno() + 1
+	view := n.rn.BasicStatus().Term
+	ents := make([]raftpb.Entry, len(batch))
+	if err := n.encodeBatch(ents, batch, view, next); err != nil {
+		for _, p := range batch {
+			p.fut.resolve(TxID{}, err)
+		}
+		return nil
+	}
+	if err := n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: ents}); err != nil {
+		for _, p := range batch {
+			p.fut.resolve(TxID{}, fmt.Errorf("%w: %v", ErrNotPrimary, err))
+		}
+		return nil
+	}
+	for i, p := range batch {
+		n.waiting = append(n.waiting, waiter{seqno: next + uint64(i), view: view, fut: p.fut})
+	}
+	return nil
+}
+
+// encodeBatch serialises a batch, in parallel on all cores for large batches.
+func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next uint64) error {
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/64+1)
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	per := (len(batch) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*per, min((w+1)*per, len(batch))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				raw, err := n.encode(nil, view, next+uint64(i), batch[i].writes, 0)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				ents[i] = raftpb.Entry{Data: raw}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encode serialises a transaction at (view, seqno) as a CCF ledger entry.
+func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites, flags uint8) ([]byte, error) {
+	tx := ledger.Tx{
+		View:                 view,
+		Seqno:                seqno,
+		Flags:                flags,
+		CommitEvidenceDigest: commitEvidenceDigest(n.commitSecret, view, seqno),
+		Maps:                 writes,
+	}
+	return ledger.AppendEntry(dst, &tx, n.aead)
+}
+
+func (n *Node) signatureDue() bool {
+	if !n.isPrimary.Load() || n.txsSinceSig == 0 {
+		return false
+	}
+	return n.sigDue || n.txsSinceSig >= n.cfg.SignatureTxs
+}
+
+// proposeSignature proposes a signature transaction at the next seqno S over
+// the Merkle root of leaves [0..S-1]. Ready has been drained, so the tree
+// holds every entry of the log. If the current chunk has reached ChunkSize,
+// the signature is flagged to end the chunk (CCF's LedgerChunker), so every
+// node cuts its chunk files at the same seqnos.
+func (n *Node) proposeSignature() error {
+	n.sigDue = false
+	seqno := n.ledger.LastSeqno() + 1
+	if n.tree.Size() != seqno {
+		return fmt.Errorf("tree has %d leaves, expected %d before signing", n.tree.Size(), seqno)
+	}
+	view := n.rn.BasicStatus().Term
+	root, err := n.tree.Root(seqno)
+	if err != nil {
+		return err
+	}
+	id := n.cfg.Identities.Node
+	writes, err := tables.SignRoot(id.Key, id.ID, id.CertPEM, view, seqno, root)
+	if err != nil {
+		return err
+	}
+	var flags uint8
+	if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize {
+		flags = ledger.FlagForceChunkAfter
+	}
+	raw, err := n.encode(nil, view, seqno, writes, flags)
+	if err != nil {
+		return err
+	}
+	// A dropped proposal (leadership just changed) is not an error: the new
+	// primary signs.
+	_ = n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: []raftpb.Entry{{Data: raw}}})
+	return nil
+}

@@ -1,0 +1,137 @@
+package tables
+
+import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/ledgerd/ledgerd/internal/ledger"
+)
+
+// Map names of CCF's internal and governance tables that ledgerd writes.
+const (
+	// SignaturesMap holds the signature transaction's PrimarySignature
+	// (CCF src/service/tables/signatures.h).
+	SignaturesMap = "public:ccf.internal.signatures"
+	// ServiceInfoMap holds {cert, status} of the service.
+	ServiceInfoMap = "public:ccf.gov.service.info"
+	// NodesInfoMap holds each node's info, keyed by node id.
+	NodesInfoMap = "public:ccf.gov.nodes.info"
+	// NodeCertsMap holds each node's service-endorsed certificate, keyed by node id.
+	NodeCertsMap = "public:ccf.gov.nodes.endorsed_certificates"
+	// EntriesMap is the private map of user ledger entries: key = collection
+	// id, value = contents. Private maps are encrypted with the ledger secret.
+	EntriesMap = "ledgerd.entries"
+)
+
+// SingletonKey is the key CCF uses for single-value tables (ServiceValue):
+// eight zero bytes.
+var SingletonKey = make([]byte, 8)
+
+// PrimarySignature is the JSON value of a signature transaction
+// (ccf-format §3): the node's ECDSA signature over the Merkle root of all
+// transactions before it, used directly as the digest.
+type PrimarySignature struct {
+	Sig         string `json:"sig"`
+	Node        string `json:"node"`
+	HashedNonce string `json:"hashed_nonce"`
+	Seqno       uint64 `json:"seqno"`
+	View        uint64 `json:"view"`
+	CommitSeqno uint64 `json:"commit_seqno"`
+	CommitView  uint64 `json:"commit_view"`
+	Root        string `json:"root"`
+	Cert        string `json:"cert"`
+}
+
+var zeroNonce = hex.EncodeToString(make([]byte, 32))
+
+// SignRoot builds the signature transaction's write set for the signature
+// at seqno, view over root (the Merkle root of leaves [0..seqno-1]).
+func SignRoot(key *ecdsa.PrivateKey, nodeID string, certPEM []byte, view, seqno uint64, root [32]byte) ([]ledger.MapWrites, error) {
+	sig, err := ecdsa.SignASN1(rand.Reader, key, root[:])
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign root: %w", err)
+	}
+	ps := PrimarySignature{
+		Sig:         base64.StdEncoding.EncodeToString(sig),
+		Node:        nodeID,
+		HashedNonce: zeroNonce,
+		Seqno:       seqno,
+		View:        view,
+		Root:        hex.EncodeToString(root[:]),
+		Cert:        string(certPEM),
+	}
+	v, err := json.Marshal(ps)
+	if err != nil {
+		return nil, err
+	}
+	return []ledger.MapWrites{{Name: SignaturesMap, Writes: []ledger.KV{{Key: SingletonKey, Value: v}}}}, nil
+}
+
+// ParseSignature extracts the PrimarySignature of a signature transaction's
+// public domain, or returns ok=false if the entry is not a signature.
+func ParseSignature(d *ledger.Domain) (ps *PrimarySignature, ok bool, err error) {
+	for _, m := range d.Maps {
+		if m.Name != SignaturesMap {
+			continue
+		}
+		if len(m.Writes) != 1 {
+			return nil, true, errors.New("signature table must hold exactly one write")
+		}
+		ps = new(PrimarySignature)
+		if err := json.Unmarshal(m.Writes[0].Value, ps); err != nil {
+			return nil, true, fmt.Errorf("couldn't parse signature: %w", err)
+		}
+		return ps, true, nil
+	}
+	return nil, false, nil
+}
+
+// VerifySignature checks ps against root and the service certificate: the
+// embedded node certificate must be endorsed by service, its public key hash
+// must be ps.Node, and the signature must verify over root.
+func VerifySignature(ps *PrimarySignature, root [32]byte, service *x509.Certificate) error {
+	if hex.EncodeToString(root[:]) != ps.Root {
+		return fmt.Errorf("signed root %s differs from the recomputed root %x", ps.Root, root)
+	}
+	block, _ := pem.Decode([]byte(ps.Cert))
+	if block == nil {
+		return errors.New("signature's node certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("couldn't parse the node certificate: %w", err)
+	}
+	if err := service.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
+		return fmt.Errorf("node certificate is not endorsed by the service certificate: %w", err)
+	}
+	if id := NodeIDOf(cert); id != ps.Node {
+		return fmt.Errorf("node id %s does not match the certificate's key (%s)", ps.Node, id)
+	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok {
+		return errors.New("node certificate key is not ECDSA")
+	}
+	sig, err := base64.StdEncoding.DecodeString(ps.Sig)
+	if err != nil {
+		return fmt.Errorf("signature is not base64: %w", err)
+	}
+	if !ecdsa.VerifyASN1(pub, root[:], sig) {
+		return errors.New("ECDSA signature over the root does not verify")
+	}
+	return nil
+}
+
+// NodeIDOf is CCF's node id of a node certificate: the lowercase hex SHA-256
+// of its DER SubjectPublicKeyInfo.
+func NodeIDOf(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
