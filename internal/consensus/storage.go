@@ -38,7 +38,17 @@ type Storage struct {
 
 	mu sync.RWMutex
 	st State
+
+	// recent caches the Raft entries of the last appends, so that Raft's
+	// reads of freshly committed entries (and of entries to replicate) do
+	// not go back to disk. recent[i] has index recentBase+i.
+	cmu        sync.RWMutex
+	recent     []raftpb.Entry
+	recentBase uint64
 }
+
+// recentLimit bounds the entries cached by Storage.
+const recentLimit = 1 << 16
 
 var _ raft.Storage = (*Storage)(nil)
 
@@ -81,6 +91,64 @@ func (s *Storage) State() State {
 	return s.st
 }
 
+// Cache records entries just appended to the ledger (contiguous, following
+// the cached ones unless they replace a suffix) so that Entries can serve
+// them from memory. Their Data must not be modified afterwards.
+func (s *Storage) Cache(ents []raftpb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	first := ents[0].Index
+	switch {
+	case len(s.recent) == 0 || first < s.recentBase || first > s.recentBase+uint64(len(s.recent)):
+		s.recent, s.recentBase = s.recent[:0], first
+	default:
+		s.recent = s.recent[:first-s.recentBase]
+	}
+	s.recent = append(s.recent, ents...)
+	if n := len(s.recent); n > recentLimit {
+		drop := n - recentLimit/2
+		s.recent = append(s.recent[:0], s.recent[drop:]...)
+		s.recentBase += uint64(drop)
+	}
+}
+
+// Forget drops cached entries after last (the ledger was truncated).
+func (s *Storage) Forget(last uint64) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	switch {
+	case last < s.recentBase:
+		s.recent = s.recent[:0]
+	case last-s.recentBase < uint64(len(s.recent)):
+		s.recent = s.recent[:last-s.recentBase+1]
+	}
+}
+
+// cached returns entries [lo, hi) from the cache, if it holds all of them.
+func (s *Storage) cached(lo, hi, maxSize uint64) ([]raftpb.Entry, bool) {
+	s.cmu.RLock()
+	defer s.cmu.RUnlock()
+	if lo < s.recentBase || hi > s.recentBase+uint64(len(s.recent)) {
+		return nil, false
+	}
+	src := s.recent[lo-s.recentBase : hi-s.recentBase]
+	var size uint64
+	n := 0
+	for n < len(src) {
+		size += uint64(src[n].Size())
+		if n > 0 && size > maxSize {
+			break
+		}
+		n++
+	}
+	out := make([]raftpb.Entry, n)
+	copy(out, src[:n])
+	return out, true
+}
+
 // Entries implements raft.Storage by reading ledger entries [lo, hi).
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 	last := s.log.LastSeqno()
@@ -89,6 +157,9 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 	}
 	if hi > last+1 {
 		return nil, raft.ErrUnavailable
+	}
+	if ents, ok := s.cached(lo, hi, maxSize); ok {
+		return ents, nil
 	}
 	ents := make([]raftpb.Entry, 0, min(hi-lo, 1024))
 	var size uint64

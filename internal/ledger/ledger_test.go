@@ -405,3 +405,39 @@ func TestCacheEviction(t *testing.T) {
 		t.Fatal("negative CacheChunks accepted")
 	}
 }
+
+// TestSyncFailureSticky checks that a failed Sync stops the writer until the
+// directory is opened again, and that recovery then works.
+func TestSyncFailureSticky(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir)
+	entries := makeEntries(t, 1, chunkedPlan(4, 0, 1))
+	if err := l.Append(entries[:2]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := os.Open(filePath(dir, "ledger_1")) // the next write fails, reads work
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.tail[0].f.Close()
+	l.tail[0].f = ro
+	if err := l.Append(entries[2:]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err == nil {
+		t.Fatal("Sync on a closed file succeeded")
+	}
+	if err := l.Append(entry(t, testAEAD(t), 5, 1, 0)); err == nil {
+		t.Fatal("Append after a failed Sync succeeded")
+	}
+	checkContents(t, l, 1, entries) // reads go on, from memory for the unsynced entries
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openT(t, dir)
+	defer l.Close()
+	checkContents(t, l, 1, entries[:2])
+}

@@ -258,6 +258,7 @@ func (l *Ledger) recoverOpen(fn fileName, isLast bool) (*tailChunk, *chunkMeta, 
 	return c, m, err
 }
 
+// recoverOpenFile does the work of recoverOpen on the opened file.
 func (l *Ledger) recoverOpenFile(f *os.File, fn fileName, isLast bool) (*tailChunk, *chunkMeta, error) {
 	st, err := f.Stat()
 	if err != nil {
@@ -309,7 +310,7 @@ func (l *Ledger) recoverOpenFile(f *os.File, fn fileName, isLast bool) (*tailChu
 // interrupted write leaves.
 func tornReason(f io.ReaderAt, fn fileName, res openScan, limit, size, tableOff int64) (string, error) {
 	if res.stop != nil && !res.stop.torn {
-		_, ok, err := disposableTail(f, res.good, limit, res.offsets)
+		why, ok, err := disposableTail(f, res.good, limit, res.offsets)
 		if err != nil {
 			return "", fmt.Errorf("ledger: couldn't read %s: %w", fn.name, err)
 		}
@@ -317,6 +318,7 @@ func tornReason(f io.ReaderAt, fn fileName, res openScan, limit, size, tableOff 
 			return "", &CorruptionError{File: fn.name, Seqno: fn.start + uint64(len(res.offsets)), Offset: res.good,
 				Reason: res.stop.reason, Err: res.stop.err}
 		}
+		return why + " after the last entry", nil
 	}
 	switch {
 	case res.stop != nil:
@@ -330,7 +332,8 @@ func tornReason(f io.ReaderAt, fn fileName, res openScan, limit, size, tableOff 
 }
 
 // adoptOpen makes a recovered open chunk the tail, completing it if its last
-// entry asks for it, or removes the file if it holds no entry.
+// entry asks for it, or removes the file if it holds no entry. It returns a
+// tail chunk only if it keeps f open.
 func (l *Ledger) adoptOpen(f *os.File, fn fileName, res openScan, isLast bool) (*tailChunk, *chunkMeta, error) {
 	if len(res.offsets) == 0 {
 		if !isLast {
@@ -353,7 +356,6 @@ func (l *Ledger) adoptOpen(f *os.File, fn fileName, res openScan, isLast bool) (
 	if err == nil {
 		err = l.syncDir()
 	}
-	f.Close()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -76,9 +78,13 @@ func TestTornTail(t *testing.T) {
 		if err := os.Truncate(filePath(dir, name), int64(cut)); err != nil {
 			t.Fatal(err)
 		}
-		l, err := Open(dir, Options{})
+		var logs bytes.Buffer
+		l, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		if cut > lastOff && (!strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "first_lost_seqno=6")) {
+			t.Fatalf("cut at %d: no warning with the lost seqno: %s", cut, logs.String())
 		}
 		checkContents(t, l, 1, entries[:5])
 		if err := l.Close(); err != nil {

@@ -51,8 +51,9 @@ func (l *Ledger) rebuildViews() error {
 	if l.last < l.first {
 		return nil
 	}
-	lo, view, err := l.first, uint64(0), error(nil)
-	if view, err = l.probeView(lo); err != nil {
+	lo := l.first
+	view, err := l.probeView(lo)
+	if err != nil {
 		return err
 	}
 	l.views.observe(lo, view)

@@ -131,18 +131,27 @@ func (w *walker) file(fn fileName, isLast bool) (uint64, error) {
 			return 0, fmt.Errorf("ledger: couldn't read the header of %s: %w", fn.name, err)
 		}
 	}
-	switch {
-	case fn.complete:
+	if fn.complete {
 		if size < chunkHeaderSize {
-			return 0, &CorruptionError{File: fn.name, Seqno: fn.start, Offset: 0, Reason: "file shorter than its header"}
+			return 0, corrupt(fn, fn.start, 0, "file shorter than its header")
 		}
 		return w.completed(f, fn, fn.end-fn.start+1, tableOff, size)
-	case tableOff != 0 && (size-tableOff)%positionSize == 0 && tableOff >= chunkHeaderSize && tableOff < size &&
-		checkTableLayout(tableOff, size, uint64(size-tableOff)/positionSize) == "":
+	}
+	if count, ok := impliedCount(tableOff, size); ok {
 		// Completed, but the rename to ledger_<start>-<end> has not happened.
-		return w.completed(f, fn, uint64(size-tableOff)/positionSize, tableOff, size)
+		return w.completed(f, fn, count, tableOff, size)
 	}
 	return w.open(f, fn, isLast, tableOff, size)
+}
+
+// impliedCount returns the number of positions of a plausible table at
+// tableOff in a file of size bytes.
+func impliedCount(tableOff, size int64) (uint64, bool) {
+	if tableOff < chunkHeaderSize || tableOff >= size || (size-tableOff)%positionSize != 0 {
+		return 0, false
+	}
+	count := uint64(size-tableOff) / positionSize
+	return count, checkTableLayout(tableOff, size, count) == ""
 }
 
 // corrupt returns a *CorruptionError about fn.
@@ -183,6 +192,7 @@ func (w *walker) completed(f *os.File, fn fileName, count uint64, tableOff, size
 		if err := w.call(seqno, raw); err != nil {
 			return 0, err
 		}
+		w.progress(sc.off)
 	}
 	return fn.start + count - 1, nil
 }

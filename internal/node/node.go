@@ -54,8 +54,8 @@ type Node struct {
 	cfg  Config
 	log  *slog.Logger
 	aead cipher.AEAD
-	// commitSecret derives commit evidence (ccf-format §4.2).
-	commitSecret []byte
+	// evidence derives commit evidence (ccf-format §4.2).
+	evidence *evidenceKey
 
 	ledger  *ledger.Ledger
 	tree    *merkle.Tree
@@ -67,12 +67,14 @@ type Node struct {
 
 	// Owned by the loop goroutine.
 	waiting       []waiter    // append futures of this node's proposals, by seqno
+	hints         []hint      // what the primary learnt serialising its last batch, in seqno order
 	unapplied     []unapplied // persisted entries above applied, by seqno
 	txsSinceSig   int         // transactions persisted since the last signature
 	lastSig       uint64      // seqno of the last signature in the log
 	sigDue        bool        // the signature timer fired
 	raftCommit    uint64      // highest Raft-committed index delivered
 	sinceSnap     int         // transactions applied since the last checkpoint
+	lastBatch     int         // size of the last proposed batch
 	transport     consensus.Transport
 	recvc         chan raftpb.Message
 	genesisQueued bool
@@ -115,8 +117,9 @@ type waiter struct {
 }
 
 type unapplied struct {
-	seqno uint64
-	raw   []byte
+	seqno  uint64
+	raw    []byte
+	writes []ledger.MapWrites // the write set, when this node serialised it
 }
 
 // Future is the result of Submit: it resolves to the transaction id once
@@ -165,16 +168,16 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		aead:         aead,
-		commitSecret: commitSecret(cfg.Identities.LedgerSecret),
-		qsignal:      make(chan struct{}, 1),
-		recvc:        make(chan raftpb.Message, 1024),
-		commitCh:     make(chan struct{}),
-		stopc:        make(chan struct{}),
-		donec:        make(chan struct{}),
-		state:        newState(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		aead:     aead,
+		evidence: newEvidenceKey(cfg.Identities.LedgerSecret),
+		qsignal:  make(chan struct{}, 1),
+		recvc:    make(chan raftpb.Message, 1024),
+		commitCh: make(chan struct{}),
+		stopc:    make(chan struct{}),
+		donec:    make(chan struct{}),
+		state:    newState(),
 	}
 	if err := n.openFiles(); err != nil {
 		n.closeFiles()

@@ -56,7 +56,7 @@ func (n *Node) Receipt(id TxID) (*receipt.Receipt, error) {
 		Cert: ps.Cert,
 		LeafComponents: &receipt.LeafComponents{
 			ClaimsDigest:   hex.EncodeToString(claims[:]),
-			CommitEvidence: commitEvidence(n.commitSecret, id.View, id.Seqno),
+			CommitEvidence: n.evidence.commitEvidence(id.View, id.Seqno),
 			WriteSetDigest: hex.EncodeToString(ws[:]),
 		},
 		NodeID:              ps.Node,

@@ -83,6 +83,7 @@ func (n *Node) cycle() error {
 		return err
 	}
 	for n.isPrimary.Load() && n.queued() > 0 {
+		n.gatherBatch()
 		if err := n.proposeQueued(); err != nil {
 			return err
 		}
@@ -101,6 +102,24 @@ func (n *Node) cycle() error {
 	}
 	return nil
 }
+
+// gatherBatch waits briefly for the submitters released by the last batch
+// to submit again, so that the next fsync covers them all (group commit):
+// at most batchGather, and only while the queue holds fewer entries than the
+// last batch did.
+func (n *Node) gatherBatch() {
+	want := n.lastBatch
+	if want <= 1 {
+		return
+	}
+	deadline := time.Now().Add(batchGather)
+	for n.queued() < want && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+}
+
+// batchGather bounds the wait for a batch to fill: well under an fsync.
+const batchGather = 100 * time.Microsecond
 
 func (n *Node) drainReady() error {
 	for n.rn.HasReady() {
@@ -180,6 +199,14 @@ func (n *Node) persist(ents []raftpb.Entry) error {
 	if err := n.index(raws); err != nil {
 		return err
 	}
+	cached := make([]raftpb.Entry, len(ents))
+	for i, e := range ents {
+		cached[i] = e
+		if e.Type == raftpb.EntryNormal {
+			cached[i].Data = raws[i] // what Storage.Entries would return
+		}
+	}
+	n.storage.Cache(cached)
 	n.lastSeqno.Store(n.ledger.LastSeqno())
 	n.stats.Batches.Add(1)
 	return nil
@@ -213,11 +240,14 @@ func (n *Node) index(raws [][]byte) error {
 		if err != nil {
 			return fmt.Errorf("couldn't parse entry: %w", err)
 		}
-		leaf, err := leafOf(raw, e)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", e.Seqno, err)
+		h := n.hintFor(e.Seqno, raw)
+		leaf := h.leaf
+		if h.raw == nil {
+			if leaf, err = leafOf(raw, e); err != nil {
+				return fmt.Errorf("entry %d: %w", e.Seqno, err)
+			}
 		}
-		n.unapplied = append(n.unapplied, unapplied{seqno: e.Seqno, raw: raw})
+		n.unapplied = append(n.unapplied, unapplied{seqno: e.Seqno, raw: raw, writes: h.writes})
 		n.stats.Appends.Add(1)
 		if !consensus.HasPublicMaps(e) {
 			leaves = append(leaves, leaf)
@@ -253,6 +283,28 @@ func (n *Node) index(raws [][]byte) error {
 		return err
 	}
 	return n.sigs.Flush()
+}
+
+// hint is what the primary learnt about an entry while serialising it, so
+// that persisting and applying it need not hash or decrypt it again.
+type hint struct {
+	seqno  uint64
+	raw    []byte // the serialised entry (identity, not contents, is compared)
+	leaf   merkle.Hash
+	writes []ledger.MapWrites
+}
+
+// hintFor returns the hint recorded for exactly this serialised entry at
+// seqno, dropping hints of earlier seqnos.
+func (n *Node) hintFor(seqno uint64, raw []byte) hint {
+	for len(n.hints) > 0 && n.hints[0].seqno <= seqno {
+		h := n.hints[0]
+		n.hints = n.hints[1:]
+		if h.seqno == seqno && len(h.raw) > 0 && len(raw) > 0 && &h.raw[0] == &raw[0] {
+			return h
+		}
+	}
+	return hint{}
 }
 
 // checkSignature verifies a signature transaction against the local tree,
@@ -315,6 +367,7 @@ func (n *Node) rollback(last uint64) error {
 	if err := n.ledger.Truncate(last); err != nil {
 		return err
 	}
+	n.storage.Forget(last)
 	if err := n.tree.Truncate(last + 1); err != nil {
 		return err
 	}
@@ -395,9 +448,11 @@ func (n *Node) proposeQueued() error {
 	if len(batch) == 0 {
 		return nil
 	}
+	n.lastBatch = len(batch)
 	next := n.ledger.LastSeqno() + 1
 	view := n.rn.BasicStatus().Term
 	ents := make([]raftpb.Entry, len(batch))
+	n.hints = n.hints[:0]
 	if err := n.encodeBatch(ents, batch, view, next); err != nil {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, err)
@@ -418,6 +473,8 @@ func (n *Node) proposeQueued() error {
 
 // encodeBatch serialises a batch, in parallel on all cores for large batches.
 func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next uint64) error {
+	hints := make([]hint, len(batch))
+	defer func() { n.hints = append(n.hints, hints...) }()
 	workers := min(runtime.GOMAXPROCS(0), len(batch)/64+1)
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
@@ -432,6 +489,10 @@ func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next ui
 					return
 				}
 				ents[i] = raftpb.Entry{Data: raw}
+				hints[i] = hint{seqno: next + uint64(i), raw: raw, writes: batch[i].writes}
+				if e, err := ledger.ParseEntry(raw); err == nil {
+					hints[i].leaf, _ = leafOf(raw, e)
+				}
 			}
 		})
 	}
@@ -450,7 +511,7 @@ func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites,
 		View:                 view,
 		Seqno:                seqno,
 		Flags:                flags,
-		CommitEvidenceDigest: commitEvidenceDigest(n.commitSecret, view, seqno),
+		CommitEvidenceDigest: n.evidence.digest(view, seqno),
 		Maps:                 writes,
 	}
 	return ledger.AppendEntry(dst, &tx, n.aead)

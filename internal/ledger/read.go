@@ -1,0 +1,214 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// Read returns the raw bytes of the entry at seqno, durable or not. The
+// caller owns the returned slice. Entries of completed chunks are found with
+// their positions table (loaded lazily, LRU-cached); those of the open chunk
+// with an in-memory offset list.
+func (l *Ledger) Read(seqno uint64) ([]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.check(seqno); err != nil {
+		return nil, err
+	}
+	if c := l.tailFor(seqno); c != nil {
+		return l.readTail(c, seqno)
+	}
+	return l.readCompleted(l.chunkFor(seqno), seqno)
+}
+
+// View returns the view (Raft term) of the entry at seqno, from the
+// in-memory view history.
+func (l *Ledger) View(seqno uint64) (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.check(seqno); err != nil {
+		return 0, err
+	}
+	return l.views.at(seqno), nil
+}
+
+// check returns an error unless seqno can be read.
+func (l *Ledger) check(seqno uint64) error {
+	if l.closed {
+		return ErrClosed
+	}
+	if seqno < l.first || seqno > l.last {
+		return fmt.Errorf("%w: %d is outside [%d, %d]", ErrNotFound, seqno, l.first, l.last)
+	}
+	return nil
+}
+
+// tailFor returns the tail chunk holding seqno, if any.
+func (l *Ledger) tailFor(seqno uint64) *tailChunk {
+	for _, c := range l.tail {
+		if seqno >= c.start && seqno <= c.end() {
+			return c
+		}
+	}
+	return nil
+}
+
+// chunkFor returns the completed chunk holding seqno, which must be one.
+func (l *Ledger) chunkFor(seqno uint64) *chunkMeta {
+	i := sort.Search(len(l.chunks), func(i int) bool { return l.chunks[i].end >= seqno })
+	return &l.chunks[i]
+}
+
+// fileOf names the file holding seqno, for errors.
+func (l *Ledger) fileOf(seqno uint64) string {
+	if c := l.tailFor(seqno); c != nil {
+		return openName(c.start)
+	}
+	if seqno >= l.first && seqno <= l.last {
+		return l.chunkFor(seqno).name()
+	}
+	return ""
+}
+
+// readTail reads an entry of a tail chunk, from memory or the file.
+func (l *Ledger) readTail(c *tailChunk, seqno uint64) ([]byte, error) {
+	i := int(seqno - c.start)
+	off, end := int64(c.offsets[i]), c.entryEnd(i)
+	if off >= c.written {
+		return bytes.Clone(c.pending[off-c.written : end-c.written]), nil
+	}
+	return l.readAt(c.f, openName(c.start), seqno, off, end)
+}
+
+// readCompleted reads an entry of a completed chunk through the cache.
+func (l *Ledger) readCompleted(m *chunkMeta, seqno uint64) ([]byte, error) {
+	cc, err := l.cache.acquire(m.start, l.path(m.name()))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
+	}
+	defer l.cache.release(cc)
+	table, err := l.table(cc, m)
+	if err != nil {
+		return nil, err
+	}
+	off, end, err := extent(table, m, seqno)
+	if err != nil {
+		return nil, err
+	}
+	return l.readAt(cc.f, m.name(), seqno, off, end)
+}
+
+// table returns the raw positions table of a cached chunk, reading it once.
+// It is kept raw: each Read checks the two positions it uses.
+func (l *Ledger) table(cc *cachedChunk, m *chunkMeta) ([]byte, error) {
+	cc.loadOnce.Do(func() {
+		b := make([]byte, m.count()*positionSize)
+		if _, err := cc.f.ReadAt(b, m.tableOff); err != nil {
+			cc.loadErr = fmt.Errorf("ledger: couldn't read the positions table of %s: %w", m.name(), err)
+			return
+		}
+		cc.table = b
+	})
+	return cc.table, cc.loadErr
+}
+
+// extent returns the file offsets [off, end) of the entry at seqno in a
+// completed chunk, from its positions table (§1.2).
+func extent(table []byte, m *chunkMeta, seqno uint64) (off, end int64, err error) {
+	i := seqno - m.start
+	off, end = int64(binary.LittleEndian.Uint32(table[i*positionSize:])), m.tableOff
+	if i+1 < m.count() {
+		end = int64(binary.LittleEndian.Uint32(table[(i+1)*positionSize:]))
+	}
+	if off < chunkHeaderSize || end-off < minEntrySize || end > m.tableOff {
+		return 0, 0, &CorruptionError{File: m.name(), Seqno: seqno, Offset: m.tableOff + int64(i)*positionSize,
+			Reason: fmt.Sprintf("positions table puts the entry at [%d, %d), the table at %d", off, end, m.tableOff)}
+	}
+	return off, end, nil
+}
+
+// readAt reads the entry at [off, end) of a chunk file and checks that it is
+// the entry at seqno.
+func (l *Ledger) readAt(f *os.File, name string, seqno uint64, off, end int64) ([]byte, error) {
+	if end-off > MaxEntrySize || end-off < minEntrySize {
+		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
+			Reason: fmt.Sprintf("entry of %d bytes", end-off)}
+	}
+	raw := make([]byte, end-off)
+	if _, err := f.ReadAt(raw, off); err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read seqno %d from %s: %w", seqno, name, err)
+	}
+	s, _, err := EntrySeqnoView(raw)
+	switch {
+	case err != nil:
+		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off, Reason: "bad entry", Err: err}
+	case headerSize(raw) != uint64(len(raw)-EntryHeaderSize):
+		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
+			Reason: fmt.Sprintf("entry header size %d disagrees with the positions (%d)", headerSize(raw), len(raw)-EntryHeaderSize)}
+	case s != seqno:
+		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
+			Reason: fmt.Sprintf("entry has seqno %d", s)}
+	}
+	return raw, nil
+}
+
+// probeView reads the view of the entry at seqno from its IV, for
+// rebuildViews. In a completed chunk it reads the entry's position from the
+// table on disk.
+func (l *Ledger) probeView(seqno uint64) (uint64, error) {
+	var iv [GCMIVSize]byte
+	if c := l.tailFor(seqno); c != nil {
+		i := int(seqno - c.start)
+		off := int64(c.offsets[i])
+		if off >= c.written {
+			copy(iv[:], c.pending[off-c.written+ivOffset:])
+		} else if _, err := c.f.ReadAt(iv[:], off+ivOffset); err != nil {
+			return 0, fmt.Errorf("ledger: couldn't read seqno %d from %s: %w", seqno, openName(c.start), err)
+		}
+		return l.checkIV(iv, openName(c.start), seqno, off)
+	}
+	m := l.chunkFor(seqno)
+	cc, err := l.cache.acquire(m.start, l.path(m.name()))
+	if err != nil {
+		return 0, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
+	}
+	defer l.cache.release(cc)
+	off, err := l.position(cc, m, seqno)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := cc.f.ReadAt(iv[:], off+ivOffset); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't read seqno %d from %s: %w", seqno, m.name(), err)
+	}
+	return l.checkIV(iv, m.name(), seqno, off)
+}
+
+// position returns the file offset of seqno in a completed chunk.
+func (l *Ledger) position(cc *cachedChunk, m *chunkMeta, seqno uint64) (int64, error) {
+	i := seqno - m.start
+	if i == 0 {
+		return chunkHeaderSize, nil
+	}
+	var b [positionSize]byte
+	at := m.tableOff + int64(i)*positionSize
+	if _, err := cc.f.ReadAt(b[:], at); err != nil {
+		return 0, fmt.Errorf("ledger: couldn't read the position of seqno %d in %s: %w", seqno, m.name(), err)
+	}
+	off := int64(binary.LittleEndian.Uint32(b[:]))
+	if off < chunkHeaderSize || off+minEntrySize > m.tableOff {
+		return 0, &CorruptionError{File: m.name(), Seqno: seqno, Offset: at,
+			Reason: fmt.Sprintf("position %d is outside the entries", off)}
+	}
+	return off, nil
+}
+
+// checkIV checks that an IV read at off is that of seqno, and returns its view.
+func (l *Ledger) checkIV(iv [GCMIVSize]byte, name string, seqno uint64, off int64) (uint64, error) {
+	if s := binary.LittleEndian.Uint64(iv[:]); s != seqno {
+		return 0, &CorruptionError{File: name, Seqno: seqno, Offset: off, Reason: fmt.Sprintf("entry has seqno %d", s)}
+	}
+	return uint64(binary.LittleEndian.Uint32(iv[8:]) & viewMask), nil
+}

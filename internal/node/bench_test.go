@@ -1,0 +1,196 @@
+package node_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// BenchmarkAppend measures durable appends of 1 KiB entries through the node
+// core with 64 concurrent submitters: each op is one entry, submitted and
+// waited for until it is fsynced in the local ledger.
+func BenchmarkAppend(b *testing.B) {
+	n := openNode(b, b.TempDir(), nil)
+	defer n.Close()
+	body := make([]byte, 1024)
+	rand.Read(body)
+	const submitters = 64
+	var next atomic.Int64
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range submitters {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				f, err := n.SubmitEntry("bench", body)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := f.Wait(context.Background()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	st := n.Stats()
+	b.ReportMetric(float64(st.Appends.Load())/float64(st.Batches.Load()), "entries/fsync")
+}
+
+// BenchmarkAppendToCommitted measures the latency from submission to
+// Committed for single entries with 64 concurrent submitters.
+func BenchmarkAppendToCommitted(b *testing.B) {
+	n := openNode(b, b.TempDir(), nil)
+	defer n.Close()
+	body := make([]byte, 1024)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				f, err := n.SubmitEntry("bench", body)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				id, err := f.Wait(context.Background())
+				if err == nil {
+					err = n.WaitCommitted(context.Background(), id)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(start))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	p50, p99 := percentiles(lat)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	sortDurations(d)
+	return d[len(d)/2], d[len(d)*99/100]
+}
+
+func sortDurations(d []time.Duration) {
+	// insertion-free: use the standard library
+	slicesSort(d)
+}
+
+// bigLedger returns a data directory holding about size 1 KiB entries,
+// building it once per machine (under the OS temp dir) and reusing it.
+func bigLedger(b *testing.B, size int) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("ledgerd-bench-%d", size))
+	if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+		return dir
+	}
+	os.RemoveAll(dir)
+	n := openNode(b, dir, nil)
+	body := make([]byte, 1024)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var last atomic.Pointer[node.TxID]
+	for range 64 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(size) {
+				f, err := n.SubmitEntry(fmt.Sprintf("c%d", next.Load()%16), body)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				id, err := f.Wait(context.Background())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				last.Store(&id)
+			}
+		})
+	}
+	wg.Wait()
+	waitCommitted(b, n, node.TxID{View: last.Load().View, Seqno: n.LastSeqno()})
+	if err := n.Close(); err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "done"), nil, 0o600)
+	return dir
+}
+
+// BenchmarkReceipt1M measures receipt construction on a ledger of a million
+// entries, for uniformly random committed transactions.
+func BenchmarkReceipt1M(b *testing.B) {
+	dir := bigLedger(b, 1_000_000)
+	n := openNode(b, dir, nil)
+	defer n.Close()
+	last := n.CommittedSeqno()
+	ids := make([]node.TxID, 4096)
+	for i := range ids {
+		s := 2 + uint64(i)*(last-3)/uint64(len(ids))
+		ids[i] = node.TxID{View: n.LastTxID().View, Seqno: s}
+		for v := uint64(1); v <= n.LastTxID().View; v++ {
+			if n.Status(node.TxID{View: v, Seqno: s}) == node.StatusCommitted {
+				ids[i].View = v
+			}
+		}
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := n.Receipt(ids[i%len(ids)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i += 7
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "receipts/s")
+}
+
+// BenchmarkOpen1M measures opening (recovering) a data directory of a
+// million entries.
+func BenchmarkOpen1M(b *testing.B) {
+	dir := bigLedger(b, 1_000_000)
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		n, err := node.Open(node.Config{Dir: dir, Identities: ids, Logger: quietLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		n.Close()
+		b.StartTimer()
+	}
+}
