@@ -89,7 +89,7 @@ func Dir(dir string, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	a := &auditor{opts: opts, aead: aead, nodes: map[string]string{}}
+	a := &auditor{opts: opts, aead: aead, nodes: map[string]string{}, verifier: tables.NewVerifier(opts.ServiceCert)}
 	a.rep.Authenticated = aead != nil
 	a.front.Append(merkle.Hash{}) // leaf 0: 32 zero bytes
 	if err := a.run(dir); err != nil {
@@ -105,12 +105,13 @@ func Dir(dir string, opts Options) (*Report, error) {
 }
 
 type auditor struct {
-	opts    Options
-	aead    cipher.AEAD
-	front   merkle.Frontier
-	rep     Report
-	nodes   map[string]string // node id -> endorsed certificate PEM
-	prevSig uint64
+	opts     Options
+	aead     cipher.AEAD
+	front    merkle.Frontier
+	rep      Report
+	nodes    map[string]string // node id -> endorsed certificate PEM
+	verifier *tables.Verifier
+	prevSig  uint64
 	// Leaves since the last verified signature, from seqno recentBase on,
 	// to name a modified entry when the next root does not match.
 	recentBase uint64
@@ -299,7 +300,7 @@ func (a *auditor) checkSignature(it *item) error {
 		return fail("node %s's certificate differs from the endorsed one", ps.Node)
 	}
 	root := a.front.Root()
-	if err := tables.VerifySignature(ps, root, a.opts.ServiceCert); err != nil {
+	if err := a.verifier.Verify(ps, root); err != nil {
 		if s, ok := a.locateModified(it.seqno); ok {
 			return &Failure{Seqno: s, Reason: fmt.Sprintf("entry was modified: its leaf differs from the node's Merkle tree, and the signature at %d no longer verifies (%v)", it.seqno, err)}
 		}

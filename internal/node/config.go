@@ -48,6 +48,9 @@ type Config struct {
 	Genesis []ledger.MapWrites
 	// Raft configures consensus. Raft.ID defaults to 1.
 	Raft consensus.Config
+	// Transport sends Raft messages to the other members; peers deliver
+	// theirs with Node.Step. Nil for a single-node service.
+	Transport consensus.Transport
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (for tests). Default time.Now.

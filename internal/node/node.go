@@ -57,13 +57,14 @@ type Node struct {
 	// evidence derives commit evidence (ccf-format §4.2).
 	evidence *evidenceKey
 
-	ledger  *ledger.Ledger
-	tree    *merkle.Tree
-	sigs    *sigIndex
-	hs      *consensus.HardStateFile
-	storage *consensus.Storage
-	rn      *raft.RawNode // owned by the loop goroutine
-	state   *State
+	verifier *tables.Verifier // of signature transactions
+	ledger   *ledger.Ledger
+	tree     *merkle.Tree
+	sigs     *sigIndex
+	hs       *consensus.HardStateFile
+	storage  *consensus.Storage
+	rn       *raft.RawNode // owned by the loop goroutine
+	state    *State
 
 	// Owned by the loop goroutine.
 	waiting       []waiter    // append futures of this node's proposals, by seqno
@@ -168,16 +169,18 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		aead:     aead,
-		evidence: newEvidenceKey(cfg.Identities.LedgerSecret),
-		qsignal:  make(chan struct{}, 1),
-		recvc:    make(chan raftpb.Message, 1024),
-		commitCh: make(chan struct{}),
-		stopc:    make(chan struct{}),
-		donec:    make(chan struct{}),
-		state:    newState(),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		aead:      aead,
+		evidence:  newEvidenceKey(cfg.Identities.LedgerSecret),
+		qsignal:   make(chan struct{}, 1),
+		recvc:     make(chan raftpb.Message, 1024),
+		commitCh:  make(chan struct{}),
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+		state:     newState(),
+		verifier:  tables.NewVerifier(cfg.Identities.Service.Cert),
+		transport: cfg.Transport,
 	}
 	if err := n.openFiles(); err != nil {
 		n.closeFiles()
@@ -272,6 +275,15 @@ func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 // SubmitEntry queues a user ledger entry: contents in the given collection.
 func (n *Node) SubmitEntry(collection string, contents []byte) (*Future, error) {
 	return n.Submit([]ledger.MapWrites{{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(collection), Value: contents}}}})
+}
+
+// Step delivers a Raft message from a peer. It never blocks: if the node is
+// overwhelmed the message is dropped, which Raft tolerates (it retries).
+func (n *Node) Step(m raftpb.Message) {
+	select {
+	case n.recvc <- m:
+	default:
+	}
 }
 
 // Stats returns the node's counters.

@@ -317,7 +317,7 @@ func (n *Node) checkSignature(ps *tables.PrimarySignature, seqno uint64) error {
 	if err != nil {
 		return err
 	}
-	return tables.VerifySignature(ps, root, n.cfg.Identities.Service.Cert)
+	return n.verifier.Verify(ps, root)
 }
 
 // leafOf is the Merkle leaf of an entry (ccf-format §2):
