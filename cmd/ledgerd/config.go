@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+)
+
+// config is ledgerd's configuration: flags, or the keys of a --config
+// file, which share their names.
+type config struct {
+	Data              string   `json:"data"`
+	Listen            string   `json:"listen"`
+	LedgerID          string   `json:"ledger-id"`
+	SANDNS            []string `json:"san-dns"`
+	SANIP             []string `json:"san-ip"`
+	SignatureInterval duration `json:"signature-interval"`
+	ChunkSize         int64    `json:"chunk-size"`
+	Users             []string `json:"user"`
+	JWTIssuers        []string `json:"jwt-issuer"`
+	LogLevel          string   `json:"log-level"`
+	LogFormat         string   `json:"log-format"`
+}
+
+// defaultConfig is the configuration without flags or file.
+func defaultConfig() config {
+	return config{
+		Data:              "./data",
+		Listen:            "127.0.0.1:8443",
+		LedgerID:          "ledger",
+		SignatureInterval: duration(5 * time.Millisecond),
+		ChunkSize:         5_000_000,
+		LogLevel:          "info",
+		LogFormat:         "text",
+	}
+}
+
+// duration is a time.Duration written as "5ms" in flags and JSON.
+type duration time.Duration
+
+func (d duration) String() string { return time.Duration(d).String() }
+
+// Set implements flag.Value.
+func (d *duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler, for JSON strings.
+func (d *duration) UnmarshalText(b []byte) error { return d.Set(string(b)) }
+
+// listFlag is a repeatable flag. Values given on the command line replace
+// those of the configuration file rather than adding to them.
+type listFlag struct {
+	list *[]string
+	set  bool
+}
+
+func (l *listFlag) String() string {
+	if l.list == nil {
+		return ""
+	}
+	return strings.Join(*l.list, ", ")
+}
+
+// Set implements flag.Value.
+func (l *listFlag) Set(s string) error {
+	if !l.set {
+		*l.list, l.set = nil, true
+	}
+	*l.list = append(*l.list, s)
+	return nil
+}
+
+// options are the command line's actions besides configuration.
+type options struct {
+	configFile string
+	version    bool
+}
+
+// newFlagSet binds the flags to cfg and opts.
+func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("ledgerd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `directory`")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS `address` HOST:PORT")
+	fs.StringVar(&opts.configFile, "config", "", "JSON configuration `file` (flags override it)")
+	fs.StringVar(&cfg.LedgerID, "ledger-id", cfg.LedgerID, "ledger `name` reported by /ledgerIdentity")
+	fs.Var(&listFlag{list: &cfg.SANDNS}, "san-dns", "extra DNS `name` of the node certificate (repeatable)")
+	fs.Var(&listFlag{list: &cfg.SANIP}, "san-ip", "extra IP `address` of the node certificate (repeatable)")
+	fs.Var(&cfg.SignatureInterval, "signature-interval", "longest `duration` a transaction waits for a signature, e.g. 5ms")
+	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
+	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
+	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS` (JWKS: file or https URL; repeatable)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
+	return fs
+}
+
+// errUsage marks command-line and configuration errors (exit code 2).
+var errUsage = errors.New("usage error")
+
+// parseConfig builds the configuration: defaults, then the --config file,
+// then the flags. The flags are parsed twice: once to find --config, and
+// again over the file's values so that they override them.
+func parseConfig(args []string, stderr io.Writer) (config, options, error) {
+	var opts options
+	probe := defaultConfig()
+	if err := newFlagSet(&probe, &opts, io.Discard).Parse(args); err != nil {
+		newFlagSet(&probe, &opts, stderr).Parse(args) // print the error and usage
+		return config{}, opts, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg := defaultConfig()
+	if opts.configFile != "" {
+		if err := loadConfigFile(opts.configFile, &cfg); err != nil {
+			return config{}, opts, fmt.Errorf("%w: %w", errUsage, err)
+		}
+	}
+	fs := newFlagSet(&cfg, &opts, stderr)
+	if err := fs.Parse(args); err != nil {
+		return config{}, opts, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return config{}, opts, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if err := cfg.validate(); err != nil {
+		return config{}, opts, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return cfg, opts, nil
+}
+
+// loadConfigFile reads a JSON configuration file over cfg. Unknown keys
+// are errors, so that a misspelt key is not silently ignored.
+func loadConfigFile(path string, cfg *config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("couldn't read configuration file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("couldn't parse configuration file %s: %w", path, err)
+	}
+	return nil
+}
+
+// validate checks the configuration, with messages that say how to fix it.
+func (c *config) validate() error {
+	if c.Data == "" {
+		return errors.New("--data must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q is not HOST:PORT: %w", c.Listen, err)
+	}
+	if c.LedgerID == "" {
+		return errors.New("--ledger-id must not be empty")
+	}
+	for _, ip := range c.SANIP {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("--san-ip %q is not an IP address", ip)
+		}
+	}
+	for _, name := range c.SANDNS {
+		if name == "" || strings.ContainsAny(name, " /:") {
+			return fmt.Errorf("--san-dns %q is not a DNS name", name)
+		}
+	}
+	if c.SignatureInterval < 0 {
+		return errors.New("--signature-interval must not be negative")
+	}
+	if c.ChunkSize < 1 || c.ChunkSize > 1<<32-1 {
+		return fmt.Errorf("--chunk-size must be between 1 and 4294967295 bytes, got %d", c.ChunkSize)
+	}
+	for _, u := range c.Users {
+		if _, _, err := parseUserSpec(u); err != nil {
+			return err
+		}
+	}
+	for _, j := range c.JWTIssuers {
+		if _, err := parseIssuerSpec(j); err != nil {
+			return err
+		}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: use text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// parseUserSpec parses --user CERTFILE:ROLE. The role follows the last
+// colon, so the file name may contain colons.
+func parseUserSpec(s string) (string, auth.Role, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return "", auth.RoleNone, fmt.Errorf("--user %q: use CERTFILE:ROLE, e.g. alice.pem:Contributor", s)
+	}
+	role, err := auth.ParseRole(s[i+1:])
+	if err != nil {
+		return "", auth.RoleNone, fmt.Errorf("--user %q: %w", s, err)
+	}
+	return s[:i], role, nil
+}
+
+// parseIssuerSpec parses --jwt-issuer ISSUER,AUDIENCE,JWKS. JWKS is an
+// http(s) URL or a file path.
+func parseIssuerSpec(s string) (auth.IssuerConfig, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return auth.IssuerConfig{}, fmt.Errorf("--jwt-issuer %q: use ISSUER,AUDIENCE,JWKS, e.g. "+
+			"https://sts.windows.net/TENANT/,https://confidential-ledger.azure.com,/etc/ledgerd/jwks.json", s)
+	}
+	ic := auth.IssuerConfig{Issuer: parts[0], Audience: parts[1]}
+	if strings.HasPrefix(parts[2], "https://") || strings.HasPrefix(parts[2], "http://") {
+		ic.JWKSURL = parts[2]
+	} else {
+		ic.JWKSFile = parts[2]
+	}
+	return ic, nil
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, _, err := parseConfig(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "./data" || cfg.Listen != "127.0.0.1:8443" || cfg.LedgerID != "ledger" ||
+		time.Duration(cfg.SignatureInterval) != 5*time.Millisecond || cfg.LogFormat != "text" {
+		t.Fatalf("defaults %+v", cfg)
+	}
+}
+
+func TestConfigFileAndFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledgerd.json")
+	file := `{"data":"/srv/l","listen":"0.0.0.0:443","ledger-id":"contoso","san-dns":["a.example"],
+		"signature-interval":"20ms","user":["u.pem:Reader"],"log-format":"json"}`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := parseConfig([]string{"--config", path, "--ledger-id", "flagged", "--san-dns", "b.example", "--san-dns", "c.example"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "/srv/l" || cfg.Listen != "0.0.0.0:443" || cfg.LedgerID != "flagged" || cfg.LogFormat != "json" ||
+		time.Duration(cfg.SignatureInterval) != 20*time.Millisecond || !slices.Equal(cfg.Users, []string{"u.pem:Reader"}) ||
+		!slices.Equal(cfg.SANDNS, []string{"b.example", "c.example"}) {
+		t.Fatalf("merged %+v", cfg)
+	}
+	dns, ips := certificateNames(cfg)
+	if !slices.Equal(dns, []string{"localhost", "b.example", "c.example"}) || len(ips) != 1 {
+		t.Fatalf("names %v %v", dns, ips)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.json")
+	os.WriteFile(unknown, []byte(`{"listen":"127.0.0.1:1","lisen":"x"}`), 0o600)
+	for _, args := range [][]string{
+		{"--listen", "nocolon"},
+		{"--ledger-id", ""},
+		{"--san-ip", "not-an-ip"},
+		{"--signature-interval", "-1s"},
+		{"--chunk-size", "0"},
+		{"--user", "cert.pem"},
+		{"--user", "cert.pem:Owner"},
+		{"--jwt-issuer", "only,two"},
+		{"--log-level", "loud"},
+		{"--log-format", "xml"},
+		{"--config", unknown},
+		{"--config", filepath.Join(dir, "missing.json")},
+		{"extra-argument"},
+	} {
+		if _, _, err := parseConfig(args, io.Discard); err == nil {
+			t.Errorf("parseConfig(%q) accepted", args)
+		}
+	}
+}
+
+func TestSpecs(t *testing.T) {
+	path, role, err := parseUserSpec("C:/certs/a:b.pem:Contributor")
+	if err != nil || path != "C:/certs/a:b.pem" || role != auth.RoleContributor {
+		t.Fatalf("%q %v %v", path, role, err)
+	}
+	ic, err := parseIssuerSpec("https://sts.windows.net/t/,https://confidential-ledger.azure.com,https://login.example/keys")
+	if err != nil || ic.JWKSURL != "https://login.example/keys" || ic.JWKSFile != "" {
+		t.Fatalf("%+v %v", ic, err)
+	}
+	ic, _ = parseIssuerSpec("iss,aud,/etc/jwks.json")
+	if ic.JWKSFile != "/etc/jwks.json" {
+		t.Fatalf("%+v", ic)
+	}
+}
+
+func TestCertificateNames(t *testing.T) {
+	for listen, want := range map[string]string{
+		"0.0.0.0:443":     "[localhost] [127.0.0.1]",
+		"10.0.0.5:443":    "[localhost] [127.0.0.1 10.0.0.5]",
+		"ledger.lan:8443": "[localhost ledger.lan] [127.0.0.1]",
+		":8443":           "[localhost] [127.0.0.1]",
+	} {
+		dns, ips := certificateNames(config{Listen: listen})
+		if got := fmt.Sprint(dns, " ", ips); got != want {
+			t.Errorf("%s: %s, want %s", listen, got, want)
+		}
+	}
+}

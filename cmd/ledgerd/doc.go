@@ -1,0 +1,80 @@
+// Command ledgerd runs a ledgerd node: a self-hostable ledger that speaks
+// the Azure Confidential Ledger (ACL) data-plane API, so that existing ACL
+// clients (azure-confidentialledger for Python, @azure-rest/confidential-ledger
+// for JavaScript) work against it unchanged.
+//
+// # Starting
+//
+//	ledgerd [--data DIR] [--listen HOST:PORT] [flags]
+//
+// The first start in an empty data directory founds a new single-node
+// service and writes, besides the node's own state:
+//
+//	DIR/service.pem  the service certificate: clients pin it
+//	                 (Python: ledger_certificate_path=DIR/service.pem)
+//	DIR/admin.pem    certificate and private key, in one PEM file (mode
+//	                 0600), of the initial Administrator user: the file
+//	                 Python's ConfidentialLedgerCertificateCredential takes
+//	DIR/member0.pem  certificate and private key of the first consortium
+//	                 member
+//
+// The administrator and the member, any --user, and the default
+// constitution are written in the genesis transaction. Later starts reuse
+// the directory: they never regenerate admin.pem or member0.pem (if you
+// moved them away, they stay away), and --user flags no longer matter;
+// manage users through the API (PATCH /app/users/{userId}) instead.
+//
+// On start, ledgerd prints the address it listens on, the ledger id, the
+// service certificate's path and, on the first start, the credential files
+// it created. It stops gracefully on SIGINT or SIGTERM: it stops accepting
+// connections, lets requests in flight finish (up to 10s), and closes the
+// node, which flushes and checkpoints its files.
+//
+// # Flags
+//
+//	--data DIR                 data directory (default ./data)
+//	--listen HOST:PORT         HTTPS address (default 127.0.0.1:8443; port 0 picks a free port)
+//	--config FILE              JSON file with any of the keys below; flags override it
+//	--ledger-id ID             name reported by /ledgerIdentity (default "ledger")
+//	--san-dns NAME             extra DNS name for the node certificate (repeatable)
+//	--san-ip IP                extra IP address for the node certificate (repeatable)
+//	--signature-interval D     longest wait for a signature, e.g. 5ms (default 5ms)
+//	--chunk-size BYTES         ledger chunk size (default 5000000)
+//	--user CERTFILE:ROLE       initial user from a PEM certificate; ROLE is Reader,
+//	                           Contributor or Administrator (repeatable; first start only)
+//	--jwt-issuer ISS,AUD,JWKS  accept bearer JWTs from issuer ISS for audience AUD, with
+//	                           keys from JWKS, a file or an https URL (repeatable)
+//	--log-level LEVEL          debug, info, warn or error (default info)
+//	--log-format FORMAT        text or json (default text), on standard error
+//	--version                  print the version and exit
+//
+// The node certificate's names are always localhost, 127.0.0.1 and the
+// listen host (unless it is unspecified, as in 0.0.0.0), plus --san-dns and
+// --san-ip: clients check the name they connect to against them.
+//
+// The configuration file has the flags' names as keys, lists for
+// repeatable flags, and a string for durations:
+//
+//	{"data": "/var/lib/ledgerd", "listen": "0.0.0.0:443", "ledger-id": "contoso",
+//	 "san-dns": ["contoso.example.com"], "signature-interval": "10ms",
+//	 "jwt-issuer": ["https://sts.windows.net/TENANT/,https://confidential-ledger.azure.com,https://login.microsoftonline.com/common/discovery/keys"]}
+//
+// Besides the ACL API (see package internal/api), the node serves GET
+// /healthz (liveness, no credentials), and GET /metrics (Prometheus text
+// format) and GET /node/state to any ledger user or consortium member.
+//
+// # Using it
+//
+// With Python:
+//
+//	from azure.confidentialledger import ConfidentialLedgerClient, ConfidentialLedgerCertificateCredential
+//	client = ConfidentialLedgerClient("https://localhost:8443",
+//	    ConfidentialLedgerCertificateCredential("data/admin.pem"),
+//	    ledger_certificate_path="data/service.pem")
+//	client.create_ledger_entry({"contents": "hello"})
+//
+// # Exit codes
+//
+// 0 after a clean shutdown, 1 on a failure (including a node that stopped
+// after a fatal error), 2 on a usage error.
+package main

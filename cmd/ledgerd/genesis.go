@@ -1,0 +1,160 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/gov"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+)
+
+// Credential files written on the first start.
+const (
+	adminFile  = "admin.pem"
+	memberFile = "member0.pem"
+)
+
+// genesisPlan is the genesis transaction's governance and what was created
+// for it.
+type genesisPlan struct {
+	writes []ledger.MapWrites
+	// created lists the credential files created by this start.
+	created []string
+}
+
+// planGenesis assembles the genesis governance. On the first start (fresh:
+// the ledger holds nothing) it creates admin.pem and member0.pem if they
+// are missing, and reads every --user certificate. On later starts nothing
+// is created: the node ignores the genesis writes once the service exists,
+// but they are still assembled from the files that exist, so that a start
+// interrupted after Raft's bootstrap entries and before the genesis
+// transaction still founds the service with its administrator.
+func planGenesis(cfg config, fresh bool, log *slog.Logger) (*genesisPlan, error) {
+	var plan genesisPlan
+	g := gov.Genesis{}
+	admin, created, err := clientCert(filepath.Join(cfg.Data, adminFile), "ledgerd administrator", fresh)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		plan.created = append(plan.created, filepath.Join(cfg.Data, adminFile))
+	}
+	member, created, err := clientCert(filepath.Join(cfg.Data, memberFile), "ledgerd member 0", fresh)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		plan.created = append(plan.created, filepath.Join(cfg.Data, memberFile))
+	}
+	if admin != nil {
+		g.Users = append(g.Users, gov.User{ID: identity.Fingerprint(admin.Raw), Role: auth.RoleAdministrator})
+	}
+	if member != nil {
+		g.Members = append(g.Members, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: member.Raw}))
+	}
+	for _, spec := range cfg.Users {
+		u, err := userFromSpec(spec)
+		if err != nil && fresh {
+			return nil, err
+		}
+		if err != nil {
+			log.Warn("ignoring --user: the service exists already", "user", spec, "err", err)
+			continue
+		}
+		g.Users = append(g.Users, u)
+	}
+	if len(g.Members) == 0 {
+		// Not fresh and member0.pem is gone: the service exists, and the
+		// node will not write genesis again.
+		return &plan, nil
+	}
+	if plan.writes, err = g.Writes(); err != nil {
+		return nil, fmt.Errorf("couldn't assemble the genesis transaction: %w", err)
+	}
+	return &plan, nil
+}
+
+// clientCert loads the certificate of a combined certificate-and-key PEM
+// file, creating the file with a new identity if it is missing and create
+// is set. It returns nil if the file is missing and create is not set.
+func clientCert(path, cn string, create bool) (*x509.Certificate, bool, error) {
+	cert, err := readCertificate(path)
+	switch {
+	case err == nil:
+		return cert, false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, false, err
+	case !create:
+		return nil, false, nil
+	}
+	certPEM, keyPEM, err := identity.NewClientIdentity(cn, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := identity.WriteCombinedPEM(path, certPEM, keyPEM); err != nil {
+		return nil, false, err
+	}
+	cert, err = readCertificate(path)
+	return cert, true, err
+}
+
+// readCertificate parses the first CERTIFICATE block of a PEM file (which
+// may also hold a key, never decoded here).
+func readCertificate(path string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read certificate: %w", err)
+	}
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, fmt.Errorf("%s holds no PEM CERTIFICATE block", path)
+		}
+		if b.Type == "CERTIFICATE" {
+			cert, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("couldn't parse the certificate in %s: %w", path, err)
+			}
+			return cert, nil
+		}
+	}
+}
+
+// userFromSpec reads the certificate of a --user CERTFILE:ROLE.
+func userFromSpec(spec string) (gov.User, error) {
+	path, role, err := parseUserSpec(spec)
+	if err != nil {
+		return gov.User{}, err
+	}
+	cert, err := readCertificate(path)
+	if err != nil {
+		return gov.User{}, fmt.Errorf("--user %q: %w", spec, err)
+	}
+	return gov.User{ID: identity.Fingerprint(cert.Raw), Role: role}, nil
+}
+
+// ledgerIsEmpty reports whether the node's ledger (DIR/ledger, see
+// node.Config.Dir) holds no transaction: the first start of a service.
+func ledgerIsEmpty(dataDir string, log *slog.Logger) (bool, error) {
+	dir := filepath.Join(dataDir, "ledger")
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	l, err := ledger.Open(dir, ledger.Options{Logger: log})
+	if err != nil {
+		return false, fmt.Errorf("couldn't open the ledger: %w", err)
+	}
+	last := l.LastSeqno()
+	if err := l.Close(); err != nil {
+		return false, fmt.Errorf("couldn't close the ledger: %w", err)
+	}
+	return last == 0, nil
+}

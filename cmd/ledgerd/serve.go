@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/api"
+	"github.com/ledgerd/ledgerd/internal/attest"
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// Start-up and shutdown bounds.
+const (
+	genesisTimeout  = 30 * time.Second
+	shutdownTimeout = 10 * time.Second
+	healthInterval  = time.Second
+)
+
+// serve opens the data directory and the node, serves the API until ctx is
+// cancelled or the node fails, and shuts down gracefully.
+func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("couldn't create the data directory: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n, plan, ids, err := openNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := n.Close(); err != nil {
+			log.Error("couldn't close the node cleanly", "err", err)
+		}
+	}()
+	if err := waitFounded(ctx, n); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while starting
+		}
+		return err
+	}
+	srv, err := newServer(cfg, n, ids, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	announce(stdout, cfg, ln.Addr().String(), plan)
+	log.Info("serving", "addr", ln.Addr().String(), "ledger_id", cfg.LedgerID, "node_id", ids.Node.ID)
+	return serveUntilDone(ctx, srv.HTTPServer(cfg.Listen), ln, n, log)
+}
+
+// openNode loads the identities, plans genesis and opens the node.
+func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity.Identities, error) {
+	fresh, err := ledgerIsEmpty(cfg.Data, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !fresh {
+		if err := checkIdentityFiles(cfg.Data); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	dns, ips := certificateNames(cfg)
+	ids, err := identity.LoadOrCreate(cfg.Data, identity.Options{DNSNames: dns, IPs: ips, Logger: log})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("couldn't load the identities: %w", err)
+	}
+	plan, err := planGenesis(cfg, fresh, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	n, err := node.Open(node.Config{
+		Dir:               cfg.Data,
+		Identities:        ids,
+		Genesis:           plan.writes,
+		SignatureInterval: time.Duration(cfg.SignatureInterval),
+		ChunkSize:         cfg.ChunkSize,
+		Logger:            log,
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("couldn't open the node: %w", err)
+	}
+	return n, plan, ids, nil
+}
+
+// checkIdentityFiles refuses to start a ledger that holds transactions if
+// a key or the ledger secret is missing: creating new ones would make the
+// ledger unreadable, or found a second service on top of it.
+func checkIdentityFiles(dir string) error {
+	for _, name := range []string{identity.ServiceKeyFile, identity.NodeKeyFile, identity.LedgerSecretFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("the ledger in %s holds transactions but %s is missing; restore it from a backup "+
+				"(ledgerd will not create a new one for an existing ledger)", dir, name)
+		}
+	}
+	return nil
+}
+
+// certificateNames are the node certificate's SANs: localhost, 127.0.0.1,
+// the listen host unless unspecified, and the configured extras.
+func certificateNames(cfg config) ([]string, []net.IP) {
+	dns := []string{"localhost"}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsUnspecified() {
+			ips = append(ips, ip)
+		}
+	} else if host != "" {
+		dns = append(dns, host)
+	}
+	dns = append(dns, cfg.SANDNS...)
+	for _, s := range cfg.SANIP {
+		ips = append(ips, net.ParseIP(s))
+	}
+	return uniqueNames(dns), uniqueIPs(ips)
+}
+
+func uniqueNames(names []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func uniqueIPs(ips []net.IP) []net.IP {
+	seen := map[string]bool{}
+	var out []net.IP
+	for _, ip := range ips {
+		if !seen[ip.String()] {
+			seen[ip.String()] = true
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// waitFounded waits until the service's genesis transaction is committed,
+// so that the first requests find the initial users.
+func waitFounded(ctx context.Context, n *node.Node) error {
+	ctx, cancel := context.WithTimeout(ctx, genesisTimeout)
+	defer cancel()
+	for n.CommittedSeqno() == 0 {
+		if err := n.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node did not commit its genesis transaction: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// newServer builds the API server.
+func newServer(cfg config, n *node.Node, ids *identity.Identities, log *slog.Logger) (*api.Server, error) {
+	platform, err := attest.NewVirtual("")
+	if err != nil {
+		return nil, err
+	}
+	var jwt *auth.JWTVerifier
+	if len(cfg.JWTIssuers) > 0 {
+		issuers := make([]auth.IssuerConfig, len(cfg.JWTIssuers))
+		for i, spec := range cfg.JWTIssuers {
+			issuers[i], _ = parseIssuerSpec(spec) // validated by parseConfig
+		}
+		if jwt, err = auth.NewJWTVerifier(issuers, auth.JWTOptions{Logger: log}); err != nil {
+			return nil, fmt.Errorf("couldn't configure JWT issuers: %w", err)
+		}
+	}
+	return api.New(api.Config{
+		Node:        n,
+		Identities:  ids,
+		LedgerID:    cfg.LedgerID,
+		JWT:         jwt,
+		Attestation: platform,
+		LedgerDir:   filepath.Join(cfg.Data, "ledger"),
+		Logger:      log,
+	})
+}
+
+// announce prints what an operator needs to connect. The address comes
+// last: once it is printed, the node serves.
+func announce(w io.Writer, cfg config, addr string, plan *genesisPlan) {
+	fmt.Fprintf(w, "ledgerd %s\n", version())
+	fmt.Fprintf(w, "ledger id: %s\n", cfg.LedgerID)
+	fmt.Fprintf(w, "service certificate (pin it): %s\n", filepath.Join(cfg.Data, identity.ServiceCertFile))
+	for _, f := range plan.created {
+		switch filepath.Base(f) {
+		case adminFile:
+			fmt.Fprintf(w, "administrator credentials (certificate and key): %s\n", f)
+		default:
+			fmt.Fprintf(w, "consortium member credentials (certificate and key): %s\n", f)
+		}
+	}
+	fmt.Fprintf(w, "listening on https://%s\n", addr)
+}
+
+// serveUntilDone serves until ctx ends or the node stops after a fatal
+// error, then stops accepting, lets requests in flight finish, and returns.
+// The caller closes the node.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, n *node.Node, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	tick := time.NewTicker(healthInterval)
+	defer tick.Stop()
+	var failure error
+loop:
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("couldn't serve: %w", err)
+		case <-ctx.Done():
+			log.Info("shutting down")
+			break loop
+		case <-tick.C:
+			if err := n.Err(); err != nil {
+				failure = err
+				break loop
+			}
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at shutdown", "err", err)
+	}
+	return failure
+}

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/gov"
+)
+
+// authenticate identifies the caller. A request with an Authorization
+// header is judged by its bearer token alone (a bad token is not rescued by
+// a client certificate); otherwise the TLS client certificate identifies
+// it. The certificate's user id is recomputed per request: a SHA-256 of a
+// few hundred bytes costs less than a cache lookup would save.
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	if len(r.Header.Values("Authorization")) > 0 {
+		token, err := auth.BearerToken(r.Header)
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		if s.cfg.JWT == nil {
+			return auth.Principal{}, fmt.Errorf("%w: this ledger has no JWT issuer configured; use a TLS client certificate",
+				auth.ErrInvalidToken)
+		}
+		return s.cfg.JWT.Verify(r.Context(), token)
+	}
+	return auth.PrincipalFromTLS(r.TLS)
+}
+
+// authorize authenticates the caller of a non-public endpoint and checks
+// its role in the committed state, read afresh for every request: removing
+// a user or lowering its role takes effect on its next request.
+func (s *Server) authorize(c *call) error {
+	if c.ep.access == accessPublic {
+		return nil
+	}
+	p, err := s.authenticate(c.r)
+	if err != nil {
+		return err
+	}
+	c.who = p
+	st := s.node.State()
+	if c.ep.access == accessCaller {
+		if _, ok := gov.UserRole(st, p.ID); ok || s.isMember(c) {
+			return nil
+		}
+		return s.notAllowed(c, fmt.Errorf("%w: %s %q is neither a ledger user nor an active member", auth.ErrNotAllowed, p.Kind, clip(p.ID)))
+	}
+	if err := auth.Authorize(gov.Directory{State: st}, p, c.ep.access.role()); err != nil {
+		return s.notAllowed(c, err)
+	}
+	return nil
+}
+
+// isMember reports whether the caller's TLS client certificate is that of
+// an Active consortium member.
+func (s *Server) isMember(c *call) bool {
+	if c.who.Kind != auth.KindCertificate || c.r.TLS == nil || len(c.r.TLS.PeerCertificates) == 0 {
+		return false
+	}
+	return gov.IsActiveMember(s.node.State(), gov.MemberID(c.r.TLS.PeerCertificates[0].Raw))
+}
+
+// notAllowed logs why a caller was refused and returns the 403 that ACL
+// answers, which names the operation but not the reason.
+func (s *Server) notAllowed(c *call, reason error) error {
+	s.log.Debug("request not allowed", "route", c.ep.name(), "reason", reason)
+	return newError(http.StatusForbidden, codeNotAllowed, "Not allowed to call %s %s", c.r.Method, clip(c.r.URL.Path))
+}
+
+// clip shortens a client-supplied string before it goes into an error
+// message or a log line, and makes it valid UTF-8.
+func clip(s string) string {
+	const max = 128
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	if !utf8.ValidString(s) {
+		s = fmt.Sprintf("%q", s)
+	}
+	return s
+}

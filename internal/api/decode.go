@@ -1,0 +1,282 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+)
+
+// Media types of request bodies.
+const (
+	mediaJSON      = "application/json"
+	mediaMergePath = "application/merge-patch+json"
+)
+
+// readBody checks a request's Content-Type against the accepted media types
+// (a missing Content-Type is taken as JSON; a charset parameter must be
+// utf-8) and reads its body, refusing bodies larger than MaxBodyBytes before
+// reading them when Content-Length says so.
+func readBody(c *call, accepted ...string) ([]byte, error) {
+	if ct := c.r.Header.Get("Content-Type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || !slices.Contains(accepted, mt) {
+			return nil, newError(http.StatusUnsupportedMediaType, codeUnsupportedType,
+				"Content-Type %q is not supported here; use %s.", clip(ct), strings.Join(accepted, " or "))
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, newError(http.StatusUnsupportedMediaType, codeUnsupportedType,
+				"charset %q is not supported; request bodies are UTF-8.", clip(cs))
+		}
+	}
+	if c.r.ContentLength > MaxBodyBytes {
+		return nil, &http.MaxBytesError{Limit: MaxBodyBytes}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, newError(http.StatusBadRequest, codeInvalidInput, "Couldn't read the request body.")
+	}
+	return body, nil
+}
+
+// invalidInput is a 400 InvalidInput error.
+func invalidInput(format string, args ...any) error {
+	return newError(http.StatusBadRequest, codeInvalidInput, format, args...)
+}
+
+// decodeObject decodes a JSON object strictly: the body must be valid UTF-8
+// holding exactly one object, with no duplicate keys and no keys other than
+// those of fields, each of whose functions decodes its member's raw value.
+// Members absent from the body are the caller's to check.
+func decodeObject(body []byte, fields map[string]func(json.RawMessage) error) error {
+	if !utf8.Valid(body) {
+		return invalidInput("The request body is not valid UTF-8.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return invalidInput("The request body must be a JSON object.")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return invalidInput("The request body is not valid JSON: %v.", err)
+		}
+		key, _ := tok.(string)
+		fn, known := fields[key]
+		switch {
+		case !known:
+			return invalidInput("Unknown field %q in the request body; the fields are %s.", clip(key), fieldList(fields))
+		case seen[key]:
+			return invalidInput("The field %q appears more than once in the request body.", key)
+		}
+		seen[key] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return invalidInput("The request body is not valid JSON: %v.", err)
+		}
+		if err := fn(raw); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return invalidInput("The request body is not valid JSON: %v.", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalidInput("The request body has data after its JSON object.")
+	}
+	return nil
+}
+
+func fieldList(fields map[string]func(json.RawMessage) error) string {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, strconv.Quote(k))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// jsonType names the JSON type of a raw value, for error messages.
+func jsonType(raw json.RawMessage) string {
+	switch {
+	case len(raw) == 0:
+		return "nothing"
+	case raw[0] == '"':
+		return "a string"
+	case raw[0] == '{':
+		return "an object"
+	case raw[0] == '[':
+		return "an array"
+	case raw[0] == 't' || raw[0] == 'f':
+		return "a boolean"
+	case raw[0] == 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// decodeString decodes a raw JSON string whose decoded form may be at most
+// maxBytes long, checking the raw length first so that an oversized value
+// is refused before it is decoded. Escapes must encode valid UTF-8: a lone
+// UTF-16 surrogate (which encoding/json would silently replace) is refused.
+func decodeString(field string, raw json.RawMessage, maxBytes int) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", invalidInput("The field %q must be a string, not %s.", field, jsonType(raw))
+	}
+	// An escape is at most 6 bytes for one byte of UTF-8 (\u00XX).
+	if len(raw) > 6*maxBytes+2 {
+		return "", tooLong(field, len(raw)-2, maxBytes)
+	}
+	if hasLoneSurrogate(raw) {
+		return "", invalidInput("The field %q contains an unpaired UTF-16 surrogate escape; it must be valid UTF-8.", field)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalidInput("The field %q is not a valid JSON string.", field)
+	}
+	if len(s) > maxBytes {
+		return "", tooLong(field, len(s), maxBytes)
+	}
+	return s, nil
+}
+
+func tooLong(field string, n, maxBytes int) error {
+	return invalidInput("The field %q is at least %d bytes long; at most %d bytes of UTF-8 are allowed.", field, n, maxBytes)
+}
+
+// hasLoneSurrogate reports whether a syntactically valid raw JSON string
+// has a \u escape of a UTF-16 surrogate that is not part of a high-low pair.
+func hasLoneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++
+			continue
+		}
+		r := hex4(raw[i+2 : i+6])
+		i += 5
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+				return true
+			}
+			if lo := hex4(raw[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
+}
+
+// hex4 decodes four hex digits (already validated by the JSON decoder).
+func hex4(b []byte) rune {
+	n, _ := strconv.ParseUint(string(b), 16, 32)
+	return rune(n)
+}
+
+// decodeEntryRequest decodes the body of POST /app/transactions,
+// {"contents": "..."}: contents is required, a string of at most
+// MaxContentsBytes bytes of UTF-8; no other field is accepted (the
+// collection is a query parameter).
+func decodeEntryRequest(body []byte) (string, error) {
+	var contents string
+	var has bool
+	err := decodeObject(body, map[string]func(json.RawMessage) error{
+		"contents": func(raw json.RawMessage) (err error) {
+			contents, err = decodeString("contents", raw, MaxContentsBytes)
+			has = true
+			return err
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	if !has {
+		return "", invalidInput("The request body has no \"contents\" field.")
+	}
+	return contents, nil
+}
+
+// decodeRoleRequest decodes the body of PATCH /app/users/{userId}: in the
+// single-role form {"assignedRole": "Reader"}, or in the multi-role form
+// {"assignedRoles": ["Reader", ...]}. The built-in roles are ordered, so a
+// list of roles grants the highest of them, which is what is stored.
+func decodeRoleRequest(body []byte, multi bool) (auth.Role, error) {
+	var role auth.Role
+	field := "assignedRole"
+	decode := func(raw json.RawMessage) error {
+		var err error
+		role, err = decodeRole(field, raw)
+		return err
+	}
+	if multi {
+		field = "assignedRoles"
+		decode = func(raw json.RawMessage) error {
+			var err error
+			role, err = decodeRoles(field, raw)
+			return err
+		}
+	}
+	if err := decodeObject(body, map[string]func(json.RawMessage) error{field: decode}); err != nil {
+		return auth.RoleNone, err
+	}
+	if role == auth.RoleNone {
+		return auth.RoleNone, invalidInput("The request body has no %q field.", field)
+	}
+	return role, nil
+}
+
+// maxRoleNameBytes bounds a role name before it is decoded.
+const maxRoleNameBytes = 64
+
+func decodeRole(field string, raw json.RawMessage) (auth.Role, error) {
+	name, err := decodeString(field, raw, maxRoleNameBytes)
+	if err != nil {
+		return auth.RoleNone, err
+	}
+	r, err := auth.ParseRole(name)
+	if err != nil {
+		return auth.RoleNone, invalidInput("Unknown role %q: the roles are Reader, Contributor and Administrator.", clip(name))
+	}
+	return r, nil
+}
+
+func decodeRoles(field string, raw json.RawMessage) (auth.Role, error) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return auth.RoleNone, invalidInput("The field %q must be an array of role names, not %s.", field, jsonType(raw))
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return auth.RoleNone, invalidInput("The field %q is not a valid JSON array.", field)
+	}
+	if len(items) == 0 {
+		return auth.RoleNone, invalidInput("The field %q must name at least one role.", field)
+	}
+	best := auth.RoleNone
+	for _, item := range items {
+		r, err := decodeRole(field, item)
+		if err != nil {
+			return auth.RoleNone, err
+		}
+		best = max(best, r)
+	}
+	return best, nil
+}

@@ -1,0 +1,156 @@
+package api
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+func TestDecodeEntryRequest(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"contents":"x"}`:                                  "x",
+		` { "contents" : "a\nb" } `:                         "a\nb",
+		`{"contents":""}`:                                   "",
+		`{"contents":"\ud83d\ude00"}`:                       "😀",
+		`{"contents":"\u00e9\u0000"}`:                       "é\x00",
+		`{"contents":"` + strings.Repeat(`\"`, 8192) + `"}`: strings.Repeat(`"`, 8192),
+	} {
+		got, err := decodeEntryRequest([]byte(body))
+		if err != nil || got != want {
+			t.Errorf("decodeEntryRequest(%.40q) = %.40q, %v; want %.40q", body, got, err, want)
+		}
+	}
+}
+
+func TestHasLoneSurrogate(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`"plain"`:               false,
+		`"\ud83d\ude00"`:        false,
+		`"\\ud800"`:             false, // an escaped backslash, then text
+		`"\ud800"`:              true,
+		`"\ud800\n"`:            true,
+		`"\ud800\u0041"`:        true,
+		`"\udfff"`:              true,
+		`"x\ud83d\ude00\udc00"`: true,
+	} {
+		if got := hasLoneSurrogate([]byte(raw)); got != want {
+			t.Errorf("hasLoneSurrogate(%s) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+func TestDecodeRoleRequest(t *testing.T) {
+	if r, err := decodeRoleRequest([]byte(`{"assignedRole":"Contributor"}`), false); err != nil || r != auth.RoleContributor {
+		t.Fatalf("single: %v %v", r, err)
+	}
+	if r, err := decodeRoleRequest([]byte(`{"assignedRoles":["Reader","Administrator","Reader"]}`), true); err != nil || r != auth.RoleAdministrator {
+		t.Fatalf("multi: %v %v", r, err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	if DefaultMaxCollections != 5000 || MaxContentsBytes != 8192 || MaxCollectionIDBytes != 256 || MaxBodyBytes != 1<<20 {
+		t.Fatal("ACL limits changed")
+	}
+	if got := (Config{}).withDefaults().MaxCollections; got != DefaultMaxCollections {
+		t.Fatalf("default MaxCollections %d", got)
+	}
+	if defaultDialect.version != "2022-05-13" {
+		t.Fatalf("default dialect %q", defaultDialect.version)
+	}
+	for v, d := range supportedVersions {
+		if d.version != v || d.pageSeqnos == 0 {
+			t.Errorf("supportedVersions[%q] = %+v", v, d)
+		}
+	}
+}
+
+func FuzzDecodeEntryRequest(f *testing.F) {
+	for _, s := range []string{`{"contents":"x"}`, `{"contents":"\ud800"}`, `{"contents":1}`, `{}`, `{"contents":"a","contents":"b"}`,
+		`{"contents":"\u0041\ud83d\ude00"}`, `[`, "{\"contents\":\"\xff\"}", `{"contents":"x"} {}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		contents, err := decodeEntryRequest(body)
+		if err != nil {
+			if classify(err).status != 400 {
+				t.Fatalf("error %v is not a 400", err)
+			}
+			return
+		}
+		if !utf8.ValidString(contents) || len(contents) > MaxContentsBytes {
+			t.Fatalf("accepted contents of %d bytes, valid UTF-8 %v", len(contents), utf8.ValidString(contents))
+		}
+		// What was accepted is what the body says.
+		var v struct{ Contents *string }
+		if json.Unmarshal(body, &v) != nil || v.Contents == nil || *v.Contents != contents {
+			t.Fatalf("accepted %q from %q, which encoding/json reads differently", contents, body)
+		}
+	})
+}
+
+func FuzzDecodeRoleRequest(f *testing.F) {
+	for _, s := range []string{`{"assignedRole":"Reader"}`, `{"assignedRoles":["Reader","Contributor"]}`, `{"assignedRole":null}`, `{"assignedRoles":[]}`} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, multi bool) {
+		r, err := decodeRoleRequest(body, multi)
+		if err != nil {
+			if classify(err).status != 400 {
+				t.Fatalf("error %v is not a 400", err)
+			}
+			return
+		}
+		if !r.Valid() {
+			t.Fatalf("accepted invalid role %v", r)
+		}
+	})
+}
+
+func FuzzParseRangeQuery(f *testing.F) {
+	for _, s := range []string{"", "fromTransactionId=2.1&toTransactionId=2.5", "collectionId=a%3Ab&fromTransactionId=2.1002",
+		"subLedgerId=x", "fromTransactionId=2.9&toTransactionId=2.1", "toTransactionId=9.9223372036854775807", "collectionId=&x=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return
+		}
+		for _, d := range []dialect{supportedVersions["0.1-preview"], supportedVersions["2022-05-13"]} {
+			rq, err := parseRangeQuery(q, d)
+			if err != nil {
+				if classify(err).status != 400 {
+					t.Fatalf("error %v is not a 400", err)
+				}
+				continue
+			}
+			if rq.from == 0 || (rq.hasTo && rq.from > rq.to) || rq.collection == "" || len(rq.collection) > MaxCollectionIDBytes {
+				t.Fatalf("accepted %+v from %q", rq, rawQuery)
+			}
+			// A next link, which the server gives only for a window within
+			// the range, parses back to the same range.
+			next := rq.from + d.pageSeqnos
+			if (rq.hasTo && next > rq.to) || next >= 1<<62 {
+				continue
+			}
+			link := nextLink(d, rq, nodeTxID(next))
+			u, err := url.Parse(link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := parseRangeQuery(u.Query(), d)
+			if err != nil || back.collection != rq.collection || back.from != next || back.to != rq.to || back.hasTo != rq.hasTo {
+				t.Fatalf("next link %q of %+v parses to %+v, %v", link, rq, back, err)
+			}
+		}
+	})
+}
+
+func nodeTxID(seqno uint64) node.TxID { return node.TxID{View: 3, Seqno: seqno} }

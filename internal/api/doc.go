@@ -1,0 +1,107 @@
+// Package api serves the Azure Confidential Ledger (ACL) data-plane API of
+// one node over HTTPS, so that existing ACL clients work against ledgerd
+// unchanged. docs/acl-api.md is the wire protocol; this package follows it
+// to the byte where clients could tell the difference.
+//
+// # Endpoints
+//
+//	GET    /ledgerIdentity/{ledgerId}                  public; api-version optional
+//	POST   /app/transactions[?collectionId=]           Contributor
+//	GET    /app/transactions[?collectionId=&fromTransactionId=&toTransactionId=]
+//	GET    /app/transactions/current[?collectionId=]
+//	GET    /app/transactions/{transactionId}[?collectionId=]
+//	GET    /app/transactions/{transactionId}/status
+//	GET    /app/transactions/{transactionId}/receipt
+//	GET    /app/collections
+//	GET    /app/governance/members
+//	GET    /app/governance/constitution
+//	GET    /app/enclaveQuotes                          Reader, all of the above
+//	GET    /app/users                                  Administrator, 2024-01-26-preview and later
+//	GET|PATCH|DELETE /app/users/{userId}               Administrator
+//	GET    /app/ledgerUsers[/{userId}], PATCH|DELETE /app/ledgerUsers/{userId}
+//	                                                   Administrator, 2024-12-09-preview and later
+//	GET    /node/state, /metrics                       any ledger user or Active member; no api-version
+//	GET    /healthz                                    public; no api-version
+//
+// # Versions
+//
+// The api-versions accepted, and what each changes, are listed in one
+// place, supportedVersions (versions.go): 0.1-preview (subLedgerId,
+// @nextLink, 101-seqno pages, CCF 1.x receipts), 2022-05-13 and every later
+// version analysed in acl-api.md. A missing api-version is
+// MissingApiVersionParameter, an unknown one or differing repeated values
+// UnsupportedApiVersionValue; identical repeated values are accepted, as
+// the JS client appends api-version to every nextLink it follows.
+//
+// # Authentication and roles
+//
+// A request with an Authorization header is authenticated by its bearer
+// JWT alone (Config.JWT; the user id is oid, else sub); otherwise by its
+// TLS client certificate (the user id is the certificate's SHA-256
+// fingerprint). Roles are read from the committed users table on every
+// request, so removing a user or lowering its role takes effect on its next
+// request, even on a kept-alive connection. No credentials or a rejected
+// token is 401 InvalidAuthenticationInfo; an unknown user or a role too low
+// is 403 NotAllowed, "Not allowed to call POST /app/transactions". Consortium
+// members are not ledger users, but may read /node/state and /metrics.
+//
+// # Errors
+//
+// Every error is {"error":{"code":"...","message":"..."}} with the status
+// below; classify (errors.go) is the one place that maps errors to them.
+//
+//	400 MissingApiVersionParameter  no api-version
+//	400 UnsupportedApiVersionValue  unknown or conflicting api-version; endpoint not in that version
+//	400 InvalidTransactionId        a transaction id that is not <view>.<seqno> (positive decimals)
+//	400 InvalidQueryParameterValue  bad collection id (empty, over 256 bytes, not UTF-8), the other
+//	                                dialect's collection parameter, conflicting repeated parameters,
+//	                                fromTransactionId after toTransactionId
+//	400 InvalidInput                bad body: not UTF-8, not one JSON object, unknown or duplicate
+//	                                field, wrong type, contents over 8 KiB of UTF-8 or with an
+//	                                unpaired surrogate escape, unknown role; bad user id
+//	400 CollectionLimitExceeded     a write that would create collection 5,001
+//	401 InvalidAuthenticationInfo   no credentials, or a rejected bearer token
+//	403 NotAllowed                  not a ledger user, or role too low
+//	404 ResourceNotFound            unknown path, user, constitution; collection without entries
+//	404 TransactionNotFound         unknown transaction, not an entry, entry of another collection
+//	404 TransactionInvalid          a transaction that was rolled back
+//	405 UnsupportedHttpVerb         wrong method (with Allow)
+//	406 UncommittedLedgerEntry      receipt of a Pending transaction
+//	409 LastAdministrator           removing or demoting the last Administrator
+//	413 RequestBodyTooLarge         body over 1 MiB
+//	415 UnsupportedContentType      POST not application/json; PATCH not JSON or merge-patch JSON;
+//	                                a charset other than utf-8
+//	500 InternalError               a bug or I/O failure (details in the log only)
+//	503 ServerBusy                  too many pending transactions (Retry-After: 1)
+//	503 ServiceUnavailable          node stopping or stopped, token keys unavailable, request timed out
+//
+// A refused request writes nothing: it is checked completely (sizes first,
+// before anything is allocated for it) before anything is submitted.
+//
+// # Decisions
+//
+//   - Unknown body fields are refused, not ignored: a client that sends
+//     collectionId, tags or hooks in the body would otherwise write
+//     somewhere it did not mean to, or lose data silently.
+//   - The last Administrator can be neither removed nor demoted (409): a
+//     ledger without one could never manage users again. Make another user
+//     Administrator first.
+//   - User management answers once the change is committed, and runs one
+//     change at a time, so that the last-administrator check is atomic and
+//     the change governs the user's next request.
+//   - GET /app/transactions/{id} without a collection returns the entry
+//     whatever its collection; with one, an entry of another collection is
+//     404.
+//   - Ranged listing pages are fixed seqno windows (1001, or 101 in
+//     0.1-preview) from fromTransactionId's seqno (default 1); the view of
+//     transaction ids in range queries is ignored, as the real service's
+//     nextLink (current view, older seqnos) implies. A page whose window
+//     starts beyond the committed seqno, in a range that reaches there, is
+//     Loading with the request itself as nextLink; the page holding
+//     min(toTransactionId, committed seqno) is the last.
+//   - In the multi-role forms (assignedRoles), roles are the built-in
+//     ordered ones, so a list grants its highest role, which is what is
+//     stored and reported.
+//   - x-ms-ccf-transaction-id is on every successful answer: the write's id
+//     for writes, else the committed transaction id the answer was read at.
+package api

@@ -1,0 +1,281 @@
+package api
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/receipt"
+)
+
+// Transaction states of the ACL API.
+const (
+	stateReady   = "Ready"
+	stateLoading = "Loading"
+)
+
+// createEntry serves POST /app/transactions: it appends an entry and
+// answers once it is durable in the local ledger (Pending), with the
+// transaction id in x-ms-ccf-transaction-id. Nothing is written unless the
+// whole request is valid.
+func (s *Server) createEntry(c *call) error {
+	q := c.r.URL.Query()
+	if err := refuseParam(q, "tags"); err != nil {
+		return err
+	}
+	coll, err := collectionOf(q, c.d)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c, mediaJSON)
+	if err != nil {
+		return err
+	}
+	contents, err := decodeEntryRequest(body)
+	if err != nil {
+		return err
+	}
+	res, err := s.collections.reserve(coll)
+	if err != nil {
+		return err
+	}
+	f, err := s.node.SubmitEntry(coll, []byte(contents))
+	if err != nil {
+		res.cancel()
+		return fmt.Errorf("couldn't submit entry: %w", err)
+	}
+	res.submitted(f)
+	id, err := f.Wait(c.r.Context())
+	if err != nil {
+		return fmt.Errorf("couldn't append entry: %w", err)
+	}
+	return c.reply(http.StatusOK, id, map[string]string{c.d.collectionParam(): coll})
+}
+
+// entryJSON is a ledger entry as 2022-05-13 and later encode it.
+type entryJSON struct {
+	CollectionID  string `json:"collectionId"`
+	Contents      string `json:"contents"`
+	TransactionID string `json:"transactionId"`
+}
+
+// legacyEntryJSON is a ledger entry as 0.1-preview encodes it.
+type legacyEntryJSON struct {
+	Contents      string `json:"contents"`
+	SubLedgerID   string `json:"subLedgerId"`
+	TransactionID string `json:"transactionId"`
+}
+
+// entry encodes a ledger entry in the dialect.
+func (d dialect) entry(e node.Entry) any {
+	if d.legacy {
+		return legacyEntryJSON{Contents: string(e.Contents), SubLedgerID: e.Collection, TransactionID: e.ID.String()}
+	}
+	return entryJSON{CollectionID: e.Collection, Contents: string(e.Contents), TransactionID: e.ID.String()}
+}
+
+// getEntry serves GET /app/transactions/{transactionId}: the entry once
+// committed, {"state":"Loading"} while Pending. Without a collection
+// parameter the entry is returned whatever its collection; with one, an
+// entry of another collection is not found.
+func (s *Server) getEntry(c *call) error {
+	id, err := parseTxID(c.r.PathValue("transactionId"))
+	if err != nil {
+		return err
+	}
+	q := c.r.URL.Query()
+	coll, err := collectionOf(q, c.d)
+	if err != nil {
+		return err
+	}
+	_, named := q[c.d.collectionParam()]
+	e, err := s.node.Entry(id)
+	switch {
+	case errors.Is(err, node.ErrUncommitted):
+		return c.ok(map[string]string{"state": stateLoading})
+	case err != nil:
+		return err
+	case named && e.Collection != coll:
+		return newError(http.StatusNotFound, codeTransactionNotFound,
+			"Transaction %s holds no entry of %s %q.", id, c.d.collectionParam(), clip(coll))
+	}
+	return c.ok(struct {
+		Entry any    `json:"entry"`
+		State string `json:"state"`
+	}{c.d.entry(e), stateReady})
+}
+
+// getStatus serves GET /app/transactions/{transactionId}/status.
+func (s *Server) getStatus(c *call) error {
+	id, err := parseTxID(c.r.PathValue("transactionId"))
+	if err != nil {
+		return err
+	}
+	return c.ok(struct {
+		State         string `json:"state"`
+		TransactionID string `json:"transactionId"`
+	}{s.node.Status(id).String(), id.String()})
+}
+
+// legacyReceipt is a receipt in the CCF 1.x form of 0.1-preview, with the
+// node certificate added so that it can be verified.
+type legacyReceipt struct {
+	Cert      string                 `json:"cert"`
+	Leaf      string                 `json:"leaf"`
+	NodeID    string                 `json:"node_id"`
+	Proof     []receipt.ProofElement `json:"proof"`
+	Root      string                 `json:"root"`
+	Signature string                 `json:"signature"`
+}
+
+// getReceipt serves GET /app/transactions/{transactionId}/receipt: 406
+// UncommittedLedgerEntry while the transaction is Pending.
+func (s *Server) getReceipt(c *call) error {
+	id, err := parseTxID(c.r.PathValue("transactionId"))
+	if err != nil {
+		return err
+	}
+	r, err := s.node.Receipt(id)
+	switch {
+	case errors.Is(err, node.ErrUncommitted):
+		return newError(http.StatusNotAcceptable, codeUncommitted,
+			"The specified transaction (%s) is not committed yet, please wait until the service reports a committed transaction ID at least as high.", id)
+	case err != nil:
+		return err
+	}
+	var body any = r
+	if c.d.legacy {
+		if body, err = legacyReceiptOf(r); err != nil {
+			return err
+		}
+	}
+	return c.ok(struct {
+		Receipt       any    `json:"receipt"`
+		State         string `json:"state"`
+		TransactionID string `json:"transactionId"`
+	}{body, stateReady, id.String()})
+}
+
+// legacyReceiptOf converts a receipt to the 0.1-preview form, which states
+// the leaf and the root instead of the leaf components.
+func legacyReceiptOf(r *receipt.Receipt) (*legacyReceipt, error) {
+	leaf, err := r.ComputeLeaf()
+	if err != nil {
+		return nil, fmt.Errorf("couldn't compute receipt leaf: %w", err)
+	}
+	root, err := r.ComputeRoot()
+	if err != nil {
+		return nil, fmt.Errorf("couldn't compute receipt root: %w", err)
+	}
+	return &legacyReceipt{Cert: r.Cert, Leaf: hex.EncodeToString(leaf[:]), NodeID: r.NodeID, Proof: r.Proof,
+		Root: hex.EncodeToString(root[:]), Signature: r.Signature}, nil
+}
+
+// getCurrentEntry serves GET /app/transactions/current: the latest
+// committed entry of the collection, with its own transaction id.
+func (s *Server) getCurrentEntry(c *call) error {
+	coll, err := collectionOf(c.r.URL.Query(), c.d)
+	if err != nil {
+		return err
+	}
+	e, err := s.node.LatestEntry(coll)
+	if errors.Is(err, node.ErrNotFound) {
+		return newError(http.StatusNotFound, codeResourceNotFound,
+			"The %s %q has no committed entries.", c.d.collectionParam(), clip(coll))
+	}
+	if err != nil {
+		return err
+	}
+	return c.ok(c.d.entry(e))
+}
+
+// listCollections serves GET /app/collections.
+func (s *Server) listCollections(c *call) error {
+	type item struct {
+		CollectionID string `json:"collectionId"`
+	}
+	ids := s.node.State().Collections()
+	items := make([]item, len(ids))
+	for i, id := range ids {
+		items[i].CollectionID = id
+	}
+	return c.ok(struct {
+		Collections []item `json:"collections"`
+	}{items})
+}
+
+// pageJSON is a range page. Keys sort as the real service's do.
+type pageJSON struct {
+	LegacyNextLink string `json:"@nextLink,omitempty"`
+	// Entries is nil only on a 0.1-preview Loading page, which has no
+	// entries key.
+	Entries  []any  `json:"entries,omitzero"`
+	NextLink string `json:"nextLink,omitempty"`
+	State    string `json:"state"`
+}
+
+// listEntries serves GET /app/transactions: the committed entries of one
+// collection in a fixed window of seqnos starting at fromTransactionId
+// (default seqno 1), with a nextLink to the next window unless the window
+// holds the last seqno asked for (toTransactionId, capped at the committed
+// seqno). A window entirely beyond the committed seqno, within a range that
+// reaches there, is Loading: its nextLink is the request itself.
+func (s *Server) listEntries(c *call) error {
+	rq, err := parseRangeQuery(c.r.URL.Query(), c.d)
+	if err != nil {
+		return err
+	}
+	committed := c.served.Seqno
+	last := committed
+	if rq.hasTo {
+		last = min(rq.to, committed)
+	}
+	page := pageJSON{State: stateReady, Entries: []any{}}
+	switch {
+	case rq.from > last && rq.hasTo:
+		page.State = stateLoading
+		if c.d.legacy {
+			page.Entries = nil
+		}
+		s.setNextLink(c, &page, c.r.URL.RequestURI())
+		return c.ok(page)
+	case rq.from > last:
+		return c.ok(page)
+	}
+	end := min(rq.from+c.d.pageSeqnos-1, last)
+	err = s.node.Entries(rq.collection, rq.from, end, func(e node.Entry) bool {
+		page.Entries = append(page.Entries, c.d.entry(e))
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("couldn't read entries %d to %d: %w", rq.from, end, err)
+	}
+	if end < last {
+		next := node.TxID{View: c.served.View, Seqno: end + 1}
+		s.setNextLink(c, &page, nextLink(c.d, rq, next))
+	}
+	return c.ok(page)
+}
+
+// setNextLink sets the dialect's next-link key.
+func (s *Server) setNextLink(c *call, page *pageJSON, link string) {
+	if c.d.legacy {
+		page.LegacyNextLink = link
+	} else {
+		page.NextLink = link
+	}
+}
+
+// nextLink is the relative URL of the window starting at from.
+func nextLink(d dialect, rq rangeQuery, from node.TxID) string {
+	link := "/app/transactions?" + apiVersionParam + "=" + url.QueryEscape(d.version) +
+		"&" + d.collectionParam() + "=" + url.QueryEscape(rq.collection) +
+		"&" + fromParam + "=" + from.String()
+	if rq.hasTo {
+		link += "&" + toParam + "=" + url.QueryEscape(rq.toRaw)
+	}
+	return link
+}

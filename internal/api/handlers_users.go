@@ -1,0 +1,191 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/gov"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// multiRole reports whether a user request speaks the multi-role form
+// ("assignedRoles", an array): on /app/ledgerUsers, and on /app/users in
+// api-version 2024-08-22-preview.
+func (c *call) multiRole() bool {
+	return c.d.multiRoleUsers || strings.HasPrefix(c.ep.pattern, "/app/ledgerUsers")
+}
+
+// userJSON is a user in the single-role form.
+type userJSON struct {
+	AssignedRole auth.Role `json:"assignedRole"`
+	UserID       string    `json:"userId"`
+}
+
+// multiRoleUserJSON is a user in the multi-role form.
+type multiRoleUserJSON struct {
+	AssignedRoles []auth.Role `json:"assignedRoles"`
+	UserID        string      `json:"userId"`
+}
+
+// user encodes a user in the request's form.
+func (c *call) user(u gov.User) any {
+	if c.multiRole() {
+		return multiRoleUserJSON{AssignedRoles: []auth.Role{u.Role}, UserID: u.ID}
+	}
+	return userJSON{AssignedRole: u.Role, UserID: u.ID}
+}
+
+// userID returns the normalised user id of the request path.
+func userID(c *call) (string, error) {
+	id := auth.NormalizeUserID(c.r.PathValue("userId"))
+	switch {
+	case id == "":
+		return "", invalidInput("The user id is empty.")
+	case len(id) > MaxUserIDBytes:
+		return "", invalidInput("The user id is %d bytes long; at most %d are allowed.", len(id), MaxUserIDBytes)
+	case !utf8.ValidString(id):
+		return "", invalidInput("The user id is not valid UTF-8.")
+	case strings.ContainsFunc(id, unicode.IsControl):
+		return "", invalidInput("The user id contains control characters.")
+	}
+	return id, nil
+}
+
+// userNotFound is the 404 of an unknown user id.
+func userNotFound(id string) error {
+	return newError(http.StatusNotFound, codeResourceNotFound, "No user %q.", clip(id))
+}
+
+// getUser serves GET /app/users/{userId} and /app/ledgerUsers/{userId}.
+func (s *Server) getUser(c *call) error {
+	id, err := userID(c)
+	if err != nil {
+		return err
+	}
+	r, ok := gov.UserRole(s.node.State(), id)
+	if !ok {
+		return userNotFound(id)
+	}
+	return c.ok(c.user(gov.User{ID: id, Role: r}))
+}
+
+// listUsers serves GET /app/users and GET /app/ledgerUsers.
+func (s *Server) listUsers(c *call) error {
+	users := gov.Users(s.node.State())
+	items := make([]any, len(users))
+	for i, u := range users {
+		items[i] = c.user(u)
+	}
+	return c.ok(struct {
+		LedgerUsers []any `json:"ledgerUsers"`
+	}{items})
+}
+
+// patchUser serves PATCH /app/users/{userId} (and /app/ledgerUsers): it
+// creates the user or changes its role, and answers once the change is
+// committed, so that it governs the user's next request.
+func (s *Server) patchUser(c *call) error {
+	id, err := userID(c)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c, mediaMergePath, mediaJSON)
+	if err != nil {
+		return err
+	}
+	role, err := decodeRoleRequest(body, c.multiRole())
+	if err != nil {
+		return err
+	}
+	txid, err := s.changeUser(c.r.Context(), id, func(current auth.Role, exists bool) (ledger.MapWrites, error) {
+		if exists && current == auth.RoleAdministrator && role != auth.RoleAdministrator {
+			if err := s.checkNotLastAdministrator(id); err != nil {
+				return ledger.MapWrites{}, err
+			}
+		}
+		return gov.SetUser(id, role), nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.reply(http.StatusOK, txid, c.user(gov.User{ID: id, Role: role}))
+}
+
+// deleteUser serves DELETE /app/users/{userId} (and /app/ledgerUsers).
+func (s *Server) deleteUser(c *call) error {
+	id, err := userID(c)
+	if err != nil {
+		return err
+	}
+	txid, err := s.changeUser(c.r.Context(), id, func(current auth.Role, exists bool) (ledger.MapWrites, error) {
+		if !exists {
+			return ledger.MapWrites{}, userNotFound(id)
+		}
+		if current == auth.RoleAdministrator {
+			if err := s.checkNotLastAdministrator(id); err != nil {
+				return ledger.MapWrites{}, err
+			}
+		}
+		return gov.RemoveUser(id), nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.noContent(txid)
+}
+
+// checkNotLastAdministrator refuses a change that would leave the ledger
+// without an Administrator, since then no one could manage users again.
+func (s *Server) checkNotLastAdministrator(id string) error {
+	if gov.CountRole(s.node.State(), auth.RoleAdministrator) > 1 {
+		return nil
+	}
+	return newError(http.StatusConflict, codeLastAdministrator,
+		"User %q is the last Administrator; make another user Administrator first.", clip(id))
+}
+
+// userChangeTimeout bounds the wait for a user change to commit.
+const userChangeTimeout = 30 * time.Second
+
+// changeUser runs one user-management change: under the user-management
+// lock, decide computes the write from the user's committed role, and the
+// write is submitted and waited for until committed. Holding the lock until
+// commit makes the check in decide and the write atomic.
+func (s *Server) changeUser(ctx context.Context, id string,
+	decide func(current auth.Role, exists bool) (ledger.MapWrites, error)) (node.TxID, error) {
+	select {
+	case s.userAdmin <- struct{}{}:
+		defer func() { <-s.userAdmin }()
+	case <-ctx.Done():
+		return node.TxID{}, ctx.Err()
+	}
+	current, exists := gov.UserRole(s.node.State(), id)
+	w, err := decide(current, exists)
+	if err != nil {
+		return node.TxID{}, err
+	}
+	f, err := s.node.Submit([]ledger.MapWrites{w})
+	if err != nil {
+		return node.TxID{}, fmt.Errorf("couldn't submit user change: %w", err)
+	}
+	// Once submitted, the change is waited for even if the client goes
+	// away: the lock must not be released while it may still commit.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), userChangeTimeout)
+	defer cancel()
+	txid, err := f.Wait(ctx)
+	if err != nil {
+		return node.TxID{}, fmt.Errorf("couldn't write user change: %w", err)
+	}
+	if err := s.node.WaitCommitted(ctx, txid); err != nil {
+		return node.TxID{}, fmt.Errorf("couldn't commit user change %s: %w", txid, err)
+	}
+	s.log.Info("user changed", "user_id", id, "transaction_id", txid.String(), "removed", len(w.Removes) > 0)
+	return txid, nil
+}

@@ -1,0 +1,134 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"unicode/utf8"
+
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// Query parameters of range queries.
+const (
+	fromParam = "fromTransactionId"
+	toParam   = "toTransactionId"
+)
+
+// param returns the value of a query parameter and whether it is present.
+// A parameter repeated with identical values counts once; differing values
+// are an error.
+func param(q url.Values, name string) (string, bool, error) {
+	vs := q[name]
+	if len(vs) == 0 {
+		return "", false, nil
+	}
+	for _, v := range vs[1:] {
+		if v != vs[0] {
+			return "", false, newError(http.StatusBadRequest, codeInvalidQuery,
+				"The query parameter %s is given with different values.", name)
+		}
+	}
+	return vs[0], true, nil
+}
+
+// collectionOf returns the collection a request names in its dialect's
+// query parameter, or DefaultCollection. The other dialect's parameter is
+// refused rather than ignored, so that a client on the wrong api-version
+// does not silently read or write the default collection.
+func collectionOf(q url.Values, d dialect) (string, error) {
+	if _, ok := q[d.otherCollectionParam()]; ok {
+		return "", newError(http.StatusBadRequest, codeInvalidQuery,
+			"The query parameter %s is not part of api-version %s; use %s.", d.otherCollectionParam(), d.version, d.collectionParam())
+	}
+	id, ok, err := param(q, d.collectionParam())
+	if err != nil || !ok {
+		return DefaultCollection, err
+	}
+	return id, checkCollectionID(d, id)
+}
+
+// refuseParam refuses a query parameter that a later api-version defines
+// but ledgerd does not implement, rather than silently ignoring it (tags on
+// POST and tag on GET /app/transactions, 2024-12-09-preview).
+func refuseParam(q url.Values, name string) error {
+	if _, ok := q[name]; ok {
+		return newError(http.StatusBadRequest, codeInvalidQuery, "The query parameter %s is not supported by this ledger.", name)
+	}
+	return nil
+}
+
+// checkCollectionID checks a collection id: 1 to MaxCollectionIDBytes bytes
+// of UTF-8.
+func checkCollectionID(d dialect, id string) error {
+	switch {
+	case id == "":
+		return newError(http.StatusBadRequest, codeInvalidQuery, "The %s query parameter is empty.", d.collectionParam())
+	case len(id) > MaxCollectionIDBytes:
+		return newError(http.StatusBadRequest, codeInvalidQuery,
+			"The %s is %d bytes long; at most %d bytes are allowed.", d.collectionParam(), len(id), MaxCollectionIDBytes)
+	case !utf8.ValidString(id):
+		return newError(http.StatusBadRequest, codeInvalidQuery, "The %s is not valid UTF-8.", d.collectionParam())
+	}
+	return nil
+}
+
+// parseTxID parses a transaction id from a path or query parameter.
+func parseTxID(s string) (node.TxID, error) {
+	id, err := node.ParseTxID(s)
+	if err != nil {
+		return node.TxID{}, newError(http.StatusBadRequest, codeInvalidTransactionID,
+			"%q is not a transaction id: a transaction id is <view>.<seqno>, both positive decimal numbers, e.g. 2.15.", clip(s))
+	}
+	return id, nil
+}
+
+// rangeQuery is a parsed GET /app/transactions request. Ranges are seqno
+// ranges: the view of fromTransactionId and toTransactionId is checked for
+// form but otherwise ignored, as the real service's nextLink (which carries
+// the current view with seqnos of older views) implies.
+type rangeQuery struct {
+	collection string
+	// from is the first seqno of the page's window (default 1).
+	from uint64
+	// to is the last seqno asked for, inclusive; hasTo says whether the
+	// request bounds the range.
+	to    uint64
+	hasTo bool
+	// toRaw is toTransactionId as given, carried into nextLink.
+	toRaw string
+}
+
+// parseRangeQuery parses and checks the query of a range request.
+func parseRangeQuery(q url.Values, d dialect) (rangeQuery, error) {
+	rq := rangeQuery{from: 1}
+	if err := refuseParam(q, "tag"); err != nil {
+		return rangeQuery{}, err
+	}
+	var err error
+	if rq.collection, err = collectionOf(q, d); err != nil {
+		return rangeQuery{}, err
+	}
+	if s, ok, err := param(q, fromParam); err != nil {
+		return rangeQuery{}, err
+	} else if ok {
+		id, err := parseTxID(s)
+		if err != nil {
+			return rangeQuery{}, err
+		}
+		rq.from = id.Seqno
+	}
+	if s, ok, err := param(q, toParam); err != nil {
+		return rangeQuery{}, err
+	} else if ok {
+		id, err := parseTxID(s)
+		if err != nil {
+			return rangeQuery{}, err
+		}
+		rq.to, rq.hasTo, rq.toRaw = id.Seqno, true, s
+	}
+	if rq.hasTo && rq.from > rq.to {
+		return rangeQuery{}, newError(http.StatusBadRequest, codeInvalidQuery,
+			"%s (seqno %d) is after %s (seqno %d).", fromParam, rq.from, toParam, rq.to)
+	}
+	return rq, nil
+}

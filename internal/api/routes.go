@@ -1,0 +1,241 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// access says who may call an endpoint (acl-api.md §5).
+type access int
+
+const (
+	// accessPublic needs no credentials.
+	accessPublic access = iota
+	// accessCaller admits any ledger user, whatever its role, and any
+	// Active consortium member (by TLS client certificate).
+	accessCaller
+	// accessReader and the following need the role of that name, or a
+	// higher one.
+	accessReader
+	accessContributor
+	accessAdministrator
+)
+
+// role returns the role an access level needs.
+func (a access) role() auth.Role {
+	switch a {
+	case accessReader:
+		return auth.RoleReader
+	case accessContributor:
+		return auth.RoleContributor
+	case accessAdministrator:
+		return auth.RoleAdministrator
+	}
+	return auth.RoleNone
+}
+
+// endpoint is one method on one path.
+type endpoint struct {
+	method  string
+	pattern string // http.ServeMux pattern without the method
+	access  access
+	// unversioned endpoints do not need api-version: the identity
+	// endpoint (JS clients send none) and the node's operational ones.
+	unversioned bool
+	// since is the first api-version with the endpoint, for the error
+	// message when available says no.
+	since     string
+	available func(dialect) bool
+	handle    func(*Server, *call) error
+}
+
+// name is the endpoint's route label in metrics and logs.
+func (ep *endpoint) name() string { return ep.method + " " + ep.pattern }
+
+// endpoints lists the API. Patterns are matched by http.ServeMux, where a
+// literal segment beats a wildcard (so .../current is not a transaction id).
+func endpoints() []endpoint {
+	const (
+		tx   = "/app/transactions/{transactionId}"
+		user = "/app/users/{userId}"
+		lu   = "/app/ledgerUsers/{userId}"
+	)
+	listUsers := func(d dialect) bool { return d.listUsers }
+	ledgerUsers := func(d dialect) bool { return d.ledgerUsers }
+	return []endpoint{
+		{method: "GET", pattern: "/ledgerIdentity/{ledgerId}", access: accessPublic, unversioned: true, handle: (*Server).getLedgerIdentity},
+		{method: "POST", pattern: "/app/transactions", access: accessContributor, handle: (*Server).createEntry},
+		{method: "GET", pattern: "/app/transactions", access: accessReader, handle: (*Server).listEntries},
+		{method: "GET", pattern: "/app/transactions/current", access: accessReader, handle: (*Server).getCurrentEntry},
+		{method: "GET", pattern: tx, access: accessReader, handle: (*Server).getEntry},
+		{method: "GET", pattern: tx + "/status", access: accessReader, handle: (*Server).getStatus},
+		{method: "GET", pattern: tx + "/receipt", access: accessReader, handle: (*Server).getReceipt},
+		{method: "GET", pattern: "/app/collections", access: accessReader, handle: (*Server).listCollections},
+		{method: "GET", pattern: "/app/users", access: accessAdministrator, since: "2024-01-26-preview", available: listUsers, handle: (*Server).listUsers},
+		{method: "GET", pattern: user, access: accessAdministrator, handle: (*Server).getUser},
+		{method: "PATCH", pattern: user, access: accessAdministrator, handle: (*Server).patchUser},
+		{method: "DELETE", pattern: user, access: accessAdministrator, handle: (*Server).deleteUser},
+		{method: "GET", pattern: "/app/ledgerUsers", access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).listUsers},
+		{method: "GET", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).getUser},
+		{method: "PATCH", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).patchUser},
+		{method: "DELETE", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).deleteUser},
+		{method: "GET", pattern: "/app/governance/members", access: accessReader, handle: (*Server).listMembers},
+		{method: "GET", pattern: "/app/governance/constitution", access: accessReader, handle: (*Server).getConstitution},
+		{method: "GET", pattern: "/app/enclaveQuotes", access: accessReader, handle: (*Server).getEnclaveQuotes},
+		{method: "GET", pattern: "/node/state", access: accessCaller, unversioned: true, handle: (*Server).getNodeState},
+		{method: "GET", pattern: "/metrics", access: accessCaller, unversioned: true, handle: (*Server).getMetrics},
+		{method: "GET", pattern: "/healthz", access: accessPublic, unversioned: true, handle: (*Server).getHealth},
+	}
+}
+
+// Route labels of requests that match no endpoint.
+const (
+	routeUnmatched        = "unmatched"
+	routeMethodNotAllowed = "method_not_allowed"
+)
+
+// routes builds the request multiplexer. Patterns are registered without a
+// method so that a wrong method gets a JSON 405 from dispatch, and "/"
+// catches every unknown path with a JSON 404.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	var patterns []string
+	byPattern := map[string][]*endpoint{}
+	for _, ep := range endpoints() {
+		if byPattern[ep.pattern] == nil {
+			patterns = append(patterns, ep.pattern)
+		}
+		byPattern[ep.pattern] = append(byPattern[ep.pattern], &ep)
+	}
+	for _, p := range patterns {
+		mux.Handle(p, s.dispatch(byPattern[p]))
+	}
+	mux.Handle("/", s.dispatch(nil))
+	return mux
+}
+
+// call is one request being served.
+type call struct {
+	w  http.ResponseWriter
+	r  *http.Request
+	ep *endpoint
+	d  dialect
+	// who is the authenticated caller (zero for public endpoints).
+	who auth.Principal
+	// served is the committed transaction id when the request was
+	// admitted: the state a read answer reflects at least.
+	served node.TxID
+}
+
+// dispatch returns the handler of one pattern's endpoints: it picks the
+// endpoint by method, negotiates the api-version, authenticates and
+// authorises the caller, runs the endpoint, and answers errors, recording
+// metrics for all of it.
+func (s *Server) dispatch(eps []*endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		ep, route, err := pick(rec, r, eps)
+		defer s.recoverPanic(rec, r, route)
+		if err == nil {
+			c := &call{w: rec, r: r, ep: ep}
+			if err = s.admit(c); err == nil {
+				err = ep.handle(s, c)
+			}
+		}
+		if err != nil {
+			s.writeError(rec, r, route, err)
+		}
+		elapsed := time.Since(start)
+		s.metrics.observe(route, rec.status, elapsed)
+		s.log.Debug("request", "route", route, "status", rec.status, "duration", elapsed)
+	})
+}
+
+// pick returns the endpoint of the request's method and its route label,
+// or the 404 or 405 error (with an Allow header) and the label of those.
+func pick(w http.ResponseWriter, r *http.Request, eps []*endpoint) (*endpoint, string, error) {
+	if eps == nil {
+		return nil, routeUnmatched, newError(http.StatusNotFound, codeResourceNotFound,
+			"No such resource: %s.", clip(r.URL.Path))
+	}
+	i := slices.IndexFunc(eps, func(ep *endpoint) bool { return ep.method == r.Method })
+	if i < 0 {
+		allowed := make([]string, len(eps))
+		for j, ep := range eps {
+			allowed[j] = ep.method
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return nil, routeMethodNotAllowed, newError(http.StatusMethodNotAllowed, codeMethodNotAllowed,
+			"%s is not supported on %s; use %s.", clip(r.Method), eps[0].pattern, strings.Join(allowed, " or "))
+	}
+	return eps[i], eps[i].name(), nil
+}
+
+// admit checks everything that comes before an endpoint runs: the
+// api-version and whether the endpoint exists in it, then the caller's
+// credentials and role.
+func (s *Server) admit(c *call) error {
+	d, err := negotiate(c.r.URL.Query(), c.ep.unversioned)
+	if err != nil {
+		return err
+	}
+	if c.ep.available != nil && !c.ep.available(d) {
+		return newError(http.StatusBadRequest, codeUnsupportedAPIVersion,
+			"%s needs api-version %s or later; the request has %s.", c.ep.name(), c.ep.since, d.version)
+	}
+	c.d = d
+	if err := s.authorize(c); err != nil {
+		return err
+	}
+	c.served = s.node.CommittedTxID()
+	return nil
+}
+
+// recoverPanic turns a panic in a handler into a logged 500, so that a bug
+// is loud in the log (http.Server would log it only at debug level, with
+// the TLS handshake noise) and the client gets an ACL error body.
+func (s *Server) recoverPanic(w *statusRecorder, r *http.Request, route string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	s.log.Error("panic serving request", "route", route, "panic", p, "stack", string(debug.Stack()))
+	if w.status == 0 {
+		s.writeError(w, r, route, fmt.Errorf("panic: %v", p))
+	}
+	s.metrics.observe(route, http.StatusInternalServerError, 0)
+}
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/attest"
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// ACL limits (acl-api.md §2 and the service's documented quotas).
+const (
+	// DefaultMaxCollections is the most collections a ledger may hold.
+	DefaultMaxCollections = 5000
+	// MaxContentsBytes is the largest entry contents, in bytes of UTF-8.
+	MaxContentsBytes = 8 << 10
+	// MaxCollectionIDBytes is the longest collection id, in bytes.
+	MaxCollectionIDBytes = 256
+	// MaxUserIDBytes is the longest user id, in bytes.
+	MaxUserIDBytes = 256
+	// MaxBodyBytes is the largest request body.
+	MaxBodyBytes = 1 << 20
+	// DefaultCollection is the collection of entries written without one.
+	DefaultCollection = "subledger:0"
+)
+
+// Config configures a Server. Zero fields take the documented defaults.
+type Config struct {
+	// Node is the node the server fronts. Required.
+	Node *node.Node
+	// Identities are the node's identities: the service certificate is
+	// handed out at /ledgerIdentity, the node certificate chain serves TLS,
+	// the node key is bound by the enclave quote. Required.
+	Identities *identity.Identities
+	// LedgerID is the ledger's name, reported by /ledgerIdentity. Required.
+	LedgerID string
+	// JWT verifies bearer tokens. Nil means bearer tokens are refused (401)
+	// and only TLS client certificates authenticate.
+	JWT *auth.JWTVerifier
+	// Attestation produces the node's quote for /app/enclaveQuotes.
+	// Required; attest.NewVirtual("") measures the running binary.
+	Attestation attest.Platform
+	// LedgerDir is the node's ledger directory (node.Config.Dir/ledger).
+	// If set, /metrics reports the size of its files.
+	LedgerDir string
+	// MaxCollections bounds the number of collections. Default
+	// DefaultMaxCollections.
+	MaxCollections int
+	// Logger receives structured logs; never tokens, keys or contents.
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxCollections == 0 {
+		c.MaxCollections = DefaultMaxCollections
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Node == nil:
+		return errors.New("api: Config.Node is required")
+	case c.Identities == nil || c.Identities.Service == nil || c.Identities.Node == nil:
+		return errors.New("api: Config.Identities with service and node identities is required (see identity.LoadOrCreate)")
+	case c.LedgerID == "":
+		return errors.New("api: Config.LedgerID is required")
+	case c.Attestation == nil:
+		return errors.New("api: Config.Attestation is required (attest.NewVirtual(\"\") for the virtual platform)")
+	case c.MaxCollections < 1:
+		return fmt.Errorf("api: Config.MaxCollections must be positive, got %d", c.MaxCollections)
+	}
+	return nil
+}
+
+// Server serves the ACL data-plane API of one node over HTTPS. It is an
+// http.Handler; HTTPServer wraps it in a configured http.Server. It is safe
+// for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	node    *node.Node
+	mux     *http.ServeMux
+	metrics *metrics
+	quotes  []byte // the /app/enclaveQuotes body, fixed for the node's life
+	// startupSeqno is the last seqno when the server was created.
+	startupSeqno uint64
+	collections  *collectionGuard
+	// userAdmin serialises user management, so that the last-administrator
+	// check and the write it guards are atomic.
+	userAdmin chan struct{}
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		node:         cfg.Node,
+		metrics:      newMetrics(),
+		startupSeqno: cfg.Node.LastSeqno(),
+		collections:  newCollectionGuard(cfg.Node, cfg.MaxCollections),
+		userAdmin:    make(chan struct{}, 1),
+	}
+	quotes, err := s.enclaveQuotes()
+	if err != nil {
+		return nil, err
+	}
+	s.quotes = quotes
+	s.mux = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// TLSConfig returns the TLS configuration clients expect: the node
+// certificate chain (node certificate issued by the service certificate that
+// clients pin), TLS 1.2 or later, and client certificates requested but not
+// chain-verified. ACL user certificates are self-signed, of any key type;
+// the handshake proves possession of the key, and the user id is the
+// certificate's fingerprint.
+func (s *Server) TLSConfig() *tls.Config {
+	ids := s.cfg.Identities
+	return &tls.Config{
+		Certificates: []tls.Certificate{ids.Node.TLSCertificate(ids.Service)},
+		ClientAuth:   tls.RequestClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// Timeouts of the HTTP server. Writes wait for the local fsync and user
+// management for commit, both well under WriteTimeout.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// HTTPServer returns an http.Server for addr that serves s with TLSConfig
+// (HTTP/1.1 with keep-alive, and HTTP/2) and bounded timeouts. Start it
+// with ServeTLS(listener, "", "") or ListenAndServeTLS("", "").
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// TLS handshake failures of scanners and probes are routine.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}

@@ -1,0 +1,74 @@
+package gov
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+// Genesis is the initial governance of a new service, written in its
+// genesis transaction (node.Config.Genesis).
+type Genesis struct {
+	// Members are the PEM certificates of the initial consortium members;
+	// they start Active. At least one is required: a service without
+	// members can never be governed.
+	Members [][]byte
+	// Users are the initial ledger users. Ids must be unique.
+	Users []User
+	// Constitution is the JavaScript constitution; "" means
+	// DefaultConstitution.
+	Constitution string
+}
+
+// Writes validates g and returns its writes: members (certificates and
+// info), users, and the constitution.
+func (g Genesis) Writes() ([]ledger.MapWrites, error) {
+	if len(g.Members) == 0 {
+		return nil, errors.New("gov: genesis needs at least one member")
+	}
+	certs := ledger.MapWrites{Name: tables.MembersCertsMap}
+	infos := ledger.MapWrites{Name: tables.MembersInfoMap}
+	seen := map[string]bool{}
+	active, _ := json.Marshal(memberInfo{Status: MemberActive})
+	for i, p := range g.Members {
+		der, err := certDER(p)
+		if err != nil {
+			return nil, fmt.Errorf("gov: member %d: %w", i, err)
+		}
+		id := MemberID(der)
+		if seen[id] {
+			return nil, fmt.Errorf("gov: member %d (%s) is listed twice", i, id)
+		}
+		seen[id] = true
+		certs.Writes = append(certs.Writes, ledger.KV{Key: []byte(id), Value: p})
+		infos.Writes = append(infos.Writes, ledger.KV{Key: []byte(id), Value: active})
+	}
+	users := ledger.MapWrites{Name: tables.UsersMap}
+	seen = map[string]bool{}
+	for _, u := range g.Users {
+		switch {
+		case u.ID == "":
+			return nil, errors.New("gov: genesis user with an empty id")
+		case !u.Role.Valid():
+			return nil, fmt.Errorf("gov: genesis user %q has no valid role (%v)", u.ID, u.Role)
+		case seen[u.ID]:
+			return nil, fmt.Errorf("gov: genesis user %q is listed twice", u.ID)
+		}
+		seen[u.ID] = true
+		users.Writes = append(users.Writes, SetUser(u.ID, u.Role).Writes...)
+	}
+	script := g.Constitution
+	if script == "" {
+		script = DefaultConstitution
+	}
+	constitution := ledger.MapWrites{Name: tables.ConstitutionMap,
+		Writes: []ledger.KV{{Key: tables.SingletonKey, Value: []byte(script)}}}
+	writes := []ledger.MapWrites{certs, infos, constitution}
+	if len(users.Writes) > 0 {
+		writes = append(writes, users)
+	}
+	return writes, nil
+}

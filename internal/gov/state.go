@@ -1,0 +1,11 @@
+package gov
+
+// State is the read side of the committed state that this package needs.
+// *node.State implements it.
+type State interface {
+	// Get returns the committed value of key in map name.
+	Get(name string, key []byte) ([]byte, bool)
+	// Range calls fn for each key of map name in key order, until fn
+	// returns false.
+	Range(name string, fn func(key, value []byte) bool)
+}
