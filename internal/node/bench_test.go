@@ -50,6 +50,51 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(st.Appends.Load())/float64(st.Batches.Load()), "entries/fsync")
 }
 
+// BenchmarkAppendPipelined is BenchmarkAppend with each of the 64
+// submitters keeping up to 16 submissions in flight (submit, then wait for
+// the oldest future), as a client library or an HTTP/2 front end does.
+func BenchmarkAppendPipelined(b *testing.B) {
+	n := openNode(b, b.TempDir(), nil)
+	defer n.Close()
+	body := make([]byte, 1024)
+	rand.Read(body)
+	const submitters, window = 64, 16
+	var next atomic.Int64
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range submitters {
+		wg.Go(func() {
+			var inflight []*node.Future
+			for next.Add(1) <= int64(b.N) {
+				f, err := n.SubmitEntry("bench", body)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				inflight = append(inflight, f)
+				if len(inflight) == window {
+					if _, err := inflight[0].Wait(context.Background()); err != nil {
+						b.Error(err)
+						return
+					}
+					inflight = inflight[1:]
+				}
+			}
+			for _, f := range inflight {
+				if _, err := f.Wait(context.Background()); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	st := n.Stats()
+	b.ReportMetric(float64(st.Appends.Load())/float64(st.Batches.Load()), "entries/fsync")
+}
+
 // BenchmarkAppendToCommitted measures the latency from submission to
 // Committed for single entries with 64 concurrent submitters.
 func BenchmarkAppendToCommitted(b *testing.B) {

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -72,7 +73,8 @@ type Node struct {
 	unapplied     []unapplied // persisted entries above applied, by seqno
 	txsSinceSig   int         // transactions persisted since the last signature
 	lastSig       uint64      // seqno of the last signature in the log
-	sigDue        bool        // the signature timer fired
+	lastSigAt     time.Time   // when this node last proposed a signature
+	cycleStart    time.Time   // start of the current sequencer cycle
 	raftCommit    uint64      // highest Raft-committed index delivered
 	sinceSnap     int         // transactions applied since the last checkpoint
 	lastBatch     int         // size of the last proposed batch
