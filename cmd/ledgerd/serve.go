@@ -24,7 +24,6 @@ import (
 const (
 	genesisTimeout  = 30 * time.Second
 	shutdownTimeout = 10 * time.Second
-	healthInterval  = time.Second
 )
 
 // serve opens the data directory and the node, serves the API until ctx is
@@ -225,8 +224,6 @@ func announce(w io.Writer, cfg config, addr string, plan *genesisPlan) {
 func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, n *node.Node, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	tick := time.NewTicker(healthInterval)
-	defer tick.Stop()
 	var failure error
 loop:
 	for {
@@ -236,11 +233,11 @@ loop:
 		case <-ctx.Done():
 			log.Info("shutting down")
 			break loop
-		case <-tick.C:
-			if err := n.Err(); err != nil {
-				failure = err
-				break loop
+		case <-n.Done():
+			if failure = n.Err(); failure == nil {
+				failure = errors.New("the node stopped")
 			}
+			break loop
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

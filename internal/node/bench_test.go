@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,18 +166,28 @@ func bigLedger(b *testing.B, size int) string {
 	var last atomic.Pointer[node.TxID]
 	for range 64 {
 		wg.Go(func() {
+			var inflight []*node.Future
 			for next.Add(1) <= int64(size) {
 				f, err := n.SubmitEntry(fmt.Sprintf("c%d", next.Load()%16), body)
 				if err != nil {
 					b.Error(err)
 					return
 				}
-				id, err := f.Wait(context.Background())
+				if inflight = append(inflight, f); len(inflight) < 16 {
+					continue
+				}
+				id, err := inflight[0].Wait(context.Background())
 				if err != nil {
 					b.Error(err)
 					return
 				}
+				inflight = inflight[1:]
 				last.Store(&id)
+			}
+			for _, f := range inflight {
+				if _, err := f.Wait(context.Background()); err != nil {
+					b.Error(err)
+				}
 			}
 		})
 	}
@@ -229,13 +240,19 @@ func BenchmarkOpen1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	var heap uint64
 	for range b.N {
 		n, err := node.Open(node.Config{Dir: dir, Identities: ids, Logger: quietLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap = ms.HeapInuse
 		n.Close()
 		b.StartTimer()
 	}
+	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
 }

@@ -243,6 +243,10 @@ func (n *Node) Close() error {
 	return errors.Join(err, n.closeFiles())
 }
 
+// Done is closed when the node's sequencer has stopped: after Close, or
+// after a fatal error (see Err).
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
 // Err returns the fatal error that stopped the node, if any.
 func (n *Node) Err() error {
 	if p := n.fatalErr.Load(); p != nil {
