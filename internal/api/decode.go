@@ -194,15 +194,29 @@ func hex4(b []byte) rune {
 
 // decodeEntryRequest decodes the body of POST /app/transactions,
 // {"contents": "..."}: contents is required, a string of at most
-// MaxContentsBytes bytes of UTF-8; no other field is accepted (the
-// collection is a query parameter).
-func decodeEntryRequest(body []byte) (string, error) {
+// MaxContentsBytes bytes of UTF-8. The entry model's read-only fields may
+// come along (a client may post an entry it read back): the transaction id
+// is ignored, and a collection field (collectionParam of the dialect) must
+// name the collection the query selects, coll, so that nobody writes to
+// another collection than the one they named. Any other field is refused.
+func decodeEntryRequest(body []byte, collectionParam, coll string) (string, error) {
 	var contents string
 	var has bool
 	err := decodeObject(body, map[string]func(json.RawMessage) error{
 		"contents": func(raw json.RawMessage) (err error) {
 			contents, err = decodeString("contents", raw, MaxContentsBytes)
 			has = true
+			return err
+		},
+		"transactionId": func(raw json.RawMessage) error {
+			_, err := decodeString("transactionId", raw, 64)
+			return err
+		},
+		collectionParam: func(raw json.RawMessage) error {
+			c, err := decodeString(collectionParam, raw, MaxCollectionIDBytes)
+			if err == nil && c != coll {
+				err = invalidInput("The body's %q (%q) differs from the collection the request names (%q); the query parameter %s selects the collection.", collectionParam, clip(c), clip(coll), collectionParam)
+			}
 			return err
 		},
 	})

@@ -20,9 +20,27 @@ func TestDecodeEntryRequest(t *testing.T) {
 		`{"contents":"\u00e9\u0000"}`:                       "é\x00",
 		`{"contents":"` + strings.Repeat(`\"`, 8192) + `"}`: strings.Repeat(`"`, 8192),
 	} {
-		got, err := decodeEntryRequest([]byte(body))
+		got, err := decodeEntryRequest([]byte(body), "collectionId", "c")
 		if err != nil || got != want {
 			t.Errorf("decodeEntryRequest(%.40q) = %.40q, %v; want %.40q", body, got, err, want)
+		}
+	}
+}
+
+// The entry model's read-only fields may come along: the transaction id is
+// ignored; a collection must be the one the query names.
+func TestDecodeEntryRequestReadOnlyFields(t *testing.T) {
+	if got, err := decodeEntryRequest([]byte(`{"contents":"x","collectionId":"c","transactionId":"2.5"}`), "collectionId", "c"); err != nil || got != "x" {
+		t.Fatalf("entry read back and posted again: %q, %v", got, err)
+	}
+	for _, body := range []string{
+		`{"contents":"x","collectionId":"other"}`,
+		`{"contents":"x","subLedgerId":"c"}`,
+		`{"contents":"x","collectionId":5}`,
+		`{"contents":"x","transactionId":7}`,
+	} {
+		if _, err := decodeEntryRequest([]byte(body), "collectionId", "c"); err == nil || classify(err).status != 400 {
+			t.Errorf("decodeEntryRequest(%s) = %v, want a 400", body, err)
 		}
 	}
 }
@@ -76,7 +94,7 @@ func FuzzDecodeEntryRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		contents, err := decodeEntryRequest(body)
+		contents, err := decodeEntryRequest(body, "collectionId", "c")
 		if err != nil {
 			if classify(err).status != 400 {
 				t.Fatalf("error %v is not a 400", err)

@@ -65,6 +65,8 @@
 //	404 ResourceNotFound            unknown path, user, constitution; collection without entries
 //	404 TransactionNotFound         unknown transaction, not an entry, entry of another collection
 //	404 TransactionInvalid          a transaction that was rolled back
+//	404 InvalidTransactionId        status of a transaction that is Unknown or Invalid (the API's
+//	                                states are Pending and Committed; pollers stop on this code)
 //	405 UnsupportedHttpVerb         wrong method (with Allow)
 //	406 UncommittedLedgerEntry      receipt of a Pending transaction
 //	409 LastAdministrator           removing or demoting the last Administrator
@@ -81,8 +83,10 @@
 // # Decisions
 //
 //   - Unknown body fields are refused, not ignored: a client that sends
-//     collectionId, tags or hooks in the body would otherwise write
-//     somewhere it did not mean to, or lose data silently.
+//     tags or hooks in the body would otherwise lose data silently. The
+//     entry model's read-only fields are accepted so that an entry read back
+//     can be posted again: transactionId is ignored, and collectionId (or
+//     subLedgerId) must equal the collection the query selects.
 //   - The last Administrator can be neither removed nor demoted (409): a
 //     ledger without one could never manage users again. Make another user
 //     Administrator first.

@@ -34,7 +34,7 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return err
 	}
-	contents, err := decodeEntryRequest(body)
+	contents, err := decodeEntryRequest(body, c.d.collectionParam(), coll)
 	if err != nil {
 		return err
 	}
@@ -114,10 +114,22 @@ func (s *Server) getStatus(c *call) error {
 	if err != nil {
 		return err
 	}
-	return c.ok(struct {
-		State         string `json:"state"`
-		TransactionID string `json:"transactionId"`
-	}{s.node.Status(id).String(), id.String()})
+	// The API's TransactionState is Committed or Pending: clients poll until
+	// Committed, so a transaction that never will be answers 404 (the real
+	// service's InvalidTransactionId, which newer clients treat as final).
+	switch st := s.node.Status(id); st {
+	case node.StatusInvalid:
+		return newError(http.StatusNotFound, codeInvalidTransactionID,
+			"Transaction %s is invalid: it was rolled back and will never be committed.", id)
+	case node.StatusUnknown:
+		return newError(http.StatusNotFound, codeInvalidTransactionID,
+			"Transaction %s is unknown to this ledger.", id)
+	default:
+		return c.ok(struct {
+			State         string `json:"state"`
+			TransactionID string `json:"transactionId"`
+		}{st.String(), id.String()})
+	}
 }
 
 // legacyReceipt is a receipt in the CCF 1.x form of 0.1-preview, with the
