@@ -27,6 +27,7 @@ func commands() []command {
 	return []command{
 		{"audit", "verify a ledger directory offline (every entry, leaf and signature)", runAudit},
 		{"verify", "verify a receipt offline against the service certificate", runVerify},
+		{"bench", "load-test a ledger: appends/s, latency, append-to-Committed, vs. a cheap GET", runBench},
 		{"help", "show this help", nil},
 	}
 }
