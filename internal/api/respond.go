@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -56,6 +58,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string
 	ae := classify(err)
 	attrs := []any{"route", route, "status", ae.status, "code", ae.code}
 	switch {
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		s.log.Debug("client went away", append(attrs, "err", err)...)
 	case ae.status >= 500:
 		s.log.Error("request failed", append(attrs, "err", err)...)
 	default:

@@ -28,7 +28,21 @@ func UserRole(st State, id string) (auth.Role, bool) {
 	return decodeUser(raw)
 }
 
+// encodedRoles are the records EncodeUser writes, so that the role lookup
+// done on every request needs no JSON decoding in the common case.
+var encodedRoles = func() map[string]auth.Role {
+	m := map[string]auth.Role{}
+	for _, r := range []auth.Role{auth.RoleReader, auth.RoleContributor, auth.RoleAdministrator} {
+		b, _ := json.Marshal(tables.UserInfo{AssignedRole: r.String()})
+		m[string(b)] = r
+	}
+	return m
+}()
+
 func decodeUser(raw []byte) (auth.Role, bool) {
+	if r, ok := encodedRoles[string(raw)]; ok {
+		return r, true
+	}
 	var info tables.UserInfo
 	if err := json.Unmarshal(raw, &info); err != nil {
 		return auth.RoleNone, false

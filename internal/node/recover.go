@@ -240,6 +240,7 @@ func (n *Node) queueGenesisIfNeeded() {
 	n.qmu.Lock()
 	n.queue = append([]*proposal{p}, n.queue...)
 	n.qmu.Unlock()
+	n.genesisQueued = true
 }
 
 func hasMap(ms []ledger.MapWrites, name string) bool {

@@ -82,24 +82,27 @@ func (n *Node) cycle() error {
 	if err := n.drainReady(); err != nil {
 		return err
 	}
-	for n.isPrimary.Load() && n.queued() > 0 {
-		n.gatherBatch()
-		if err := n.proposeQueued(); err != nil {
-			return err
+	// While primary: a due signature goes first (under a steady load the
+	// queue is never empty, and commit latency is bounded by signatures),
+	// then the next batch.
+	for n.isPrimary.Load() {
+		if n.signatureDue() {
+			if err := n.proposeSignature(); err != nil {
+				return err
+			}
+		} else if n.queued() > 0 {
+			n.gatherBatch()
+			if err := n.proposeQueued(); err != nil {
+				return err
+			}
+		} else {
+			return nil
 		}
 		if err := n.drainReady(); err != nil {
 			return err
 		}
 	}
-	if !n.isPrimary.Load() {
-		n.rejectQueuedIfFollower()
-	}
-	if n.signatureDue() {
-		if err := n.proposeSignature(); err != nil {
-			return err
-		}
-		return n.drainReady()
-	}
+	n.rejectQueuedIfFollower()
 	return nil
 }
 
@@ -483,11 +486,16 @@ func (n *Node) proposeQueued() error {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, fmt.Errorf("%w: %v", ErrNotPrimary, err))
 		}
+		if n.genesisQueued { // dropped with the batch: queue it again
+			n.genesisQueued = false
+			n.queueGenesisIfNeeded()
+		}
 		return nil
 	}
 	for i, p := range batch {
 		n.waiting = append(n.waiting, waiter{seqno: next + uint64(i), view: view, fut: p.fut})
 	}
+	n.genesisQueued = false // it was at the front of the queue
 	return nil
 }
 
@@ -538,7 +546,8 @@ func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites,
 }
 
 func (n *Node) signatureDue() bool {
-	if !n.isPrimary.Load() || n.txsSinceSig == 0 {
+	// The genesis transaction endorses this node: nothing is signed before it.
+	if !n.isPrimary.Load() || n.txsSinceSig == 0 || n.genesisQueued {
 		return false
 	}
 	return n.txsSinceSig >= n.cfg.SignatureTxs || n.cfg.Now().Sub(n.lastSigAt) >= n.cfg.SignatureInterval
