@@ -1,0 +1,80 @@
+package tables_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+func signed(t *testing.T) (*identity.Identities, *tables.PrimarySignature, [32]byte) {
+	t.Helper()
+	ids, err := identity.LoadOrCreate(t.TempDir(), identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := sha256.Sum256([]byte("root"))
+	writes, err := tables.SignRoot(ids.Node.Key, ids.Node.ID, ids.Node.CertPEM, 2, 10, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, ok, err := tables.ParseSignature(&ledger.Domain{Maps: writes})
+	if err != nil || !ok {
+		t.Fatalf("ParseSignature: %v %v", ok, err)
+	}
+	return ids, ps, root
+}
+
+func TestSignatureRoundTrip(t *testing.T) {
+	ids, ps, root := signed(t)
+	if ps.Seqno != 10 || ps.View != 2 || ps.Node != ids.Node.ID {
+		t.Fatalf("payload %+v", ps)
+	}
+	v := tables.NewVerifier(ids.Service.Cert)
+	for range 2 { // the second time from the verifier's cache
+		if err := v.Verify(ps, root); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tables.VerifySignature(ps, root, ids.Service.Cert); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSignatureRejections(t *testing.T) {
+	ids, ps, root := signed(t)
+	other, err := identity.LoadOrCreate(t.TempDir(), identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := tables.NewVerifier(ids.Service.Cert)
+	wrongRoot := root
+	wrongRoot[0] ^= 1
+	if err := v.Verify(ps, wrongRoot); err == nil {
+		t.Error("a different root verified")
+	}
+	sig, _ := base64.StdEncoding.DecodeString(ps.Sig)
+	sig[len(sig)-1] ^= 1
+	bad := *ps
+	bad.Sig = base64.StdEncoding.EncodeToString(sig)
+	if err := v.Verify(&bad, root); err == nil {
+		t.Error("a modified signature verified")
+	}
+	bad = *ps
+	bad.Node = strings.Repeat("0", 64)
+	if err := v.Verify(&bad, root); err == nil {
+		t.Error("a wrong node id verified")
+	}
+	if err := tables.NewVerifier(other.Service.Cert).Verify(ps, root); err == nil {
+		t.Error("a node certificate of another service verified")
+	}
+	bad = *ps
+	bad.Cert = string(other.Node.CertPEM)
+	if err := v.Verify(&bad, root); err == nil {
+		t.Error("a certificate not endorsed by this service verified")
+	}
+}
