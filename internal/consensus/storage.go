@@ -48,7 +48,7 @@ type Storage struct {
 }
 
 // recentLimit bounds the entries cached by Storage.
-const recentLimit = 1 << 16
+const recentLimit = 1 << 14
 
 var _ raft.Storage = (*Storage)(nil)
 
