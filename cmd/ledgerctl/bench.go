@@ -179,7 +179,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		return o, flagError(err)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -2,6 +2,12 @@
 //
 //	ledgerctl audit [--service-cert FILE] [--secret FILE] DIR
 //	ledgerctl verify --service-cert FILE RECEIPT.json
+//	ledgerctl append|get|list|status|wait|receipt|collections|users|consortium|
+//	          constitution|quotes|identity|import|export [flags] [ARGS]
+//
+// The client commands take the ledger and credentials from flags or from
+// the environment: LEDGER_ENDPOINT, LEDGER_CERT (or LEDGER_TOKEN_FILE) and
+// LEDGER_SERVICE_CERT (see `ledgerctl help`).
 //
 // Exit codes: 0 success, 1 failure (including any verification failure),
 // 2 usage error.
@@ -25,6 +31,20 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"append", "append an entry (--wait: until committed)", runAppend},
+		{"get", "print an entry, or the latest of a collection", runGet},
+		{"list", "list the entries of a collection, in a range of transactions", runList},
+		{"status", "print the state of a transaction: Committed or Pending", runStatus},
+		{"wait", "wait until a transaction is committed", runWait},
+		{"receipt", "get a transaction's receipt (--verify: check it; INVALID exits 1)", runReceipt},
+		{"collections", "list the collections", runCollections},
+		{"users", "add, get or remove (rm) a user and its role", runUsers},
+		{"consortium", "list the consortium members", runConsortium},
+		{"constitution", "print the governance constitution", runConstitution},
+		{"quotes", "list the nodes' enclave quotes", runQuotes},
+		{"identity", "fetch the ledger's service certificate from the identity service", runIdentity},
+		{"import", "append a file's lines (or JSON lines), resumably, exactly once each", runImport},
+		{"export", "write a range of a collection as JSON lines", runExport},
 		{"audit", "verify a ledger directory offline (every entry, leaf and signature)", runAudit},
 		{"verify", "verify a receipt offline against the service certificate", runVerify},
 		{"bench", "load-test a ledger: appends/s, latency, append-to-Committed, vs. a cheap GET", runBench},
@@ -70,8 +90,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "ledgerctl: client and offline auditor for ledgerd")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.synopsis)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.synopsis)
 	}
+	fmt.Fprintln(w, "\nThe client commands (append to export) print text, or JSON with --json.")
+	fmt.Fprintln(w, envHelp)
 	fmt.Fprintln(w, "\nRun 'ledgerctl COMMAND -h' for a command's flags.")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure (a verification failure is never success), 2 usage error.")
 }
@@ -80,6 +102,15 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("ledgerctl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
+}
+
+// flagError marks a flag parsing error (an unknown flag, a bad value) as a
+// usage error; -h stays flag.ErrHelp.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUsage, err)
 }
 
 func usagef(format string, args ...any) error {

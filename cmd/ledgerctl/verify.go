@@ -16,7 +16,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return flagError(err)
 	}
 	if fs.NArg() != 1 || *certPath == "" {
 		fs.Usage()
