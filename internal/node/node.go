@@ -271,10 +271,7 @@ func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 	}
 	n.queue = append(n.queue, p)
 	n.qmu.Unlock()
-	select {
-	case n.qsignal <- struct{}{}:
-	default:
-	}
+	n.signalQueue()
 	return p.fut, nil
 }
 

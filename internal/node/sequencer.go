@@ -20,9 +20,10 @@ import (
 // the log happens here, in this order, every cycle:
 //
 //  1. handle everything Raft has ready (persist, send, commit, apply);
-//  2. if primary, sequence the queued submissions into a batch and propose it,
-//     then handle the Ready it produces (group commit: one fsync per batch);
-//  3. if a signature is due, propose it, and handle its Ready.
+//  2. while primary, for at most one Raft tick: if a signature is due,
+//     propose it; else sequence the queued submissions into a batch and
+//     propose it (group commit: one fsync per batch); then handle the Ready
+//     that produces.
 //
 // Because Ready is drained before proposing, the ledger's last seqno is the
 // Raft log's last index when a batch is sequenced, so each transaction is
@@ -86,6 +87,12 @@ func (n *Node) cycle() error {
 	// queue is never empty, and commit latency is bounded by signatures),
 	// then the next batch.
 	for n.isPrimary.Load() {
+		if n.cfg.Now().Sub(n.cycleStart) >= n.cfg.Raft.TickInterval {
+			// Let the loop tick Raft and take peers' messages, then come
+			// straight back for the rest of the queue.
+			n.signalQueue()
+			return nil
+		}
 		if n.signatureDue() {
 			if err := n.proposeSignature(); err != nil {
 				return err
@@ -104,6 +111,14 @@ func (n *Node) cycle() error {
 	}
 	n.rejectQueuedIfFollower()
 	return nil
+}
+
+// signalQueue wakes the loop for queued submissions.
+func (n *Node) signalQueue() {
+	select {
+	case n.qsignal <- struct{}{}:
+	default:
+	}
 }
 
 // gatherBatch waits briefly for the submitters released by the last batch
