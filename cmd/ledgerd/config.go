@@ -89,6 +89,7 @@ func (l *listFlag) Set(s string) error {
 type options struct {
 	configFile string
 	version    bool
+	cpuProfile string
 }
 
 // newFlagSet binds the flags to cfg and opts.
@@ -108,6 +109,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
+	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	return fs
 }
 

@@ -70,6 +70,7 @@ type Node struct {
 	// Owned by the loop goroutine.
 	waiting       []waiter    // append futures of this node's proposals, by seqno
 	hints         []hint      // what the primary learnt serialising its last batch, in seqno order
+	gatherTimer   *time.Timer // gatherBatch's, reused
 	unapplied     []unapplied // persisted entries above applied, by seqno
 	txsSinceSig   int         // transactions persisted since the last signature
 	lastSig       uint64      // seqno of the last signature in the log
