@@ -218,6 +218,7 @@ func (n *Node) queueGenesisIfNeeded() {
 		return
 	}
 	if _, ok := n.state.Get(tables.ServiceInfoMap, tables.SingletonKey); ok {
+		n.queueNodeCertIfChanged()
 		return
 	}
 	for _, u := range n.unapplied {
@@ -250,4 +251,24 @@ func hasMap(ms []ledger.MapWrites, name string) bool {
 		}
 	}
 	return false
+}
+
+// queueNodeCertIfChanged records this node's certificate again when it was
+// re-issued (new names, renewal) since the ledger last recorded it, so the
+// ledger names the certificate its signatures carry. The key, and so the
+// node id, never changes.
+func (n *Node) queueNodeCertIfChanged() {
+	id := n.cfg.Identities.Node
+	if cur, ok := n.state.Get(tables.NodeCertsMap, []byte(id.ID)); !ok || string(cur) == string(id.CertPEM) {
+		return
+	}
+	nodeInfo, _ := json.Marshal(map[string]string{"cert": string(id.CertPEM), "status": "Trusted"})
+	p := &proposal{writes: []ledger.MapWrites{
+		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: nodeInfo}}},
+		{Name: tables.NodeCertsMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: id.CertPEM}}},
+	}, fut: newFuture()}
+	n.qmu.Lock()
+	n.queue = append([]*proposal{p}, n.queue...)
+	n.qmu.Unlock()
+	n.log.Info("recording the re-issued node certificate", "node_id", id.ID)
 }
