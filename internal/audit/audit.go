@@ -148,6 +148,19 @@ func (a *auditor) run(dir string) error {
 			}
 		})
 	}
+	// Batches are recycled once checked: the audit allocates a few arenas,
+	// not one per megabyte of ledger (the garbage collector would otherwise
+	// take a core's share on a two-core machine).
+	free := make(chan *batch, workers*8)
+	newBatch := func() *batch {
+		select {
+		case b := <-free:
+			b.items, b.arena, b.done = b.items[:0], b.arena[:0], make(chan struct{})
+			return b
+		default:
+			return &batch{arena: make([]byte, 0, arenaSize), done: make(chan struct{})}
+		}
+	}
 	checkErr := make(chan error, 1)
 	go func() {
 		var err error
@@ -156,23 +169,30 @@ func (a *auditor) run(dir string) error {
 			if err == nil {
 				err = a.checkBatch(b.items)
 			}
+			select {
+			case free <- b:
+			default:
+			}
 		}
 		checkErr <- err
 	}()
-	cur := &batch{done: make(chan struct{})}
+	cur := newBatch()
 	flush := func() {
 		work <- cur
 		ordered <- cur
-		cur = &batch{done: make(chan struct{})}
+		cur = newBatch()
 	}
 	walkErr := ledger.Walk(dir, func(seqno uint64, raw []byte) error {
-		if cap(cur.arena)-len(cur.arena) < len(raw) {
-			cur.arena = make([]byte, 0, max(arenaSize, len(raw)))
+		if len(cur.items) > 0 && len(cur.arena)+len(raw) > cap(cur.arena) {
+			flush()
+		}
+		if cap(cur.arena) < len(raw) {
+			cur.arena = make([]byte, 0, len(raw)) // an entry larger than an arena
 		}
 		off := len(cur.arena)
 		cur.arena = append(cur.arena, raw...)
 		cur.items = append(cur.items, item{seqno: seqno, raw: cur.arena[off:len(cur.arena):len(cur.arena)]})
-		if len(cur.items) == batchSize || len(cur.arena) >= arenaSize {
+		if len(cur.items) == batchSize {
 			flush()
 		}
 		return nil
