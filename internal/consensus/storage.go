@@ -9,15 +9,13 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // ConfChangeMap is the public map in which a Raft configuration change is
 // recorded in the ledger. Its single key is 8 zero bytes (a CCF singleton);
 // the value is one byte of raftpb.EntryType followed by the Raft entry data.
 const ConfChangeMap = "public:ledgerd.internal.raft.conf_change"
-
-// SingletonKey is the key CCF uses for single-value maps (ServiceValue).
-var SingletonKey = make([]byte, 8)
 
 // Log is what Storage needs of the ledger. *ledger.Ledger implements it.
 type Log interface {
@@ -238,7 +236,7 @@ func ConfChangeWrites(ent raftpb.Entry) []ledger.MapWrites {
 	v := make([]byte, 1+len(ent.Data))
 	v[0] = byte(ent.Type)
 	copy(v[1:], ent.Data)
-	return []ledger.MapWrites{{Name: ConfChangeMap, Writes: []ledger.KV{{Key: SingletonKey, Value: v}}}}
+	return []ledger.MapWrites{{Name: ConfChangeMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: v}}}}
 }
 
 // HasPublicMaps reports whether the public domain of e holds any map, without

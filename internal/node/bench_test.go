@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,13 +142,8 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 	if len(d) == 0 {
 		return 0, 0
 	}
-	sortDurations(d)
+	slices.Sort(d)
 	return d[len(d)/2], d[len(d)*99/100]
-}
-
-func sortDurations(d []time.Duration) {
-	// insertion-free: use the standard library
-	slicesSort(d)
 }
 
 // bigLedger returns a data directory holding about size 1 KiB entries,

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/node"
-	"github.com/ledgerd/ledgerd/receipt"
 )
 
 func quietLogger() *slog.Logger {
@@ -243,5 +242,3 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Fatalf("collection count after restart = %d, want 201", c.Count)
 	}
 }
-
-var _ = receipt.Parse

@@ -127,5 +127,3 @@ func (n *Node) signatureAt(seqno uint64) (*tables.PrimarySignature, error) {
 	c.mu.Unlock()
 	return ps, nil
 }
-
-var _ = tables.SignaturesMap

@@ -1,8 +1,0 @@
-package node_test
-
-import (
-	"slices"
-	"time"
-)
-
-func slicesSort(d []time.Duration) { slices.Sort(d) }
