@@ -40,8 +40,10 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// SnapshotTxs checkpoints after this many applied transactions. Default 200000.
 	SnapshotTxs int
-	// Bootstrap makes this node found a new service when its ledger is
-	// empty, writing the genesis transaction. Default true (single node).
+	// NoBootstrap stops this node from founding a new service: by default a
+	// node that finds no service record writes the genesis transaction
+	// (single node, or the first member of a new group). Set it on the
+	// other founding members.
 	NoBootstrap bool
 	// Genesis is written in the genesis transaction, after the service
 	// and node records: initial users, members, constitution.
