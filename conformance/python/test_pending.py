@@ -1,5 +1,6 @@
-"""Pending transactions, on a node that signs at most every 2 s (--signature-interval 2s): a write stays Pending
-for up to 2 s, far longer than the few milliseconds these checks take after it.
+"""Pending transactions, on a node that signs at most once every 2 s (--signature-interval 2s). Each scenario first
+waits for a write to commit: a signature has just been made, so the next write stays Pending until 2 s after it, far
+longer than the few milliseconds the checks take.
 
 Status Pending; receipt 406 UncommittedLedgerEntry (acl-api.md §4); entry Loading; then the SDK's pollers carry
 each of them through to Committed / Ready."""
@@ -39,7 +40,13 @@ def slow_client(slow_ledger):
         yield client
 
 
+def just_signed(client):
+    """Returns once a signature has just been made (a write committed), so that the next write stays Pending."""
+    client.begin_create_ledger_entry({"contents": "primer"}, collection_id="primer").result(timeout=POLL_TIMEOUT_S)
+
+
 def test_pending_then_committed(slow_client, slow_ledger, binaries, tmp_path):
+    just_signed(slow_client)
     txid = slow_client.create_ledger_entry({"contents": "not signed yet"}, collection_id="slow")["transactionId"]
     assert slow_client.get_transaction_status(txid) == {"state": "Pending", "transactionId": txid}
 
@@ -74,7 +81,9 @@ def test_begin_create_waits_through_pending(slow_client):
     assert slow_client.get_current_ledger_entry(collection_id="slow")["contents"] == "waited for"
 
 
-def test_async_pending_receipt_is_406(slow_ledger):
+def test_async_pending_receipt_is_406(slow_ledger, slow_client):
+    just_signed(slow_client)
+
     async def scenario():
         async with AsyncConfidentialLedgerClient(
             endpoint=slow_ledger.endpoint,
