@@ -21,6 +21,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	secretPath := fs.String("secret", "", "ledger secret file, to authenticate every entry (default: DIR/ledger.secret if present)")
 	measure := fs.Bool("measure", false, "also measure this machine's raw SHA-256 throughput and print the ratio")
 	quiet := fs.Bool("q", false, "no progress bar")
+	live := fs.Bool("live", false, "the node is running: accept (and report) a write in progress at the end of the open chunk")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ledgerctl audit [flags] DIR\n\nDIR is a ledgerd data directory or its ledger/ folder.")
 		fs.PrintDefaults()
@@ -44,6 +45,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 			return h, err == nil
 		}
 	}
+	opts.Live = *live
 	bar := newProgress(stderr, !*quiet)
 	opts.Progress = bar.update
 	start := time.Now()
@@ -75,6 +77,9 @@ func printReport(w io.Writer, rep *audit.Report, elapsed time.Duration, opts aud
 	}
 	if rep.LastSeqno > rep.LastSigned {
 		fmt.Fprintf(w, "note: %d transactions after the last signature (%d) are not yet signed\n", rep.LastSeqno-rep.LastSigned, rep.LastSigned)
+	}
+	if t := rep.TornTail; t != nil {
+		fmt.Fprintf(w, "note: %d bytes after seqno %d in %s are a write in progress (%s); not audited\n", t.Bytes, t.Seqno-1, t.File, t.Reason)
 	}
 	if rep.Authenticated {
 		fmt.Fprintln(w, "every entry was authenticated with the ledger secret")

@@ -39,6 +39,11 @@ type Options struct {
 	Progress func(done, total int64)
 	// Workers hashes entries in parallel. Default GOMAXPROCS.
 	Workers int
+	// Live audits the directory of a running node: bytes after the last
+	// whole entry of the open chunk (a write in progress) are reported in
+	// Report.TornTail instead of failing the audit. Off, they are a Failure:
+	// a stopped node's ledger has none once it has been opened again.
+	Live bool
 }
 
 // Report summarises a successful audit.
@@ -51,6 +56,9 @@ type Report struct {
 	Bytes         int64  // bytes of entries hashed
 	Authenticated bool   // every entry's GCM tag was checked with the ledger secret
 	Root          merkle.Hash
+	// TornTail, with Options.Live, describes bytes after the last whole
+	// entry (a write in progress), which were not audited.
+	TornTail *ledger.TornTail
 }
 
 // Failure names the first bad seqno and what is wrong with it.
@@ -196,7 +204,8 @@ func (a *auditor) run(dir string) error {
 			flush()
 		}
 		return nil
-	}, ledger.WalkOptions{Progress: a.opts.Progress})
+	}, ledger.WalkOptions{Progress: a.opts.Progress, AllowTornTail: a.opts.Live,
+		OnTornTail: func(t ledger.TornTail) { a.rep.TornTail = &t }})
 	if len(cur.items) > 0 {
 		flush()
 	}
