@@ -276,7 +276,7 @@ func TestTruncatedTailIsRecovered(t *testing.T) {
 	ents := locate(t, base)
 	last := ents[len(ents)-1]
 	if last.complete {
-		t.Skip("fixture ended on a complete chunk")
+		t.Fatal("fixture ended on a complete chunk; the torn-tail cases need an open one")
 	}
 	for _, cut := range []int64{1, 5, 8, 20, last.size / 2, last.size + 7} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
@@ -314,5 +314,36 @@ func TestTruncatedTailIsRecovered(t *testing.T) {
 				t.Fatalf("audit after tail recovery: %v", err)
 			}
 		})
+	}
+}
+
+// A running node's ledger may end with a write in progress: strict audits
+// fail on it, live audits report it.
+func TestAuditLiveAcceptsAWriteInProgress(t *testing.T) {
+	dir := buildLedger(t, 10) // well under a chunk: the last file is open
+	ents := locate(t, dir)
+	last := ents[len(ents)-1]
+	if last.complete {
+		t.Fatal("fixture ended on a complete chunk")
+	}
+	f, err := os.OpenFile(last.file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial := []byte{1, 0, 0xe8, 0x03, 0, 0, 0, 0, 9, 9, 9} // a header announcing 1000 bytes, then 3
+	f.Write(partial)
+	f.Close()
+	if err := runAudit(t, dir, true); err == nil {
+		t.Fatal("a strict audit accepted bytes after the last entry")
+	}
+	opts, closeTree := auditOpts(t, dir, true)
+	defer closeTree()
+	opts.Live = true
+	rep, err := audit.Dir(filepath.Join(dir, "ledger"), opts)
+	if err != nil {
+		t.Fatalf("live audit: %v", err)
+	}
+	if rep.TornTail == nil || rep.TornTail.Bytes != int64(len(partial)) || rep.TornTail.Seqno != last.seqno+1 {
+		t.Fatalf("torn tail = %+v, want %d bytes at seqno %d", rep.TornTail, len(partial), last.seqno+1)
 	}
 }
