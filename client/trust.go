@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 
 	"github.com/ledgerd/ledgerd/receipt"
 )
@@ -46,7 +47,7 @@ func (c *Client) loadServiceCert(o Options) (*x509.Certificate, []byte, error) {
 	c.log.Info("trusting the service certificate fetched on first use",
 		"identity_endpoint", c.identityBase.String(), "ledger_id", c.ledgerID, "subject", cert.Subject.String())
 	if o.ServiceCertFile != "" {
-		if err := writeFileAtomic(o.ServiceCertFile, pemData, 0o644); err != nil {
+		if err := durable.WriteFile(o.ServiceCertFile, pemData, 0o644); err != nil {
 			return nil, nil, fmt.Errorf("couldn't save the service certificate: %w", err)
 		}
 	}
@@ -198,31 +199,4 @@ func defaultLedgerID(u *url.URL) string {
 		return host[:i]
 	}
 	return host
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so that a crash leaves either no file or the whole one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

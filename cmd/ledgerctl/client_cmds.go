@@ -11,10 +11,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 
 	"github.com/ledgerd/ledgerd/client"
 	"github.com/ledgerd/ledgerd/receipt"
@@ -363,7 +364,7 @@ func reportReceipt(r *client.Receipt, serviceCert *x509.Certificate, verify bool
 		}
 	}
 	if out != "" {
-		if err := writeFileAtomic(out, append(bytes.TrimSpace(r.Raw), '\n'), 0o644); err != nil {
+		if err := durable.WriteFile(out, append(bytes.TrimSpace(r.Raw), '\n'), 0o644); err != nil {
 			return err
 		}
 	}
@@ -607,7 +608,7 @@ func runIdentity(args []string, stdout, stderr io.Writer) error {
 		}
 		pemText := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
 		if *out != "" {
-			if err := writeFileAtomic(*out, []byte(pemText), 0o644); err != nil {
+			if err := durable.WriteFile(*out, []byte(pemText), 0o644); err != nil {
 				return err
 			}
 		}
@@ -625,48 +626,4 @@ func runIdentity(args []string, stdout, stderr io.Writer) error {
 		_, err = io.WriteString(stdout, pemText)
 		return err
 	})
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, so that path holds the old or the new
-// contents, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".ledgerctl-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
 }

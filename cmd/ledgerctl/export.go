@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ledgerd/ledgerd/internal/durable"
+
 	"github.com/ledgerd/ledgerd/client"
 )
 
@@ -140,7 +142,7 @@ func (ex *exporter) toFile(ctx context.Context, path string) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return durable.SyncDir(filepath.Dir(path))
 }
 
 func (ex *exporter) summary(where string) string {

@@ -14,13 +14,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // importStateVersion is the version of the state file's format.
 const importStateVersion = 1
 
 // importState is the state file of a resumable import (--state). It is
-// rewritten atomically and synced (writeFileAtomic) at every checkpoint, so
+// rewritten atomically and synced (durable.WriteFile) at every checkpoint, so
 // that after any interruption it tells the rerun where to resume, and how
 // far back to look for lines an interrupted run may have written without
 // hearing back (see settle in import.go).
@@ -119,7 +121,7 @@ func (st *importState) save(path string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, append(data, '\n'), 0o644); err != nil {
+	if err := durable.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("couldn't save the import state: %w", err)
 	}
 	return nil

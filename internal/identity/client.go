@@ -13,6 +13,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // NewClientIdentity generates a user or member identity: an EC P-256 key and
@@ -63,7 +65,7 @@ func WriteCombinedPEM(path string, certPEM, keyPEM []byte) error {
 		data = append(data, '\n')
 	}
 	data = append(data, keyPEM...)
-	if err := writeFileAtomic(path, data, privateMode); err != nil {
+	if err := durable.WriteFile(path, data, privateMode); err != nil {
 		return fmt.Errorf("identity: couldn't write combined PEM: %w", err)
 	}
 	return nil

@@ -10,7 +10,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // File modes: certificates are public, keys and secrets private.
@@ -18,53 +19,6 @@ const (
 	publicMode  fs.FileMode = 0o644
 	privateMode fs.FileMode = 0o600
 )
-
-// writeFileAtomic writes data to path so that, even after a crash, path is
-// either absent (or its previous version) or complete: a temporary file in
-// the same directory with the final mode, fsync, rename, fsync of the
-// directory.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("couldn't create temporary file for %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("couldn't set mode of %s: %w", f.Name(), err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("couldn't write %s: %w", f.Name(), err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync %s: %w", f.Name(), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("couldn't close %s: %w", f.Name(), err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("couldn't rename %s to %s: %w", f.Name(), path, err)
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("couldn't open directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync directory %s: %w", dir, err)
-	}
-	return nil
-}
 
 // exists reports whether path exists; an error other than "does not exist"
 // is returned.
@@ -142,7 +96,7 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	if err := writeFileAtomic(path, pemBytes, privateMode); err != nil {
+	if err := durable.WriteFile(path, pemBytes, privateMode); err != nil {
 		return fmt.Errorf("identity: couldn't save key: %w", err)
 	}
 	return nil
@@ -150,7 +104,7 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 
 // writeCert writes a PEM certificate with mode 0644.
 func writeCert(path string, pemBytes []byte) error {
-	if err := writeFileAtomic(path, pemBytes, publicMode); err != nil {
+	if err := durable.WriteFile(path, pemBytes, publicMode); err != nil {
 		return fmt.Errorf("identity: couldn't save certificate: %w", err)
 	}
 	return nil

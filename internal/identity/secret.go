@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // loadOrCreateLedgerSecret loads ledger.secret (exactly LedgerSecretSize raw
@@ -24,7 +26,7 @@ func loadOrCreateLedgerSecret(dir string, o Options) ([]byte, bool, error) {
 	if _, err := io.ReadFull(o.Rand, secret); err != nil {
 		return nil, false, fmt.Errorf("identity: couldn't generate ledger secret: %w", err)
 	}
-	if err := writeFileAtomic(path, secret, privateMode); err != nil {
+	if err := durable.WriteFile(path, secret, privateMode); err != nil {
 		return nil, false, fmt.Errorf("identity: couldn't save ledger secret: %w", err)
 	}
 	o.Logger.Info("created ledger secret", slog.String("file", path))

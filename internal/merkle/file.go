@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // The file starts with a 16-byte header: the magic "ledgerd/merkle\x00" and
@@ -45,33 +46,7 @@ func openFile(path string) (*os.File, error) {
 // createFile creates an empty tree file at path atomically: after a crash
 // there is either no file or one with a complete header.
 func createFile(path string) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	hdr := append(bytes.Clone(fileMagic), formatVersion)
-	_, err = f.Write(hdr)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err := errors.Join(err, f.Close()); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir fsyncs a directory so that a rename in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
+	return durable.WriteFile(path, append(bytes.Clone(fileMagic), formatVersion), 0o644)
 }
 
 // load checks the header and sets the tree's size from the file's length,

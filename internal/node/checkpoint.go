@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // checkpointFile is the state snapshot written every SnapshotInterval: the
@@ -55,7 +57,7 @@ func (n *Node) checkpoint() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(n.checkpointPath(), b, 0o600); err != nil {
+	if err := durable.WriteFile(n.checkpointPath(), b, 0o600); err != nil {
 		return fmt.Errorf("couldn't write checkpoint: %w", err)
 	}
 	n.sinceSnap = 0
@@ -126,34 +128,4 @@ func (s *State) restore(cp *checkpointFile) {
 	if s.collections == nil {
 		s.collections = map[string]*Collection{}
 	}
-}
-
-// writeFileAtomic writes a file that is either wholly old or wholly new
-// after a crash: temp file, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
