@@ -21,7 +21,7 @@ func TestDecodeEntryRequest(t *testing.T) {
 		`{"contents":"` + strings.Repeat(`\"`, 8192) + `"}`: strings.Repeat(`"`, 8192),
 	} {
 		got, err := decodeEntryRequest([]byte(body), "collectionId", "c")
-		if err != nil || got != want {
+		if err != nil || string(got) != want {
 			t.Errorf("decodeEntryRequest(%.40q) = %.40q, %v; want %.40q", body, got, err, want)
 		}
 	}
@@ -30,7 +30,7 @@ func TestDecodeEntryRequest(t *testing.T) {
 // The entry model's read-only fields may come along: the transaction id is
 // ignored; a collection must be the one the query names.
 func TestDecodeEntryRequestReadOnlyFields(t *testing.T) {
-	if got, err := decodeEntryRequest([]byte(`{"contents":"x","collectionId":"c","transactionId":"2.5"}`), "collectionId", "c"); err != nil || got != "x" {
+	if got, err := decodeEntryRequest([]byte(`{"contents":"x","collectionId":"c","transactionId":"2.5"}`), "collectionId", "c"); err != nil || string(got) != "x" {
 		t.Fatalf("entry read back and posted again: %q, %v", got, err)
 	}
 	for _, body := range []string{
@@ -101,12 +101,12 @@ func FuzzDecodeEntryRequest(f *testing.F) {
 			}
 			return
 		}
-		if !utf8.ValidString(contents) || len(contents) > MaxContentsBytes {
-			t.Fatalf("accepted contents of %d bytes, valid UTF-8 %v", len(contents), utf8.ValidString(contents))
+		if !utf8.Valid(contents) || len(contents) > MaxContentsBytes {
+			t.Fatalf("accepted contents of %d bytes, valid UTF-8 %v", len(contents), utf8.Valid(contents))
 		}
 		// What was accepted is what the body says.
 		var v struct{ Contents *string }
-		if json.Unmarshal(body, &v) != nil || v.Contents == nil || *v.Contents != contents {
+		if json.Unmarshal(body, &v) != nil || v.Contents == nil || *v.Contents != string(contents) {
 			t.Fatalf("accepted %q from %q, which encoding/json reads differently", contents, body)
 		}
 	})

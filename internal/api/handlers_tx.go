@@ -42,7 +42,7 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return err
 	}
-	f, err := s.node.SubmitEntry(coll, []byte(contents))
+	f, err := s.node.SubmitEntry(coll, contents)
 	if err != nil {
 		res.cancel()
 		return fmt.Errorf("couldn't submit entry: %w", err)
