@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,29 +12,13 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/client"
+	"github.com/ledgerd/ledgerd/internal/testbin"
 )
-
-// ledgerdBinary returns the ledgerd command: $LEDGERD_BIN if set, else one
-// built from ../cmd/ledgerd.
-func ledgerdBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the ledgerd binary")
-	}
-	if bin := os.Getenv("LEDGERD_BIN"); bin != "" {
-		return bin
-	}
-	bin := filepath.Join(t.TempDir(), "ledgerd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/ledgerd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestAgainstLedgerdProcess drives a real ledgerd process through the
 // files its documentation says it writes (DATA/service.pem, DATA/admin.pem).
 func TestAgainstLedgerdProcess(t *testing.T) {
-	bin := ledgerdBinary(t)
+	bin := testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
 	data := filepath.Join(t.TempDir(), "data")
 	cmd := exec.Command(bin, "--data", data, "--listen", "127.0.0.1:0", "--ledger-id", "proc")
 	var stderr bytes.Buffer

@@ -3,24 +3,18 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/testbin"
 )
 
 // TestBench builds ledgerd and runs the bench command in-process against a
 // throwaway one (--start) for about a second per phase.
 func TestBench(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs ledgerd")
-	}
-	bin := filepath.Join(t.TempDir(), "ledgerd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ledgerd/ledgerd/cmd/ledgerd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"bench", "--start", "--ledgerd", bin, "--connections", "4",
 		"--warmup", "200ms", "--duration", "1s", "--size", "1024", "--json"}, &stdout, &stderr)

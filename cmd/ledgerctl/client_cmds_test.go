@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/testbin"
+
 	"github.com/ledgerd/ledgerd/client"
 	"github.com/ledgerd/ledgerd/internal/auth/authtest"
 )
@@ -74,7 +76,7 @@ func TestClientCommands(t *testing.T) {
 	if err := os.WriteFile(jwks, issuer.JWKS(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l := startLedger(t, buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"),
+	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"),
 		"--jwt-issuer", authtest.IssuerURL+","+authtest.Audience+","+jwks)
 	admin := l.flags()
 	with := func(args ...string) []string { return append(args, admin...) }
@@ -376,7 +378,7 @@ func TestClientCommands(t *testing.T) {
 // append stays Pending long enough to observe 406 and the waits.
 func TestUncommitted(t *testing.T) {
 	isolateEnv(t)
-	l := startLedger(t, buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"), "--signature-interval", "1s")
+	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"), "--signature-interval", "1s")
 	admin := l.flags()
 	with := func(args ...string) []string { return append(args, admin...) }
 	var r result

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/testbin"
 )
 
 // importLines returns n lines of input: unique, but for a repeated line every
@@ -119,8 +121,8 @@ func readState(t *testing.T, path string) *importState {
 // with each line in the ledger exactly once, in order within the window.
 func TestImportResume(t *testing.T) {
 	isolateEnv(t)
-	l := startLedger(t, buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
-	ctlBin := buildCommand(t, "LEDGERCTL_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerctl")
+	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
+	ctlBin := testbin.Command(t, "LEDGERCTL_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerctl")
 	dir := t.TempDir()
 	input := filepath.Join(dir, "lines.txt")
 	statePath := input + ".ledgerctl-import"
@@ -243,7 +245,7 @@ func waitForLines(t *testing.T, path string, n int64, exited func() bool) {
 // instead of appending them again.
 func TestImportSettle(t *testing.T) {
 	isolateEnv(t)
-	l := startLedger(t, buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
+	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
 	dir := t.TempDir()
 	lines := importLines(3000)
 	input := filepath.Join(dir, "in.txt")
@@ -315,7 +317,7 @@ func rollBack(t *testing.T, l *testLedger, statePath, collection string, lines [
 // input's exact order), --wait, a refusal (403) and bad input.
 func TestImportInputs(t *testing.T) {
 	isolateEnv(t)
-	l := startLedger(t, buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
+	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
 	dir := t.TempDir()
 
 	// JSON lines, some naming their collection, in exact order.
@@ -360,7 +362,7 @@ func TestImportInputs(t *testing.T) {
 	}
 
 	// Standard input, with --state.
-	ctlBin := buildCommand(t, "LEDGERCTL_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerctl")
+	ctlBin := testbin.Command(t, "LEDGERCTL_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerctl")
 	stdinState := filepath.Join(dir, "stdin.state")
 	cmd := exec.Command(ctlBin, append([]string{"import", "--collection", "piped", "--concurrency", "1", "--state", stdinState, "-"}, l.flags()...)...)
 	cmd.Stdin = strings.NewReader("one\r\ntwo\nthree")
@@ -395,7 +397,7 @@ func TestImportInputs(t *testing.T) {
 // with each line in the ledger exactly once.
 func TestImportServerCrash(t *testing.T) {
 	isolateEnv(t)
-	bin := buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
+	bin := testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
 	l := startLedger(t, bin)
 	input := filepath.Join(t.TempDir(), "lines.txt")
 	statePath := input + ".ledgerctl-import"

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ledgerd/ledgerd/internal/testbin"
 )
 
 // TestReadmeGoExample runs the README's Go SDK example,
@@ -14,7 +16,7 @@ import (
 // it wrote.
 func TestReadmeGoExample(t *testing.T) {
 	isolateEnv(t)
-	l := startLedger(t, buildCommand(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
+	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"))
 	src, err := os.ReadFile(filepath.Join("testdata", "readme_example.go.txt"))
 	if err != nil {
 		t.Fatal(err)

@@ -25,23 +25,6 @@ import (
 // The client commands are tested against real ledgerd processes, built
 // from ../ledgerd (or $LEDGERD_BIN), on free loopback ports.
 
-// buildCommand returns the binary of a command of this module: $envVar if
-// set, else one built into the test's temporary directory.
-func buildCommand(t *testing.T, envVar, pkg string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs ledgerd")
-	}
-	if bin := os.Getenv(envVar); bin != "" {
-		return bin
-	}
-	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
-}
-
 // testLedger is a running ledgerd.
 type testLedger struct {
 	cmd         *exec.Cmd

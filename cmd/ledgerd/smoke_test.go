@@ -15,21 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// buildLedgerd builds the binary into a temporary directory.
-func buildLedgerd(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "ledgerd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/ledgerd/ledgerd/internal/testbin"
+)
 
 // process is a running ledgerd.
 type process struct {
@@ -144,7 +132,7 @@ func call(t *testing.T, c *http.Client, method, url, body string) (int, http.Hea
 }
 
 func TestSmoke(t *testing.T) {
-	bin := buildLedgerd(t)
+	bin := testbin.Command(t, "", "github.com/ledgerd/ledgerd/cmd/ledgerd") // its own source, not $LEDGERD_BIN
 	data := filepath.Join(t.TempDir(), "data")
 	p := startLedgerd(t, bin, "--data", data, "--ledger-id", "smoke")
 	out := strings.Join(p.stdout, "\n")

@@ -20,81 +20,59 @@ import (
 // BenchmarkAppend measures durable appends of 1 KiB entries through the node
 // core with 64 concurrent submitters: each op is one entry, submitted and
 // waited for until it is fsynced in the local ledger.
-func BenchmarkAppend(b *testing.B) {
+func BenchmarkAppend(b *testing.B) { benchAppend(b, 1) }
+
+// BenchmarkAppendPipelined is BenchmarkAppend with each of the 64
+// submitters keeping up to 16 submissions in flight (submit, then wait for
+// the oldest future), as a client library or an HTTP/2 front end does.
+func BenchmarkAppendPipelined(b *testing.B) { benchAppend(b, 16) }
+
+func benchAppend(b *testing.B, window int) {
 	n := openNode(b, b.TempDir(), nil)
 	defer n.Close()
 	body := make([]byte, 1024)
 	rand.Read(body)
-	const submitters = 64
-	var next atomic.Int64
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range submitters {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				f, err := n.SubmitEntry("bench", body)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := f.Wait(context.Background()); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	submitAll(b, n, b.N, window, body, func(int64) string { return "bench" })
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	st := n.Stats()
 	b.ReportMetric(float64(st.Appends.Load())/float64(st.Batches.Load()), "entries/fsync")
 }
 
-// BenchmarkAppendPipelined is BenchmarkAppend with each of the 64
-// submitters keeping up to 16 submissions in flight (submit, then wait for
-// the oldest future), as a client library or an HTTP/2 front end does.
-func BenchmarkAppendPipelined(b *testing.B) {
-	n := openNode(b, b.TempDir(), nil)
-	defer n.Close()
-	body := make([]byte, 1024)
-	rand.Read(body)
-	const submitters, window = 64, 16
+// submitAll appends count entries of body from 64 submitters, each keeping
+// up to window submissions in flight, and returns once all are durable.
+// Entry i goes to collection(i).
+func submitAll(tb testing.TB, n *node.Node, count, window int, body []byte, collection func(i int64) string) {
 	var next atomic.Int64
-	b.SetBytes(int64(len(body)))
-	b.ResetTimer()
 	var wg sync.WaitGroup
-	for range submitters {
+	for range 64 {
 		wg.Go(func() {
 			var inflight []*node.Future
-			for next.Add(1) <= int64(b.N) {
-				f, err := n.SubmitEntry("bench", body)
+			for i := next.Add(1); i <= int64(count); i = next.Add(1) {
+				f, err := n.SubmitEntry(collection(i), body)
 				if err != nil {
-					b.Error(err)
+					tb.Error(err)
 					return
 				}
-				inflight = append(inflight, f)
-				if len(inflight) == window {
-					if _, err := inflight[0].Wait(context.Background()); err != nil {
-						b.Error(err)
-						return
-					}
-					inflight = inflight[1:]
+				if inflight = append(inflight, f); len(inflight) < window {
+					continue
 				}
+				if _, err := inflight[0].Wait(context.Background()); err != nil {
+					tb.Error(err)
+					return
+				}
+				inflight = inflight[1:]
 			}
 			for _, f := range inflight {
 				if _, err := f.Wait(context.Background()); err != nil {
-					b.Error(err)
+					tb.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
-	st := n.Stats()
-	b.ReportMetric(float64(st.Appends.Load())/float64(st.Batches.Load()), "entries/fsync")
 }
 
 // BenchmarkAppendToCommitted measures the latency from submission to
@@ -156,39 +134,8 @@ func bigLedger(b *testing.B, size int) string {
 	}
 	os.RemoveAll(dir)
 	n := openNode(b, dir, nil)
-	body := make([]byte, 1024)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	var last atomic.Pointer[node.TxID]
-	for range 64 {
-		wg.Go(func() {
-			var inflight []*node.Future
-			for next.Add(1) <= int64(size) {
-				f, err := n.SubmitEntry(fmt.Sprintf("c%d", next.Load()%16), body)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if inflight = append(inflight, f); len(inflight) < 16 {
-					continue
-				}
-				id, err := inflight[0].Wait(context.Background())
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				inflight = inflight[1:]
-				last.Store(&id)
-			}
-			for _, f := range inflight {
-				if _, err := f.Wait(context.Background()); err != nil {
-					b.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	waitCommitted(b, n, node.TxID{View: last.Load().View, Seqno: n.LastSeqno()})
+	submitAll(b, n, size, 16, make([]byte, 1024), func(i int64) string { return fmt.Sprintf("c%d", i%16) })
+	waitCommitted(b, n, n.LastTxID())
 	if err := n.Close(); err != nil {
 		b.Fatal(err)
 	}
