@@ -438,7 +438,7 @@ func (im *importer) pump(stopCtx context.Context, matched map[int64]string) erro
 				stop(fmt.Errorf("internal error: import stalled at line %s", commas(next+1)))
 				continue
 			}
-			switch _, err := im.checkpoint(stopCtx, len(im.pending)); {
+			switch _, err := im.checkpoint(stopCtx, len(im.pending), true); {
 			case err != nil && stopCtx.Err() != nil:
 				stop(fmt.Errorf("interrupted (%v)", context.Cause(stopCtx)))
 			case err != nil:
@@ -452,7 +452,7 @@ func (im *importer) pump(stopCtx context.Context, matched map[int64]string) erro
 		}
 		if now := im.now(); now.Sub(lastTry) >= checkpointEvery {
 			lastTry = now
-			if saved, err := im.checkpoint(nil, im.committedLikely(now)); err != nil || saved {
+			if saved, err := im.checkpoint(context.Background(), im.committedLikely(now), false); err != nil || saved {
 				if err != nil {
 					stop(err)
 				}
@@ -485,7 +485,7 @@ func (im *importer) pump(stopCtx context.Context, matched map[int64]string) erro
 	// nothing failed in doubt, and everything acknowledged is in the prefix.
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(stopCtx), drainTimeout)
 	defer cancel()
-	if _, err := im.checkpoint(finalCtx, len(im.pending)); err != nil {
+	if _, err := im.checkpoint(finalCtx, len(im.pending), true); err != nil {
 		doubt = true
 		stop(fmt.Errorf("couldn't confirm that the last lines are committed: %w", err))
 	}
@@ -515,11 +515,11 @@ func (im *importer) committedLikely(now time.Time) int {
 
 // checkpoint saves the prefix extended by the first n pending lines, once
 // their transactions are committed: for each view among them, its latest
-// (a view's transactions commit in order). With waitCtx, it waits for that
-// until waitCtx is done, and a transaction that will never commit is an
-// error; with nil, it asks once and does not save if they are not (yet). It
-// reports whether it saved.
-func (im *importer) checkpoint(waitCtx context.Context, n int) (bool, error) {
+// (a view's transactions commit in order). With wait, it waits for that
+// until ctx is done, and a transaction that will never commit is an error;
+// without, it asks once and does not save if they are not (yet). It reports
+// whether it saved.
+func (im *importer) checkpoint(ctx context.Context, n int, wait bool) (bool, error) {
 	if n == 0 {
 		return false, nil
 	}
@@ -530,14 +530,14 @@ func (im *importer) checkpoint(waitCtx context.Context, n int) (bool, error) {
 	}
 	for view, seqno := range latest {
 		id := ledgerTx{view, seqno}.String()
-		if waitCtx != nil {
-			if err := im.c.WaitUntilDurable(waitCtx, id, 0, -1); err != nil {
+		if wait {
+			if err := im.c.WaitUntilDurable(ctx, id, 0, -1); err != nil {
 				return false, err
 			}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), cliDefaultTimeout)
-		status, err := im.c.GetTransactionStatus(ctx, id)
+		qctx, cancel := context.WithTimeout(ctx, cliDefaultTimeout)
+		status, err := im.c.GetTransactionStatus(qctx, id)
 		cancel()
 		if err != nil || status.State != client.StateCommitted {
 			return false, nil // a later checkpoint looks again, or waits
