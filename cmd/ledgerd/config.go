@@ -24,6 +24,7 @@ type config struct {
 	SANDNS            []string `json:"san-dns"`
 	SANIP             []string `json:"san-ip"`
 	SignatureInterval duration `json:"signature-interval"`
+	SyncInterval      duration `json:"sync-interval"`
 	ChunkSize         int64    `json:"chunk-size"`
 	Users             []string `json:"user"`
 	JWTIssuers        []string `json:"jwt-issuer"`
@@ -38,6 +39,7 @@ func defaultConfig() config {
 		Listen:            "127.0.0.1:8443",
 		LedgerID:          "ledger",
 		SignatureInterval: duration(5 * time.Millisecond),
+		SyncInterval:      duration(2 * time.Millisecond),
 		ChunkSize:         5_000_000,
 		LogLevel:          "info",
 		LogFormat:         "text",
@@ -103,6 +105,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{list: &cfg.SANDNS}, "san-dns", "extra DNS `name` of the node certificate (repeatable)")
 	fs.Var(&listFlag{list: &cfg.SANIP}, "san-ip", "extra IP `address` of the node certificate (repeatable)")
 	fs.Var(&cfg.SignatureInterval, "signature-interval", "longest `duration` a transaction waits for a signature, e.g. 5ms")
+	fs.Var(&cfg.SyncInterval, "sync-interval", "shortest `duration` between two fsyncs of the ledger (group commit; 0: none)")
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
 	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS` (JWKS: file or https URL; repeatable)")
@@ -183,6 +186,9 @@ func (c *config) validate() error {
 	}
 	if c.SignatureInterval < 0 {
 		return errors.New("--signature-interval must not be negative")
+	}
+	if c.SyncInterval < 0 {
+		return errors.New("--sync-interval must not be negative")
 	}
 	if c.ChunkSize < 1 || c.ChunkSize > 1<<32-1 {
 		return fmt.Errorf("--chunk-size must be between 1 and 4294967295 bytes, got %d", c.ChunkSize)

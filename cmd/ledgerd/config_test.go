@@ -18,7 +18,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Data != "./data" || cfg.Listen != "127.0.0.1:8443" || cfg.LedgerID != "ledger" ||
-		time.Duration(cfg.SignatureInterval) != 5*time.Millisecond || cfg.LogFormat != "text" {
+		time.Duration(cfg.SignatureInterval) != 5*time.Millisecond || cfg.LogFormat != "text" ||
+		nodeSyncInterval(cfg.SyncInterval) != 2*time.Millisecond {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }
@@ -26,7 +27,7 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigFileAndFlags(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledgerd.json")
 	file := `{"data":"/srv/l","listen":"0.0.0.0:443","ledger-id":"contoso","san-dns":["a.example"],
-		"signature-interval":"20ms","user":["u.pem:Reader"],"log-format":"json"}`
+		"signature-interval":"20ms","sync-interval":"0s","user":["u.pem:Reader"],"log-format":"json"}`
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +37,7 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 	if cfg.Data != "/srv/l" || cfg.Listen != "0.0.0.0:443" || cfg.LedgerID != "flagged" || cfg.LogFormat != "json" ||
 		time.Duration(cfg.SignatureInterval) != 20*time.Millisecond || !slices.Equal(cfg.Users, []string{"u.pem:Reader"}) ||
+		nodeSyncInterval(cfg.SyncInterval) >= 0 ||
 		!slices.Equal(cfg.SANDNS, []string{"b.example", "c.example"}) {
 		t.Fatalf("merged %+v", cfg)
 	}
@@ -54,6 +56,7 @@ func TestConfigErrors(t *testing.T) {
 		{"--ledger-id", ""},
 		{"--san-ip", "not-an-ip"},
 		{"--signature-interval", "-1s"},
+		{"--sync-interval", "-1ms"},
 		{"--chunk-size", "0"},
 		{"--user", "cert.pem"},
 		{"--user", "cert.pem:Owner"},

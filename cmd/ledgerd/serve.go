@@ -90,6 +90,7 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 		Identities:        ids,
 		Genesis:           plan.writes,
 		SignatureInterval: time.Duration(cfg.SignatureInterval),
+		SyncInterval:      nodeSyncInterval(cfg.SyncInterval),
 		ChunkSize:         cfg.ChunkSize,
 		Logger:            log,
 	})
@@ -246,4 +247,13 @@ loop:
 		log.Warn("requests still in flight at shutdown", "err", err)
 	}
 	return failure
+}
+
+// nodeSyncInterval maps --sync-interval to node.Config.SyncInterval, where
+// zero means the default and a negative value no wait.
+func nodeSyncInterval(d duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return time.Duration(d)
 }

@@ -18,9 +18,9 @@ const (
 )
 
 // createEntry serves POST /app/transactions: it appends an entry and
-// answers once it is durable in the local ledger (Pending), with the
-// transaction id in x-ms-ccf-transaction-id. Nothing is written unless the
-// whole request is valid.
+// answers once the node has sequenced it (Pending; durable once Committed),
+// with the transaction id in x-ms-ccf-transaction-id. Nothing is written
+// unless the whole request is valid.
 func (s *Server) createEntry(c *call) error {
 	q := c.r.URL.Query()
 	if err := refuseParam(q, "tags"); err != nil {

@@ -145,7 +145,7 @@ func (s *Server) TLSConfig() *tls.Config {
 	}
 }
 
-// Timeouts of the HTTP server. Writes wait for the local fsync and user
+// Timeouts of the HTTP server. Writes wait to be sequenced and user
 // management for commit, both well under WriteTimeout.
 const (
 	readHeaderTimeout = 10 * time.Second

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,8 +23,9 @@ import (
 const crashDirEnv = "LEDGERD_CRASH_CHILD_DIR"
 
 // TestCrashChild is the child of TestCrashRecovery: it appends in a loop from
-// several goroutines and prints "C <txid> <contents>" for every entry once
-// the node reports it Committed. It runs until it is killed.
+// several goroutines and prints "P <txid> <contents>" for every entry once
+// it is answered (Pending), and "C <txid> <contents>" once the node reports
+// it Committed. It runs until it is killed.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -42,10 +44,14 @@ func TestCrashChild(t *testing.T) {
 					return
 				}
 				id, err := f.Wait(context.Background())
-				if err == nil {
-					err = n.WaitCommitted(context.Background(), id)
-				}
 				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				fmt.Fprintf(os.Stdout, "P %s %s\n", id, body)
+				mu.Unlock()
+				if err := n.WaitCommitted(context.Background(), id); err != nil {
 					t.Error(err)
 					return
 				}
@@ -60,14 +66,17 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrashRecovery kills a child that appends in a loop with SIGKILL at
 // random moments, at least 20 times. After every restart each entry that had
-// been reported Committed must be present with its contents, and at the end
-// the audit of the ledger must pass.
+// been reported Committed must be present with its contents. An entry that
+// was only answered (Pending) may have been lost, but then its id must turn
+// Invalid: it must never read Committed with other contents. At the end the
+// audit of the ledger must pass.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test spawns processes")
 	}
 	dir := t.TempDir()
 	committed := map[node.TxID]string{}
+	answered := map[node.TxID]string{}
 	const rounds = 24
 	for round := range rounds {
 		lines, err := runAndKill(t, dir, time.Duration(rand.IntN(150))*time.Millisecond)
@@ -76,11 +85,18 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		for _, l := range lines {
 			f := strings.SplitN(l, " ", 3)
-			id, err := node.ParseTxID(f[1])
-			if err != nil || len(f) != 3 {
+			if len(f) != 3 {
 				t.Fatalf("bad child line %q", l)
 			}
-			committed[id] = f[2]
+			id, err := node.ParseTxID(f[1])
+			if err != nil {
+				t.Fatalf("bad child line %q", l)
+			}
+			if f[0] == "C" {
+				committed[id] = f[2]
+			} else {
+				answered[id] = f[2]
+			}
 		}
 	}
 	if len(committed) < rounds {
@@ -96,6 +112,25 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("%s was reported Committed with %q, now %q (%v)", id, body[:min(20, len(body))], e.Contents, err)
 		}
 	}
+	lost := 0
+	for id, body := range answered {
+		if _, ok := committed[id]; ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := n.WaitCommitted(ctx, id)
+		cancel()
+		switch {
+		case errors.Is(err, node.ErrInvalid):
+			lost++
+		case err != nil:
+			t.Fatalf("%s was answered Pending, and is now neither Committed nor Invalid: %v", id, err)
+		default:
+			if e, err := n.Entry(id); err != nil || string(e.Contents) != body {
+				t.Fatalf("%s was answered Pending with %q, and is Committed with %q (%v)", id, body[:min(20, len(body))], e.Contents, err)
+			}
+		}
+	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +142,12 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit after %d crashes: %v", rounds, err)
 	}
-	t.Logf("%d crashes, %d committed entries checked, audit: %d transactions, %d signatures", rounds, len(committed), rep.Entries, rep.Signatures)
+	t.Logf("%d crashes, %d committed entries checked, %d answered but uncommitted ones of which %d were lost (Invalid); audit: %d transactions, %d signatures",
+		rounds, len(committed), len(answered)-len(committed), lost, rep.Entries, rep.Signatures)
 }
 
 // runAndKill starts the child, waits for its first committed line, lets it
-// run for d more, kills it with SIGKILL and returns every committed line it
-// printed.
+// run for d more, kills it with SIGKILL and returns every line it printed.
 func runAndKill(t *testing.T, dir string, d time.Duration) ([]string, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
@@ -125,7 +160,8 @@ func runAndKill(t *testing.T, dir string, d time.Duration) ([]string, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	first := make(chan struct{})
+	firstc := make(chan struct{})
+	first := firstc
 	var lines []string
 	done := make(chan struct{})
 	go func() {
@@ -133,16 +169,20 @@ func runAndKill(t *testing.T, dir string, d time.Duration) ([]string, error) {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "C ") {
-				if len(lines) == 0 {
+			switch {
+			case strings.HasPrefix(sc.Text(), "C "):
+				if first != nil {
 					close(first)
+					first = nil
 				}
+				lines = append(lines, sc.Text())
+			case strings.HasPrefix(sc.Text(), "P "):
 				lines = append(lines, sc.Text())
 			}
 		}
 	}()
 	select {
-	case <-first:
+	case <-firstc:
 	case <-done:
 		cmd.Wait()
 		return nil, fmt.Errorf("child exited before committing anything: %s", stderr.String())

@@ -68,9 +68,9 @@ type Node struct {
 	state    *State
 
 	// Owned by the loop goroutine.
-	waiting       []waiter    // append futures of this node's proposals, by seqno
-	hints         []hint      // what the primary learnt serialising its last batch, in seqno order
-	gatherTimer   *time.Timer // gatherBatch's, reused
+	hints         []hint      // what the primary learnt serialising its proposals, in seqno order
+	proposeNext   uint64      // seqno of the next proposal, while proposals are not yet persisted
+	lastSyncAt    time.Time   // when the last ledger fsync was allowed to start
 	unapplied     []unapplied // persisted entries above applied, by seqno
 	txsSinceSig   int         // transactions persisted since the last signature
 	lastSig       uint64      // seqno of the last signature in the log
@@ -78,7 +78,6 @@ type Node struct {
 	cycleStart    time.Time   // start of the current sequencer cycle
 	raftCommit    uint64      // highest Raft-committed index delivered
 	sinceSnap     int         // transactions applied since the last checkpoint
-	lastBatch     int         // size of the last proposed batch
 	transport     consensus.Transport
 	recvc         chan raftpb.Message
 	genesisQueued bool
@@ -91,11 +90,15 @@ type Node struct {
 	// Published by the loop for readers.
 	committed atomic.Uint64 // CCF commit: last committed signature's seqno
 	lastSeqno atomic.Uint64
-	isPrimary atomic.Bool
-	cmu       sync.Mutex
-	commitCh  chan struct{} // closed and replaced when committed advances
-	stats     Stats
-	sigCache  sigCache
+	// lastProposed is the id of the last transaction this node sequenced as
+	// primary in its current view; nil when it is not primary. The ids from
+	// lastSeqno+1 up to it are Pending: in the log, not yet persisted.
+	lastProposed atomic.Pointer[TxID]
+	isPrimary    atomic.Bool
+	cmu          sync.Mutex
+	commitCh     chan struct{} // closed and replaced when committed advances
+	stats        Stats
+	sigCache     sigCache
 
 	stopOnce sync.Once
 	stopc    chan struct{}
@@ -115,11 +118,6 @@ type proposal struct {
 	fut    *Future
 }
 
-type waiter struct {
-	seqno, view uint64
-	fut         *Future
-}
-
 type unapplied struct {
 	seqno  uint64
 	raw    []byte
@@ -127,8 +125,11 @@ type unapplied struct {
 }
 
 // Future is the result of Submit: it resolves to the transaction id once
-// the transaction is durably in this node's ledger (status Pending). It
-// MUST NOT resolve successfully before the entry is fsynced.
+// the primary has sequenced the transaction into the log with its final
+// view and seqno (status Pending), as CCF answers a write once it is
+// executed locally. Pending promises nothing durable: the transaction is
+// durable once it is Committed, and becomes Invalid if a crash or a change
+// of primary loses it first (see Node.WaitCommitted).
 type Future struct {
 	done chan struct{}
 	id   TxID
@@ -145,7 +146,7 @@ func (f *Future) resolve(id TxID, err error) {
 // Done is closed when the future has resolved.
 func (f *Future) Done() <-chan struct{} { return f.done }
 
-// Wait blocks until the transaction is in the local ledger or ctx ends.
+// Wait blocks until the transaction is sequenced (Pending) or ctx ends.
 func (f *Future) Wait(ctx context.Context) (TxID, error) {
 	select {
 	case <-f.done:
@@ -257,7 +258,7 @@ func (n *Node) Err() error {
 }
 
 // Submit queues a transaction writing the given maps. The future resolves
-// once it is durably in the local ledger.
+// once it is sequenced (Pending); WaitCommitted waits for it to be durable.
 func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 	select {
 	case <-n.stopc:
@@ -356,7 +357,8 @@ func (n *Node) Status(id TxID) Status {
 	committed := n.committed.Load()
 	var localView uint64
 	haveLocal := false
-	if id.Seqno <= n.lastSeqno.Load() {
+	last := n.lastSeqno.Load()
+	if id.Seqno <= last {
 		if v, err := n.ledger.View(id.Seqno); err == nil {
 			localView, haveLocal = v, true
 		}
@@ -369,11 +371,22 @@ func (n *Node) Status(id TxID) Status {
 		return StatusInvalid
 	case haveLocal && localView == id.View:
 		return StatusPending
+	case id.Seqno > last && n.proposed(id):
+		return StatusPending
 	}
 	if cv, err := n.ledger.View(committed); err == nil && committed > 0 && cv > id.View {
 		return StatusInvalid
 	}
 	return StatusUnknown
+}
+
+// proposed reports whether id is one of the transactions this node has
+// sequenced in its current view as primary (for an id above lastSeqno: one
+// not persisted yet). lastProposed is published before the id is handed
+// out, and cleared when the node stops being primary or rolls back.
+func (n *Node) proposed(id TxID) bool {
+	lp := n.lastProposed.Load()
+	return lp != nil && lp.View == id.View && id.Seqno <= lp.Seqno
 }
 
 func (n *Node) fatal(err error) {

@@ -242,3 +242,47 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Fatalf("collection count after restart = %d, want 201", c.Count)
 	}
 }
+
+// TestAnsweredWhenSequenced: a submission is answered once it has its final
+// id in the log, before the group commit persists it (here up to 50ms later):
+// its status is Pending from the moment the id is handed out, never Unknown,
+// and it then commits with its contents.
+func TestAnsweredWhenSequenced(t *testing.T) {
+	n := openNode(t, t.TempDir(), func(c *node.Config) { c.SyncInterval = 50 * time.Millisecond })
+	defer n.Close()
+	waitCommitted(t, n, appendEntry(t, n, "warm-up", "x"))
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ids := map[node.TxID]string{}
+	early := 0
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				body := fmt.Sprintf("w%d-%d", w, i)
+				id := appendEntry(t, n, "seq", body)
+				last := n.LastSeqno() // persisted up to here
+				if st := n.Status(id); st != node.StatusPending && st != node.StatusCommitted {
+					t.Errorf("status of %s just after it was answered = %v, want Pending", id, st)
+				}
+				mu.Lock()
+				ids[id] = body
+				if id.Seqno > last {
+					early++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if early == 0 {
+		t.Fatalf("none of %d submissions was answered before it was persisted", len(ids))
+	}
+	for id, body := range ids {
+		waitCommitted(t, n, id)
+		if e, err := n.Entry(id); err != nil || string(e.Contents) != body {
+			t.Fatalf("Entry(%s) = %q, %v; want %q", id, e.Contents, err, body)
+		}
+	}
+	t.Logf("%d of %d submissions answered before they were persisted", early, len(ids))
+}

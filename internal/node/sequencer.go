@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -22,12 +23,17 @@ import (
 //  1. handle everything Raft has ready (persist, send, commit, apply);
 //  2. while primary, for at most one Raft tick: if a signature is due,
 //     propose it; else sequence the queued submissions into a batch and
-//     propose it (group commit: one fsync per batch); then handle the Ready
-//     that produces.
+//     propose it; then handle the Ready that produces.
 //
-// Because Ready is drained before proposing, the ledger's last seqno is the
-// Raft log's last index when a batch is sequenced, so each transaction is
-// serialised with its final seqno and view.
+// A submission is answered as soon as it is sequenced: it has its final
+// view and seqno in the log (Pending). Persisting is group commit: while one
+// batch is written and fsynced, and for at least SyncInterval between
+// fsyncs, newly queued submissions are sequenced behind it, and the next
+// Ready persists them all with one fsync.
+//
+// Each transaction is serialised with its final seqno and view: proposals
+// are numbered from the ledger's last seqno (the Raft log's last index once
+// Ready is drained), continuing from the proposals not yet persisted.
 func (n *Node) run() {
 	defer close(n.donec)
 	tick := time.NewTicker(n.cfg.Raft.TickInterval)
@@ -80,16 +86,16 @@ func (n *Node) campaignIfAlone() error {
 
 func (n *Node) cycle() error {
 	n.cycleStart = n.cfg.Now()
-	if err := n.drainReady(); err != nil {
+	if err := n.drainReadyForATick(); err != nil {
 		return err
 	}
 	// While primary: a due signature goes first (under a steady load the
 	// queue is never empty, and commit latency is bounded by signatures),
 	// then the next batch.
 	for n.isPrimary.Load() {
-		if n.cfg.Now().Sub(n.cycleStart) >= n.cfg.Raft.TickInterval {
+		if n.tickPassed() {
 			// Let the loop tick Raft and take peers' messages, then come
-			// straight back for the rest of the queue.
+			// straight back for the rest of the queue and of the log.
 			n.signalQueue()
 			return nil
 		}
@@ -98,14 +104,14 @@ func (n *Node) cycle() error {
 				return err
 			}
 		} else if n.queued() > 0 {
-			n.gatherBatch()
+			n.yieldToSubmitters()
 			if err := n.proposeQueued(); err != nil {
 				return err
 			}
 		} else {
 			return nil
 		}
-		if err := n.drainReady(); err != nil {
+		if err := n.drainReadyForATick(); err != nil {
 			return err
 		}
 	}
@@ -121,34 +127,6 @@ func (n *Node) signalQueue() {
 	}
 }
 
-// gatherBatch waits briefly for the submitters released by the last batch
-// to submit again, so that the next fsync covers them all (group commit):
-// at most batchGather, and only while the queue holds fewer entries than the
-// last batch did. It blocks on the queue's signal, spending no CPU: on a
-// small machine the submitters need it.
-func (n *Node) gatherBatch() {
-	want := n.lastBatch
-	if want <= 1 || n.queued() >= want {
-		return
-	}
-	if n.gatherTimer == nil {
-		n.gatherTimer = time.NewTimer(batchGather)
-	} else {
-		n.gatherTimer.Reset(batchGather)
-	}
-	defer n.gatherTimer.Stop()
-	for n.queued() < want {
-		select {
-		case <-n.qsignal:
-		case <-n.gatherTimer.C:
-			return
-		}
-	}
-}
-
-// batchGather bounds the wait for a batch to fill: about one fsync.
-const batchGather = 500 * time.Microsecond
-
 func (n *Node) drainReady() error {
 	for n.rn.HasReady() {
 		if err := n.handleReady(n.rn.Ready()); err != nil {
@@ -158,17 +136,49 @@ func (n *Node) drainReady() error {
 	return nil
 }
 
+// drainReadyForATick is drainReady for at most one Raft tick from the
+// cycle's start: under a steady load every Ready's fsync sequences the next
+// batch, and the loop must still tick Raft and take peers' messages. The
+// cycle checks tickPassed before it relies on the log being drained.
+func (n *Node) drainReadyForATick() error {
+	for n.rn.HasReady() {
+		if n.tickPassed() {
+			n.signalQueue() // come straight back for the rest
+			return nil
+		}
+		if err := n.handleReady(n.rn.Ready()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tickPassed reports whether the current cycle has run for a Raft tick.
+func (n *Node) tickPassed() bool {
+	return n.cfg.Now().Sub(n.cycleStart) >= n.cfg.Raft.TickInterval
+}
+
+// yieldToSubmitters lets the goroutines that are ready to run, typically
+// API handlers about to submit, run before the queue is taken. Under load
+// the batch grows to everything they submit (each batch costs a proposal and
+// a wake-up of every submitter); on an idle machine it returns at once.
+func (n *Node) yieldToSubmitters() { runtime.Gosched() }
+
 // handleReady is the durability protocol. Crash windows are noted inline;
 // recover() handles each of them on restart.
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.isPrimary.Store(rd.SoftState.RaftState == raft.StateLeader)
+		if rd.SoftState.RaftState != raft.StateLeader {
+			n.forgetProposals()
+		}
 	}
-	// 1. Persist new entries: ledger (one write and one fsync per batch),
+	// 1. Persist new entries: ledger (one write and one fsync per Ready),
 	// then the derived Merkle tree and signature index (written, not
 	// fsynced: recovery recomputes them from the ledger).
 	// Crash before the ledger fsync returns: the entries may be torn or
-	// missing; none was acknowledged to anyone, so nothing is lost.
+	// missing. Clients may hold their ids (Pending), but none is committed:
+	// after recovery the node leads a new view, and those ids are Invalid.
 	if err := n.persist(rd.Entries); err != nil {
 		return err
 	}
@@ -185,9 +195,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if len(rd.Messages) > 0 && n.transport != nil {
 		n.transport.Send(rd.Messages)
 	}
-	// 4. The entries are durable here: resolve their append futures.
-	n.resolveWaiters()
-	// 5. Raft-committed entries: apply conf changes, then advance CCF's
+	// 4. Raft-committed entries: apply conf changes, then advance CCF's
 	// commit to the last signature Raft has committed and apply up to it.
 	// Crash after Raft commit but before apply: recovery re-applies from the
 	// last checkpoint; applying is idempotent per seqno.
@@ -202,10 +210,11 @@ func (n *Node) handleReady(rd raft.Ready) error {
 // their CCF bytes; the empty entry of a new leader and conf changes are
 // serialised here, deterministically, so every node writes the same bytes.
 //
-// While the batch is written and fsynced (in another goroutine), the
-// sequencer indexes it and, on the primary, serialises and proposes the next
-// batch: the fsync of batch k overlaps the CPU work of batch k+1. Nothing
-// resolves before the fsync returns.
+// While the batch is written and fsynced (in another goroutine, no sooner
+// than SyncInterval after the previous fsync started), the sequencer indexes
+// it and, on the primary, goes on sequencing submissions as they arrive:
+// they are answered at once and persisted by the next Ready. Raft learns
+// that the entries are stable (Advance) only after the fsync returns.
 func (n *Node) persist(ents []raftpb.Entry) error {
 	if len(ents) == 0 {
 		return nil
@@ -227,12 +236,38 @@ func (n *Node) persist(ents []raftpb.Entry) error {
 		return fmt.Errorf("couldn't append to the ledger: %w", err)
 	}
 	synced := make(chan error, 1)
-	go func() { synced <- n.ledger.Sync() }()
-	err := n.index(raws)
-	if err == nil && n.mayOverlap() {
-		err = n.proposeQueued()
+	start := n.lastSyncAt.Add(n.cfg.SyncInterval)
+	now := n.cfg.Now()
+	if start.Before(now) {
+		start = now
 	}
-	if serr := <-synced; serr != nil {
+	n.lastSyncAt = start
+	go func() {
+		if d := start.Sub(n.cfg.Now()); d > 0 {
+			time.Sleep(d)
+		}
+		synced <- n.ledger.Sync()
+	}()
+	err := n.index(raws)
+	// The tree now holds every entry of the log: a due signature goes
+	// first, ahead of the submissions sequenced during this fsync.
+	if err == nil && n.signatureDue() {
+		err = n.proposeSignature()
+	}
+	var serr error
+sequencing:
+	for {
+		if err == nil && n.mayOverlap() {
+			n.yieldToSubmitters()
+			err = n.proposeQueued()
+		}
+		select {
+		case serr = <-synced:
+			break sequencing
+		case <-n.qsignal:
+		}
+	}
+	if serr != nil {
 		return fmt.Errorf("couldn't sync the ledger: %w", serr)
 	}
 	if err != nil {
@@ -251,13 +286,12 @@ func (n *Node) persist(ents []raftpb.Entry) error {
 	return nil
 }
 
-// mayOverlap reports whether the primary may propose the next batch while
-// the current one syncs: only while no signature is due (so signatures are
-// never starved) and within one Raft tick of the cycle's start (so ticks and
-// peers' messages are not starved either).
+// mayOverlap reports whether the primary may sequence submissions while a
+// batch syncs: whenever any are queued. Signatures are not starved (a due
+// one is proposed before them), nor are ticks and peers' messages
+// (drainReadyForATick returns to the loop after a tick).
 func (n *Node) mayOverlap() bool {
-	return n.isPrimary.Load() && !n.signatureDue() && n.queued() > 0 &&
-		n.cfg.Now().Sub(n.cycleStart) < n.cfg.Raft.TickInterval
+	return n.isPrimary.Load() && n.queued() > 0
 }
 
 // rawFor returns the CCF bytes to store for Raft entry e.
@@ -426,28 +460,19 @@ func (n *Node) rollback(last uint64) error {
 	for len(n.unapplied) > 0 && n.unapplied[len(n.unapplied)-1].seqno > last {
 		n.unapplied = n.unapplied[:len(n.unapplied)-1]
 	}
-	for len(n.waiting) > 0 && n.waiting[len(n.waiting)-1].seqno > last {
-		w := n.waiting[len(n.waiting)-1]
-		w.fut.resolve(TxID{}, ErrInvalid)
-		n.waiting = n.waiting[:len(n.waiting)-1]
-	}
+	n.forgetProposals()
 	n.lastSeqno.Store(last)
 	return nil
 }
 
-// resolveWaiters resolves the futures of persisted proposals.
-func (n *Node) resolveWaiters() {
-	last := n.ledger.LastSeqno()
-	i := 0
-	for ; i < len(n.waiting) && n.waiting[i].seqno <= last; i++ {
-		w := n.waiting[i]
-		if v, err := n.ledger.View(w.seqno); err != nil || v != w.view {
-			w.fut.resolve(TxID{}, ErrInvalid)
-			continue
-		}
-		w.fut.resolve(TxID{View: w.view, Seqno: w.seqno}, nil)
-	}
-	n.waiting = append(n.waiting[:0], n.waiting[i:]...)
+// forgetProposals drops what the sequencer knows of proposals not yet
+// persisted: the node stopped being primary, or its log was rolled back.
+// Their ids are no longer Pending here; they turn Invalid once a later view
+// commits.
+func (n *Node) forgetProposals() {
+	n.lastProposed.Store(nil)
+	n.proposeNext = 0
+	n.hints = nil
 }
 
 func (n *Node) queued() int {
@@ -470,10 +495,6 @@ func (n *Node) failQueued(err error) {
 	for _, p := range n.takeQueue(1 << 30) {
 		p.fut.resolve(TxID{}, err)
 	}
-	for _, w := range n.waiting {
-		w.fut.resolve(TxID{}, err)
-	}
-	n.waiting = nil
 }
 
 // rejectQueuedIfFollower fails submissions once another node leads; while
@@ -490,17 +511,15 @@ func (n *Node) rejectQueuedIfFollower() {
 // proposeQueued sequences up to MaxBatch queued submissions: each gets the
 // next seqno and the current view, is serialised as a CCF entry (encrypted,
 // with its commit evidence digest), and the batch is proposed to Raft as one
-// message.
+// message. Once Raft has taken it, each submission is answered with its id.
 func (n *Node) proposeQueued() error {
 	batch := n.takeQueue(n.cfg.MaxBatch)
 	if len(batch) == 0 {
 		return nil
 	}
-	n.lastBatch = len(batch)
-	next := n.ledger.LastSeqno() + 1
+	next := n.nextSeqno()
 	view := n.rn.BasicStatus().Term
 	ents := make([]raftpb.Entry, len(batch))
-	n.hints = n.hints[:0]
 	if err := n.encodeBatch(ents, batch, view, next); err != nil {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, err)
@@ -511,50 +530,67 @@ func (n *Node) proposeQueued() error {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, fmt.Errorf("%w: %v", ErrNotPrimary, err))
 		}
+		// Raft appended nothing; no id of the batch was handed out.
+		n.forgetProposals()
 		if n.genesisQueued { // dropped with the batch: queue it again
 			n.genesisQueued = false
 			n.queueGenesisIfNeeded()
 		}
 		return nil
 	}
+	n.sequenced(view, next+uint64(len(batch))-1)
 	for i, p := range batch {
-		n.waiting = append(n.waiting, waiter{seqno: next + uint64(i), view: view, fut: p.fut})
+		p.fut.resolve(TxID{View: view, Seqno: next + uint64(i)}, nil)
 	}
 	n.genesisQueued = false // it was at the front of the queue
 	return nil
 }
 
-// encodeBatch serialises a batch, in parallel on all cores for large batches.
+// nextSeqno is the seqno Raft gives the next proposal: the one after the
+// ledger's last, or after the proposals that are not persisted yet.
+func (n *Node) nextSeqno() uint64 {
+	return max(n.ledger.LastSeqno()+1, n.proposeNext)
+}
+
+// sequenced records that Raft took proposals up to (view, last). It is
+// published before any of their ids is handed out, so a status query with
+// such an id finds it Pending.
+func (n *Node) sequenced(view, last uint64) {
+	n.proposeNext = last + 1
+	n.lastProposed.Store(&TxID{View: view, Seqno: last})
+}
+
+// encodeBatch serialises a batch: on the sequencer's goroutine, helped by
+// one more goroutine per further core for batches of 64 or more.
 func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next uint64) error {
 	hints := make([]hint, len(batch))
-	defer func() { n.hints = append(n.hints, hints...) }()
+	encodeRange := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			raw, err := n.encode(nil, view, next+uint64(i), batch[i].writes, 0)
+			if err != nil {
+				return err
+			}
+			ents[i] = raftpb.Entry{Data: raw}
+			hints[i] = hint{seqno: next + uint64(i), raw: raw, writes: batch[i].writes}
+			if e, err := ledger.ParseEntry(raw); err == nil {
+				hints[i].leaf, _ = leafOf(raw, e)
+			}
+		}
+		return nil
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(batch)/64+1)
+	per := (len(batch) + workers - 1) / workers
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
-	per := (len(batch) + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*per, min((w+1)*per, len(batch))
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				raw, err := n.encode(nil, view, next+uint64(i), batch[i].writes, 0)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				ents[i] = raftpb.Entry{Data: raw}
-				hints[i] = hint{seqno: next + uint64(i), raw: raw, writes: batch[i].writes}
-				if e, err := ledger.ParseEntry(raw); err == nil {
-					hints[i].leaf, _ = leafOf(raw, e)
-				}
-			}
-		})
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { errs[w] = encodeRange(w*per, min((w+1)*per, len(batch))) })
 	}
+	errs[0] = encodeRange(0, min(per, len(batch)))
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
+	n.hints = append(n.hints, hints...)
 	return nil
 }
 
@@ -586,8 +622,8 @@ func (n *Node) signatureDue() bool {
 func (n *Node) proposeSignature() error {
 	n.lastSigAt = n.cfg.Now()
 	seqno := n.ledger.LastSeqno() + 1
-	if n.tree.Size() != seqno {
-		return fmt.Errorf("tree has %d leaves, expected %d before signing", n.tree.Size(), seqno)
+	if n.nextSeqno() != seqno || n.tree.Size() != seqno {
+		return fmt.Errorf("signing at %d with %d leaves in the tree and seqno %d next", seqno, n.tree.Size(), n.nextSeqno())
 	}
 	view := n.rn.BasicStatus().Term
 	root, err := n.tree.Root(seqno)
@@ -609,6 +645,10 @@ func (n *Node) proposeSignature() error {
 	}
 	// A dropped proposal (leadership just changed) is not an error: the new
 	// primary signs.
-	_ = n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: []raftpb.Entry{{Data: raw}}})
+	if err := n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: []raftpb.Entry{{Data: raw}}}); err != nil {
+		n.forgetProposals()
+		return nil
+	}
+	n.sequenced(view, seqno)
 	return nil
 }
