@@ -172,3 +172,17 @@ func FuzzParseRangeQuery(f *testing.F) {
 }
 
 func nodeTxID(seqno uint64) node.TxID { return node.TxID{View: 3, Seqno: seqno} }
+
+func TestOneStringObject(t *testing.T) {
+	for _, v := range []string{"", "subledger:0", "a b", `q"uote`, `back\slash`, "tab\t", "é", "\u2028", "<&>", string([]byte{0xff})} {
+		got := oneStringObject("collectionId", v)
+		want, _ := marshal(map[string]string{"collectionId": v})
+		if string(got) != string(want) {
+			t.Errorf("oneStringObject(%q) = %s, want %s", v, got, want)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(got, &m); err != nil || len(m) != 1 {
+			t.Errorf("oneStringObject(%q) = %s is not a one-key object: %v", v, got, err)
+		}
+	}
+}

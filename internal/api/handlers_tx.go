@@ -52,7 +52,25 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return fmt.Errorf("couldn't append entry: %w", err)
 	}
-	return c.reply(http.StatusOK, id, map[string]string{c.d.collectionParam(): coll})
+	return c.replyJSON(http.StatusOK, id, oneStringObject(c.d.collectionParam(), coll))
+}
+
+// oneStringObject is the JSON object {key: value}, built directly when
+// value is printable ASCII with nothing to escape (collection ids almost
+// always are: it is the answer to every append), else by encoding/json.
+func oneStringObject(key, value string) []byte {
+	for i := 0; i < len(value); i++ {
+		if b := value[i]; b < 0x20 || b > 0x7e || b == '"' || b == '\\' {
+			data, _ := marshal(map[string]string{key: value}) // strings always encode
+			return data
+		}
+	}
+	b := make([]byte, 0, len(key)+len(value)+7)
+	b = append(b, `{"`...)
+	b = append(b, key...)
+	b = append(b, `":"`...)
+	b = append(b, value...)
+	return append(b, `"}`...)
 }
 
 // entryJSON is a ledger entry as 2022-05-13 and later encode it.

@@ -34,6 +34,11 @@ func (c *call) reply(status int, id node.TxID, body any) error {
 	if err != nil {
 		return fmt.Errorf("couldn't encode the response: %w", err)
 	}
+	return c.replyJSON(status, id, data)
+}
+
+// replyJSON answers with status and data, a JSON document.
+func (c *call) replyJSON(status int, id node.TxID, data []byte) error {
 	h := c.w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set(txIDHeader, id.String())
