@@ -530,8 +530,8 @@ func (n *Node) proposeQueued() error {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, fmt.Errorf("%w: %v", ErrNotPrimary, err))
 		}
-		// Raft appended nothing; no id of the batch was handed out.
-		n.forgetProposals()
+		// Raft appended nothing and no id of the batch was handed out;
+		// earlier proposals stand (a change of leader forgets them).
 		if n.genesisQueued { // dropped with the batch: queue it again
 			n.genesisQueued = false
 			n.queueGenesisIfNeeded()
@@ -646,7 +646,6 @@ func (n *Node) proposeSignature() error {
 	// A dropped proposal (leadership just changed) is not an error: the new
 	// primary signs.
 	if err := n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: []raftpb.Entry{{Data: raw}}}); err != nil {
-		n.forgetProposals()
 		return nil
 	}
 	n.sequenced(view, seqno)
