@@ -20,7 +20,8 @@ import (
 // run is the node's one goroutine that drives Raft. Everything that changes
 // the log happens here, in this order, every cycle:
 //
-//  1. handle everything Raft has ready (persist, send, commit, apply);
+//  1. handle what Raft has ready (persist, send, commit, apply), for at
+//     most one Raft tick (under load every Ready's fsync sequences more);
 //  2. while primary, for at most one Raft tick: if a signature is due,
 //     propose it; else sequence the queued submissions into a batch and
 //     propose it; then handle the Ready that produces.
