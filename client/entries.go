@@ -17,8 +17,9 @@ const (
 	// StateCommitted is a transaction that is durably in the ledger: it
 	// has a receipt and will never be rolled back.
 	StateCommitted = "Committed"
-	// StatePending is a transaction that is in the ledger but not yet
-	// committed.
+	// StatePending is a transaction that has its id in the log but is not
+	// committed yet: it may still be lost (and turn Invalid) in a crash or
+	// a change of primary.
 	StatePending = "Pending"
 	// StateUnknown is a transaction id the ledger has not reached (or not
 	// replicated) yet, and StateInvalid one that was rolled back, as CCF
