@@ -286,3 +286,43 @@ func TestAnsweredWhenSequenced(t *testing.T) {
 	}
 	t.Logf("%d of %d submissions answered before they were persisted", early, len(ids))
 }
+
+// TestAnsweredButUnpersistedIsBounded: while an fsync is pending (here held
+// back 300ms by SyncInterval), the primary answers at most about 2·MaxBatch
+// submissions beyond what is persisted; the rest wait in the queue. All of
+// them commit.
+func TestAnsweredButUnpersistedIsBounded(t *testing.T) {
+	const maxBatch = 4
+	n := openNode(t, t.TempDir(), func(c *node.Config) {
+		c.SyncInterval = 300 * time.Millisecond
+		c.MaxBatch = maxBatch
+		c.MaxQueue = 256
+	})
+	defer n.Close()
+	waitCommitted(t, n, appendEntry(t, n, "warm-up", "x"))
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ids []node.TxID
+	ahead := uint64(0)
+	for i := range 48 {
+		wg.Go(func() {
+			id := appendEntry(t, n, "bounded", fmt.Sprint(i))
+			d := id.Seqno - min(id.Seqno, n.LastSeqno())
+			mu.Lock()
+			ids = append(ids, id)
+			ahead = max(ahead, d)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// Unpersisted proposals stay under 2·MaxBatch; LastSeqno also lags by
+	// the Ready being persisted (as many again) and a signature or two.
+	if ahead > 4*maxBatch+2 {
+		t.Fatalf("a submission was answered %d transactions ahead of the persisted log, want at most %d", ahead, 4*maxBatch+2)
+	}
+	for _, id := range ids {
+		waitCommitted(t, n, id)
+	}
+	t.Logf("answered at most %d transactions ahead of the persisted log", ahead)
+}

@@ -258,7 +258,7 @@ func (n *Node) persist(ents []raftpb.Entry) error {
 	var serr error
 sequencing:
 	for {
-		if err == nil && n.mayOverlap() {
+		for err == nil && n.mayOverlap() {
 			n.yieldToSubmitters()
 			err = n.proposeQueued()
 		}
@@ -288,11 +288,14 @@ sequencing:
 }
 
 // mayOverlap reports whether the primary may sequence submissions while a
-// batch syncs: whenever any are queued. Signatures are not starved (a due
-// one is proposed before them), nor are ticks and peers' messages
+// batch syncs: whenever any are queued, unless MaxBatch of them already wait
+// for the next Ready. That bounds the answered but unpersisted transactions
+// when the disk stalls; submissions then wait in the queue, and beyond
+// MaxQueue are refused (ErrBusy). Signatures are not starved (a due one is
+// proposed before them), nor are ticks and peers' messages
 // (drainReadyForATick returns to the loop after a tick).
 func (n *Node) mayOverlap() bool {
-	return n.isPrimary.Load() && n.queued() > 0
+	return n.isPrimary.Load() && n.queued() > 0 && n.nextSeqno()-n.ledger.LastSeqno()-1 < uint64(n.cfg.MaxBatch)
 }
 
 // rawFor returns the CCF bytes to store for Raft entry e.
