@@ -782,10 +782,7 @@ func (e *entraCredential) GetToken(_ context.Context, scopes []string) (client.A
 
 func TestTokenCredentials(t *testing.T) {
 	issuer := authtest.NewIssuer(t, "ES256")
-	jwks := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwks, issuer.JWKS(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jwks := issuer.JWKSFile(t)
 	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{{Issuer: authtest.IssuerURL, Audience: authtest.Audience, JWKSFile: jwks}}, auth.JWTOptions{})
 	if err != nil {
 		t.Fatal(err)

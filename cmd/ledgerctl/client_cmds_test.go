@@ -72,10 +72,7 @@ func TestUsageErrors(t *testing.T) {
 func TestClientCommands(t *testing.T) {
 	isolateEnv(t)
 	issuer := authtest.NewIssuer(t, "ES256")
-	jwks := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwks, issuer.JWKS(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	jwks := issuer.JWKSFile(t)
 	l := startLedger(t, testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd"),
 		"--jwt-issuer", authtest.IssuerURL+","+authtest.Audience+","+jwks)
 	admin := l.flags()

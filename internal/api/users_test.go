@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,10 +174,7 @@ func TestRSAClientCertificate(t *testing.T) {
 
 func TestJWTUser(t *testing.T) {
 	issuer := authtest.NewIssuer(t, "ES256")
-	jwks := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwks, issuer.JWKS(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jwks := issuer.JWKSFile(t)
 	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{{Issuer: authtest.IssuerURL, Audience: authtest.Audience, JWKSFile: jwks}}, auth.JWTOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -156,6 +158,17 @@ func (is *Issuer) JWK() map[string]any {
 
 // JWKS returns the issuer's JWK Set as JSON.
 func (is *Issuer) JWKS() []byte { return JWKS(is) }
+
+// JWKSFile writes the issuer's JWK Set to a file in a test directory, as an
+// operator configures a JWT issuer, and returns its path.
+func (is *Issuer) JWKSFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, is.JWKS(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // JWKS returns one JWK Set holding the keys of all the issuers, as an
 // issuer publishes while it rotates keys.
