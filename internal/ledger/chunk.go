@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -171,18 +172,64 @@ func (l *Ledger) syncFile(f *os.File) error {
 	return f.Sync()
 }
 
-// syncDir fsyncs the ledger directory, making creations, renames and removals durable.
+// syncDir fsyncs the ledger directory, making creations, renames and
+// removals durable. The directory stays open, so that it needs no new file
+// descriptor.
 func (l *Ledger) syncDir() error {
-	d, err := os.Open(l.dir)
-	if err != nil {
-		return fmt.Errorf("ledger: couldn't open directory for fsync: %w", err)
-	}
-	defer d.Close()
 	l.stats.dirSyncs.Add(1)
-	if err := d.Sync(); err != nil {
+	if err := l.dirf.Sync(); err != nil {
 		return fmt.Errorf("ledger: couldn't fsync directory %s: %w", l.dir, err)
 	}
+	l.dirDirty = false
 	return nil
+}
+
+// prepareSpare opens the spare file of the next chunk if PreopenChunks asks
+// for one and none is open. Failing is not an error: the next chunk is then
+// created when it starts.
+func (l *Ledger) prepareSpare() {
+	if !l.preopen || l.next != nil {
+		return
+	}
+	f, err := os.OpenFile(l.path(SpareChunkFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		l.log.Debug("ledger: couldn't open the spare chunk file; will retry", "err", err)
+		return
+	}
+	l.next = f
+}
+
+// dropSpare closes and removes the spare chunk file.
+func (l *Ledger) dropSpare() {
+	if l.next != nil {
+		l.next.Close()
+		os.Remove(l.path(SpareChunkFile))
+		l.next = nil
+	}
+}
+
+// createChunkFile creates the file of a new chunk: the spare file renamed,
+// if there is one, else a new file. Either way the directory is dirty.
+func (l *Ledger) createChunkFile(start uint64) (*os.File, error) {
+	name := openName(start)
+	if l.next != nil {
+		if err := os.Rename(l.path(SpareChunkFile), l.path(name)); err == nil {
+			f := l.next
+			l.next, l.dirDirty = nil, true
+			return f, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("ledger: couldn't create chunk %s: %w", name, err)
+		}
+		l.log.Warn("ledger: the spare chunk file disappeared; creating the chunk file instead")
+		l.next.Close()
+		l.next = nil
+	}
+	f, err := os.OpenFile(l.path(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: couldn't create chunk %s: %w", name, err)
+	}
+	l.dirDirty = true
+	return f, nil
 }
 
 // rename renames a file in the ledger directory (not yet durable: call syncDir).
@@ -190,6 +237,7 @@ func (l *Ledger) rename(from, to string) error {
 	if err := os.Rename(l.path(from), l.path(to)); err != nil {
 		return fmt.Errorf("ledger: couldn't rename %s to %s: %w", from, to, err)
 	}
+	l.dirDirty = true
 	return nil
 }
 

@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Errors returned by the entry parsers and the Ledger. Test with errors.Is.
@@ -59,3 +60,23 @@ func (e *CorruptionError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *CorruptionError) Unwrap() error { return e.Err }
+
+// IsResourceExhausted reports whether err is a shortage of disk space or
+// quota (ENOSPC, EDQUOT) or of file descriptors (EMFILE, ENFILE). Such an
+// error from Sync leaves the Ledger usable: the entries stay appended in
+// memory, and the next Sync writes them again, from the last durable point,
+// before it fsyncs. Any other I/O error of a writer method is sticky.
+func IsResourceExhausted(err error) bool {
+	return IsNoSpace(err) || IsTooManyFiles(err)
+}
+
+// IsNoSpace reports whether err is a shortage of disk space or quota.
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// IsTooManyFiles reports whether err is a shortage of file descriptors, of
+// the process (EMFILE) or of the system (ENFILE).
+func IsTooManyFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}

@@ -20,7 +20,18 @@ type Options struct {
 	// CacheChunks is how many completed chunks Read keeps open, with their
 	// positions tables, in an LRU. 0 means DefaultCacheChunks.
 	CacheChunks int
+	// PreopenChunks keeps the file of the next chunk open ahead of need, as
+	// an empty spare file (SpareChunkFile) that Sync renames when a chunk
+	// starts: a chunk rollover then needs no new file descriptor, and
+	// succeeds while the process has none left (EMFILE). Sync opens the
+	// next spare after each rollover, when it can.
+	PreopenChunks bool
 }
+
+// SpareChunkFile is the name, in the ledger directory, of the empty file
+// that Options.PreopenChunks keeps open for the next chunk. Its name is not
+// a chunk's: Open and Walk ignore it, and Open removes a stale one.
+const SpareChunkFile = ".next-chunk"
 
 // withDefaults validates o and fills in the defaults.
 func (o Options) withDefaults() (Options, error) {
@@ -48,7 +59,9 @@ func (o Options) withDefaults() (Options, error) {
 //
 // An entry is durable only once Sync returns. After an I/O error in a writer
 // method the Ledger refuses further writes (the state of the files is then
-// unknown); Open the directory again to recover.
+// unknown); Open the directory again to recover. The exception is a shortage
+// of disk space or file descriptors during Sync (IsResourceExhausted): the
+// entries stay in memory and Sync may be called again until it succeeds.
 type Ledger struct {
 	dir   string
 	log   *slog.Logger
@@ -56,6 +69,12 @@ type Ledger struct {
 	stats ioStats
 
 	wmu sync.Mutex // serialises the writer methods
+
+	// Owned by the writer (under wmu).
+	dirf     *os.File // the directory, kept open for fsyncs
+	preopen  bool     // Options.PreopenChunks
+	next     *os.File // the spare file of the next chunk, when preopen
+	dirDirty bool     // a creation or rename is not yet fsynced in the directory
 
 	// mu guards the fields below. The writer holds it only to change them,
 	// never across a write(2) or fsync of Sync; Truncate and Commit hold it
@@ -270,6 +289,10 @@ func (l *Ledger) Close() error {
 		if c.f != nil {
 			err = errors.Join(err, c.f.Close())
 		}
+	}
+	l.dropSpare()
+	if l.dirf != nil {
+		l.dirf.Close()
 	}
 	l.cache.close()
 	return err

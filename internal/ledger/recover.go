@@ -30,11 +30,18 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("ledger: couldn't create directory %s: %w", dir, err)
 	}
-	l := &Ledger{dir: dir, log: opts.Logger, cache: newChunkCache(opts.CacheChunks), first: 1}
+	l := &Ledger{dir: dir, log: opts.Logger, cache: newChunkCache(opts.CacheChunks), first: 1, preopen: opts.PreopenChunks}
+	if l.dirf, err = os.Open(dir); err != nil {
+		return nil, fmt.Errorf("ledger: couldn't open directory %s: %w", dir, err)
+	}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
+	if err := os.Remove(l.path(SpareChunkFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.log.Warn("ledger: couldn't remove a stale spare chunk file", "err", err)
+	}
+	l.prepareSpare()
 	l.log.Debug("ledger opened", "dir", dir, "first", l.first, "last", l.last,
 		"committed", l.committed, "chunks", len(l.chunks)+len(l.tail), "views", len(l.views))
 	return l, nil
@@ -45,6 +52,7 @@ func (l *Ledger) closeFiles() {
 	for _, c := range l.tail {
 		c.f.Close()
 	}
+	l.dirf.Close()
 	l.cache.close()
 }
 

@@ -3,7 +3,6 @@ package ledger
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"slices"
 )
 
@@ -24,10 +23,8 @@ func (l *Ledger) Sync() error {
 
 // flushed is the outcome of flushChunk, published under mu.
 type flushed struct {
-	c       *tailChunk
-	f       *os.File
-	created bool
-	meta    chunkMeta // when c.complete
+	c    *tailChunk
+	meta chunkMeta // when c.complete
 }
 
 // syncLocked writes the tail (the durability protocol, in order):
@@ -38,10 +35,16 @@ type flushed struct {
 //     finishes its rename).
 //  2. fsync the directory if a file was created or renamed.
 //  3. publish the new state to readers.
+//
+// A shortage of space or descriptors (IsResourceExhausted) stops it where it
+// is, without marking the Ledger failed: what was flushed is published, and
+// the next call starts again from each chunk's last durable byte, writing
+// from memory everything after it before it fsyncs (so an fsync that failed
+// never counts: its pages are written again). A chunk file created or
+// renamed before the failure stays, and the directory is fsynced later.
 func (l *Ledger) syncLocked() error {
 	var done []flushed
 	var err error
-	dirty := false
 	for _, c := range l.tail {
 		if !c.complete && c.written == c.size {
 			continue
@@ -52,15 +55,18 @@ func (l *Ledger) syncLocked() error {
 			break
 		}
 		done = append(done, r)
-		dirty = dirty || r.created || c.complete
 	}
-	if err == nil && dirty {
+	if err == nil && l.dirDirty {
 		err = l.syncDir()
 	}
 	l.publish(done)
 	if err != nil {
+		if IsResourceExhausted(err) {
+			return err
+		}
 		return l.fail(err)
 	}
+	l.prepareSpare()
 	return nil
 }
 
@@ -69,18 +75,15 @@ func (l *Ledger) syncLocked() error {
 // readers only read c.pending[8:len] and bytes before c.written, which it
 // does not change.
 func (l *Ledger) flushChunk(c *tailChunk) (r flushed, err error) {
-	r = flushed{c: c, f: c.f}
-	if r.f == nil {
-		name := openName(c.start)
-		if r.f, err = os.OpenFile(l.path(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640); err != nil {
-			return r, fmt.Errorf("ledger: couldn't create chunk %s: %w", name, err)
+	r = flushed{c: c}
+	if c.f == nil {
+		f, err := l.createChunkFile(c.start)
+		if err != nil {
+			return r, err
 		}
-		r.created = true
-		defer func() {
-			if err != nil {
-				r.f.Close()
-			}
-		}()
+		l.mu.Lock()
+		c.f = f
+		l.mu.Unlock()
 	}
 	buf := c.pending
 	if c.complete {
@@ -90,16 +93,16 @@ func (l *Ledger) flushChunk(c *tailChunk) (r flushed, err error) {
 		}
 	}
 	l.stats.writes.Add(1)
-	if _, err := r.f.WriteAt(buf, c.written); err != nil {
-		return r, fmt.Errorf("ledger: couldn't write chunk %s: %w", r.f.Name(), err)
+	if _, err := c.f.WriteAt(buf, c.written); err != nil {
+		return r, fmt.Errorf("ledger: couldn't write chunk %s: %w", c.f.Name(), err)
 	}
 	if c.complete && c.written > 0 {
-		if err := l.writeHeader(r.f, c.size); err != nil {
-			return r, fmt.Errorf("ledger: couldn't write the header of %s: %w", r.f.Name(), err)
+		if err := l.writeHeader(c.f, c.size); err != nil {
+			return r, fmt.Errorf("ledger: couldn't write the header of %s: %w", c.f.Name(), err)
 		}
 	}
-	if err := l.syncFile(r.f); err != nil {
-		return r, fmt.Errorf("ledger: couldn't fsync %s: %w", r.f.Name(), err)
+	if err := l.syncFile(c.f); err != nil {
+		return r, fmt.Errorf("ledger: couldn't fsync %s: %w", c.f.Name(), err)
 	}
 	if c.complete {
 		r.meta = chunkMeta{start: c.start, end: c.end(), committed: c.end() <= l.committed, tableOff: c.size}
@@ -118,7 +121,6 @@ func (l *Ledger) publish(done []flushed) {
 	completed := 0
 	for _, r := range done {
 		c := r.c
-		c.f = r.f
 		if !c.complete {
 			c.written, c.pending = c.size, c.pending[:0]
 			if cap(c.pending) > maxSpareBuffer {
