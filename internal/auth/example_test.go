@@ -20,7 +20,7 @@ func ExampleAuthorize() {
 }
 
 func ExampleNormalizeUserID() {
-	fmt.Println(auth.NormalizeUserID("5f%3A23%3A3d%3A26%3Ae2%3A28%3A88%3A9c%3A06%3Ae0%3A88%3A21%3Afa%3Ac7%3Ab2%3A9a%3Af8%3A81%3A30%3A6b%3Af9%3A15%3A41%3Af2%3A34%3A05%3A05%3A44%3A4c%3Aad%3A5a%3Ab5"))
+	fmt.Println(auth.NormalizeUserID("5f:23:3d:26:e2:28:88:9c:06:e0:88:21:fa:c7:b2:9a:f8:81:30:6b:f9:15:41:f2:34:05:05:44:4c:ad:5a:b5"))
 	fmt.Println(auth.NormalizeUserID("6696d1bc-6012-47da-8556-ab4c747999c9"))
 	// Output:
 	// 5F:23:3D:26:E2:28:88:9C:06:E0:88:21:FA:C7:B2:9A:F8:81:30:6B:F9:15:41:F2:34:05:05:44:4C:AD:5A:B5

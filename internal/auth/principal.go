@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/sha256"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -60,16 +59,12 @@ func CertificateUserID(der []byte) string {
 }
 
 // NormalizeUserID puts a user id taken from a URL path or request body into
-// the form the ledger stores. It decodes percent-escapes (old clients send
-// %3A for ':'; an invalid escape leaves s as it is) and upper-cases a
-// certificate fingerprint given in lower or mixed case. Other ids, such as
-// the GUIDs of JWT users, are returned unchanged: they are case-sensitive.
+// the form the ledger stores: it upper-cases a certificate fingerprint given
+// in lower or mixed case. Other ids, such as the GUIDs of JWT users, are
+// returned unchanged: they are case-sensitive. It does not decode
+// percent-escapes: the HTTP server has decoded the path once, and decoding
+// again would make "a%2541" (the id "a%41", escaped once) the id "aA".
 func NormalizeUserID(s string) string {
-	if strings.Contains(s, "%") {
-		if u, err := url.PathUnescape(s); err == nil {
-			s = u
-		}
-	}
 	if isFingerprint(s) {
 		return strings.ToUpper(s)
 	}
