@@ -3,11 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/ledgerd/ledgerd/cmd/ledgerctl/internal/loadgen"
 	"github.com/ledgerd/ledgerd/internal/testbin"
 )
 
@@ -21,7 +20,7 @@ func TestBench(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
 	}
-	var rep benchReport
+	var rep loadgen.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, &stdout)
 	}
@@ -33,7 +32,7 @@ func TestBench(t *testing.T) {
 	case rep.Appends.Latency.P50 <= 0 || rep.Appends.Latency.P99 < rep.Appends.Latency.P50:
 		t.Errorf("bad append latencies: %+v", rep.Appends.Latency)
 	}
-	if n := rep.failures(); n != 0 {
+	if n := rep.Failures(); n != 0 {
 		t.Errorf("%d failures: appends %v, cheap %v, polls %v, unresolved %d, invalid %d", n,
 			rep.Appends.ErrorKinds, rep.Cheap.ErrorKinds, rep.Committed.PollErrorKinds, rep.Committed.Unresolved, rep.Committed.Invalid)
 	}
@@ -68,67 +67,5 @@ func TestBenchUsage(t *testing.T) {
 	run([]string{"bench", "-h"}, &stdout, &stderr)
 	if !strings.Contains(stderr.String(), "usage: ledgerctl bench") {
 		t.Errorf("bench -h:\n%s", &stderr)
-	}
-}
-
-func TestParseBenchTxID(t *testing.T) {
-	for s, want := range map[string]benchTxID{"2.15": {2, 15}, "1.1": {1, 1}} {
-		if got, ok := parseBenchTxID(s); !ok || got != want {
-			t.Errorf("%q: %v %v", s, got, ok)
-		}
-	}
-	for _, s := range []string{"", "2", "2.", ".2", "0.5", "2.0", "a.b", "2.-1"} {
-		if _, ok := parseBenchTxID(s); ok {
-			t.Errorf("%q parsed", s)
-		}
-	}
-}
-
-func TestCommitTracker(t *testing.T) {
-	var tr commitTracker
-	t0 := time.Unix(1000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	tr.add(benchTxID{2, 10}, at(0), at(1))
-	tr.add(benchTxID{2, 12}, at(1), at(2))
-	tr.add(benchTxID{2, 11}, at(2), at(3))
-	tr.observe(benchTxID{2, 11}, at(10))
-	if got := tr.outstanding(); got != 1 {
-		t.Fatalf("outstanding %d, want 1", got)
-	}
-	if want := []time.Duration{10 * time.Millisecond, 8 * time.Millisecond}; !slices.Equal(tr.lat, want) {
-		t.Fatalf("latencies %v, want %v", tr.lat, want)
-	}
-	tr.observe(benchTxID{2, 9}, at(11)) // an older answer changes nothing
-	// An append answered after its commit was observed resolves at once.
-	tr.add(benchTxID{2, 5}, at(12), at(14))
-	if tr.lat[len(tr.lat)-1] != 2*time.Millisecond {
-		t.Fatalf("late append: %v", tr.lat)
-	}
-	// An append of an older view than the committed id is uncertain until
-	// its own status is known.
-	tr.add(benchTxID{2, 13}, at(15), at(16))
-	tr.observe(benchTxID{3, 20}, at(20))
-	u := tr.takeUncertain()
-	if len(u) != 2 || tr.outstanding() != 0 {
-		t.Fatalf("uncertain %v, outstanding %d", u, tr.outstanding())
-	}
-	tr.settle(u[0], "Invalid", at(21))
-	tr.settle(u[1], "Pending", at(21))
-	if tr.invalid != 1 || tr.outstanding() != 1 {
-		t.Fatalf("invalid %d, outstanding %d", tr.invalid, tr.outstanding())
-	}
-}
-
-func TestSummarize(t *testing.T) {
-	var d []time.Duration
-	for i := 1000; i >= 1; i-- {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	s := summarize(d)
-	if s.P50 != 500 || s.P99 != 990 || s.P999 != 999 || s.Max != 1000 || s.Mean != 500.5 {
-		t.Errorf("%+v", s)
-	}
-	if (summarize(nil) != latencySummary{}) {
-		t.Error("empty summary")
 	}
 }
