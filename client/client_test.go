@@ -63,7 +63,10 @@ func connect(t testing.TB, l *testLedger, credFile string, tune ...func(*client.
 
 func connectWith(t testing.TB, l *testLedger, cred client.Credential, tune ...func(*client.Options)) *client.Client {
 	t.Helper()
-	o := &client.Options{ServiceCertFile: l.ServicePEM, PollInterval: 10 * time.Millisecond, PollAttempts: 200}
+	// PollAttempts -1: polls wait for their condition as long as the test's
+	// context allows, never for a number of polls, which is a time budget
+	// that a slow or loaded machine can exceed.
+	o := &client.Options{ServiceCertFile: l.ServicePEM, PollInterval: 10 * time.Millisecond, PollAttempts: -1}
 	for _, f := range tune {
 		f(o)
 	}

@@ -19,9 +19,11 @@ func Example() {
 	ctx := context.Background()
 
 	// The files ledgerd writes on its first start: the service certificate
-	// to pin, and the Administrator's certificate and key.
+	// to pin, and the Administrator's certificate and key. PollAttempts -1
+	// polls until the condition holds (or ctx ends) instead of giving up
+	// after a number of polls.
 	c, err := client.New(ledger.Endpoint, client.CertificateFile(ledger.AdminPEM),
-		&client.Options{ServiceCertFile: ledger.ServicePEM, PollInterval: 10 * time.Millisecond})
+		&client.Options{ServiceCertFile: ledger.ServicePEM, PollInterval: 10 * time.Millisecond, PollAttempts: -1})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func ExampleClient_GetLedgerEntries() {
 	defer ledger.Stop()
 	ctx := context.Background()
 	c, err := client.New(ledger.Endpoint, client.CertificateFile(ledger.AdminPEM),
-		&client.Options{ServiceCertFile: ledger.ServicePEM, PollInterval: 10 * time.Millisecond})
+		&client.Options{ServiceCertFile: ledger.ServicePEM, PollInterval: 10 * time.Millisecond, PollAttempts: -1})
 	if err != nil {
 		log.Fatal(err)
 	}

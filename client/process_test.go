@@ -65,7 +65,8 @@ func TestAgainstLedgerdProcess(t *testing.T) {
 	ctx := testContext(t)
 
 	c, err := client.New(endpoint, client.CertificateFile(filepath.Join(data, "admin.pem")),
-		&client.Options{ServiceCertFile: filepath.Join(data, "service.pem"), PollInterval: 10 * time.Millisecond})
+		&client.Options{ServiceCertFile: filepath.Join(data, "service.pem"), PollInterval: 10 * time.Millisecond,
+			PollAttempts: -1}) // wait for commit as long as ctx allows, not 6 polls
 	if err != nil {
 		t.Fatal(err)
 	}
