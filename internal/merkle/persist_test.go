@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/ledgerd/ledgerd/internal/testfs"
 )
 
 // checkTree checks Size, a spread of roots and proofs of tree against leaves.
@@ -377,4 +380,39 @@ func TestCrashAfterSync(t *testing.T) {
 		checkTree(t, crashed, leaves[:tree.SyncedSize()])
 		crashed.Close()
 	}
+}
+
+// TestDiskFull fills the file system under the tree: Flush and Sync report
+// ENOSPC, the tree keeps its leaves and takes more, and once space returns
+// they are written; the reopened file holds every leaf.
+func TestDiskFull(t *testing.T) {
+	dir := testfs.Tmpfs(t, 256<<10)
+	leaves := testLeaves(3000, 0)
+	path := filepath.Join(dir, "merkle.tree")
+	tree, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, tree, leaves[:1000]...)
+	mustSync(t, tree)
+	free := testfs.Fill(t, dir)
+	mustAppend(t, tree, leaves[1000:2000]...)
+	if err := tree.Flush(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Flush on a full disk: %v, want ENOSPC", err)
+	}
+	mustAppend(t, tree, leaves[2000:]...)
+	if err := tree.Sync(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Sync on a full disk: %v, want ENOSPC", err)
+	}
+	checkTree(t, tree, leaves)
+	free()
+	mustSync(t, tree)
+	if err := tree.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if tree, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	checkTree(t, tree, leaves)
 }

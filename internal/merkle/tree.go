@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"os"
 	"sync"
+	"syscall"
 )
 
 // A Tree is CCF's history tree over a growing list of leaves, persisted in
@@ -116,7 +117,9 @@ func (t *Tree) appendLeaf(leaf Hash) {
 // fsyncs the file. When it returns nil, every leaf appended before the call is
 // durable. After a write or fsync error the tree refuses further writes: the
 // file's tail is unknown (fsync errors may drop dirty pages) until the tree is
-// closed and reopened, which cuts a torn tail back.
+// closed and reopened, which cuts a torn tail back. The exception is a write
+// that fails for lack of space (ENOSPC, EDQUOT): the records stay buffered,
+// and a later Flush or Sync writes them.
 func (t *Tree) Sync() error {
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
@@ -169,6 +172,11 @@ func (t *Tree) sync(fsync bool) error {
 	// of buf on disk, in any order of pages; Open cuts it back to whole,
 	// hash-consistent records, at least the first from leaves.
 	_, err = f.WriteAt(buf, fileOffset(storedHashCount(from)))
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// A full disk loses nothing: the records stay pending, and the next
+		// Flush or Sync writes them again at the same offset.
+		return err
+	}
 	if err == nil && fsync {
 		err = f.Sync()
 	}
