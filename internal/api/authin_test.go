@@ -18,3 +18,60 @@ func TestUserIDDecodedOnce(t *testing.T) {
 		t.Fatalf("GET /app/users/a%%2541 = %v, want user a%%41", got)
 	}
 }
+
+// Queries that would be misread are refused, and write nothing: an
+// unescaped ';' (Go's server drops it and what follows), a malformed
+// escape, and known parameters in another letter case, which would
+// otherwise be ignored and send the write to subledger:0 (issue 9, item 12).
+// Collection ids with control or bidirectional formatting characters are
+// refused (item 13).
+func TestMisreadQueriesRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	last := e.quiesce()
+	post := "/app/transactions?api-version=" + v2022
+	for name, path := range map[string]string{
+		"unescaped semicolon":   post + "&collectionId=audit;2026",
+		"semicolon separator":   post + ";collectionId=audit",
+		"malformed escape":      post + "&collectionId=a%zz",
+		"CollectionId":          post + "&CollectionId=audit",
+		"collectionid":          post + "&collectionid=audit",
+		"Api-Version":           "/app/transactions?Api-Version=" + v2022 + "&api-version=" + v2022,
+		"NUL in collection":     post + "&collectionId=a%00b",
+		"newline in collection": post + "&collectionId=a%0Ab",
+		"escape in collection":  post + "&collectionId=a%1B%5B31mb",
+		"DEL in collection":     post + "&collectionId=a%7Fb",
+		"C1 in collection":      post + "&collectionId=a%C2%9Bb",
+		"U+202E in collection":  post + "&collectionId=a%E2%80%AEb",
+		"U+2066 in collection":  post + "&collectionId=a%E2%81%A6b",
+		"U+200F in collection":  post + "&collectionId=a%E2%80%8Fb",
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			e.contributor.post(path, map[string]string{"contents": "x"}).expect(400, "InvalidQueryParameterValue")
+		})
+	}
+	e.t = t
+	e.reader.get("/app/transactions/current?api-version="+v2022+"&collectionid=audit").expect(400, "InvalidQueryParameterValue")
+	e.reader.get("/app/transactions?api-version="+v2022+"&FromTransactionId=2.1").expect(400, "InvalidQueryParameterValue")
+	e.admin.do("PATCH", userPath(v2022, "a%E2%80%AEb"), map[string]string{"assignedRole": "Reader"}).expect(400, "InvalidInput")
+	if got := e.quiesce(); got != last {
+		t.Fatalf("refused requests appended transactions: last seqno %d, was %d", got, last)
+	}
+	// A ';' percent-encoded is part of the id.
+	e.write(e.contributor, v2022, "audit;2026", "x")
+}
+
+// Collection ids are opaque byte strings, as CCF's keys are: the NFC and NFD
+// spellings of "café" are two collections (docs/acl-api.md).
+func TestCollectionIDsNotNormalised(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	nfc, nfd := "caf\u00e9", "cafe\u0301"
+	e.commit(e.write(e.contributor, v2022, nfc, "nfc"))
+	e.commit(e.write(e.contributor, v2022, nfd, "nfd"))
+	for coll, want := range map[string]string{nfc: "nfc", nfd: "nfd"} {
+		got := e.reader.get(q("/app/transactions/current", v2022, "collectionId", coll)).expect(200, "").object()
+		if got["contents"] != want {
+			t.Errorf("current of %q = %v, want contents %q", coll, got, want)
+		}
+	}
+}

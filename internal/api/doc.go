@@ -53,9 +53,11 @@
 //	400 MissingApiVersionParameter  no api-version
 //	400 UnsupportedApiVersionValue  unknown or conflicting api-version; endpoint not in that version
 //	400 InvalidTransactionId        a transaction id that is not <view>.<seqno> (positive decimals)
-//	400 InvalidQueryParameterValue  bad collection id (empty, over 256 bytes, not UTF-8), the other
-//	                                dialect's collection parameter, conflicting repeated parameters,
-//	                                fromTransactionId after toTransactionId
+//	400 InvalidQueryParameterValue  a query url.ParseQuery can't parse (unescaped ';', bad escape), a
+//	                                known parameter in another letter case, bad collection id (empty,
+//	                                over 256 bytes, not UTF-8, control or bidi formatting characters),
+//	                                the other dialect's collection parameter, conflicting repeated
+//	                                parameters, fromTransactionId after toTransactionId
 //	400 InvalidInput                bad body: not UTF-8, not one JSON object, unknown or duplicate
 //	                                field, wrong type, contents over 8 KiB of UTF-8 or with an
 //	                                unpaired surrogate escape, unknown role; bad user id

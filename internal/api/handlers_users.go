@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
@@ -52,8 +51,8 @@ func userID(c *call) (string, error) {
 		return "", invalidInput("The user id is %d bytes long; at most %d are allowed.", len(id), MaxUserIDBytes)
 	case !utf8.ValidString(id):
 		return "", invalidInput("The user id is not valid UTF-8.")
-	case strings.ContainsFunc(id, unicode.IsControl):
-		return "", invalidInput("The user id contains control characters.")
+	case strings.ContainsFunc(id, forbiddenIDRune):
+		return "", invalidInput("The user id contains a control or bidirectional formatting character.")
 	}
 	return id, nil
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -13,6 +15,33 @@ const (
 	fromParam = "fromTransactionId"
 	toParam   = "toTransactionId"
 )
+
+// knownParams are the query parameters of the ACL API, whose names are
+// case-sensitive.
+var knownParams = []string{apiVersionParam, "collectionId", "subLedgerId", fromParam, toParam, "tags", "tag"}
+
+// checkQuery refuses a query string that would be misread: one that
+// url.ParseQuery cannot parse (an unescaped ';', which Go's server drops
+// with everything after it, or a malformed %-escape), and a known parameter
+// spelt in another letter case, which would otherwise be ignored and, for
+// collectionId, send a write to the default collection.
+func checkQuery(raw string) error {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return newError(http.StatusBadRequest, codeInvalidQuery,
+			"The query string is malformed (%s): separate parameters with '&' and percent-encode ';', '&', '+' and '%%' in values.",
+			clip(err.Error()))
+	}
+	for name := range q {
+		for _, known := range knownParams {
+			if name != known && strings.EqualFold(name, known) {
+				return newError(http.StatusBadRequest, codeInvalidQuery,
+					"Unknown query parameter %s: parameter names are case-sensitive; use %s.", clip(name), known)
+			}
+		}
+	}
+	return nil
+}
 
 // param returns the value of a query parameter and whether it is present.
 // A parameter repeated with identical values counts once; differing values
@@ -57,8 +86,19 @@ func refuseParam(q url.Values, name string) error {
 	return nil
 }
 
+// forbiddenIDRune reports whether r may not appear in a collection or user
+// id: a control character (Unicode category Cc: NUL, newline, escape, DEL,
+// C1) or a bidirectional formatting character (U+061C, U+200E, U+200F,
+// U+202A-U+202E, U+2066-U+2069), which can make an id print as another one
+// in a terminal, a log or a list of users. Ids are otherwise opaque: they
+// are compared byte for byte, as CCF compares its keys, so the NFC and NFD
+// spellings of "é" are two different ids.
+func forbiddenIDRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
+}
+
 // checkCollectionID checks a collection id: 1 to MaxCollectionIDBytes bytes
-// of UTF-8.
+// of UTF-8 without control or bidirectional formatting characters.
 func checkCollectionID(d dialect, id string) error {
 	switch {
 	case id == "":
@@ -68,6 +108,9 @@ func checkCollectionID(d dialect, id string) error {
 			"The %s is %d bytes long; at most %d bytes are allowed.", d.collectionParam(), len(id), MaxCollectionIDBytes)
 	case !utf8.ValidString(id):
 		return newError(http.StatusBadRequest, codeInvalidQuery, "The %s is not valid UTF-8.", d.collectionParam())
+	case strings.ContainsFunc(id, forbiddenIDRune):
+		return newError(http.StatusBadRequest, codeInvalidQuery,
+			"The %s contains a control or bidirectional formatting character.", d.collectionParam())
 	}
 	return nil
 }

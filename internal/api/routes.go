@@ -183,6 +183,9 @@ func pick(w http.ResponseWriter, r *http.Request, eps []*endpoint) (*endpoint, s
 // api-version and whether the endpoint exists in it, then the caller's
 // credentials and role.
 func (s *Server) admit(c *call) error {
+	if err := checkQuery(c.r.URL.RawQuery); err != nil {
+		return err
+	}
 	d, err := negotiate(c.r.URL.Query(), c.ep.unversioned)
 	if err != nil {
 		return err
