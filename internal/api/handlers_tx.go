@@ -214,7 +214,7 @@ func (s *Server) getCurrentEntry(c *call) error {
 	e, err := s.node.LatestEntry(coll)
 	if errors.Is(err, node.ErrNotFound) {
 		return newError(http.StatusNotFound, codeResourceNotFound,
-			"The %s %q has no committed entries.", c.d.collectionParam(), clip(coll))
+			"The %s %q has no entries.", c.d.collectionParam(), clip(coll))
 	}
 	if err != nil {
 		return err

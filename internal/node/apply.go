@@ -7,7 +7,6 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/ledger"
-	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // applyCommitted handles the entries Raft reports committed: conf changes are
@@ -53,27 +52,16 @@ func (n *Node) applyConfChange(e raftpb.Entry) error {
 	return n.storage.SetConfState(*cs, e.Index)
 }
 
-// commitTo applies the persisted transactions up to the signature at target
-// and publishes target as the commit point. Chunk files wholly at or below
-// it become .committed.
+// commitTo folds the executed transactions up to the signature at target
+// into the committed state and publishes target as the commit point. Chunk
+// files wholly at or below it become .committed.
 func (n *Node) commitTo(target uint64) error {
-	i := 0
-	for ; i < len(n.unapplied) && n.unapplied[i].seqno <= target; i++ {
-		u := n.unapplied[i]
-		if u.writes != nil {
-			n.applyKnown(u)
-			continue
-		}
-		if err := n.apply(u.seqno, u.raw); err != nil {
-			return err
-		}
-	}
-	n.unapplied = append(n.unapplied[:0], n.unapplied[i:]...)
+	k := n.state.commit(target)
 	if err := n.ledger.Commit(target); err != nil {
 		return err
 	}
 	n.publishCommit(target)
-	n.sinceSnap += i
+	n.sinceSnap += k
 	if n.sinceSnap >= n.cfg.SnapshotTxs {
 		if err := n.checkpoint(); err != nil {
 			n.log.Warn("couldn't checkpoint state", "err", err)
@@ -82,85 +70,41 @@ func (n *Node) commitTo(target uint64) error {
 	return nil
 }
 
-// applyKnown applies a committed transaction this node serialised itself,
-// from its write set, saving a decryption.
-func (n *Node) applyKnown(u unapplied) {
-	if u.seqno <= n.state.Applied() {
-		return
-	}
-	_, view, _ := ledger.EntrySeqnoView(u.raw)
-	n.state.applyTx(TxID{View: view, Seqno: u.seqno}, u.writes)
-}
-
-// apply applies one committed transaction to the state and query index.
-// It is idempotent: a seqno at or below the applied one is ignored.
-func (n *Node) apply(seqno uint64, raw []byte) error {
-	if seqno <= n.state.Applied() {
+// derive executes persisted or received entries that the latest state does
+// not include yet: a follower's appended entries, the primary's entries it
+// did not sequence itself (a new view's empty entry, conf changes), and at
+// recovery the ledger after the checkpoint. The primary's own transactions
+// were executed when sequenced (see proposeQueued). This is the one place,
+// live and at recovery, where the ledger's bytes become state.
+func (n *Node) derive(e *ledger.Entry) error {
+	if e.Seqno <= n.state.Applied() {
 		return nil
 	}
-	e, err := ledger.ParseEntry(raw)
+	writes, err := n.writesOf(e)
 	if err != nil {
-		return fmt.Errorf("couldn't parse committed entry %d: %w", seqno, err)
+		return err
 	}
-	var public []ledger.MapWrites
-	if consensus.HasPublicMaps(e) {
-		d, err := e.PublicDomain()
-		if err != nil {
-			return fmt.Errorf("committed entry %d: %w", seqno, err)
-		}
-		public = d.Maps
-	}
-	var private []ledger.MapWrites
-	if len(e.Ciphertext) > 0 {
-		if private, err = e.Decrypt(n.aead); err != nil {
-			return fmt.Errorf("couldn't decrypt committed entry %d: %w", seqno, err)
-		}
-	}
-	n.state.applyTx(TxID{View: e.View, Seqno: seqno}, public, private)
+	n.state.execute(e.View, e.Seqno, writes)
 	return nil
 }
 
-// applyTx records a transaction's writes. Internal tables (signatures, Raft
-// conf changes) are not kept: they are read from the ledger when needed.
-func (s *State) applyTx(id TxID, maps ...[]ledger.MapWrites) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ms := range maps {
-		for _, m := range ms {
-			switch m.Name {
-			case tables.SignaturesMap, consensus.ConfChangeMap:
-			case tables.EntriesMap:
-				s.indexEntries(id, m)
-			default:
-				s.applyMap(m)
-			}
+// writesOf decodes an entry's write set: its public maps and its decrypted
+// private ones.
+func (n *Node) writesOf(e *ledger.Entry) ([]ledger.MapWrites, error) {
+	var writes []ledger.MapWrites
+	if consensus.HasPublicMaps(e) {
+		d, err := e.PublicDomain()
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", e.Seqno, err)
 		}
+		writes = d.Maps
 	}
-	s.applied = id.Seqno
-}
-
-func (s *State) indexEntries(id TxID, m ledger.MapWrites) {
-	for _, w := range m.Writes {
-		c := s.collections[string(w.Key)]
-		if c == nil {
-			c = &Collection{}
-			s.collections[string(w.Key)] = c
+	if len(e.Ciphertext) > 0 {
+		private, err := e.Decrypt(n.aead)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't decrypt entry %d: %w", e.Seqno, err)
 		}
-		c.Latest = id
-		c.Count++
+		writes = append(writes, private...)
 	}
-}
-
-func (s *State) applyMap(m ledger.MapWrites) {
-	mp := s.maps[m.Name]
-	if mp == nil {
-		mp = map[string][]byte{}
-		s.maps[m.Name] = mp
-	}
-	for _, w := range m.Writes {
-		mp[string(w.Key)] = append([]byte(nil), w.Value...)
-	}
-	for _, k := range m.Removes {
-		delete(mp, string(k))
-	}
+	return writes, nil
 }

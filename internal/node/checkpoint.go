@@ -18,13 +18,13 @@ import (
 // start-up replays. It is verified against the ledger on load (the applied
 // seqno's view and Merkle leaf must match), and ignored if it does not.
 type checkpointFile struct {
-	Version     int                    `json:"version"`
-	Applied     uint64                 `json:"applied"`
-	AppliedView uint64                 `json:"appliedView"`
-	AppliedLeaf string                 `json:"appliedLeaf"`
-	TreeSize    uint64                 `json:"treeSize"`
-	Maps        []checkpointMap        `json:"maps"`
-	Collections map[string]*Collection `json:"collections"`
+	Version     int                   `json:"version"`
+	Applied     uint64                `json:"applied"`
+	AppliedView uint64                `json:"appliedView"`
+	AppliedLeaf string                `json:"appliedLeaf"`
+	TreeSize    uint64                `json:"treeSize"`
+	Maps        []checkpointMap       `json:"maps"`
+	Collections map[string]Collection `json:"collections"`
 }
 
 type checkpointMap struct {
@@ -64,23 +64,25 @@ func (n *Node) checkpoint() error {
 	return nil
 }
 
+// snapshotState saves the committed state (the base), never the latest
+// executed one: a checkpoint must not hold what a rollback may undo.
 func (n *Node) snapshotState() (*checkpointFile, error) {
-	s := n.state
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.applied == 0 {
+	n.state.mu.RLock()
+	defer n.state.mu.RUnlock()
+	s := &n.state.base
+	if s.seqno == 0 {
 		return nil, nil
 	}
-	leaf, err := n.tree.Leaf(s.applied)
+	leaf, err := n.tree.Leaf(s.seqno)
 	if err != nil {
 		return nil, err
 	}
-	view, err := n.ledger.View(s.applied)
+	view, err := n.ledger.View(s.seqno)
 	if err != nil {
 		return nil, err
 	}
 	cp := &checkpointFile{
-		Version: 1, Applied: s.applied, AppliedView: view, AppliedLeaf: hex.EncodeToString(leaf[:]),
+		Version: 1, Applied: s.seqno, AppliedView: view, AppliedLeaf: hex.EncodeToString(leaf[:]),
 		TreeSize: n.tree.Size(), Collections: s.collections,
 	}
 	for name, m := range s.maps {
@@ -111,21 +113,19 @@ func (n *Node) loadCheckpoint() *checkpointFile {
 	return &cp
 }
 
-// restoreState loads cp into the state.
+// restore makes cp the committed and the latest state.
 func (s *State) restore(cp *checkpointFile) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.applied = cp.Applied
-	s.maps = map[string]map[string][]byte{}
+	v := newVersion()
+	v.seqno = cp.Applied
 	for _, m := range cp.Maps {
 		mp := map[string][]byte{}
 		for _, kv := range m.Entries {
 			mp[string(kv.K)] = kv.V
 		}
-		s.maps[m.Name] = mp
+		v.maps[m.Name] = mp
 	}
-	s.collections = cp.Collections
-	if s.collections == nil {
-		s.collections = map[string]*Collection{}
+	if cp.Collections != nil {
+		v.collections = cp.Collections
 	}
+	s.reset(v)
 }

@@ -7,15 +7,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/gov"
 	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // memNet is an in-memory Raft transport between nodes of one test, with
@@ -214,4 +219,111 @@ func TestClusterReplicatesAndRollsBack(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterRollsBackSpeculativeState: a primary cut off from the others
+// executes its writes (current entry, new collection, new user are visible
+// on it while Pending), and when it rejoins the new primary's history
+// truncates them: they are gone from its current entry, collection list and
+// users, and its state equals a fresh replay of the committed ledger.
+func TestClusterRollsBackSpeculativeState(t *testing.T) {
+	net, nodes, _ := startCluster(t)
+	l := leader(t, nodes, -1)
+	var last node.TxID
+	for i := range 10 {
+		id, err := submitUntilAccepted(t, nodes[l], "c", fmt.Sprintf("before-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = id
+	}
+	for _, n := range nodes {
+		waitCommitted(t, n, last)
+	}
+
+	net.partition(uint64(l+1), true)
+	cut := nodes[l]
+	// Submitted together, so that the cut-off primary takes them before it
+	// may step down (CheckQuorum).
+	var futs []*node.Future
+	for _, w := range [][]ledger.MapWrites{
+		{entryWrite("c", "doomed")},
+		{entryWrite("doomed-collection", "doomed")},
+		{gov.SetUser("doomed-user", auth.RoleAdministrator)},
+	} {
+		f, err := cut.Submit(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, f)
+	}
+	var doomed []node.TxID
+	for _, f := range futs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		id, err := f.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("the cut-off primary refused a write (%v); the rollback path was not exercised", err)
+		}
+		doomed = append(doomed, id)
+	}
+	if e, err := cut.LatestEntry("c"); err != nil || e.ID != doomed[0] || string(e.Contents) != "doomed" {
+		t.Fatalf("cut-off primary: current entry of c = %+v, %v; want its own Pending write %s", e, err, doomed[0])
+	}
+	if !slices.Contains(cut.State().Collections(), "doomed-collection") {
+		t.Fatalf("cut-off primary: collections %v lack its Pending new collection", cut.State().Collections())
+	}
+	if _, ok := gov.UserRole(cut.State(), "doomed-user"); !ok {
+		t.Fatal("cut-off primary: its Pending new user is not visible")
+	}
+
+	l2 := leader(t, nodes, l)
+	var after node.TxID
+	for i := range 5 {
+		id, err := submitUntilAccepted(t, nodes[l2], "c", fmt.Sprintf("after-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		after = id
+	}
+	waitCommitted(t, nodes[l2], after)
+
+	net.partition(uint64(l+1), false)
+	waitCommitted(t, cut, after)
+	for _, id := range doomed {
+		if st := cut.Status(id); st != node.StatusInvalid {
+			t.Fatalf("doomed write %s: status %v, want Invalid", id, st)
+		}
+	}
+	if e, err := cut.LatestEntry("c"); err != nil || e.ID != after || string(e.Contents) != "after-4" {
+		t.Fatalf("rejoined node: current entry of c = %+v, %v; want %s after-4", e, err, after)
+	}
+	if slices.Contains(cut.State().Collections(), "doomed-collection") {
+		t.Fatalf("rejoined node: rolled-back collection still listed: %v", cut.State().Collections())
+	}
+	if _, ok := gov.UserRole(cut.State(), "doomed-user"); ok {
+		t.Fatal("rejoined node: rolled-back user still present")
+	}
+	// Once the rejoined node holds nothing uncommitted (the new primary's
+	// last signature committed), its latest and committed states both
+	// equal a fresh replay of the committed ledger.
+	deadline := time.Now().Add(10 * time.Second)
+	for cut.CommittedSeqno() != cut.LastSeqno() || cut.State().Applied() != cut.LastSeqno() {
+		if time.Now().After(deadline) {
+			t.Fatalf("rejoined node: committed %d, last %d, executed %d", cut.CommittedSeqno(), cut.LastSeqno(), cut.State().Applied())
+		}
+		time.Sleep(5 * time.Millisecond) // polling for the commit of the last signature, bounded by the deadline
+	}
+	latest, committed := node.StateDumps(cut)
+	replay, err := node.ReplayCommitted(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest != replay || committed != replay {
+		t.Fatalf("rejoined node's state differs from a replay of its committed ledger:\nlatest\n%s\ncommitted\n%s\nreplay\n%s", latest, committed, replay)
+	}
+}
+
+func entryWrite(coll, contents string) ledger.MapWrites {
+	return ledger.MapWrites{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(coll), Value: []byte(contents)}}}
 }

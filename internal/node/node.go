@@ -1,7 +1,9 @@
 // Package node is the core of a ledgerd node: it sequences transactions into
 // the Raft log (which is the CCF ledger), emits signature transactions,
-// tracks commit as CCF defines it, applies committed transactions to the
-// state and the query index, and serves entries, statuses and receipts.
+// tracks commit as CCF defines it, executes transactions into the state and
+// the query index as they are sequenced or appended (rolled back with the
+// log, folded into the committed state at commit), and serves entries,
+// statuses and receipts.
 //
 // The durability protocol (serialise, persist, sign, commit, apply) is the
 // Ready loop in sequencer.go; recovery in recover.go brings the derived files
@@ -68,16 +70,15 @@ type Node struct {
 	state    *State
 
 	// Owned by the loop goroutine.
-	hints         []hint      // what the primary learnt serialising its proposals, in seqno order
-	proposeNext   uint64      // seqno of the next proposal, while proposals are not yet persisted
-	lastSyncAt    time.Time   // when the last ledger fsync was allowed to start
-	unapplied     []unapplied // persisted entries above applied, by seqno
-	txsSinceSig   int         // transactions persisted since the last signature
-	lastSig       uint64      // seqno of the last signature in the log
-	lastSigAt     time.Time   // when this node last proposed a signature
-	cycleStart    time.Time   // start of the current sequencer cycle
-	raftCommit    uint64      // highest Raft-committed index delivered
-	sinceSnap     int         // transactions applied since the last checkpoint
+	hints         []hint    // what the primary learnt serialising its proposals, in seqno order
+	proposeNext   uint64    // seqno of the next proposal, while proposals are not yet persisted
+	lastSyncAt    time.Time // when the last ledger fsync was allowed to start
+	txsSinceSig   int       // transactions persisted since the last signature
+	lastSig       uint64    // seqno of the last signature in the log
+	lastSigAt     time.Time // when this node last proposed a signature
+	cycleStart    time.Time // start of the current sequencer cycle
+	raftCommit    uint64    // highest Raft-committed index delivered
+	sinceSnap     int       // transactions applied since the last checkpoint
 	transport     consensus.Transport
 	recvc         chan raftpb.Message
 	genesisQueued bool
@@ -116,12 +117,6 @@ type Stats struct {
 type proposal struct {
 	writes []ledger.MapWrites
 	fut    *Future
-}
-
-type unapplied struct {
-	seqno  uint64
-	raw    []byte
-	writes []ledger.MapWrites // the write set, when this node serialised it
 }
 
 // Future is the result of Submit: it resolves to the transaction id once

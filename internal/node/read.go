@@ -14,7 +14,9 @@ type Entry struct {
 	Contents   []byte
 }
 
-// State returns the applied state (users, members, collections...).
+// State returns the state (users, members, collections...). Its reads see
+// the node's latest executed state, as CCF's endpoints do: every
+// transaction this node has sequenced or appended, committed or not.
 func (n *Node) State() *State { return n.state }
 
 // Entry returns the ledger entry written by transaction id. Errors:
@@ -40,11 +42,16 @@ func (n *Node) Entry(id TxID) (Entry, error) {
 	return ent, nil
 }
 
-// LatestEntry returns the latest committed entry of a collection.
+// LatestEntry returns the latest entry of a collection in the latest
+// executed state: possibly one not committed yet (Pending), so that a
+// client reads its own write. ErrNotFound if the collection has none.
 func (n *Node) LatestEntry(collection string) (Entry, error) {
-	c, ok := n.state.Collection(collection)
+	c, contents, speculative, ok := n.state.latest(collection)
 	if !ok {
 		return Entry{}, ErrNotFound
+	}
+	if speculative {
+		return Entry{ID: c.Latest, Collection: collection, Contents: contents}, nil
 	}
 	ent, ok, err := n.readEntry(c.Latest.Seqno)
 	if err != nil {

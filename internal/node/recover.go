@@ -22,8 +22,9 @@ import (
 //     every signature found against the recomputed root.
 //  4. Commit point: the last signature Raft had committed, or the end of the
 //     last .committed chunk, whichever is later.
-//  5. State: the checkpoint if it matches the ledger, then the committed
-//     suffix after it; entries above the commit point wait in unapplied.
+//  5. State: the checkpoint (a committed state) if it matches the ledger,
+//     then the ledger after it executed by the live path's derive, the
+//     part up to the commit point folded into the committed state.
 func (n *Node) recover() error {
 	last := n.ledger.LastSeqno()
 	cp := n.loadCheckpoint()
@@ -178,23 +179,25 @@ func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {
 	} else if cp != nil {
 		n.log.Warn("checkpoint does not match the ledger; replaying from the start", "applied", cp.Applied)
 	}
-	for s := n.state.Applied() + 1; s <= committed; s++ {
+	// Committed in steps, so the deltas held meanwhile stay few.
+	const step = 4096
+	for s := n.state.Applied() + 1; s <= last; s++ {
 		raw, err := n.ledger.Read(s)
 		if err != nil {
 			return err
 		}
-		if err := n.apply(s, raw); err != nil {
-			return err
-		}
-	}
-	n.unapplied = n.unapplied[:0]
-	for s := committed + 1; s <= last; s++ {
-		raw, err := n.ledger.Read(s)
+		e, err := ledger.ParseEntry(raw)
 		if err != nil {
-			return err
+			return fmt.Errorf("node: entry %d: %w", s, err)
 		}
-		n.unapplied = append(n.unapplied, unapplied{seqno: s, raw: raw})
+		if err := n.derive(e); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		if s <= committed && (s%step == 0 || s == committed) {
+			n.state.commit(s)
+		}
 	}
+	n.state.commit(committed)
 	return nil
 }
 
@@ -217,16 +220,11 @@ func (n *Node) queueGenesisIfNeeded() {
 	if n.cfg.NoBootstrap {
 		return
 	}
+	// The latest state: a service record written but not committed yet
+	// counts (it commits, or the primary that replaces it writes one).
 	if _, ok := n.state.Get(tables.ServiceInfoMap, tables.SingletonKey); ok {
 		n.queueNodeCertIfChanged()
 		return
-	}
-	for _, u := range n.unapplied {
-		if e, err := ledger.ParseEntry(u.raw); err == nil && consensus.HasPublicMaps(e) {
-			if d, err := e.PublicDomain(); err == nil && hasMap(d.Maps, tables.ServiceInfoMap) {
-				return
-			}
-		}
 	}
 	id := n.cfg.Identities
 	info, _ := json.Marshal(map[string]string{"cert": string(id.Service.CertPEM), "status": "Open"})
@@ -242,15 +240,6 @@ func (n *Node) queueGenesisIfNeeded() {
 	n.queue = append([]*proposal{p}, n.queue...)
 	n.qmu.Unlock()
 	n.genesisQueued = true
-}
-
-func hasMap(ms []ledger.MapWrites, name string) bool {
-	for _, m := range ms {
-		if m.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // queueNodeCertIfChanged records this node's certificate again when it was

@@ -220,8 +220,16 @@ func (n *Node) persist(ents []raftpb.Entry) error {
 	if len(ents) == 0 {
 		return nil
 	}
+	// Entries that replace some of the log (a new primary's suffix), or
+	// some of the proposals this node executed but had not persisted yet
+	// (Raft's unstable log overwritten before it was handed out): roll the
+	// log and the latest state back first.
 	if first := ents[0].Index; first <= n.ledger.LastSeqno() {
 		if err := n.rollback(first - 1); err != nil {
+			return err
+		}
+	} else if r := n.firstReplaced(ents); r != 0 {
+		if err := n.rollback(r - 1); err != nil {
 			return err
 		}
 	}
@@ -287,6 +295,27 @@ sequencing:
 	return nil
 }
 
+// firstReplaced returns the index of the first of ents that is at or below
+// the latest executed seqno but is not the entry this node executed there
+// (0 if none): every transaction this node executed but has not persisted
+// was sequenced by it and has a hint holding its exact bytes.
+func (n *Node) firstReplaced(ents []raftpb.Entry) uint64 {
+	applied := n.state.Applied()
+	j := 0
+	for _, e := range ents {
+		if e.Index > applied {
+			return 0
+		}
+		for j < len(n.hints) && n.hints[j].seqno < e.Index {
+			j++
+		}
+		if j == len(n.hints) || n.hints[j].seqno != e.Index || len(e.Data) == 0 || &n.hints[j].raw[0] != &e.Data[0] {
+			return e.Index
+		}
+	}
+	return 0
+}
+
 // mayOverlap reports whether the primary may sequence submissions while a
 // batch syncs: whenever any are queued, unless MaxBatch of them already wait
 // for the next Ready. That bounds the answered but unpersisted transactions
@@ -333,7 +362,11 @@ func (n *Node) index(raws [][]byte) error {
 				return fmt.Errorf("entry %d: %w", e.Seqno, err)
 			}
 		}
-		n.unapplied = append(n.unapplied, unapplied{seqno: e.Seqno, raw: raw, writes: h.writes})
+		if h.raw == nil { // not sequenced by this node: execute it now
+			if err := n.derive(e); err != nil {
+				return err
+			}
+		}
 		n.stats.Appends.Add(1)
 		if !consensus.HasPublicMaps(e) {
 			leaves = append(leaves, leaf)
@@ -374,10 +407,9 @@ func (n *Node) index(raws [][]byte) error {
 // hint is what the primary learnt about an entry while serialising it, so
 // that persisting and applying it need not hash or decrypt it again.
 type hint struct {
-	seqno  uint64
-	raw    []byte // the serialised entry (identity, not contents, is compared)
-	leaf   merkle.Hash
-	writes []ledger.MapWrites
+	seqno uint64
+	raw   []byte // the serialised entry (identity, not contents, is compared)
+	leaf  merkle.Hash
 }
 
 // hintFor returns the hint recorded for exactly this serialised entry at
@@ -443,13 +475,20 @@ func signatureOf(e *ledger.Entry) (*tables.PrimarySignature, error) {
 }
 
 // rollback drops the uncommitted suffix after last (a follower received a
-// conflicting suffix from a new primary): ledger, tree, signature index,
-// unapplied entries and the futures of this node's own proposals.
+// conflicting suffix from a new primary, or Raft replaced proposals this
+// node had executed but not persisted): the latest state and query index
+// (CCF's rollback of the KV store), ledger, tree, signature index and what
+// the sequencer knows of this node's own proposals.
 func (n *Node) rollback(last uint64) error {
 	if last < n.committed.Load() {
 		return fmt.Errorf("refusing to roll back to %d below the commit point %d", last, n.committed.Load())
 	}
-	n.log.Warn("rolling back uncommitted suffix", "from", last+1, "to", n.ledger.LastSeqno())
+	n.log.Warn("rolling back uncommitted suffix", "from", last+1, "to", max(n.ledger.LastSeqno(), n.state.Applied()))
+	n.state.rollback(last)
+	n.forgetProposals()
+	if last >= n.ledger.LastSeqno() {
+		return nil
+	}
 	if err := n.ledger.Truncate(last); err != nil {
 		return err
 	}
@@ -461,10 +500,6 @@ func (n *Node) rollback(last uint64) error {
 		return err
 	}
 	n.lastSig = n.sigs.Last()
-	for len(n.unapplied) > 0 && n.unapplied[len(n.unapplied)-1].seqno > last {
-		n.unapplied = n.unapplied[:len(n.unapplied)-1]
-	}
-	n.forgetProposals()
 	n.lastSeqno.Store(last)
 	return nil
 }
@@ -524,7 +559,8 @@ func (n *Node) proposeQueued() error {
 	next := n.nextSeqno()
 	view := n.rn.BasicStatus().Term
 	ents := make([]raftpb.Entry, len(batch))
-	if err := n.encodeBatch(ents, batch, view, next); err != nil {
+	hints, err := n.encodeBatch(ents, batch, view, next)
+	if err != nil {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, err)
 		}
@@ -542,6 +578,14 @@ func (n *Node) proposeQueued() error {
 		}
 		return nil
 	}
+	n.hints = append(n.hints, hints...)
+	// Executed: the latest state includes the batch before any of its
+	// submitters is answered, so each reads its own write.
+	writes := make([][]ledger.MapWrites, len(batch))
+	for i, p := range batch {
+		writes[i] = p.writes
+	}
+	n.state.execute(view, next, writes...)
 	n.sequenced(view, next+uint64(len(batch))-1)
 	for i, p := range batch {
 		p.fut.resolve(TxID{View: view, Seqno: next + uint64(i)}, nil)
@@ -566,7 +610,7 @@ func (n *Node) sequenced(view, last uint64) {
 
 // encodeBatch serialises a batch: on the sequencer's goroutine, helped by
 // one more goroutine per further core for batches of 64 or more.
-func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next uint64) error {
+func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next uint64) ([]hint, error) {
 	hints := make([]hint, len(batch))
 	encodeRange := func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
@@ -575,7 +619,7 @@ func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next ui
 				return err
 			}
 			ents[i] = raftpb.Entry{Data: raw}
-			hints[i] = hint{seqno: next + uint64(i), raw: raw, writes: batch[i].writes}
+			hints[i] = hint{seqno: next + uint64(i), raw: raw}
 			if e, err := ledger.ParseEntry(raw); err == nil {
 				hints[i].leaf, _ = leafOf(raw, e)
 			}
@@ -592,10 +636,9 @@ func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next ui
 	errs[0] = encodeRange(0, min(per, len(batch)))
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
-	n.hints = append(n.hints, hints...)
-	return nil
+	return hints, nil
 }
 
 // encode serialises a transaction at (view, seqno) as a CCF ledger entry.
@@ -647,11 +690,22 @@ func (n *Node) proposeSignature() error {
 	if err != nil {
 		return err
 	}
+	e, err := ledger.ParseEntry(raw)
+	if err != nil {
+		return err
+	}
+	leaf, err := leafOf(raw, e)
+	if err != nil {
+		return err
+	}
+	h := hint{seqno: seqno, raw: raw, leaf: leaf}
 	// A dropped proposal (leadership just changed) is not an error: the new
 	// primary signs.
 	if err := n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: []raftpb.Entry{{Data: raw}}}); err != nil {
 		return nil
 	}
+	n.hints = append(n.hints, h)
+	n.state.execute(view, seqno, nil)
 	n.sequenced(view, seqno)
 	return nil
 }
