@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/client"
+	"github.com/ledgerd/ledgerd/internal/attest"
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/auth/authtest"
 	"github.com/ledgerd/ledgerd/internal/identity"
@@ -651,6 +652,15 @@ func TestGovernance(t *testing.T) {
 	q, ok := quotes.Quotes[quotes.CurrentNodeID]
 	if !ok || q.NodeID != l.ids.Node.ID || q.QuoteVersion == "" || q.Raw == "" {
 		t.Fatalf("quotes %+v", quotes)
+	}
+	// MREnclave is the measurement the (virtual) quote binds.
+	raw, err := hex.DecodeString(q.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, _ := attest.ReportData(&l.ids.Node.Key.PublicKey)
+	if vq, err := attest.VerifyVirtual(raw, rd, q.MREnclave); err != nil || q.MREnclave == "" || vq.Measurement != q.MREnclave {
+		t.Fatalf("mrenclave %q does not match the quote: %v", q.MREnclave, err)
 	}
 
 	id, err := reader.GetLedgerIdentity(ctx, "")

@@ -289,10 +289,12 @@ func TestClientCommands(t *testing.T) {
 		}
 		var q client.EnclaveQuotes
 		ctl(with("quotes", "--json")...).decode(t, &q)
-		if quote, ok := q.Quotes[q.CurrentNodeID]; !ok || quote.QuoteVersion != "Insecure_Virtual" {
+		quote, ok := q.Quotes[q.CurrentNodeID]
+		if !ok || quote.QuoteVersion != "Insecure_Virtual" || len(quote.MREnclave) != 64 {
 			t.Errorf("quotes --json: %+v", q)
 		}
-		if out := ctl(with("quotes")...).ok(t); !strings.Contains(out, "Insecure_Virtual quote") {
+		if out := ctl(with("quotes")...).ok(t); !strings.Contains(out, "Insecure_Virtual quote") ||
+			!strings.Contains(out, ", measurement "+quote.MREnclave+"\n") {
 			t.Errorf("quotes:\n%s", out)
 		}
 	})

@@ -48,6 +48,7 @@ func TestGovernanceReads(t *testing.T) {
 		var quotes struct {
 			CurrentNodeID string `json:"currentNodeId"`
 			EnclaveQuotes map[string]struct {
+				MREnclave    string `json:"mrenclave"`
 				NodeID       string `json:"nodeId"`
 				QuoteVersion string `json:"quoteVersion"`
 				Raw          string `json:"raw"`
@@ -58,6 +59,11 @@ func TestGovernanceReads(t *testing.T) {
 		qt, ok := quotes.EnclaveQuotes[nodeID]
 		if quotes.CurrentNodeID != nodeID || !ok || qt.NodeID != nodeID || qt.QuoteVersion != "Insecure_Virtual" {
 			t.Fatalf("quotes %+v", quotes)
+		}
+		// mrenclave is the measurement the quote binds (the SDK's
+		// verify_service sample reads quote['mrenclave']).
+		if qt.MREnclave == "" || qt.MREnclave != e.platform.Measurement() {
+			t.Fatalf("mrenclave %q, want the platform's measurement %q", qt.MREnclave, e.platform.Measurement())
 		}
 		raw, err := hex.DecodeString(qt.Raw)
 		if err != nil {

@@ -48,7 +48,12 @@ func (s *Server) getEnclaveQuotes(c *call) error {
 }
 
 // enclaveQuotes builds the /app/enclaveQuotes body of this node: its quote
-// over the SHA-256 of its public key, keyed by its node id.
+// over the SHA-256 of its public key, keyed by its node id, with the
+// measurement of the code it runs as mrenclave. The real service's answers
+// carry mrenclave (the hex MRENCLAVE of SGX nodes) next to nodeId,
+// quoteVersion and raw, and clients read it (the SDK's verify_service
+// sample); ledgerd's is the virtual platform's measurement, the hex SHA-256
+// of the running binary.
 func (s *Server) enclaveQuotes() ([]byte, error) {
 	n := s.cfg.Identities.Node
 	rd, err := attest.ReportData(&n.Key.PublicKey)
@@ -59,15 +64,19 @@ func (s *Server) enclaveQuotes() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: couldn't get this node's quote: %w", err)
 	}
+	// Keys sort as the real service's do.
 	type quote struct {
+		MREnclave    string `json:"mrenclave"`
 		NodeID       string `json:"nodeId"`
 		QuoteVersion string `json:"quoteVersion"`
 		Raw          string `json:"raw"`
 	}
+	q := quote{MREnclave: s.cfg.Attestation.Measurement(), NodeID: n.ID, QuoteVersion: s.cfg.Attestation.Format(),
+		Raw: hex.EncodeToString(raw)}
 	body, err := json.Marshal(struct {
 		CurrentNodeID string           `json:"currentNodeId"`
 		EnclaveQuotes map[string]quote `json:"enclaveQuotes"`
-	}{n.ID, map[string]quote{n.ID: {NodeID: n.ID, QuoteVersion: s.cfg.Attestation.Format(), Raw: hex.EncodeToString(raw)}}})
+	}{n.ID, map[string]quote{n.ID: q}})
 	if err != nil {
 		return nil, fmt.Errorf("api: couldn't encode enclave quotes: %w", err)
 	}
