@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
@@ -26,7 +27,7 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 		}
 		return s.cfg.JWT.Verify(r.Context(), token)
 	}
-	return auth.PrincipalFromTLS(r.TLS)
+	return auth.PrincipalFromTLS(r.TLS, time.Now())
 }
 
 // authorize authenticates the caller of a non-public endpoint and checks

@@ -1,7 +1,16 @@
 package api_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strings"
 	"testing"
+	"time"
 )
 
 // A user id in a path is percent-decoded once, by the HTTP server:
@@ -73,5 +82,46 @@ func TestCollectionIDsNotNormalised(t *testing.T) {
 		if got["contents"] != want {
 			t.Errorf("current of %q = %v, want contents %q", coll, got, want)
 		}
+	}
+}
+
+// datedCredential is a client certificate valid from notBefore to notAfter.
+func datedCredential(t *testing.T, cn string, notBefore, notAfter time.Time) credential {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: notBefore, NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return credential{cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, der: der}
+}
+
+// A registered user whose certificate has expired or is not yet valid is
+// refused with 401, as CCF's is_cert_valid_now refuses it (issue 9, item 9).
+func TestCertificateOutsideValidityRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	now := time.Now()
+	for name, tc := range map[string]struct {
+		cred credential
+		says string
+	}{
+		"expired":       {datedCredential(t, "expired", now.Add(-48*time.Hour), now.Add(-time.Hour)), "expired at"},
+		"not yet valid": {datedCredential(t, "future", now.Add(time.Hour), now.Add(48*time.Hour)), "valid from"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			e.admin.do("PATCH", userPath(v2022, tc.cred.userID()), map[string]string{"assignedRole": "Administrator"}).expect(200, "")
+			c := e.client(&tc.cred)
+			r := c.get(q("/app/collections", v2022)).expect(401, "InvalidAuthenticationInfo")
+			if msg := r.errorMessage(); !strings.Contains(msg, "certificate") || !strings.Contains(msg, tc.says) {
+				t.Errorf("message %q does not say the certificate %s", msg, tc.says)
+			}
+			c.post(q("/app/transactions", v2022), map[string]string{"contents": "x"}).expect(401, "InvalidAuthenticationInfo")
+		})
 	}
 }

@@ -62,7 +62,8 @@
 //	                                field, wrong type, contents over 8 KiB of UTF-8 or with an
 //	                                unpaired surrogate escape, unknown role; bad user id
 //	400 CollectionLimitExceeded     a write that would create collection 5,001
-//	401 InvalidAuthenticationInfo   no credentials, or a rejected bearer token
+//	401 InvalidAuthenticationInfo   no credentials, a client certificate outside its validity period,
+//	                                or a rejected bearer token
 //	403 NotAllowed                  not a ledger user, or role too low
 //	404 ResourceNotFound            unknown path, user, constitution; collection without entries
 //	404 TransactionNotFound         unknown transaction, not an entry, entry of another collection

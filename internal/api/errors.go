@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -77,6 +78,9 @@ func classify(err error) *apiError {
 	case errors.Is(err, auth.ErrNoCredentials):
 		return newError(http.StatusUnauthorized, codeUnauthenticated,
 			"The request has no credentials: present a TLS client certificate or an Authorization: Bearer token.")
+	case errors.Is(err, auth.ErrCertificateNotValid):
+		// The message gives the certificate's own validity dates.
+		return newError(http.StatusUnauthorized, codeUnauthenticated, "%s.", strings.TrimPrefix(err.Error(), "auth: "))
 	case errors.Is(err, auth.ErrInvalidToken):
 		// auth's messages describe the token's problem without the token.
 		return newError(http.StatusUnauthorized, codeUnauthenticated, "The bearer token was rejected: %v.", err)

@@ -9,6 +9,10 @@ var (
 	// certificate nor a bearer token.
 	ErrNoCredentials = errors.New("auth: no credentials")
 
+	// ErrCertificateNotValid means the TLS client certificate is outside
+	// its validity period (before NotBefore or after NotAfter).
+	ErrCertificateNotValid = errors.New("auth: the TLS client certificate is not valid now")
+
 	// ErrInvalidToken means a bearer token was rejected: malformed, badly
 	// signed, for another audience, or otherwise unacceptable. ErrExpired
 	// and ErrUnknownIssuer also match it under [errors.Is], so a caller

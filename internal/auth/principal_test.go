@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
 )
@@ -45,12 +46,21 @@ func TestCertificateUserID(t *testing.T) {
 
 func TestPrincipalFromTLS(t *testing.T) {
 	cert := userCert(t)
-	p, err := auth.PrincipalFromTLS(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}})
-	if want := (auth.Principal{ID: userCertFingerprint, Kind: auth.KindCertificate}); err != nil || p != want {
-		t.Errorf("PrincipalFromTLS = %+v, %v; want %+v", p, err, want)
+	cs := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+	want := auth.Principal{ID: userCertFingerprint, Kind: auth.KindCertificate}
+	for _, now := range []time.Time{cert.NotBefore, cert.NotBefore.Add(time.Hour), cert.NotAfter} {
+		if p, err := auth.PrincipalFromTLS(cs, now); err != nil || p != want {
+			t.Errorf("PrincipalFromTLS at %v = %+v, %v; want %+v", now, p, err, want)
+		}
+	}
+	// As CCF's is_cert_valid_now: refused outside the validity period.
+	for _, now := range []time.Time{cert.NotBefore.Add(-time.Second), cert.NotAfter.Add(time.Second)} {
+		if p, err := auth.PrincipalFromTLS(cs, now); !errors.Is(err, auth.ErrCertificateNotValid) {
+			t.Errorf("PrincipalFromTLS at %v = %+v, %v; want ErrCertificateNotValid", now, p, err)
+		}
 	}
 	for _, cs := range []*tls.ConnectionState{nil, {}} {
-		if _, err := auth.PrincipalFromTLS(cs); !errors.Is(err, auth.ErrNoCredentials) {
+		if _, err := auth.PrincipalFromTLS(cs, time.Now()); !errors.Is(err, auth.ErrNoCredentials) {
 			t.Errorf("PrincipalFromTLS(%v): err = %v, want ErrNoCredentials", cs, err)
 		}
 	}
