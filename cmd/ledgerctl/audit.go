@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/audit"
+	"github.com/ledgerd/ledgerd/internal/dirlock"
 	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/receipt"
 )
@@ -21,7 +22,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	secretPath := fs.String("secret", "", "ledger secret file, to authenticate every entry (default: DIR/ledger.secret if present)")
 	measure := fs.Bool("measure", false, "also measure this machine's raw SHA-256 throughput and print the ratio")
 	quiet := fs.Bool("q", false, "no progress bar")
-	live := fs.Bool("live", false, "the node is running: accept (and report) a write in progress at the end of the open chunk")
+	live := fs.Bool("live", false, "the node is running: audit without its directory lock, and accept (and report) a write in progress at the end of the open chunk; nothing is ever written")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ledgerctl audit [flags] DIR\n\nDIR is a ledgerd data directory or its ledger/ folder.")
 		fs.PrintDefaults()
@@ -34,6 +35,17 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		return usagef("audit needs one directory")
 	}
 	dataDir, ledgerDir := resolveDirs(fs.Arg(0))
+	if !*live {
+		// A stopped node's directory: hold its lock shared while auditing,
+		// so that no node starts on it meanwhile, and refuse if one runs.
+		release, err := dirlock.LockShared(dataDir)
+		if errors.Is(err, dirlock.ErrLocked) {
+			return fmt.Errorf("a running ledgerd holds %s: pass --live to audit a running node's directory (read-only; a write in progress at the end is reported, not audited)", dataDir)
+		}
+		if err == nil {
+			defer release()
+		}
+	}
 	opts, err := auditOptions(dataDir, *certPath, *secretPath)
 	if err != nil {
 		return err

@@ -20,12 +20,9 @@ func readSecret(path string) ([]byte, error) {
 	return b, nil
 }
 
-// openTreeReadOnly opens the node's Merkle tree file if there is one. It is
-// used only to name a modified entry; its contents are never trusted. (Open
-// cuts back a torn tail, the one case where it writes.)
+// openTreeReadOnly opens the node's Merkle tree file, if there is one,
+// without ever writing to it: a running node may be appending to it, and
+// cutting what looks like a torn tail would lose its leaves.
 func openTreeReadOnly(path string) (*merkle.Tree, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	return merkle.Open(path)
+	return merkle.OpenReadOnly(path)
 }

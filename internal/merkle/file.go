@@ -65,7 +65,7 @@ func (t *Tree) load() error {
 	if n, err = t.checkTail(n); err != nil {
 		return fmt.Errorf("couldn't check the tail: %w", err)
 	}
-	if length != fileOffset(storedHashCount(n)) {
+	if length != fileOffset(storedHashCount(n)) && !t.readOnly {
 		if err := t.truncateFile(n); err != nil {
 			return fmt.Errorf("couldn't cut the torn tail back to %d leaves: %w", n, err)
 		}

@@ -45,4 +45,6 @@ var (
 
 	// ErrClosed reports a call on a closed [Tree].
 	ErrClosed = errors.New("tree closed")
+	// ErrReadOnly: the tree was opened with OpenReadOnly.
+	ErrReadOnly = errors.New("tree opened read-only")
 )

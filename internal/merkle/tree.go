@@ -36,6 +36,9 @@ type Tree struct {
 	edge    Frontier   // the right edge; edge.size is the tree's size
 	cache   levelCache // the top levels
 	failed  error      // a write or fsync error: the file's state is unknown until it is reopened
+	// readOnly: opened with OpenReadOnly; every write method fails with
+	// ErrReadOnly and the file is never modified.
+	readOnly bool
 }
 
 // Open opens the tree stored at path, creating an empty one if there is no
@@ -50,6 +53,24 @@ type Tree struct {
 // header is an error wrapping [ErrCorrupt].
 func Open(path string) (*Tree, error) {
 	return open(path, defaultCacheBudget)
+}
+
+// OpenReadOnly opens the tree stored at path for reading only, as an
+// auditor must: the file is opened O_RDONLY and never modified. A torn tail
+// (a write in progress, when a node is running on the file) is left alone
+// and the tree's size is the largest consistent one, as Open would cut it
+// to. The write methods fail with ErrReadOnly. A missing file is an error.
+func OpenReadOnly(path string) (*Tree, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
+	}
+	t := &Tree{f: f, cache: levelCache{budget: defaultCacheBudget}, readOnly: true}
+	if err := t.load(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
+	}
+	return t, nil
 }
 
 // open is Open with the level cache's budget, in hashes.
@@ -268,6 +289,9 @@ func (t *Tree) writable() error {
 	if t.f == nil {
 		return ErrClosed
 	}
+	if t.readOnly {
+		return ErrReadOnly
+	}
 	if t.failed != nil {
 		return fmt.Errorf("an earlier write failed, reopen the tree: %w", t.failed)
 	}
@@ -279,7 +303,12 @@ func (t *Tree) writable() error {
 func (t *Tree) Close() error {
 	t.syncMu.Lock()
 	defer t.syncMu.Unlock()
-	syncErr := t.sync(true)
+	var syncErr error
+	if !t.readOnly {
+		syncErr = t.sync(true)
+	} else if t.f == nil {
+		syncErr = ErrClosed
+	}
 	if errors.Is(syncErr, ErrClosed) {
 		return fmt.Errorf("merkle: couldn't close: %w", ErrClosed)
 	}
