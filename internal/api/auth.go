@@ -22,8 +22,8 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 			return auth.Principal{}, err
 		}
 		if s.cfg.JWT == nil {
-			return auth.Principal{}, fmt.Errorf("%w: this ledger has no JWT issuer configured; use a TLS client certificate",
-				auth.ErrInvalidToken)
+			return auth.Principal{}, newError(http.StatusUnauthorized, codeUnauthenticated,
+				"This ledger accepts no bearer tokens; use a TLS client certificate.")
 		}
 		return s.cfg.JWT.Verify(r.Context(), token)
 	}
@@ -39,6 +39,9 @@ func (s *Server) authorize(c *call) error {
 	}
 	p, err := s.authenticate(c.r)
 	if err != nil {
+		// The caller gets a generic 401; why is for the operator. auth's
+		// errors never contain the token.
+		s.log.Debug("request not authenticated", "route", c.ep.name(), "reason", err)
 		return err
 	}
 	c.who = p

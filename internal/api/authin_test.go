@@ -1,16 +1,22 @@
 package api_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/auth/authtest"
 )
 
 // A user id in a path is percent-decoded once, by the HTTP server:
@@ -123,5 +129,71 @@ func TestCertificateOutsideValidityRefused(t *testing.T) {
 			}
 			c.post(q("/app/transactions", v2022), map[string]string{"contents": "x"}).expect(401, "InvalidAuthenticationInfo")
 		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A rejected bearer token gets a generic 401 that quotes nothing of the
+// ledger's configuration (audience, issuer, key ids); the reason goes to the
+// log, without the token (issue 9, item 11).
+func TestTokenRejectionIsGeneric(t *testing.T) {
+	const audience = "https://secret-audience.ledgerd.test"
+	issuer := authtest.NewIssuer(t, "ES256")
+	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{{Issuer: authtest.IssuerURL, Audience: audience, JWKSFile: issuer.JWKSFile(t)}},
+		auth.JWTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	e := newEnv(t, envOptions{jwt: v, logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	now := time.Now()
+	const oid = "6696d1bc-6012-47da-8556-ab4c747999c9"
+	other := authtest.NewIssuer(t, "ES256")
+	tokens := map[string]string{
+		"wrong audience": issuer.Sign(authtest.Claims(authtest.IssuerURL, "https://elsewhere.test", oid, now)),
+		"unknown kid":    issuer.SignWithHeader(map[string]any{"kid": "kid-nobody-has"}, authtest.Claims(authtest.IssuerURL, audience, oid, now)),
+		"wrong key":      other.SignWithHeader(map[string]any{"kid": issuer.KeyID()}, authtest.Claims(authtest.IssuerURL, audience, oid, now)),
+		"unknown issuer": issuer.Sign(authtest.Claims("https://other-issuer.test/", audience, oid, now)),
+		"not yet valid":  issuer.Sign(authtest.Claims(authtest.IssuerURL, audience, oid, now.Add(time.Hour))),
+	}
+	for name, token := range tokens {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			r := e.withBearer(token).get(q("/app/collections", v2022)).expect(401, "InvalidAuthenticationInfo")
+			for _, secret := range []string{audience, authtest.IssuerURL, issuer.KeyID(), "kid-nobody-has", "other-issuer", "elsewhere"} {
+				if strings.Contains(string(r.body), secret) {
+					t.Errorf("401 body %s quotes %q", r.body, secret)
+				}
+			}
+		})
+	}
+	e.t = t
+	log := logs.String()
+	for _, want := range []string{"request not authenticated", "audience", "kid-nobody-has", "other-issuer"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not say %q:\n%s", want, log)
+		}
+	}
+	for name, token := range tokens {
+		if strings.Contains(log, token[strings.LastIndexByte(token, '.')+1:]) {
+			t.Errorf("the log holds the %s token", name)
+		}
 	}
 }

@@ -81,9 +81,12 @@ func classify(err error) *apiError {
 	case errors.Is(err, auth.ErrCertificateNotValid):
 		// The message gives the certificate's own validity dates.
 		return newError(http.StatusUnauthorized, codeUnauthenticated, "%s.", strings.TrimPrefix(err.Error(), "auth: "))
+	case errors.Is(err, auth.ErrExpired):
+		return newError(http.StatusUnauthorized, codeUnauthenticated, "The bearer token has expired.")
 	case errors.Is(err, auth.ErrInvalidToken):
-		// auth's messages describe the token's problem without the token.
-		return newError(http.StatusUnauthorized, codeUnauthenticated, "The bearer token was rejected: %v.", err)
+		// auth's message may name the configured audience, issuers or key
+		// ids: it goes to the log (authorize), not to the caller.
+		return newError(http.StatusUnauthorized, codeUnauthenticated, "The bearer token was rejected.")
 	case errors.Is(err, auth.ErrKeysUnavailable):
 		return newError(http.StatusServiceUnavailable, codeUnavailable,
 			"The token issuer's signing keys are unavailable; retry later.")

@@ -56,6 +56,8 @@ type envOptions struct {
 	signatureInterval time.Duration
 	maxCollections    int
 	jwt               *auth.JWTVerifier
+	// logger, if set, is the server's logger (the node keeps testLogger).
+	logger *slog.Logger
 }
 
 // credential is a client certificate and key.
@@ -122,8 +124,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logger := o.logger
+	if logger == nil {
+		logger = testLogger(t)
+	}
 	srv, err := api.New(api.Config{Node: n, Identities: ids, LedgerID: "test-ledger", JWT: o.jwt, Attestation: platform,
-		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: testLogger(t)})
+		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
