@@ -6,18 +6,27 @@ import (
 	"sync"
 )
 
-// chunkCache is an LRU of open completed chunk files and their positions
-// tables, so that memory does not grow with the ledger: a table is loaded on
-// the first Read in its chunk and dropped with the file when evicted.
+// chunkCache is an LRU of open completed chunk files, so that reads do not
+// re-open a chunk they read recently: reads are preads (os.File.ReadAt) on
+// the cached descriptor. Its size bounds the descriptors the ledger holds
+// (Options.CacheChunks).
+//
+// Positions tables are loaded whole only for chunks read sequentially (a
+// read of the seqno after the chunk's previous read: replay, scans), and at
+// most maxTables of them are held, so that memory does not grow with the
+// ledger; a random read fetches just the two positions it needs with one
+// pread.
 //
 // Entries are reference counted: an evicted entry's file is closed when its
 // last reader releases it, never under a pread in progress.
 type chunkCache struct {
-	capacity int
+	capacity  int
+	maxTables int
 
-	mu sync.Mutex
-	ll *list.List // of *cachedChunk, most recently used first
-	m  map[uint64]*list.Element
+	mu     sync.Mutex
+	ll     *list.List // of *cachedChunk, most recently used first
+	m      map[uint64]*list.Element
+	tables int // entries holding a table
 }
 
 // cachedChunk is one open completed chunk.
@@ -25,48 +34,85 @@ type cachedChunk struct {
 	start uint64
 	f     *os.File
 
-	loadOnce sync.Once
-	table    []byte // the raw positions table, loaded lazily by (*Ledger).table
-	loadErr  error
-
-	refs    int  // guarded by chunkCache.mu
-	evicted bool // guarded by chunkCache.mu
+	// Guarded by chunkCache.mu.
+	table    []byte // the raw positions table, if loaded; never modified once set
+	lastRead uint64 // seqno of the last read, to detect sequential reads
+	refs     int
+	evicted  bool
 }
 
+// maxCachedTables bounds the positions tables the cache holds.
+const maxCachedTables = 16
+
 func newChunkCache(capacity int) *chunkCache {
-	return &chunkCache{capacity: capacity, ll: list.New(), m: make(map[uint64]*list.Element)}
+	return &chunkCache{capacity: capacity, maxTables: min(capacity, maxCachedTables), ll: list.New(),
+		m: make(map[uint64]*list.Element)}
+}
+
+// access is what acquire returns about a read of one seqno.
+type access struct {
+	cc         *cachedChunk
+	table      []byte // the chunk's positions table, if loaded
+	sequential bool   // the chunk's previous read was of seqno-1
 }
 
 // acquire returns the cached chunk starting at start, opening path on a
-// miss. The caller must release it.
-func (c *chunkCache) acquire(start uint64, path string) (*cachedChunk, error) {
+// miss, and records a read of seqno in it. The caller must release it.
+func (c *chunkCache) acquire(start uint64, path string, seqno uint64) (access, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var cc *cachedChunk
 	if e, ok := c.m[start]; ok {
 		c.ll.MoveToFront(e)
-		cc := e.Value.(*cachedChunk)
-		cc.refs++
-		return cc, nil
+		cc = e.Value.(*cachedChunk)
+	} else {
+		f, err := openReadOnly(path)
+		if err != nil {
+			return access{}, err
+		}
+		cc = &cachedChunk{start: start, f: f}
+		c.insertLocked(cc)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	cc.refs++
+	a := access{cc: cc, table: cc.table, sequential: cc.lastRead != 0 && cc.lastRead+1 == seqno}
+	cc.lastRead = seqno
+	return a, nil
+}
+
+// setTable records the positions table of cc, loaded by a sequential reader,
+// dropping the table of the least recently used chunk holding one if the
+// cache holds too many.
+func (c *chunkCache) setTable(cc *cachedChunk, table []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc.table != nil || cc.evicted {
+		return
 	}
-	cc := &cachedChunk{start: start, f: f, refs: 1}
-	c.insertLocked(cc)
-	return cc, nil
+	cc.table = table
+	c.tables++
+	c.trimTablesLocked()
+}
+
+func (c *chunkCache) trimTablesLocked() {
+	for e := c.ll.Back(); e != nil && c.tables > c.maxTables; e = e.Prev() {
+		if cc := e.Value.(*cachedChunk); cc.table != nil {
+			cc.table = nil
+			c.tables--
+		}
+	}
 }
 
 // add caches a chunk that Sync just completed, with its positions table.
 func (c *chunkCache) add(start uint64, f *os.File, table []byte) {
 	cc := &cachedChunk{start: start, f: f, table: table}
-	cc.loadOnce.Do(func() {})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.m[start]; ok {
 		c.evictLocked(e)
 	}
+	c.tables++
 	c.insertLocked(cc)
+	c.trimTablesLocked()
 }
 
 func (c *chunkCache) insertLocked(cc *cachedChunk) {
@@ -80,6 +126,10 @@ func (c *chunkCache) evictLocked(e *list.Element) {
 	cc := c.ll.Remove(e).(*cachedChunk)
 	delete(c.m, cc.start)
 	cc.evicted = true
+	if cc.table != nil {
+		cc.table = nil
+		c.tables--
+	}
 	if cc.refs == 0 {
 		cc.f.Close()
 	}

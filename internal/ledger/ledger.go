@@ -10,15 +10,17 @@ import (
 )
 
 // DefaultCacheChunks is the default Options.CacheChunks.
-const DefaultCacheChunks = 16
+const DefaultCacheChunks = 64
 
 // Options configures a Ledger.
 type Options struct {
 	// Logger receives recovery warnings (torn tails, unfinished chunk
 	// completions) and chunk events. Nil discards them.
 	Logger *slog.Logger
-	// CacheChunks is how many completed chunks Read keeps open, with their
-	// positions tables, in an LRU. 0 means DefaultCacheChunks.
+	// CacheChunks is how many completed chunk files Read keeps open, in an
+	// LRU: it bounds the file descriptors the ledger holds beyond the open
+	// chunk. Up to 16 of them also keep their positions table in memory
+	// (those read sequentially). 0 means DefaultCacheChunks.
 	CacheChunks int
 	// PreopenChunks keeps the file of the next chunk open ahead of need, as
 	// an empty spare file (SpareChunkFile) that Sync renames when a chunk

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"sync"
@@ -403,6 +404,58 @@ func TestCacheEviction(t *testing.T) {
 	}
 	if _, err := Open(dir, Options{CacheChunks: -1}); err == nil {
 		t.Fatal("negative CacheChunks accepted")
+	}
+}
+
+// TestRandomReadsKeepNoTables checks that reads in random order, which find
+// each entry's extent with a pread of two positions, return every entry,
+// including the last of each chunk, and load no positions table; and that
+// sequential reads load tables, at most maxCachedTables of them.
+func TestRandomReadsKeepNoTables(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir)
+	entries := makeEntries(t, 1, chunkedPlan(200, 5, 1)) // 40 chunks
+	if err := l.Append(entries...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// Each chunk's entries last to first, the chunks in random order: no
+	// read follows a read of the previous seqno.
+	chunks := rand.New(rand.NewPCG(3, 4)).Perm(40)
+	for j := 4; j >= 0; j-- {
+		for _, c := range chunks {
+			i := c*5 + j
+			got, err := l.Read(uint64(i + 1))
+			if err != nil {
+				t.Fatalf("Read(%d): %v", i+1, err)
+			}
+			if !bytes.Equal(got, entries[i]) {
+				t.Fatalf("Read(%d) differs from what was appended", i+1)
+			}
+		}
+	}
+	if n := l.cache.tables; n != 0 {
+		t.Fatalf("random reads loaded %d positions tables", n)
+	}
+	checkContents(t, l, 1, entries)
+	if n := l.cache.tables; n != maxCachedTables {
+		t.Fatalf("after sequential reads of 40 chunks the cache holds %d tables, want %d", n, maxCachedTables)
+	}
+	held := 0
+	for e := l.cache.ll.Front(); e != nil; e = e.Next() {
+		if e.Value.(*cachedChunk).table != nil {
+			held++
+		}
+	}
+	if held != maxCachedTables || l.cache.ll.Len() != 40 {
+		t.Fatalf("cache holds %d chunks, %d with tables", l.cache.ll.Len(), held)
 	}
 }
 

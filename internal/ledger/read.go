@@ -83,45 +83,69 @@ func (l *Ledger) readTail(c *tailChunk, seqno uint64) ([]byte, error) {
 	return l.readAt(c.f, openName(c.start), seqno, off, end)
 }
 
-// readCompleted reads an entry of a completed chunk through the cache.
+// readCompleted reads an entry of a completed chunk through the cache: its
+// extent from the positions table if the cache holds it (or the read is
+// sequential, which loads it), else from the two positions read with one
+// pread.
 func (l *Ledger) readCompleted(m *chunkMeta, seqno uint64) ([]byte, error) {
-	cc, err := l.cache.acquire(m.start, l.path(m.name()))
+	a, err := l.cache.acquire(m.start, l.path(m.name()), seqno)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
 	}
-	defer l.cache.release(cc)
-	table, err := l.table(cc, m)
+	defer l.cache.release(a.cc)
+	table := a.table
+	if table == nil && a.sequential {
+		if table, err = l.loadTable(a.cc, m); err != nil {
+			return nil, err
+		}
+	}
+	var off, end int64
+	if table != nil {
+		off, end, err = extent(table, m, seqno, 0)
+	} else {
+		off, end, err = l.readExtent(a.cc, m, seqno)
+	}
 	if err != nil {
 		return nil, err
 	}
-	off, end, err := extent(table, m, seqno)
-	if err != nil {
-		return nil, err
-	}
-	return l.readAt(cc.f, m.name(), seqno, off, end)
+	return l.readAt(a.cc.f, m.name(), seqno, off, end)
 }
 
-// table returns the raw positions table of a cached chunk, reading it once.
-// It is kept raw: each Read checks the two positions it uses.
-func (l *Ledger) table(cc *cachedChunk, m *chunkMeta) ([]byte, error) {
-	cc.loadOnce.Do(func() {
-		b := make([]byte, m.count()*positionSize)
-		if _, err := cc.f.ReadAt(b, m.tableOff); err != nil {
-			cc.loadErr = fmt.Errorf("ledger: couldn't read the positions table of %s: %w", m.name(), err)
-			return
-		}
-		cc.table = b
-	})
-	return cc.table, cc.loadErr
+// loadTable reads the raw positions table of a cached chunk and offers it
+// to the cache. It is kept raw: each Read checks the two positions it uses.
+func (l *Ledger) loadTable(cc *cachedChunk, m *chunkMeta) ([]byte, error) {
+	b := make([]byte, m.count()*positionSize)
+	if _, err := cc.f.ReadAt(b, m.tableOff); err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read the positions table of %s: %w", m.name(), err)
+	}
+	l.cache.setTable(cc, b)
+	return b, nil
+}
+
+// readExtent reads the positions of seqno and of the next entry (if any) from
+// a completed chunk's table with one pread, and returns the entry's extent.
+func (l *Ledger) readExtent(cc *cachedChunk, m *chunkMeta, seqno uint64) (off, end int64, err error) {
+	var b [2 * positionSize]byte
+	i := seqno - m.start
+	n := positionSize
+	if i+1 < m.count() {
+		n = 2 * positionSize
+	}
+	if _, err := cc.f.ReadAt(b[:n], m.tableOff+int64(i)*positionSize); err != nil {
+		return 0, 0, fmt.Errorf("ledger: couldn't read the position of seqno %d in %s: %w", seqno, m.name(), err)
+	}
+	return extent(b[:n], m, seqno, i)
 }
 
 // extent returns the file offsets [off, end) of the entry at seqno in a
-// completed chunk, from its positions table (§1.2).
-func extent(table []byte, m *chunkMeta, seqno uint64) (off, end int64, err error) {
+// completed chunk, from the part of its positions table (§1.2) that starts
+// with position base.
+func extent(table []byte, m *chunkMeta, seqno, base uint64) (off, end int64, err error) {
 	i := seqno - m.start
-	off, end = int64(binary.LittleEndian.Uint32(table[i*positionSize:])), m.tableOff
+	j := i - base
+	off, end = int64(binary.LittleEndian.Uint32(table[j*positionSize:])), m.tableOff
 	if i+1 < m.count() {
-		end = int64(binary.LittleEndian.Uint32(table[(i+1)*positionSize:]))
+		end = int64(binary.LittleEndian.Uint32(table[(j+1)*positionSize:]))
 	}
 	if off < chunkHeaderSize || end-off < minEntrySize || end > m.tableOff {
 		return 0, 0, &CorruptionError{File: m.name(), Seqno: seqno, Offset: m.tableOff + int64(i)*positionSize,
@@ -171,11 +195,12 @@ func (l *Ledger) probeView(seqno uint64) (uint64, error) {
 		return l.checkIV(iv, openName(c.start), seqno, off)
 	}
 	m := l.chunkFor(seqno)
-	cc, err := l.cache.acquire(m.start, l.path(m.name()))
+	a, err := l.cache.acquire(m.start, l.path(m.name()), seqno)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
 	}
-	defer l.cache.release(cc)
+	defer l.cache.release(a.cc)
+	cc := a.cc
 	off, err := l.position(cc, m, seqno)
 	if err != nil {
 		return 0, err

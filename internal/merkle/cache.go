@@ -1,6 +1,9 @@
 package merkle
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // defaultCacheBudget bounds the number of stored hashes the level cache
 // holds (4 MiB of hashes, plus 4 bytes of state each): whatever the tree's
@@ -114,4 +117,43 @@ func (c *levelCache) resize(n uint64) {
 // next resize adds every level it keeps as empty.
 func (c *levelCache) reset() {
 	*c = levelCache{budget: c.budget, low: len(c.levels)}
+}
+
+// edgeCacheSize bounds the right edges an edgeCache holds: those of the
+// trees the last signatures signed, which receipts prove against.
+const edgeCacheSize = 1024
+
+// An edgeCache holds the right edges of trees of earlier sizes, so that a
+// proof in the tree a signature signed does not re-read that tree's right
+// edge. Readers fill it under the tree's read lock; the writer drops the
+// sizes beyond the tree's when it truncates.
+type edgeCache struct {
+	mu sync.Mutex
+	m  map[uint64]*Frontier
+}
+
+func (c *edgeCache) get(n uint64) *Frontier {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[n]
+}
+
+func (c *edgeCache) put(f *Frontier) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= edgeCacheSize {
+		c.m = make(map[uint64]*Frontier)
+	}
+	c.m[f.size] = f
+}
+
+// dropAbove forgets the right edges of trees larger than n leaves.
+func (c *edgeCache) dropAbove(n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for size := range c.m {
+		if size > n {
+			delete(c.m, size)
+		}
+	}
 }

@@ -22,17 +22,26 @@ type span struct {
 type reader struct {
 	t     *Tree
 	spans [2]span
-	n     int // spans in use
+	n     int       // spans in use
+	right *Frontier // the right edge of the tree of the query's size, if known
 }
 
 // newReader returns a reader for a query about leaf in the tree of the first
-// n leaves. It loads, with one read each, the records of the aligned block of
-// leaves that holds leaf, where the query's low-level siblings are, and, if
-// n is not the tree's size (whose right edge is in memory), the block that
-// holds n's smallest complete subtrees, which the hashes along the right edge
-// of the tree of size n combine.
+// n leaves. It loads, with one read, the records of the aligned block of
+// leaves that holds leaf, where the query's low-level siblings are. If n is
+// not the tree's size (whose right edge is in memory), it also needs n's
+// right edge, the complete subtrees that the hashes along the right edge of
+// the tree of size n combine: from the tree's cache of right edges (a few
+// sizes, the signed ones, serve most queries), else read once and cached.
 func (t *Tree) newReader(leaf, n uint64) (reader, error) {
 	r := reader{t: t}
+	if n != t.edge.size {
+		right, err := t.rightEdge(n)
+		if err != nil {
+			return reader{}, err
+		}
+		r.right = right
+	}
 	level := min(t.cache.low, maxSpanLevel)
 	if level == 0 {
 		return r, nil
@@ -40,13 +49,28 @@ func (t *Tree) newReader(leaf, n uint64) (reader, error) {
 	if err := r.loadBlock(leaf, level); err != nil {
 		return reader{}, err
 	}
-	mask := uint64(1)<<level - 1
-	if n&mask != 0 && n != t.edge.size && leaf>>level != (n-1)>>level {
+	return r, nil
+}
+
+// rightEdge returns the right edge of the tree of n < Size() leaves, from
+// the cache or read with one ReadAt of the block holding leaf n-1 (and the
+// level cache). The caller holds mu, shared or exclusive.
+func (t *Tree) rightEdge(n uint64) (*Frontier, error) {
+	if f := t.edges.get(n); f != nil {
+		return f, nil
+	}
+	r := reader{t: t}
+	if level := min(t.cache.low, maxSpanLevel); level > 0 {
 		if err := r.loadBlock(n-1, level); err != nil {
-			return reader{}, err
+			return nil, err
 		}
 	}
-	return r, nil
+	f, err := t.readEdgeWith(&r, n)
+	if err != nil {
+		return nil, err
+	}
+	t.edges.put(&f)
+	return &f, nil
 }
 
 // loadBlock loads the records of the 2^level-aligned block holding leaf,
@@ -70,8 +94,13 @@ func (r *reader) loadRecords(lo, hi uint64) error {
 
 // stored returns the hash of node k of level.
 func (r *reader) stored(level int, k uint64) (Hash, error) {
-	if h, ok := r.t.edgeHash(level, k); ok {
+	if h, ok := r.t.edge.hashAt(level, k); ok {
 		return h, nil
+	}
+	if r.right != nil {
+		if h, ok := r.right.hashAt(level, k); ok {
+			return h, nil
+		}
 	}
 	c := &r.t.cache
 	if h, ok := c.get(level, k); ok {
@@ -109,14 +138,14 @@ func (r *reader) rangeHash(lo, hi uint64) (Hash, error) {
 	return h, err
 }
 
-// edgeHash returns node k of level if it is one of the complete subtrees
-// that the tree's size decomposes into, which the right edge holds.
-func (t *Tree) edgeHash(level int, k uint64) (Hash, bool) {
-	top := t.edge.size >> level
+// hashAt returns node k of level if it is one of the complete subtrees that
+// the frontier's size decomposes into, which the frontier holds.
+func (f *Frontier) hashAt(level int, k uint64) (Hash, bool) {
+	top := f.size >> level
 	if top&1 == 0 || k != top-1 {
 		return Hash{}, false
 	}
-	return t.edge.hashes[bits.OnesCount64(top)-1], true
+	return f.hashes[bits.OnesCount64(top)-1], true
 }
 
 // readStored reads stored hash idx from the pending buffer or the file.

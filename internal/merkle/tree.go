@@ -35,6 +35,7 @@ type Tree struct {
 	pending []byte     // the records of leaves [synced, edge.size), from stored hash storedHashCount(synced) on
 	edge    Frontier   // the right edge; edge.size is the tree's size
 	cache   levelCache // the top levels
+	edges   edgeCache  // right edges of trees of earlier sizes
 	failed  error      // a write or fsync error: the file's state is unknown until it is reopened
 	// readOnly: opened with OpenReadOnly; every write method fails with
 	// ErrReadOnly and the file is never modified.
@@ -258,6 +259,7 @@ func (t *Tree) truncate(n uint64) error {
 func (t *Tree) setSize(n uint64) error {
 	t.edge = Frontier{} // stale until reloaded
 	t.cache.resize(n)
+	t.edges.dropAbove(n)
 	edge, err := t.readEdge(n)
 	if err != nil {
 		return err
@@ -269,7 +271,11 @@ func (t *Tree) setSize(n uint64) error {
 // readEdge reads the right edge of the tree of n leaves: the complete
 // subtrees given by n's set bits, largest first.
 func (t *Tree) readEdge(n uint64) (Frontier, error) {
-	r := reader{t: t}
+	return t.readEdgeWith(&reader{t: t}, n)
+}
+
+// readEdgeWith is readEdge through r.
+func (t *Tree) readEdgeWith(r *reader, n uint64) (Frontier, error) {
 	edge := Frontier{size: n, hashes: make([]Hash, 0, bits.OnesCount64(n))}
 	for lo := uint64(0); lo < n; {
 		level := bits.Len64(n-lo) - 1
