@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"container/list"
+	"io"
 	"os"
 	"sync"
 )
@@ -32,13 +33,20 @@ type chunkCache struct {
 // cachedChunk is one open completed chunk.
 type cachedChunk struct {
 	start uint64
-	f     *os.File
+	f     chunkFile
 
 	// Guarded by chunkCache.mu.
 	table    []byte // the raw positions table, if loaded; never modified once set
 	lastRead uint64 // seqno of the last read, to detect sequential reads
 	refs     int
 	evicted  bool
+}
+
+// chunkFile is an open completed chunk: an *os.File, or on Unix a bare
+// descriptor (see openReadOnly).
+type chunkFile interface {
+	io.ReaderAt
+	io.Closer
 }
 
 // maxCachedTables bounds the positions tables the cache holds.

@@ -5,4 +5,4 @@ package ledger
 import "os"
 
 // openReadOnly opens a chunk file for preads.
-func openReadOnly(path string) (*os.File, error) { return os.Open(path) }
+func openReadOnly(path string) (chunkFile, error) { return os.Open(path) }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
+	"io"
 	"sort"
 )
 
@@ -156,7 +156,7 @@ func extent(table []byte, m *chunkMeta, seqno, base uint64) (off, end int64, err
 
 // readAt reads the entry at [off, end) of a chunk file and checks that it is
 // the entry at seqno.
-func (l *Ledger) readAt(f *os.File, name string, seqno uint64, off, end int64) ([]byte, error) {
+func (l *Ledger) readAt(f io.ReaderAt, name string, seqno uint64, off, end int64) ([]byte, error) {
 	if end-off > MaxEntrySize || end-off < minEntrySize {
 		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
 			Reason: fmt.Sprintf("entry of %d bytes", end-off)}
