@@ -62,6 +62,7 @@
 //	                                field, wrong type, contents over 8 KiB of UTF-8 or with an
 //	                                unpaired surrogate escape, unknown role; bad user id
 //	400 CollectionLimitExceeded     a write that would create collection 5,001
+//	400 InvalidHeaderValue          x-ms-client-request-id over 1 KiB, not printable ASCII, or repeated
 //	401 InvalidAuthenticationInfo   no credentials, a client certificate outside its validity period,
 //	                                or a rejected bearer token
 //	403 NotAllowed                  not a ledger user, or role too low
@@ -111,4 +112,7 @@
 //     stored and reported.
 //   - x-ms-ccf-transaction-id is on every successful answer: the write's id
 //     for writes, else the committed transaction id the answer was read at.
+//   - Every answer, errors included, carries a fresh x-ms-request-id (a
+//     random UUID, also logged as request_id) and echoes the request's
+//     x-ms-client-request-id, as Azure services do.
 package api

@@ -214,7 +214,8 @@ type response struct {
 	body   []byte
 }
 
-// do sends a request and checks what every answer must satisfy: a 2xx has
+// do sends a request and checks what every answer must satisfy: every
+// answer has an x-ms-request-id (a UUID); a 2xx has
 // x-ms-ccf-transaction-id (a valid transaction id) and, unless 204, a JSON
 // body; an error has an ACL error body and no transaction id.
 func (c *client) do(method, path string, body any, headers ...string) *response {
@@ -268,6 +269,7 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 func (r *response) checkInvariants(method, path string) {
 	t := r.t
 	t.Helper()
+	checkRequestID(t, method, path, r.header)
 	txid := r.header.Get("x-ms-ccf-transaction-id")
 	if r.status >= 200 && r.status < 300 {
 		if _, err := node.ParseTxID(txid); err != nil {

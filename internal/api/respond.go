@@ -61,7 +61,7 @@ func (c *call) noContent(id node.TxID) error {
 // with their cause, which the client does not see.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string, err error) {
 	ae := classify(err)
-	attrs := []any{"route", route, "status", ae.status, "code", ae.code}
+	attrs := []any{"route", route, "status", ae.status, "code", ae.code, "request_id", w.Header().Get(requestIDHeader)}
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		s.log.Debug("client went away", append(attrs, "err", err)...)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -142,7 +143,9 @@ func (s *Server) dispatch(eps []*endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		ep, route, err := pick(rec, r, eps)
+		reqID, err := setRequestIDs(rec, r)
+		ep, route, pickErr := pick(rec, r, eps)
+		err = cmp.Or(err, pickErr)
 		defer s.recoverPanic(rec, r, route)
 		if err == nil {
 			c := &call{w: rec, r: r, ep: ep}
@@ -155,7 +158,7 @@ func (s *Server) dispatch(eps []*endpoint) http.Handler {
 		}
 		elapsed := time.Since(start)
 		s.metrics.observe(route, rec.status, elapsed)
-		s.log.Debug("request", "route", route, "status", rec.status, "duration", elapsed)
+		s.log.Debug("request", "route", route, "status", rec.status, "duration", elapsed, "request_id", reqID)
 	})
 }
 
