@@ -28,6 +28,7 @@ type config struct {
 	ChunkSize         int64    `json:"chunk-size"`
 	Users             []string `json:"user"`
 	JWTIssuers        []string `json:"jwt-issuer"`
+	JWTMaxLifetime    duration `json:"jwt-max-lifetime"`
 	LogLevel          string   `json:"log-level"`
 	LogFormat         string   `json:"log-format"`
 }
@@ -41,6 +42,7 @@ func defaultConfig() config {
 		SignatureInterval: duration(5 * time.Millisecond),
 		SyncInterval:      duration(2 * time.Millisecond),
 		ChunkSize:         5_000_000,
+		JWTMaxLifetime:    duration(auth.DefaultMaxLifetime),
 		LogLevel:          "info",
 		LogFormat:         "text",
 	}
@@ -109,6 +111,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
 	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS` (JWKS: file or https URL; repeatable)")
+	fs.Var(&cfg.JWTMaxLifetime, "jwt-max-lifetime", "longest `duration` a bearer JWT may be valid (exp - iat; exp - now without iat)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
@@ -202,6 +205,9 @@ func (c *config) validate() error {
 		if _, err := parseIssuerSpec(j); err != nil {
 			return err
 		}
+	}
+	if c.JWTMaxLifetime <= 0 {
+		return errors.New("--jwt-max-lifetime must be positive, e.g. 24h")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

@@ -19,7 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if cfg.Data != "./data" || cfg.Listen != "127.0.0.1:8443" || cfg.LedgerID != "ledger" ||
 		time.Duration(cfg.SignatureInterval) != 5*time.Millisecond || cfg.LogFormat != "text" ||
-		nodeSyncInterval(cfg.SyncInterval) != 2*time.Millisecond {
+		nodeSyncInterval(cfg.SyncInterval) != 2*time.Millisecond || time.Duration(cfg.JWTMaxLifetime) != 24*time.Hour {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }
@@ -61,6 +61,8 @@ func TestConfigErrors(t *testing.T) {
 		{"--user", "cert.pem"},
 		{"--user", "cert.pem:Owner"},
 		{"--jwt-issuer", "only,two"},
+		{"--jwt-max-lifetime", "0s"},
+		{"--jwt-max-lifetime", "-1h"},
 		{"--log-level", "loud"},
 		{"--log-format", "xml"},
 		{"--config", unknown},

@@ -48,6 +48,8 @@
 //	                           Contributor or Administrator (repeatable; first start only)
 //	--jwt-issuer ISS,AUD,JWKS  accept bearer JWTs from issuer ISS for audience AUD, with
 //	                           keys from JWKS, a file or an https URL (repeatable)
+//	--jwt-max-lifetime D       longest time a bearer JWT may be valid: exp - iat, or exp - now
+//	                           for a token without iat (default 24h)
 //	--log-level LEVEL          debug, info, warn or error (default info)
 //	--log-format FORMAT        text or json (default text), on standard error
 //	--version                  print the version and exit

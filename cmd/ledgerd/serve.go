@@ -187,7 +187,7 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, log *slog.Log
 		for i, spec := range cfg.JWTIssuers {
 			issuers[i], _ = parseIssuerSpec(spec) // validated by parseConfig
 		}
-		if jwt, err = auth.NewJWTVerifier(issuers, auth.JWTOptions{Logger: log}); err != nil {
+		if jwt, err = auth.NewJWTVerifier(issuers, auth.JWTOptions{Logger: log, MaxLifetime: time.Duration(cfg.JWTMaxLifetime)}); err != nil {
 			return nil, fmt.Errorf("couldn't configure JWT issuers: %w", err)
 		}
 	}

@@ -197,3 +197,42 @@ func TestTokenRejectionIsGeneric(t *testing.T) {
 		}
 	}
 }
+
+// A bearer token's lifetime is bounded: exp=1e300 no longer makes a token
+// that never expires (issue 9, item 10; 24 h past iat by default).
+func TestTokenLifetimeBounded(t *testing.T) {
+	issuer := authtest.NewIssuer(t, "ES256")
+	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{{Issuer: authtest.IssuerURL, Audience: authtest.Audience, JWKSFile: issuer.JWKSFile(t)}},
+		auth.JWTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{jwt: v})
+	const oid = "6696d1bc-6012-47da-8556-ab4c747999c9"
+	e.admin.do("PATCH", userPath(v2022, oid), map[string]string{"assignedRole": "Reader"}).expect(200, "")
+	now := time.Now()
+	for name, edit := range map[string]map[string]any{
+		"exp 1e300":              {"exp": 1e300},
+		"exp 1e300 without iat":  {"exp": 1e300, "iat": nil},
+		"25 hours":               {"exp": now.Add(25 * time.Hour).Unix()},
+		"25 hours without iat":   {"exp": now.Add(25 * time.Hour).Unix(), "iat": nil},
+		"iat a year ago, exp 1h": {"iat": now.AddDate(-1, 0, 0).Unix(), "nbf": nil, "exp": now.Add(time.Hour).Unix()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e.t = t
+			c := authtest.Claims(authtest.IssuerURL, authtest.Audience, oid, now)
+			for k, val := range edit {
+				if val == nil {
+					delete(c, k)
+				} else {
+					c[k] = val
+				}
+			}
+			e.withBearer(issuer.Sign(c)).get(q("/app/collections", v2022)).expect(401, "InvalidAuthenticationInfo")
+		})
+	}
+	e.t = t
+	c := authtest.Claims(authtest.IssuerURL, authtest.Audience, oid, now)
+	c["exp"] = now.Add(23 * time.Hour).Unix()
+	e.withBearer(issuer.Sign(c)).get(q("/app/collections", v2022)).expect(200, "")
+}

@@ -90,10 +90,11 @@ func (c *claims) checkAudience(want string) error {
 }
 
 // checkTimes requires exp and checks exp, nbf and iat against now, allowing
-// leeway for clock skew either way (RFC 7519 §4.1.4-6).
-func (c *claims) checkTimes(now time.Time, leeway time.Duration) error {
+// leeway for clock skew either way (RFC 7519 §4.1.4-6), and bounds the
+// token's lifetime: exp - iat, or exp - now without iat, at most maxLife.
+func (c *claims) checkTimes(now time.Time, leeway, maxLife time.Duration) error {
 	t := float64(now.UnixNano()) / 1e9
-	skew := leeway.Seconds()
+	skew, life := leeway.Seconds(), maxLife.Seconds()
 	switch {
 	case c.Exp == nil:
 		return fmt.Errorf("%w: token has no exp claim", ErrInvalidToken)
@@ -103,6 +104,12 @@ func (c *claims) checkTimes(now time.Time, leeway time.Duration) error {
 		return fmt.Errorf("%w: token not valid before %s", ErrInvalidToken, numericDate(*c.Nbf))
 	case c.Iat != nil && *c.Iat > t+skew:
 		return fmt.Errorf("%w: token issued in the future, at %s", ErrInvalidToken, numericDate(*c.Iat))
+	case c.Iat != nil && *c.Exp-*c.Iat > life:
+		return fmt.Errorf("%w: token lifetime from iat %s to exp %s is longer than the %v allowed",
+			ErrInvalidToken, numericDate(*c.Iat), numericDate(*c.Exp), maxLife)
+	case c.Iat == nil && *c.Exp > t+life+skew:
+		return fmt.Errorf("%w: token has no iat and expires at %s, more than %v from now",
+			ErrInvalidToken, numericDate(*c.Exp), maxLife)
 	}
 	return nil
 }

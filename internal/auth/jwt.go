@@ -15,6 +15,7 @@ import (
 const (
 	DefaultLeeway          = 60 * time.Second
 	DefaultRefreshInterval = time.Hour
+	DefaultMaxLifetime     = 24 * time.Hour
 )
 
 // IssuerConfig is one OpenID issuer whose tokens the ledger accepts.
@@ -52,6 +53,13 @@ type JWTOptions struct {
 	// Independently, a token with an unknown kid triggers a fetch, but
 	// never more often than once per 30 s per URL.
 	RefreshInterval time.Duration
+	// MaxLifetime bounds how long a token may be valid: exp - iat, or, for
+	// a token without iat, exp - now (so that such a token is never
+	// honoured for more than MaxLifetime from any moment it is presented).
+	// Zero means DefaultMaxLifetime (24 h); Entra ID access tokens live
+	// 60 to 90 minutes. Without the bound, a token with exp=1e300 would
+	// never expire.
+	MaxLifetime time.Duration
 	// Logger receives key-fetch events and warnings. Tokens are never
 	// logged. Nil means no logging.
 	Logger *slog.Logger
@@ -65,8 +73,14 @@ func (o JWTOptions) withDefaults() (JWTOptions, error) {
 	if o.RefreshInterval < 0 {
 		return o, errors.New("auth: JWTOptions.RefreshInterval is negative; use 0 for the default of 1h")
 	}
+	if o.MaxLifetime < 0 {
+		return o, errors.New("auth: JWTOptions.MaxLifetime is negative; use 0 for the default of 24h")
+	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxLifetime == 0 {
+		o.MaxLifetime = DefaultMaxLifetime
 	}
 	if o.Leeway == 0 {
 		o.Leeway = DefaultLeeway
@@ -122,9 +136,10 @@ func isLoopback(host string) bool {
 // JWTVerifier verifies bearer JWTs from a fixed set of issuers and turns
 // them into principals. It is safe for concurrent use.
 type JWTVerifier struct {
-	issuers map[string]*issuer
-	now     func() time.Time
-	leeway  time.Duration
+	issuers     map[string]*issuer
+	now         func() time.Time
+	leeway      time.Duration
+	maxLifetime time.Duration
 }
 
 // issuer is a configured issuer and its keys.
@@ -144,7 +159,7 @@ func NewJWTVerifier(issuers []IssuerConfig, opts JWTOptions) (*JWTVerifier, erro
 	if len(issuers) == 0 {
 		return nil, errors.New("auth: no JWT issuers configured; list at least one, or don't build a JWTVerifier")
 	}
-	v := &JWTVerifier{issuers: make(map[string]*issuer), now: opts.Now, leeway: opts.Leeway}
+	v := &JWTVerifier{issuers: make(map[string]*issuer), now: opts.Now, leeway: opts.Leeway, maxLifetime: opts.MaxLifetime}
 	for i := range issuers {
 		c := &issuers[i]
 		if err := c.validate(); err != nil {
@@ -226,7 +241,7 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*claims, error)
 	if err := c.checkAudience(is.audience); err != nil {
 		return nil, err
 	}
-	if err := c.checkTimes(v.now(), v.leeway); err != nil {
+	if err := c.checkTimes(v.now(), v.leeway, v.maxLifetime); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -229,7 +229,13 @@ func TestVerifyClaims(t *testing.T) {
 		{name: "fractional exp", edit: map[string]any{"exp": float64(unix(time.Hour)) + 0.5}, wantID: "u"},
 		{name: "no exp", edit: map[string]any{"exp": nil}, wantErr: auth.ErrInvalidToken, notErr: auth.ErrExpired},
 		{name: "exp a string", edit: map[string]any{"exp": "9999999999"}, wantErr: auth.ErrInvalidToken},
-		{name: "exp huge", edit: map[string]any{"exp": 1e300}, wantID: "u"},
+		{name: "exp huge", edit: map[string]any{"exp": 1e300}, wantErr: auth.ErrInvalidToken, notErr: auth.ErrExpired},
+		{name: "exp huge without iat", edit: map[string]any{"exp": 1e300, "iat": nil}, wantErr: auth.ErrInvalidToken, notErr: auth.ErrExpired},
+		{name: "lifetime 24h", edit: map[string]any{"exp": unix(24 * time.Hour)}, wantID: "u"},
+		{name: "lifetime over 24h", edit: map[string]any{"exp": unix(24*time.Hour + time.Second)}, wantErr: auth.ErrInvalidToken, notErr: auth.ErrExpired},
+		{name: "old iat, long lifetime", edit: map[string]any{"iat": unix(-48 * time.Hour), "nbf": nil, "exp": unix(time.Hour)}, wantErr: auth.ErrInvalidToken},
+		{name: "no iat, exp within 24h", edit: map[string]any{"iat": nil, "exp": unix(24 * time.Hour)}, wantID: "u"},
+		{name: "no iat, exp beyond 24h", edit: map[string]any{"iat": nil, "exp": unix(25 * time.Hour)}, wantErr: auth.ErrInvalidToken, notErr: auth.ErrExpired},
 		{name: "nbf in future", edit: map[string]any{"nbf": unix(2 * time.Minute)}, wantErr: auth.ErrInvalidToken, notErr: auth.ErrExpired},
 		{name: "nbf within leeway", edit: map[string]any{"nbf": unix(59 * time.Second)}, wantID: "u"},
 		{name: "iat in future", edit: map[string]any{"iat": unix(2 * time.Minute)}, wantErr: auth.ErrInvalidToken},
@@ -454,6 +460,7 @@ func TestNewJWTVerifierConfig(t *testing.T) {
 		{name: "duplicate issuer", issuers: []auth.IssuerConfig{good, good}, wantErr: "configured twice"},
 		{name: "negative leeway", issuers: []auth.IssuerConfig{good}, opts: auth.JWTOptions{Leeway: -time.Second}, wantErr: "Leeway"},
 		{name: "negative refresh", issuers: []auth.IssuerConfig{good}, opts: auth.JWTOptions{RefreshInterval: -time.Second}, wantErr: "RefreshInterval"},
+		{name: "negative lifetime", issuers: []auth.IssuerConfig{good}, opts: auth.JWTOptions{MaxLifetime: -time.Second}, wantErr: "MaxLifetime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -486,6 +493,25 @@ func TestVerifyLeewayOption(t *testing.T) {
 	c["nbf"] = testNow.Add(time.Second).Unix()
 	if _, err := v.Verify(context.Background(), is.Sign(c)); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Errorf("nbf a second ahead: err = %v, want ErrInvalidToken", err)
+	}
+}
+
+// TestVerifyMaxLifetimeOption checks a non-default lifetime bound.
+func TestVerifyMaxLifetimeOption(t *testing.T) {
+	is := testIssuer(t, "ES256")
+	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{{
+		Issuer: authtest.IssuerURL, Audience: authtest.Audience, JWKSFile: writeFile(t, "jwks.json", is.JWKS()),
+	}}, auth.JWTOptions{Now: func() time.Time { return testNow }, MaxLifetime: 30 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := claims("u") // valid for an hour
+	if _, err := v.Verify(context.Background(), is.Sign(c)); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("1h token, 30m bound: err = %v, want ErrInvalidToken", err)
+	}
+	c["exp"] = testNow.Add(30 * time.Minute).Unix()
+	if _, err := v.Verify(context.Background(), is.Sign(c)); err != nil {
+		t.Errorf("30m token, 30m bound: err = %v", err)
 	}
 }
 
