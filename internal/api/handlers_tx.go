@@ -38,19 +38,9 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.collections.reserve(coll)
+	id, err := s.appendEntry(c.r.Context(), coll, contents)
 	if err != nil {
 		return err
-	}
-	f, err := s.node.SubmitEntry(coll, contents)
-	if err != nil {
-		res.cancel()
-		return fmt.Errorf("couldn't submit entry: %w", err)
-	}
-	res.submitted(f)
-	id, err := f.Wait(c.r.Context())
-	if err != nil {
-		return fmt.Errorf("couldn't append entry: %w", err)
 	}
 	return c.replyJSON(http.StatusOK, id, oneStringObject(c.d.collectionParam(), coll))
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
@@ -103,9 +102,9 @@ func (s *Server) patchUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	txid, err := s.changeUser(c.r.Context(), id, func(current auth.Role, exists bool) (ledger.MapWrites, error) {
+	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error) {
 		if exists && current == auth.RoleAdministrator && role != auth.RoleAdministrator {
-			if err := s.checkNotLastAdministrator(id); err != nil {
+			if err := checkNotLastAdministrator(st, id); err != nil {
 				return ledger.MapWrites{}, err
 			}
 		}
@@ -123,12 +122,12 @@ func (s *Server) deleteUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	txid, err := s.changeUser(c.r.Context(), id, func(current auth.Role, exists bool) (ledger.MapWrites, error) {
+	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error) {
 		if !exists {
 			return ledger.MapWrites{}, userNotFound(id)
 		}
 		if current == auth.RoleAdministrator {
-			if err := s.checkNotLastAdministrator(id); err != nil {
+			if err := checkNotLastAdministrator(st, id); err != nil {
 				return ledger.MapWrites{}, err
 			}
 		}
@@ -142,49 +141,42 @@ func (s *Server) deleteUser(c *call) error {
 
 // checkNotLastAdministrator refuses a change that would leave the ledger
 // without an Administrator, since then no one could manage users again.
-func (s *Server) checkNotLastAdministrator(id string) error {
-	if gov.CountRole(s.node.State(), auth.RoleAdministrator) > 1 {
+func checkNotLastAdministrator(st gov.State, id string) error {
+	if gov.CountRole(st, auth.RoleAdministrator) > 1 {
 		return nil
 	}
 	return newError(http.StatusConflict, codeLastAdministrator,
 		"User %q is the last Administrator; make another user Administrator first.", clip(id))
 }
 
-// userChangeTimeout bounds the wait for a user change to commit.
-const userChangeTimeout = 30 * time.Second
-
-// changeUser runs one user-management change: under the user-management
-// lock, decide computes the write from the user's committed role, and the
-// write is submitted and waited for until committed. Holding the lock until
-// commit makes the check in decide and the write atomic.
+// changeUser runs one user-management change through the node's executor
+// (node.Exec): decide computes the write from the user's role in the latest
+// state, and the executor holds its lock until the write is committed, so
+// the check in decide and the write are atomic, and the change is answered
+// only once it can never be rolled back: a user whose deletion is answered
+// is refused from then on.
 func (s *Server) changeUser(ctx context.Context, id string,
-	decide func(current auth.Role, exists bool) (ledger.MapWrites, error)) (node.TxID, error) {
-	select {
-	case s.userAdmin <- struct{}{}:
-		defer func() { <-s.userAdmin }()
-	case <-ctx.Done():
-		return node.TxID{}, ctx.Err()
-	}
-	current, exists := gov.UserRole(s.node.State(), id)
-	w, err := decide(current, exists)
-	if err != nil {
+	decide func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error)) (node.TxID, error) {
+	var decided error
+	var removed bool
+	txid, err := s.node.Exec(ctx, node.UntilCommitted, func(st *node.State) ([]ledger.MapWrites, error) {
+		current, exists := gov.UserRole(st, id)
+		w, err := decide(st, current, exists)
+		if err != nil {
+			decided = err
+			return nil, err
+		}
+		removed = len(w.Removes) > 0
+		return []ledger.MapWrites{w}, nil
+	})
+	switch {
+	case err != nil && err == decided:
 		return node.TxID{}, err
-	}
-	f, err := s.node.Submit([]ledger.MapWrites{w})
-	if err != nil {
-		return node.TxID{}, fmt.Errorf("couldn't submit user change: %w", err)
-	}
-	// Once submitted, the change is waited for even if the client goes
-	// away: the lock must not be released while it may still commit.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), userChangeTimeout)
-	defer cancel()
-	txid, err := f.Wait(ctx)
-	if err != nil {
+	case err != nil && txid != (node.TxID{}):
+		return node.TxID{}, fmt.Errorf("couldn't commit user change %s: %w", txid, err)
+	case err != nil:
 		return node.TxID{}, fmt.Errorf("couldn't write user change: %w", err)
 	}
-	if err := s.node.WaitCommitted(ctx, txid); err != nil {
-		return node.TxID{}, fmt.Errorf("couldn't commit user change %s: %w", txid, err)
-	}
-	s.log.Info("user changed", "user_id", id, "transaction_id", txid.String(), "removed", len(w.Removes) > 0)
+	s.log.Info("user changed", "user_id", id, "transaction_id", txid.String(), "removed", removed)
 	return txid, nil
 }

@@ -94,11 +94,8 @@ type Server struct {
 	metrics *metrics
 	quotes  []byte // the /app/enclaveQuotes body, fixed for the node's life
 	// startupSeqno is the last seqno when the server was created.
-	startupSeqno uint64
-	collections  *collectionGuard
-	// userAdmin serialises user management, so that the last-administrator
-	// check and the write it guards are atomic.
-	userAdmin chan struct{}
+	startupSeqno   uint64
+	maxCollections int
 }
 
 // New returns a server for cfg.
@@ -108,13 +105,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		node:         cfg.Node,
-		metrics:      newMetrics(),
-		startupSeqno: cfg.Node.LastSeqno(),
-		collections:  newCollectionGuard(cfg.Node, cfg.MaxCollections),
-		userAdmin:    make(chan struct{}, 1),
+		cfg:            cfg,
+		log:            cfg.Logger,
+		node:           cfg.Node,
+		metrics:        newMetrics(),
+		startupSeqno:   cfg.Node.LastSeqno(),
+		maxCollections: cfg.MaxCollections,
 	}
 	quotes, err := s.enclaveQuotes()
 	if err != nil {

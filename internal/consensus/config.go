@@ -84,6 +84,13 @@ func NewRawNode(c Config, storage *Storage, applied uint64) (*raft.RawNode, erro
 		MaxUncommittedEntriesSize: 0,
 		MaxCommittedSizePerReady:  64 << 20,
 		CheckQuorum:               true,
+		// Entries carry a seqno predicted by the proposer (node.propose):
+		// the seqno is serialised in the entry and its IV, and must equal
+		// the Raft index. A proposal forwarded by a follower to the leader
+		// would land at whatever index the leader has next, so followers
+		// refuse proposals instead (ErrProposalDropped); writes go to the
+		// primary.
+		DisableProposalForwarding: true,
 		PreVote:                   true,
 		Logger:                    raftLogger{c.Logger.With("component", "raft")},
 	}

@@ -327,3 +327,37 @@ func TestClusterRollsBackSpeculativeState(t *testing.T) {
 func entryWrite(coll, contents string) ledger.MapWrites {
 	return ledger.MapWrites{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(coll), Value: []byte(contents)}}}
 }
+
+// TestProposeConfChange: membership changes go through the node's proposer
+// and take effect once committed: with the two other members removed, the
+// primary alone commits, cut off from them. A follower refuses proposals
+// (DisableProposalForwarding) rather than forward them.
+func TestProposeConfChange(t *testing.T) {
+	net, nodes, _ := startCluster(t)
+	l := leader(t, nodes, -1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f := (l + 1) % 3
+	if _, err := nodes[f].ProposeConfChange(ctx, raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode, NodeID: uint64(l + 1)}); !errors.Is(err, node.ErrNotPrimary) {
+		t.Fatalf("ProposeConfChange on a follower = %v, want ErrNotPrimary", err)
+	}
+	for i := range nodes {
+		if i == l {
+			continue
+		}
+		id, err := nodes[l].ProposeConfChange(ctx, raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode, NodeID: uint64(i + 1)})
+		if err != nil {
+			t.Fatalf("removing node %d: %v", i+1, err)
+		}
+		waitCommitted(t, nodes[l], id)
+		net.partition(uint64(i+1), true)
+	}
+	id, err := submitUntilAccepted(t, nodes[l], "c", "alone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, nodes[l], id)
+	if e, err := nodes[l].Entry(id); err != nil || string(e.Contents) != "alone" {
+		t.Fatalf("Entry(%s) = %+v, %v", id, e, err)
+	}
+}

@@ -81,6 +81,8 @@ type Node struct {
 	sinceSnap     int       // transactions applied since the last checkpoint
 	transport     consensus.Transport
 	recvc         chan raftpb.Message
+	ctrlc         chan func()   // work for the loop goroutine (onLoop)
+	execLock      chan struct{} // the executor's lock (Exec)
 	genesisQueued bool
 
 	// Submission queue (any goroutine → loop).
@@ -174,6 +176,8 @@ func Open(cfg Config) (*Node, error) {
 		evidence:  newEvidenceKey(cfg.Identities.LedgerSecret),
 		qsignal:   make(chan struct{}, 1),
 		recvc:     make(chan raftpb.Message, 1024),
+		ctrlc:     make(chan func(), 64),
+		execLock:  make(chan struct{}, 1),
 		commitCh:  make(chan struct{}),
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
@@ -274,7 +278,12 @@ func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 
 // SubmitEntry queues a user ledger entry: contents in the given collection.
 func (n *Node) SubmitEntry(collection string, contents []byte) (*Future, error) {
-	return n.Submit([]ledger.MapWrites{{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(collection), Value: contents}}}})
+	return n.Submit(EntryWrites(collection, contents))
+}
+
+// EntryWrites is the write set of a user ledger entry.
+func EntryWrites(collection string, contents []byte) []ledger.MapWrites {
+	return []ledger.MapWrites{{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(collection), Value: contents}}}}
 }
 
 // Step delivers a Raft message from a peer. It never blocks: if the node is

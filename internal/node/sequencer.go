@@ -57,6 +57,8 @@ func (n *Node) run() {
 			n.rn.Tick()
 		case m := <-n.recvc:
 			_ = n.rn.Step(m)
+		case f := <-n.ctrlc:
+			f()
 		case <-n.qsignal:
 		case <-sigTick.C: // wakes the loop; signatureDue decides
 		case <-snapTick.C:
@@ -309,7 +311,13 @@ func (n *Node) firstReplaced(ents []raftpb.Entry) uint64 {
 		for j < len(n.hints) && n.hints[j].seqno < e.Index {
 			j++
 		}
-		if j == len(n.hints) || n.hints[j].seqno != e.Index || len(e.Data) == 0 || &n.hints[j].raw[0] != &e.Data[0] {
+		if j == len(n.hints) || n.hints[j].seqno != e.Index {
+			return e.Index
+		}
+		if h := n.hints[j]; h.confChange && (e.Type != raftpb.EntryNormal || len(e.Data) == 0) {
+			continue
+		}
+		if len(e.Data) == 0 || &n.hints[j].raw[0] != &e.Data[0] {
 			return e.Index
 		}
 	}
@@ -410,6 +418,10 @@ type hint struct {
 	seqno uint64
 	raw   []byte // the serialised entry (identity, not contents, is compared)
 	leaf  merkle.Hash
+	// confChange: the entry proposed was a Raft conf change, whose bytes
+	// are serialised at persist time (and which Raft may have turned into
+	// an empty entry).
+	confChange bool
 }
 
 // hintFor returns the hint recorded for exactly this serialised entry at
@@ -556,19 +568,20 @@ func (n *Node) proposeQueued() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	next := n.nextSeqno()
-	view := n.rn.BasicStatus().Term
-	ents := make([]raftpb.Entry, len(batch))
-	hints, err := n.encodeBatch(ents, batch, view, next)
+	// The proposer executes the batch: the latest state includes it before
+	// any of its submitters is answered, so each reads its own write.
+	view, next, err := n.propose(func(view, first uint64) (proposed, error) {
+		p := proposed{ents: make([]raftpb.Entry, len(batch)), writes: make([][]ledger.MapWrites, len(batch))}
+		var err error
+		p.hints, err = n.encodeBatch(p.ents, batch, view, first)
+		for i, b := range batch {
+			p.writes[i] = b.writes
+		}
+		return p, err
+	})
 	if err != nil {
 		for _, p := range batch {
 			p.fut.resolve(TxID{}, err)
-		}
-		return nil
-	}
-	if err := n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: ents}); err != nil {
-		for _, p := range batch {
-			p.fut.resolve(TxID{}, fmt.Errorf("%w: %v", ErrNotPrimary, err))
 		}
 		// Raft appended nothing and no id of the batch was handed out;
 		// earlier proposals stand (a change of leader forgets them).
@@ -578,15 +591,6 @@ func (n *Node) proposeQueued() error {
 		}
 		return nil
 	}
-	n.hints = append(n.hints, hints...)
-	// Executed: the latest state includes the batch before any of its
-	// submitters is answered, so each reads its own write.
-	writes := make([][]ledger.MapWrites, len(batch))
-	for i, p := range batch {
-		writes[i] = p.writes
-	}
-	n.state.execute(view, next, writes...)
-	n.sequenced(view, next+uint64(len(batch))-1)
 	for i, p := range batch {
 		p.fut.resolve(TxID{View: view, Seqno: next + uint64(i)}, nil)
 	}
@@ -668,44 +672,41 @@ func (n *Node) signatureDue() bool {
 // node cuts its chunk files at the same seqnos.
 func (n *Node) proposeSignature() error {
 	n.lastSigAt = n.cfg.Now()
-	seqno := n.ledger.LastSeqno() + 1
-	if n.nextSeqno() != seqno || n.tree.Size() != seqno {
-		return fmt.Errorf("signing at %d with %d leaves in the tree and seqno %d next", seqno, n.tree.Size(), n.nextSeqno())
-	}
-	view := n.rn.BasicStatus().Term
-	root, err := n.tree.Root(seqno)
-	if err != nil {
-		return err
-	}
-	id := n.cfg.Identities.Node
-	writes, err := tables.SignRoot(id.Key, id.ID, id.CertPEM, view, seqno, root)
-	if err != nil {
-		return err
-	}
-	var flags uint8
-	if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize {
-		flags = ledger.FlagForceChunkAfter
-	}
-	raw, err := n.encode(nil, view, seqno, writes, flags)
-	if err != nil {
-		return err
-	}
-	e, err := ledger.ParseEntry(raw)
-	if err != nil {
-		return err
-	}
-	leaf, err := leafOf(raw, e)
-	if err != nil {
-		return err
-	}
-	h := hint{seqno: seqno, raw: raw, leaf: leaf}
+	_, _, err := n.propose(func(view, seqno uint64) (proposed, error) {
+		if last := n.ledger.LastSeqno(); seqno != last+1 || n.tree.Size() != seqno {
+			return proposed{}, fmt.Errorf("signing at %d with %d leaves in the tree and seqno %d last in the ledger", seqno, n.tree.Size(), last)
+		}
+		root, err := n.tree.Root(seqno)
+		if err != nil {
+			return proposed{}, err
+		}
+		id := n.cfg.Identities.Node
+		writes, err := tables.SignRoot(id.Key, id.ID, id.CertPEM, view, seqno, root)
+		if err != nil {
+			return proposed{}, err
+		}
+		var flags uint8
+		if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize {
+			flags = ledger.FlagForceChunkAfter
+		}
+		raw, err := n.encode(nil, view, seqno, writes, flags)
+		if err != nil {
+			return proposed{}, err
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil {
+			return proposed{}, err
+		}
+		leaf, err := leafOf(raw, e)
+		if err != nil {
+			return proposed{}, err
+		}
+		return proposed{ents: []raftpb.Entry{{Data: raw}}, hints: []hint{{seqno: seqno, raw: raw, leaf: leaf}}}, nil
+	})
 	// A dropped proposal (leadership just changed) is not an error: the new
 	// primary signs.
-	if err := n.rn.Step(raftpb.Message{Type: raftpb.MsgProp, From: n.cfg.Raft.ID, Entries: []raftpb.Entry{{Data: raw}}}); err != nil {
+	if errors.Is(err, ErrNotPrimary) {
 		return nil
 	}
-	n.hints = append(n.hints, h)
-	n.state.execute(view, seqno, nil)
-	n.sequenced(view, seqno)
-	return nil
+	return err
 }
