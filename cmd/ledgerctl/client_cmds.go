@@ -116,12 +116,15 @@ usage: ledgerctl get [flags] [TRANSACTION_ID]
 
 Prints the entry a transaction wrote (GET /app/transactions/{id}), waiting while it is not yet
 committed; without a transaction id, the latest committed entry of the collection
-(GET /app/transactions/current). With --collection, an entry of another collection is not found.`
+(GET /app/transactions/current). With --collection, an entry of another collection is not found.
+Contents holding control characters (escape sequences a terminal would obey) or bidirectional
+formatting characters are printed quoted, as a Go string literal; --raw prints them as stored.`
 
 func runGet(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("get", stderr)
 	conn := addConnFlags(fs, cliDefaultTimeout)
 	coll := addCollectionFlag(fs)
+	raw := fs.Bool("raw", false, "print the contents exactly as stored, terminal control characters included")
 	commandUsage(fs, stderr, getUsage)
 	pos, err := parseCommand(fs, args, 0, 1, "get takes at most one transaction id")
 	if err != nil {
@@ -139,7 +142,11 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		if conn.json {
 			return writeJSON(stdout, entryOutOf(e))
 		}
-		_, err = fmt.Fprintf(stdout, "transaction %s, collection %s:\n%s\n", e.TransactionID, e.CollectionID, e.Contents)
+		contents, collection := e.Contents, e.CollectionID
+		if !*raw {
+			contents, collection = terminalSafe(contents), printable(collection)
+		}
+		_, err = fmt.Fprintf(stdout, "transaction %s, collection %s:\n%s\n", e.TransactionID, collection, contents)
 		return err
 	})
 }

@@ -66,6 +66,20 @@ func printable(s string) string {
 	return s
 }
 
+// terminalSafe returns contents for text output that may span lines: as
+// is when it is printable text, newlines and tabs included, else quoted, so
+// that an entry cannot send escape sequences to the reader's terminal
+// (recolour, retitle, move the cursor over earlier output) or reorder what
+// it shows with bidirectional formatting characters.
+func terminalSafe(s string) string {
+	for _, r := range s {
+		if !strconv.IsPrint(r) && r != ' ' && r != '\n' && r != '\t' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
 // commas formats n with thousands separators: 10000 → "10,000".
 func commas(n int64) string {
 	s := strconv.FormatInt(n, 10)
