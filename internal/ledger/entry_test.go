@@ -331,25 +331,6 @@ func TestParseEntryErrors(t *testing.T) {
 	}
 }
 
-func FuzzParseEntry(f *testing.F) {
-	aead := testAEAD(f)
-	f.Add(entry(f, aead, 1, 1, 0))
-	f.Add(entry(f, aead, 1<<40, MaxView, FlagForceChunkAfter))
-	f.Add(must(AppendEntry(nil, &Tx{Seqno: 2, Maps: []MapWrites{{Name: "public:x", Removes: [][]byte{{1}}}}}, aead)))
-	f.Add(syntheticEntry(3, 1, 0, 100))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		e, err := ParseEntry(raw)
-		if err != nil {
-			return
-		}
-		_, _ = e.PublicDomain()
-		_, _ = e.Decrypt(aead)
-		_ = e.Authenticate(aead)
-		_, _, _ = EntrySeqnoView(raw)
-		_, _ = parseMaps(e.Ciphertext, "fuzz") // the private parser on untrusted bytes
-	})
-}
-
 func BenchmarkAppendEntry1KiB(b *testing.B) {
 	aead := testAEAD(b)
 	tx := &Tx{

@@ -2,8 +2,11 @@ package merkle
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -75,25 +78,93 @@ func FuzzVerifyInclusion(f *testing.F) {
 	})
 }
 
+// fuzzTreeSize is the size of the tree FuzzVerifyConsistency proves from.
+const fuzzTreeSize = 300
+
+// FuzzVerifyConsistency checks properties of consistency proofs, not only
+// that VerifyConsistency does not panic, for sizes 1 <= m <= n <= 300 drawn
+// by the fuzzer from one tree (a file-backed Tree with a small level cache,
+// so that proofs read the file):
+//   - the proof the Tree generates equals the reference (RFC 9162) proof
+//     and verifies against the Tree's roots;
+//   - the proof with one bit of one hash flipped, with a hash dropped or
+//     added, against a mutated old or new root, never verifies;
+//   - the proof for (m, n) verifies for another old size m2 (with m2's
+//     true root) only if it is also m2's proof;
+//   - an arbitrary proof (the fuzzer's bytes) against the true roots
+//     verifies only if it is the true proof.
 func FuzzVerifyConsistency(f *testing.F) {
-	leaves := testLeaves(37, 0)
+	leaves := testLeaves(fuzzTreeSize, 0)
 	ref := newRefTree(leaves)
-	for _, c := range [][2]int{{1, 1}, {1, 2}, {3, 7}, {4, 8}, {36, 37}, {16, 37}} {
-		rootM, rootN := ref.mth(0, c[0]), ref.mth(0, c[1])
-		b := append(rootM[:], rootN[:]...)
-		b = binary.LittleEndian.AppendUint16(b, uint16(c[0]))
-		b = binary.LittleEndian.AppendUint16(b, uint16(c[1]))
-		for _, h := range ref.proof(c[0], c[1]) {
-			b = append(b, h[:]...)
-		}
-		f.Add(b)
+	tree, _ := openTestTree(f, 2)
+	mustAppend(f, tree, leaves...)
+	mustSync(f, tree)
+	for _, c := range [][2]uint16{{1, 1}, {1, 2}, {3, 7}, {4, 8}, {36, 37}, {16, 37}, {127, 300}, {299, 300}} {
+		f.Add(c[0], c[1], uint16(0), uint16(7), []byte(nil))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		in := &fuzzInput{data}
-		rootM, rootN := in.hash(), in.hash()
-		m, n := in.size(), in.size()
-		VerifyConsistency(m, n, rootM, rootN, in.hashes())
+	f.Add(uint16(5), uint16(9), uint16(3), uint16(255), bytesOfHashes(ref.proof(5, 9)))
+	f.Fuzz(func(t *testing.T, mm, nn, mm2, bit uint16, arbitrary []byte) {
+		n := uint64(nn)%fuzzTreeSize + 1
+		m := uint64(mm)%n + 1
+		m2 := uint64(mm2)%n + 1
+		rootM, err := tree.Root(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rootN, err := tree.Root(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rootM != ref.mth(0, int(m)) || rootN != ref.mth(0, int(n)) {
+			t.Fatalf("roots of %d and %d differ from the reference", m, n)
+		}
+		proof, err := tree.ConsistencyProof(m, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ref.proof(int(m), int(n)); !slices.Equal(proof, want) {
+			t.Fatalf("m=%d n=%d: proof %v, reference %v", m, n, proof, want)
+		}
+		if err := VerifyConsistency(m, n, rootM, rootN, proof); err != nil {
+			t.Fatalf("m=%d n=%d: the generated proof doesn't verify: %v", m, n, err)
+		}
+		rejects := func(what string, m uint64, rootM, rootN Hash, proof []Hash) {
+			t.Helper()
+			if err := VerifyConsistency(m, n, rootM, rootN, proof); !errors.Is(err, ErrProofInvalid) {
+				t.Fatalf("m=%d n=%d %s: %v, want ErrProofInvalid", m, n, what, err)
+			}
+		}
+		flip := func(h Hash) Hash { h[int(bit/8)%len(h)] ^= 1 << (bit % 8); return h }
+		rejects("mutated old root", m, flip(rootM), rootN, proof)
+		rejects("mutated new root", m, rootM, flip(rootN), proof)
+		rejects("extra hash", m, rootM, rootN, append(slices.Clone(proof), flip(rootN)))
+		if len(proof) > 0 {
+			j := int(bit) % len(proof)
+			bad := slices.Clone(proof)
+			bad[j] = flip(bad[j])
+			rejects(fmt.Sprintf("hash %d mutated", j), m, rootM, rootN, bad)
+			rejects("last hash dropped", m, rootM, rootN, proof[:len(proof)-1])
+			rejects("first hash dropped", m, rootM, rootN, proof[1:])
+		}
+		if m2 != m {
+			root2 := ref.mth(0, int(m2))
+			if VerifyConsistency(m2, n, root2, rootN, proof) == nil && !slices.Equal(proof, ref.proof(int(m2), int(n))) {
+				t.Fatalf("the proof for m=%d n=%d verifies for m=%d", m, n, m2)
+			}
+		}
+		if arb := (&fuzzInput{arbitrary}).hashes(); VerifyConsistency(m, n, rootM, rootN, arb) == nil && !slices.Equal(arb, proof) {
+			t.Fatalf("m=%d n=%d: an arbitrary proof verifies: %v", m, n, arb)
+		}
 	})
+}
+
+// bytesOfHashes is the fuzz encoding of a list of hashes.
+func bytesOfHashes(hs []Hash) []byte {
+	var b []byte
+	for _, h := range hs {
+		b = append(b, h[:]...)
+	}
+	return b
 }
 
 // FuzzOpen opens arbitrary file contents. Open must not panic, and a tree it
