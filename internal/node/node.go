@@ -1,14 +1,3 @@
-// Package node is the core of a ledgerd node: it sequences transactions into
-// the Raft log (which is the CCF ledger), emits signature transactions,
-// tracks commit as CCF defines it, executes transactions into the state and
-// the query index as they are sequenced or appended (rolled back with the
-// log, folded into the committed state at commit), and serves entries,
-// statuses and receipts.
-//
-// The durability protocol (serialise, persist, sign, commit, apply) is the
-// Ready loop in sequencer.go; recovery in recover.go brings the derived files
-// (Merkle tree, signature index, state) back in line with the ledger, which
-// is the only source of truth.
 package node
 
 import (

@@ -167,25 +167,72 @@ func (n *Node) tickPassed() bool {
 // a wake-up of every submitter); on an idle machine it returns at once.
 func (n *Node) yieldToSubmitters() { runtime.Gosched() }
 
-// handleReady is the durability protocol. Crash windows are noted inline;
-// recover() handles each of them on restart.
+// handleReady is the durability protocol (see doc.go for its invariants).
+// Its steps run in this order for every Ready; the crash window after each
+// is written with it, and recover() handles each on restart.
 func (n *Node) handleReady(rd raft.Ready) error {
+	// 0. Role. A node that stops leading forgets what it predicted of its
+	// proposals not yet persisted: their ids stop being Pending here, and
+	// turn Invalid once a later view commits.
 	if rd.SoftState != nil {
 		n.isPrimary.Store(rd.SoftState.RaftState == raft.StateLeader)
 		if rd.SoftState.RaftState != raft.StateLeader {
 			n.forgetProposals()
 		}
 	}
-	// 1. Persist new entries: ledger (one write and one fsync per Ready),
-	// then the derived Merkle tree and signature index (written, not
-	// fsynced: recovery recomputes them from the ledger).
-	// Crash before the ledger fsync returns: the entries may be torn or
-	// missing. Clients may hold their ids (Pending), but none is committed:
-	// after recovery the node leads a new view, and those ids are Invalid.
-	if err := n.persist(rd.Entries); err != nil {
-		return err
+	if len(rd.Entries) > 0 {
+		// 1. Truncate. Entries that replace part of the log (a new
+		// primary's suffix), or proposals this node executed but had not
+		// persisted (Raft's unstable log overwritten), roll the ledger,
+		// tree, signature index and latest state back first (CCF's
+		// rollback). Never below the commit point.
+		// Crash after: the ledger is durably cut (Truncate syncs); what
+		// was cut was uncommitted, and Raft sends the new suffix again.
+		if err := n.truncateFor(rd.Entries); err != nil {
+			return err
+		}
+		// 2. Write. The entries go to the ledger, one write per Ready,
+		// not fsynced yet. Entries Raft made (a new leader's empty entry,
+		// conf changes) are serialised here, the same on every node.
+		// Crash after: they may be torn or missing. Clients may hold their
+		// ids (Pending) but none is committed: after recovery the node
+		// leads a new view, and those ids are Invalid.
+		raws, err := n.writeLedger(rd.Entries)
+		if err != nil {
+			return err
+		}
+		// 3. Delayed fsync. It starts in another goroutine, no sooner than
+		// SyncInterval after the previous one started (group commit).
+		synced := n.startSync()
+		// 4. Derive. Append the entries' leaves to the Merkle tree and
+		// signatures to the signature index (written, not fsynced:
+		// recovery recomputes both from the ledger), verifying every
+		// signature against the tree; execute into the latest state the
+		// entries this node did not sequence itself (a follower's).
+		// Crash after: the tree may hold leaves the ledger lost; recovery
+		// cuts it to the ledger and checks it against the signatures.
+		err = n.index(raws)
+		// 5. Due signature. The tree holds every entry of the log now, so
+		// a due signature is proposed here, ahead of the submissions
+		// sequenced during the fsync: commit latency stays bounded.
+		if err == nil && n.signatureDue() {
+			err = n.proposeSignature()
+		}
+		// 6. Sequence during the fsync. On the primary, queued
+		// submissions are sequenced, executed and answered (Pending) while
+		// the fsync runs; the next Ready persists them. At most MaxBatch
+		// wait beyond the ledger (mayOverlap).
+		// Crash meanwhile: answered ids that never reached the ledger;
+		// Invalid after recovery, never Committed with other contents.
+		// 7. Durable. Wait for the fsync. Only after it may Raft hear the
+		// entries are stable (Advance, step 11) and count this node's vote
+		// for them: nothing is Committed before a quorum has it on disk.
+		if err := n.sequenceUntilSynced(synced, err); err != nil {
+			return err
+		}
+		n.persisted(rd.Entries, raws)
 	}
-	// 2. Hard state. Term and vote must be durable before any message is
+	// 8. Hard state. Term and vote must be durable before any message is
 	// sent; the commit index need not be (it is recoverable from a quorum).
 	if !raft.IsEmptyHardState(rd.HardState) {
 		prev := n.storage.State().Hard
@@ -194,58 +241,59 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
-	// 3. Only now may messages go out (etcd raft's Ready contract).
+	// 9. Only now may messages go out (etcd raft's Ready contract).
 	if len(rd.Messages) > 0 && n.transport != nil {
 		n.transport.Send(rd.Messages)
 	}
-	// 4. Raft-committed entries: apply conf changes, then advance CCF's
-	// commit to the last signature Raft has committed and apply up to it.
-	// Crash after Raft commit but before apply: recovery re-applies from the
-	// last checkpoint; applying is idempotent per seqno.
+	// 10. Commit. Apply Raft-committed conf changes, then advance CCF's
+	// commit to the last signature Raft has committed, folding the
+	// executed transactions up to it into the committed state.
+	// Crash after Raft commit but before this: recovery finds the commit
+	// point from the hard state and the signature index and re-derives the
+	// state from the last checkpoint (a committed state).
 	if err := n.applyCommitted(rd.CommittedEntries); err != nil {
 		return err
 	}
+	// 11. Advance: Raft learns the entries are stable and the Ready done.
 	n.rn.Advance(rd)
 	return nil
 }
 
-// persist writes Raft entries to the ledger. Entries a leader proposed carry
-// their CCF bytes; the empty entry of a new leader and conf changes are
-// serialised here, deterministically, so every node writes the same bytes.
-//
-// While the batch is written and fsynced (in another goroutine, no sooner
-// than SyncInterval after the previous fsync started), the sequencer indexes
-// it and, on the primary, goes on sequencing submissions as they arrive:
-// they are answered at once and persisted by the next Ready. Raft learns
-// that the entries are stable (Advance) only after the fsync returns.
-func (n *Node) persist(ents []raftpb.Entry) error {
-	if len(ents) == 0 {
-		return nil
-	}
-	// Entries that replace some of the log (a new primary's suffix), or
-	// some of the proposals this node executed but had not persisted yet
-	// (Raft's unstable log overwritten before it was handed out): roll the
-	// log and the latest state back first.
+// truncateFor rolls the log and the latest state back before ents if they
+// replace part of either (step 1).
+func (n *Node) truncateFor(ents []raftpb.Entry) error {
 	if first := ents[0].Index; first <= n.ledger.LastSeqno() {
-		if err := n.rollback(first - 1); err != nil {
-			return err
-		}
-	} else if r := n.firstReplaced(ents); r != 0 {
-		if err := n.rollback(r - 1); err != nil {
-			return err
-		}
+		return n.rollback(first - 1)
 	}
+	if r := n.firstReplaced(ents); r != 0 {
+		return n.rollback(r - 1)
+	}
+	return nil
+}
+
+// writeLedger appends ents to the ledger, not fsynced, and returns their
+// CCF bytes (step 2). Entries a leader proposed carry their CCF bytes; the
+// empty entry of a new leader and conf changes are serialised here,
+// deterministically, so every node writes the same bytes.
+func (n *Node) writeLedger(ents []raftpb.Entry) ([][]byte, error) {
 	raws := make([][]byte, len(ents))
 	for i, e := range ents {
 		raw, err := n.rawFor(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		raws[i] = raw
 	}
 	if err := n.ledger.Append(raws...); err != nil {
-		return fmt.Errorf("couldn't append to the ledger: %w", err)
+		return nil, fmt.Errorf("couldn't append to the ledger: %w", err)
 	}
+	return raws, nil
+}
+
+// startSync starts the ledger's fsync in another goroutine, no sooner than
+// SyncInterval after the previous one started (step 3); its result arrives
+// on the channel.
+func (n *Node) startSync() <-chan error {
 	synced := make(chan error, 1)
 	start := n.lastSyncAt.Add(n.cfg.SyncInterval)
 	now := n.cfg.Now()
@@ -259,12 +307,13 @@ func (n *Node) persist(ents []raftpb.Entry) error {
 		}
 		synced <- n.ledger.Sync()
 	}()
-	err := n.index(raws)
-	// The tree now holds every entry of the log: a due signature goes
-	// first, ahead of the submissions sequenced during this fsync.
-	if err == nil && n.signatureDue() {
-		err = n.proposeSignature()
-	}
+	return synced
+}
+
+// sequenceUntilSynced sequences queued submissions while the fsync runs
+// (step 6), then returns once it has (step 7): with its error first, else
+// err (from deriving or sequencing).
+func (n *Node) sequenceUntilSynced(synced <-chan error, err error) error {
 	var serr error
 sequencing:
 	for {
@@ -281,9 +330,13 @@ sequencing:
 	if serr != nil {
 		return fmt.Errorf("couldn't sync the ledger: %w", serr)
 	}
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+// persisted records that ents are durable: Raft's storage serves them from
+// memory (as the CCF bytes Storage.Entries would return) and lastSeqno
+// covers them.
+func (n *Node) persisted(ents []raftpb.Entry, raws [][]byte) {
 	cached := make([]raftpb.Entry, len(ents))
 	for i, e := range ents {
 		cached[i] = e
@@ -294,7 +347,6 @@ sequencing:
 	n.storage.Cache(cached)
 	n.lastSeqno.Store(n.ledger.LastSeqno())
 	n.stats.Batches.Add(1)
-	return nil
 }
 
 // firstReplaced returns the index of the first of ents that is at or below

@@ -1,0 +1,59 @@
+// Package node is the core of a ledgerd node: it sequences transactions into
+// the Raft log (which is the CCF ledger), emits signature transactions,
+// tracks commit as CCF defines it, executes transactions into the state and
+// the query index as they are sequenced or appended (rolled back with the
+// log, folded into the committed state at commit), and serves entries,
+// statuses and receipts.
+//
+// # The durability protocol
+//
+// One goroutine, the loop (run, in sequencer.go), owns the Raft node and
+// everything that changes the log. Other goroutines reach it through the
+// submission queue (Submit), Step (peers' messages) and onLoop
+// (ProposeConfChange, ReportUnreachable, ReportSnapshot). Each cycle it
+// handles what Raft has ready, then, while primary, proposes a due signature
+// or the next batch of queued submissions. Every proposal goes through one
+// function, propose (propose.go).
+//
+// handleReady handles one Raft Ready in numbered steps, each with its crash
+// window written: 0 role; 1 truncate (rollback); 2 write the entries to the
+// ledger; 3 start the delayed fsync; 4 derive (Merkle tree, signature index,
+// execute what this node did not sequence); 5 propose a due signature;
+// 6 sequence submissions while the fsync runs; 7 wait for the fsync; 8 hard
+// state; 9 send messages; 10 commit; 11 advance. recover (recover.go) brings
+// the derived files and the state back in line with the ledger after a
+// clean stop or a crash.
+//
+// # Invariants
+//
+//  1. The ledger is the only source of truth. The Merkle tree, the
+//     signature index, the commit index in the hard state and the state
+//     checkpoint are derived from it, and recovery checks or rebuilds them.
+//  2. An entry's bytes name its seqno and view (in its header and its IV),
+//     and they equal its Raft index and term (rawFor checks). So proposals
+//     are serialised with the seqno propose predicts, and Raft never
+//     forwards a proposal (DisableProposalForwarding): it lands at exactly
+//     the predicted index on this leader, or is refused.
+//  3. A signature at seqno S signs the root of leaves [0, S-1]: it is
+//     proposed only when every entry of the log is persisted and in the
+//     tree (step 5, or the cycle after a drained Ready). Every node verifies
+//     every signature it persists against its own tree.
+//  4. Only signatures are committable: CCF's commit point is the last
+//     signature at or below Raft's commit index.
+//  5. Nothing is Committed before a quorum has it on disk: Raft hears that
+//     entries are stable (Advance) only after their fsync (step 7 before
+//     step 11), and term and vote are durable before any message (step 8
+//     before step 9).
+//  6. A write is answered once it is sequenced and executed (Pending), as
+//     CCF answers once a transaction is executed locally. Pending promises
+//     nothing durable: a write a crash loses before its fsync turns Invalid
+//     (the recovered node leads a later view), never Committed with other
+//     contents. At most MaxBatch answered writes wait beyond the ledger.
+//  7. The state's latest version is its committed base plus the write sets
+//     of the executed, uncommitted transactions in seqno order. Reads see
+//     the latest version. A truncation to t drops the write sets above t;
+//     commit folds them into the base; never is anything at or below the
+//     commit point rolled back. The checkpoint saves the base only.
+//  8. What only committed data may answer (an entry by id, a range, a
+//     receipt) reads the ledger at or below the commit point.
+package node
