@@ -39,6 +39,12 @@ var (
 	// ErrNotEntry: the transaction exists but holds no ledger entry of the
 	// requested collection (e.g. a signature or governance transaction).
 	ErrNotEntry = errors.New("node: transaction holds no ledger entry")
+	// ErrNoSpace: the disk is full; writes are refused until the ones
+	// already sequenced are persisted (HTTP 507). Reads are served.
+	ErrNoSpace = errors.New("node: the disk is full; writes are refused until space is freed")
+	// ErrNoDescriptors: the process has no file descriptor left; writes
+	// are refused until the ones already sequenced are persisted (HTTP 503).
+	ErrNoDescriptors = errors.New("node: out of file descriptors; writes are refused until some are freed")
 )
 
 // Node is one ledgerd node. Its methods are safe for concurrent use.
@@ -91,6 +97,7 @@ type Node struct {
 	commitCh     chan struct{} // closed and replaced when committed advances
 	stats        Stats
 	sigCache     sigCache
+	stall        atomic.Pointer[Stall] // non-nil while persisting is stalled
 
 	stopOnce sync.Once
 	stopc    chan struct{}
@@ -103,6 +110,7 @@ type Stats struct {
 	Appends    atomic.Uint64 // transactions persisted by this node
 	Signatures atomic.Uint64
 	Batches    atomic.Uint64
+	Stalls     atomic.Uint64 // times persisting stalled for lack of disk space or descriptors
 }
 
 type proposal struct {
@@ -191,7 +199,7 @@ func (n *Node) openFiles() error {
 		return err
 	}
 	var err error
-	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log}); err != nil {
+	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log, PreopenChunks: true}); err != nil {
 		return err
 	}
 	if n.tree, err = merkle.Open(filepath.Join(n.cfg.Dir, "merkle.tree")); err != nil {
@@ -247,11 +255,18 @@ func (n *Node) Err() error {
 
 // Submit queues a transaction writing the given maps. The future resolves
 // once it is sequenced (Pending); WaitCommitted waits for it to be durable.
+// While persisting is stalled (see Stalled) it refuses with the stall's
+// error, which wraps ErrNoSpace or ErrNoDescriptors.
 func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 	select {
 	case <-n.stopc:
 		return nil, ErrStopped
+	case <-n.donec: // stopped after a fatal error: nothing would sequence it
+		return nil, ErrStopped
 	default:
+	}
+	if st := n.stall.Load(); st != nil {
+		return nil, st.Err
 	}
 	p := &proposal{writes: writes, fut: newFuture()}
 	n.qmu.Lock()

@@ -167,10 +167,7 @@ func (n *Node) replaySuffix(last uint64) error {
 			}
 		}
 	}
-	if err := n.tree.Flush(); err != nil {
-		return err
-	}
-	return n.sigs.Flush()
+	return n.flushDerived()
 }
 
 func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {

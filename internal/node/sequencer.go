@@ -67,7 +67,9 @@ func (n *Node) run() {
 			}
 		}
 		if err := n.cycle(); err != nil {
-			n.fatal(err)
+			if !errors.Is(err, ErrStopped) { // stopped while persisting was stalled
+				n.fatal(err)
+			}
 			n.failQueued(ErrStopped)
 			return
 		}
@@ -305,7 +307,7 @@ func (n *Node) startSync() <-chan error {
 		if d := start.Sub(n.cfg.Now()); d > 0 {
 			time.Sleep(d)
 		}
-		synced <- n.ledger.Sync()
+		synced <- n.syncLedger()
 	}()
 	return synced
 }
@@ -458,10 +460,7 @@ func (n *Node) index(raws [][]byte) error {
 	if err := n.tree.Append(leaves...); err != nil {
 		return err
 	}
-	if err := n.tree.Flush(); err != nil {
-		return err
-	}
-	return n.sigs.Flush()
+	return n.flushDerived()
 }
 
 // hint is what the primary learnt about an entry while serialising it, so

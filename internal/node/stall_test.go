@@ -1,0 +1,105 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/testfs"
+)
+
+// TestDiskFullStallsAndResumes fills the disk under a running node: the
+// writes it had sequenced wait, new ones are refused with ErrNoSpace, reads,
+// statuses and receipts of committed transactions go on, and once space
+// returns the node resumes by itself: the waiting writes commit, new ones
+// are accepted, and everything committed survives a restart.
+func TestDiskFullStallsAndResumes(t *testing.T) {
+	dir := testfs.Tmpfs(t, 8<<20)
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := func(c *node.Config) { c.ChunkSize = 16 << 10 }
+	n := openNode(t, dir, small)
+	defer func() { n.Close() }()
+	var committed []node.TxID
+	for i := range 20 {
+		committed = append(committed, appendEntry(t, n, "c", fmt.Sprintf("before %d", i)))
+	}
+	waitCommitted(t, n, committed[len(committed)-1])
+
+	free := testfs.Fill(t, dir)
+	big := strings.Repeat("x", 4000)
+	var pending []node.TxID
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		f, err := n.SubmitEntry("c", []byte(big))
+		if errors.Is(err, node.ErrNoSpace) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Submit on a full disk: %v, want ErrNoSpace eventually", err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		id, err := f.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("a write on a full disk: %v (node error: %v)", err, n.Err())
+		}
+		pending = append(pending, id)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes accepted on a full disk, and no ErrNoSpace", len(pending))
+		}
+	}
+	st := n.Stalled()
+	if st == nil || !errors.Is(st.Err, node.ErrNoSpace) || n.Stats().Stalls.Load() != 1 {
+		t.Fatalf("Stalled() = %+v, stalls %d; want a disk-full stall", st, n.Stats().Stalls.Load())
+	}
+	if n.Err() != nil {
+		t.Fatalf("the node failed on a full disk: %v", n.Err())
+	}
+	for i, id := range committed {
+		e, err := n.Entry(id)
+		if err != nil || string(e.Contents) != fmt.Sprintf("before %d", i) {
+			t.Fatalf("reading %s on a full disk: %+v, %v", id, e, err)
+		}
+	}
+	verifyReceipt(t, n, ids, committed[3])
+	for _, id := range pending {
+		if s := n.Status(id); s != node.StatusPending {
+			t.Fatalf("status of %s sequenced before the disk filled: %v, want Pending", id, s)
+		}
+	}
+
+	free()
+	for n.Stalled() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not resume once space returned")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, id := range pending {
+		waitCommitted(t, n, id)
+	}
+	after := appendEntry(t, n, "c", "after")
+	waitCommitted(t, n, after)
+	committed = append(append(committed, pending...), after)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = openNode(t, dir, small)
+	for _, id := range committed {
+		if s := n.Status(id); s != node.StatusCommitted {
+			t.Fatalf("after restart, status(%s) = %v", id, s)
+		}
+		if _, err := n.Entry(id); err != nil {
+			t.Fatalf("after restart, Entry(%s): %v", id, err)
+		}
+	}
+	verifyReceipt(t, n, ids, after)
+}
