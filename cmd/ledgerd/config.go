@@ -31,6 +31,9 @@ type config struct {
 	JWTMaxLifetime    duration `json:"jwt-max-lifetime"`
 	LogLevel          string   `json:"log-level"`
 	LogFormat         string   `json:"log-format"`
+	// UnsafeAcceptLostTail is a command-line-only override, never read
+	// from a configuration file: see node.Config.UnsafeAcceptLostTail.
+	UnsafeAcceptLostTail bool `json:"-"`
 }
 
 // defaultConfig is the configuration without flags or file.
@@ -114,6 +117,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.JWTMaxLifetime, "jwt-max-lifetime", "longest `duration` a bearer JWT may be valid (exp - iat; exp - now without iat)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.BoolVar(&cfg.UnsafeAcceptLostTail, "unsafe-accept-lost-tail", false, "start even though committed transactions are missing from the ledger (a lost chunk): their seqnos are issued again and two signed histories exist; restore the ledger files instead")
 	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	return fs

@@ -53,6 +53,8 @@
 //	--log-level LEVEL          debug, info, warn or error (default info)
 //	--log-format FORMAT        text or json (default text), on standard error
 //	--version                  print the version and exit
+//	--unsafe-accept-lost-tail  start even though committed transactions are missing from the
+//	                           ledger (see "Start-up checks"); command line only, never the default
 //
 // The node certificate's names are always localhost, 127.0.0.1 and the
 // listen host (unless it is unspecified, as in 0.0.0.0), plus --san-dns and
@@ -68,6 +70,19 @@
 // Besides the ACL API (see package internal/api), the node serves GET
 // /healthz (liveness, no credentials), and GET /metrics (Prometheus text
 // format) and GET /node/state to any ledger user or consortium member.
+//
+// # Start-up checks
+//
+// ledgerd refuses to start, with a message that says what to restore, when:
+// the ledger secret does not authenticate the ledger's last entries (a wrong
+// ledger.secret); committed transactions are missing from the ledger (its
+// end lies before the commit point recorded in raft.state, the .committed
+// chunk names or state.checkpoint: a lost or truncated chunk); raft.state is
+// missing or unreadable on a node of a multi-node service (a single-node
+// service rebuilds it from the ledger, with a warning); or another process
+// holds the data directory. Derived files (merkle.tree, signatures.idx,
+// state.checkpoint) that do not match the ledger are rebuilt from it, with a
+// warning.
 //
 // # Using it
 //

@@ -93,6 +93,8 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 		SyncInterval:      nodeSyncInterval(cfg.SyncInterval),
 		ChunkSize:         cfg.ChunkSize,
 		Logger:            log,
+
+		UnsafeAcceptLostTail: cfg.UnsafeAcceptLostTail,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("couldn't open the node: %w", err)

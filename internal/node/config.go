@@ -51,6 +51,12 @@ type Config struct {
 	// (single node, or the first member of a new group). Set it on the
 	// other founding members.
 	NoBootstrap bool
+	// UnsafeAcceptLostTail starts the node even when its durable commit
+	// point lies beyond the ledger it can recover (committed transactions
+	// missing: a truncated or deleted chunk). Their seqnos are then issued
+	// again, so two signed histories exist for them. Never the default:
+	// restore the ledger files instead.
+	UnsafeAcceptLostTail bool
 	// Genesis is written in the genesis transaction, after the service
 	// and node records: initial users, members, constitution.
 	Genesis []ledger.MapWrites

@@ -15,33 +15,40 @@ import (
 // source of truth) after a clean stop or a crash, then builds the Raft node.
 //
 //  1. The ledger has already recovered its open chunk (torn tail dropped).
+//     Start-up checks (startup.go): the ledger secret must authenticate the
+//     last entries; the durable commit point (raft.state, .committed chunk
+//     names, the checkpoint) must not lie beyond the ledger's end.
 //  2. Merkle tree: cut anything beyond the ledger; check its last leaf and
 //     the root at the last known signature against the ledger; if they
 //     disagree, fall back to the checkpoint's fsynced size, then to empty.
 //  3. Replay the ledger suffix the tree or signature index lack, verifying
 //     every signature found against the recomputed root.
-//  4. Commit point: the last signature Raft had committed, or the end of the
+//  4. Raft state: a missing or unreadable raft.state is rebuilt from the
+//     ledger for a single-node service, else the node refuses to start.
+//     Commit point: the last signature Raft had committed, or the end of the
 //     last .committed chunk, whichever is later.
 //  5. State: the checkpoint (a committed state) if it matches the ledger,
 //     then the ledger after it executed by the live path's derive, the
 //     part up to the commit point folded into the committed state.
 func (n *Node) recover() error {
 	last := n.ledger.LastSeqno()
+	if err := n.checkSecret(last); err != nil {
+		return err
+	}
 	cp := n.loadCheckpoint()
+	if err := n.checkCommitPoint(last, cp); err != nil {
+		return err
+	}
 	if err := n.recoverTree(last, cp); err != nil {
 		return err
 	}
 	if err := n.replaySuffix(last); err != nil {
 		return err
 	}
-	hs := n.storage.State().Hard
-	if hs.Commit > last {
-		n.log.Error("raft commit index beyond the ledger's end; clamping", "commit", hs.Commit, "last", last)
-		hs.Commit = last
-		if err := n.storage.SetHardState(hs, true); err != nil {
-			return err
-		}
+	if err := n.recoverRaftState(last); err != nil {
+		return err
 	}
+	hs := n.storage.State().Hard
 	committed := max(n.sigs.LastAtOrBefore(hs.Commit), n.ledger.CommittedSeqno())
 	if err := n.recoverState(cp, committed, last); err != nil {
 		return err
