@@ -45,7 +45,7 @@ func flockDir(dir string, how int) (*os.File, error) {
 	if err := syscall.Flock(int(d.Fd()), how|syscall.LOCK_NB); err != nil {
 		d.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s (is a ledgerd running on it?)", ErrLocked, dir)
+			return nil, fmt.Errorf("%w: %s (is another ledgerd using it?)", ErrLocked, dir)
 		}
 		return nil, fmt.Errorf("couldn't lock the data directory %s: %w", dir, err)
 	}

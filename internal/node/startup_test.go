@@ -173,4 +173,3 @@ func TestWrongLedgerSecretIsRefused(t *testing.T) {
 		t.Fatalf("Open with a wrong ledger secret: %v; want a refusal naming ledger.secret", err)
 	}
 }
-
