@@ -134,7 +134,7 @@ func (s *Server) getMetrics(c *call) error {
 	sample(&b, "ledgerd_committed_seqno", "gauge", "Seqno of the last committed transaction.", committed)
 	sample(&b, "ledgerd_last_seqno", "gauge", "Seqno of the last transaction in the local ledger.", last)
 	sample(&b, "ledgerd_commit_lag_seqnos", "gauge", "Transactions in the local ledger that are not committed yet.", last-min(committed, last))
-	sample(&b, "ledgerd_collections", "gauge", "Collections with committed entries.", uint64(s.node.State().NumCollections()))
+	sample(&b, "ledgerd_collections", "gauge", "Collections with entries in the latest state (committed or Pending).", uint64(s.node.State().NumCollections()))
 	if n, ok := s.ledgerBytes(); ok {
 		sample(&b, "ledgerd_ledger_bytes", "gauge", "Size of the ledger files.", n)
 	}
