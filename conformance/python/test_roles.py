@@ -133,3 +133,33 @@ def test_deleted_user_is_refused_on_the_very_next_request(clients, certs_dir, ad
     assert client.get_user(user.user_id)["assignedRole"] == "Administrator"
     admin_client.delete_user(user.user_id)
     forbidden(client.get_user, user.user_id)
+
+
+def test_user_read_back_and_patched_unchanged(certs_dir, admin_client):
+    """The SDK's own round trip: get_user, then create_or_update_user with what it returned (which carries the
+    read-only userId); {} is a merge patch that changes nothing; a userId that is not the path's is a 400."""
+    user = ls.make_user_cert(certs_dir, "round-trip", "ec")
+    with pytest.raises(HttpResponseError) as info:  # {} cannot create a user: it has no role
+        admin_client.create_or_update_user(user.user_id, {})
+    err = ls.sdk_error(info.value)
+    assert (err["status"], err["code"]) == (400, "InvalidInput") and "assignedRole" in err["message"], err
+
+    admin_client.create_or_update_user(user.user_id, {"assignedRole": "Reader"})
+    u = admin_client.get_user(user.user_id)
+    assert u == {"userId": user.user_id, "assignedRole": "Reader"}
+    assert admin_client.create_or_update_user(user.user_id, u) == u
+    assert admin_client.create_or_update_user(user.user_id, {}) == u
+    assert admin_client.get_user(user.user_id) == u
+
+    u["assignedRole"] = "Contributor"
+    assert admin_client.create_or_update_user(user.user_id, u) == u
+    assert admin_client.get_user(user.user_id)["assignedRole"] == "Contributor"
+
+    other = ls.make_user_cert(certs_dir, "round-trip-other", "ec")
+    with pytest.raises(HttpResponseError) as info:
+        admin_client.create_or_update_user(user.user_id, {"assignedRole": "Administrator", "userId": other.user_id})
+    err = ls.sdk_error(info.value)
+    assert (err["status"], err["code"]) == (400, "InvalidInput"), err
+    assert "userId" in err["message"] and other.user_id in err["message"] and user.user_id in err["message"], err
+    assert admin_client.get_user(user.user_id)["assignedRole"] == "Contributor"
+    admin_client.delete_user(user.user_id)

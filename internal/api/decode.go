@@ -293,11 +293,16 @@ func skipSpace(b []byte) []byte {
 	return b
 }
 
-// decodeRoleRequest decodes the body of PATCH /app/users/{userId}: in the
-// single-role form {"assignedRole": "Reader"}, or in the multi-role form
-// {"assignedRoles": ["Reader", ...]}. The built-in roles are ordered, so a
-// list of roles grants the highest of them, which is what is stored.
-func decodeRoleRequest(body []byte, multi bool) (auth.Role, error) {
+// decodeRoleRequest decodes the body of PATCH /app/users/{userId}, a JSON
+// merge patch of the user: in the single-role form {"assignedRole":
+// "Reader"}, or in the multi-role form {"assignedRoles": ["Reader", ...]}.
+// The built-in roles are ordered, so a list of roles grants the highest of
+// them, which is what is stored. The user's read-only "userId", as GET
+// returns it, is accepted when it is the path's id (id, normalised), so
+// that a user read back can be sent again; another id is refused, as a
+// user's id cannot change. A patch without the role field changes nothing:
+// it returns auth.RoleNone.
+func decodeRoleRequest(body []byte, multi bool, id string) (auth.Role, error) {
 	var role auth.Role
 	field := "assignedRole"
 	decode := func(raw json.RawMessage) error {
@@ -313,11 +318,19 @@ func decodeRoleRequest(body []byte, multi bool) (auth.Role, error) {
 			return err
 		}
 	}
-	if err := decodeObject(body, map[string]func(json.RawMessage) error{field: decode}); err != nil {
-		return auth.RoleNone, err
+	checkID := func(raw json.RawMessage) error {
+		got, err := decodeString("userId", raw, MaxUserIDBytes)
+		if err != nil {
+			return err
+		}
+		if auth.NormalizeUserID(got) != id {
+			return invalidInput("The userId in the request body (%q) is not the user id of the path (%q): a user's id cannot be changed; leave userId out, or give the path's.",
+				clip(got), clip(id))
+		}
+		return nil
 	}
-	if role == auth.RoleNone {
-		return auth.RoleNone, invalidInput("The request body has no %q field.", field)
+	if err := decodeObject(body, map[string]func(json.RawMessage) error{field: decode, "userId": checkID}); err != nil {
+		return auth.RoleNone, err
 	}
 	return role, nil
 }

@@ -63,11 +63,45 @@ func TestHasLoneSurrogate(t *testing.T) {
 }
 
 func TestDecodeRoleRequest(t *testing.T) {
-	if r, err := decodeRoleRequest([]byte(`{"assignedRole":"Contributor"}`), false); err != nil || r != auth.RoleContributor {
+	const id = "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9"
+	if r, err := decodeRoleRequest([]byte(`{"assignedRole":"Contributor"}`), false, id); err != nil || r != auth.RoleContributor {
 		t.Fatalf("single: %v %v", r, err)
 	}
-	if r, err := decodeRoleRequest([]byte(`{"assignedRoles":["Reader","Administrator","Reader"]}`), true); err != nil || r != auth.RoleAdministrator {
+	if r, err := decodeRoleRequest([]byte(`{"assignedRoles":["Reader","Administrator","Reader"]}`), true, id); err != nil || r != auth.RoleAdministrator {
 		t.Fatalf("multi: %v %v", r, err)
+	}
+	// A user as GET returns it: the read-only userId is the path's (in any
+	// letter case, as fingerprints are normalised). Without a role, the
+	// merge patch changes nothing (RoleNone).
+	for _, tc := range []struct {
+		body  string
+		multi bool
+		want  auth.Role
+	}{
+		{`{"assignedRole":"Reader","userId":"` + id + `"}`, false, auth.RoleReader},
+		{`{"userId":"` + strings.ToLower(id) + `","assignedRole":"Reader"}`, false, auth.RoleReader},
+		{`{"assignedRoles":["Reader"],"userId":"` + id + `"}`, true, auth.RoleReader},
+		{`{}`, false, auth.RoleNone},
+		{` { } `, true, auth.RoleNone},
+		{`{"userId":"` + id + `"}`, false, auth.RoleNone},
+	} {
+		if r, err := decodeRoleRequest([]byte(tc.body), tc.multi, id); err != nil || r != tc.want {
+			t.Errorf("%s: %v %v, want %v", tc.body, r, err, tc.want)
+		}
+	}
+	// Another user's id, or one that is not a string, is refused.
+	other := strings.Replace(id, "0A", "0B", 1)
+	for _, body := range []string{`{"assignedRole":"Reader","userId":"` + other + `"}`, `{"userId":"` + other + `"}`,
+		`{"assignedRole":"Reader","userId":null}`, `{"assignedRole":"Reader","userId":7}`, `{"userId":""}`,
+		`{"assignedRole":"Reader","userId":"` + id + `","userId":"` + id + `"}`, `{"assignedRole":null}`} {
+		_, err := decodeRoleRequest([]byte(body), false, id)
+		if ae := classify(err); err == nil || ae.status != 400 || ae.code != codeInvalidInput {
+			t.Errorf("%s: %v, want 400 InvalidInput", body, err)
+		}
+	}
+	if _, err := decodeRoleRequest([]byte(`{"userId":"`+other+`"}`), false, id); err == nil ||
+		!strings.Contains(err.Error(), "not the user id of the path") {
+		t.Errorf("differing userId: %v", err)
 	}
 }
 
@@ -118,14 +152,14 @@ func FuzzDecodeRoleRequest(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, multi bool) {
-		r, err := decodeRoleRequest(body, multi)
+		r, err := decodeRoleRequest(body, multi, "u")
 		if err != nil {
 			if classify(err).status != 400 {
 				t.Fatalf("error %v is not a 400", err)
 			}
 			return
 		}
-		if !r.Valid() {
+		if !r.Valid() && r != auth.RoleNone {
 			t.Fatalf("accepted invalid role %v", r)
 		}
 	})

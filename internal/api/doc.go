@@ -107,6 +107,10 @@
 //     starts beyond the committed seqno, in a range that reaches there, is
 //     Loading with the request itself as nextLink; the page holding
 //     min(toTransactionId, committed seqno) is the last.
+//   - PATCH of a user is a JSON merge patch of what GET returns: the
+//     read-only userId is accepted when it is the path's id (400 when it is
+//     another), and a patch without a role ({}) changes nothing (400 for a
+//     user that does not exist, which needs a role).
 //   - In the multi-role forms (assignedRoles), roles are the built-in
 //     ordered ones, so a list grants its highest role, which is what is
 //     stored and reported.

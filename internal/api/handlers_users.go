@@ -88,7 +88,10 @@ func (s *Server) listUsers(c *call) error {
 
 // patchUser serves PATCH /app/users/{userId} (and /app/ledgerUsers): it
 // creates the user or changes its role, and answers once the change is
-// committed, so that it governs the user's next request.
+// committed, so that it governs the user's next request. The body is a
+// JSON merge patch: one without a role ({} or only the user's own userId)
+// changes nothing and answers the user as it is, or 400 for a user that
+// does not exist, since a user cannot be created without a role.
 func (s *Server) patchUser(c *call) error {
 	id, err := userID(c)
 	if err != nil {
@@ -98,9 +101,20 @@ func (s *Server) patchUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	role, err := decodeRoleRequest(body, c.multiRole())
+	role, err := decodeRoleRequest(body, c.multiRole(), id)
 	if err != nil {
 		return err
+	}
+	if role == auth.RoleNone {
+		current, ok := gov.UserRole(s.node.State(), id)
+		if !ok {
+			field := "assignedRole"
+			if c.multiRole() {
+				field = "assignedRoles"
+			}
+			return invalidInput("No user %q: the request body has no %q field, which creating a user needs.", clip(id), field)
+		}
+		return c.ok(c.user(gov.User{ID: id, Role: current}))
 	}
 	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error) {
 		if exists && current == auth.RoleAdministrator && role != auth.RoleAdministrator {

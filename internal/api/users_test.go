@@ -207,3 +207,78 @@ func TestJWTUser(t *testing.T) {
 	plain := newEnv(t, envOptions{})
 	plain.withBearer(token).get(q("/app/collections", v2022)).expect(401, "InvalidAuthenticationInfo")
 }
+
+// TestPatchUserReadBack checks that a user read with GET can be sent back
+// as the PATCH body (the SDKs' docstrings show the read-only userId in the
+// body), that {} is a merge patch that changes nothing, and that a userId
+// other than the path's is refused.
+func TestPatchUserReadBack(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	bob := newCredential(t, "bob")
+	const mp = "application/merge-patch+json"
+	for _, tc := range []struct{ version, path, field string }{
+		{v2022, "/app/users/", "assignedRole"},
+		{v01, "/app/users/", "assignedRole"},
+		{vNewer, "/app/ledgerUsers/", "assignedRoles"},
+	} {
+		path := q(tc.path+bob.userID(), tc.version)
+		// {} for a user that does not exist: a user needs a role.
+		r := e.admin.do("PATCH", path, `{}`, "Content-Type", mp).expect(400, "InvalidInput")
+		if !strings.Contains(r.errorMessage(), tc.field) {
+			t.Errorf("%s {} for a new user: %q does not name %s", tc.version, r.errorMessage(), tc.field)
+		}
+		e.admin.get(path).expect(404, "ResourceNotFound")
+
+		first := map[string]any{"assignedRole": "Reader"}
+		if tc.field == "assignedRoles" {
+			first = map[string]any{"assignedRoles": []string{"Reader"}}
+		}
+		e.admin.do("PATCH", path, first, "Content-Type", mp).expect(200, "")
+		got := e.admin.get(path).expect(200, "")
+		// GET → PATCH: the body read back is accepted and changes nothing.
+		back := e.admin.do("PATCH", path, got.body, "Content-Type", mp).expect(200, "")
+		if string(back.body) != string(got.body) {
+			t.Errorf("%s: PATCH of the GET body answered %s, want %s", tc.version, back.body, got.body)
+		}
+		// userId in another letter case is the same user.
+		obj := got.object()
+		obj["userId"] = strings.ToLower(bob.userID())
+		e.admin.do("PATCH", path, obj, "Content-Type", mp).expect(200, "")
+
+		// {} changes nothing, and answers the user as it is.
+		empty := e.admin.do("PATCH", path, `{}`, "Content-Type", mp).expect(200, "")
+		if string(empty.body) != string(got.body) {
+			t.Errorf("%s: PATCH {} answered %s, want %s", tc.version, empty.body, got.body)
+		}
+		// The read body with a changed role changes the role.
+		if tc.field == "assignedRoles" {
+			obj["assignedRoles"] = []string{"Contributor"}
+		} else {
+			obj["assignedRole"] = "Contributor"
+		}
+		e.admin.do("PATCH", path, obj, "Content-Type", mp).expect(200, "")
+		if e.admin.get(path).expect(200, "").object()["userId"] != bob.userID() {
+			t.Fatalf("%s: user id changed", tc.version)
+		}
+		e.client(&bob).post(q("/app/transactions", tc.version), map[string]string{"contents": "x"}).expect(200, "")
+
+		// Another user's id in the body is refused, and changes nothing.
+		obj["userId"] = e.reader.id
+		if tc.field == "assignedRoles" {
+			obj["assignedRoles"] = []string{"Administrator"}
+		} else {
+			obj["assignedRole"] = "Administrator"
+		}
+		r = e.admin.do("PATCH", path, obj, "Content-Type", mp).expect(400, "InvalidInput")
+		if msg := r.errorMessage(); !strings.Contains(msg, "userId") || !strings.Contains(msg, e.reader.id) || !strings.Contains(msg, bob.userID()) {
+			t.Errorf("%s: differing userId: %q", tc.version, msg)
+		}
+		e.admin.do("PATCH", path, map[string]any{"userId": e.reader.id}, "Content-Type", mp).expect(400, "InvalidInput")
+		for _, u := range []string{bob.userID(), e.reader.id} {
+			if body := e.admin.get(q(tc.path+u, tc.version)).expect(200, "").body; strings.Contains(string(body), "Administrator") {
+				t.Fatalf("%s: a refused PATCH changed a role: %s", tc.version, body)
+			}
+		}
+		e.admin.do("DELETE", path, nil).expect(204, "")
+	}
+}

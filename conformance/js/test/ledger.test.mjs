@@ -361,6 +361,25 @@ describe(`ledgerd with @azure-rest/confidential-ledger ${clientVersion} (api-ver
     assert.equal(quote.nodeId, q.body.currentNodeId);
     assert.equal(typeof quote.quoteVersion, "string");
     assert.match(quote.raw, /^[0-9a-f]+$/);
+    // The real service gives every quote its mrenclave (hex); ledgerd, the virtual measurement.
+    assert.match(quote.mrenclave ?? "", /^[0-9a-f]{64}$/, `mrenclave in ${JSON.stringify(quote).slice(0, 200)}`);
+  });
+
+  it("request ids: x-ms-client-request-id is echoed and each answer has its own x-ms-request-id", async () => {
+    const ids = new Set();
+    for (const res of [
+      await admin.path("/app/collections").get(),
+      await admin.path("/app/collections").get(),
+      await admin.path("/app/transactions/{transactionId}/status", "not-a-txid").get(),
+    ]) {
+      const sent = res.request.headers.get("x-ms-client-request-id");
+      assert.ok(sent, "the client sends x-ms-client-request-id");
+      assert.equal(res.headers["x-ms-client-request-id"], sent, `status ${res.status}`);
+      const id = res.headers["x-ms-request-id"] ?? "";
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, `status ${res.status}`);
+      assert.ok(!ids.has(id), `x-ms-request-id ${id} repeated`);
+      ids.add(id);
+    }
   });
 
   it("users: PATCH (merge-patch) creates a Reader, GET reads it, DELETE removes it (204), then GET is 404", async () => {
@@ -384,6 +403,36 @@ describe(`ledgerd with @azure-rest/confidential-ledger ${clientVersion} (api-ver
 
     const gone = await admin.path("/app/users/{userId}", userId).get();
     assertError(gone, 404);
+  });
+
+  it("users: the body GET returns (with the read-only userId) can be PATCHed back; {} changes nothing; another userId is 400", async () => {
+    const { userId } = await makeClientCert(certDir, "round-trip");
+    const user = admin.path("/app/users/{userId}", userId);
+    const patch = (body) => user.patch({ contentType: "application/merge-patch+json", body });
+    assertError(await patch({}), 400, "InvalidInput"); // {} cannot create a user: no role
+    assertOk(await patch({ assignedRole: "Reader" }));
+
+    const got = await user.get();
+    assertOk(got);
+    assert.deepEqual(got.body, { assignedRole: "Reader", userId });
+    const back = await patch(got.body);
+    assertOk(back);
+    assert.deepEqual(back.body, got.body);
+    const empty = await patch({});
+    assertOk(empty);
+    assert.deepEqual(empty.body, got.body);
+    const promoted = await patch({ ...got.body, assignedRole: "Contributor" });
+    assertOk(promoted);
+    assert.deepEqual(promoted.body, { assignedRole: "Contributor", userId });
+
+    const other = await makeClientCert(certDir, "round-trip-other");
+    const refused = await patch({ assignedRole: "Administrator", userId: other.userId });
+    assertError(refused, 400, "InvalidInput");
+    assert.match(refused.body.error.message, /userId/);
+    const after = await user.get();
+    assertOk(after);
+    assert.equal(after.body.assignedRole, "Contributor");
+    assertOk(await user.delete(), 204);
   });
 
   it("roles: a Reader may read but gets 403 NotAllowed on POST", async () => {
