@@ -1,6 +1,9 @@
 package node
 
 import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,8 +18,10 @@ import (
 // checkpointFile is the state snapshot written every SnapshotInterval: the
 // applied state and query index, and the sizes of the derived files that
 // were fsynced before it was written. It bounds the ledger suffix that
-// start-up replays. It is verified against the ledger on load (the applied
-// seqno's view and Merkle leaf must match), and ignored if it does not.
+// start-up replays. It is authenticated on load (an HMAC keyed from the
+// ledger secret, see checkpointEnvelope) and verified against the ledger
+// (the applied seqno's view and Merkle leaf must match), and ignored if
+// either fails.
 type checkpointFile struct {
 	Version     int                   `json:"version"`
 	Applied     uint64                `json:"applied"`
@@ -53,7 +58,7 @@ func (n *Node) checkpoint() error {
 	if err != nil || cp == nil {
 		return err
 	}
-	b, err := json.Marshal(cp)
+	b, err := sealCheckpoint(n.cfg.Identities.LedgerSecret, cp)
 	if err != nil {
 		return err
 	}
@@ -102,15 +107,72 @@ func (n *Node) loadCheckpoint() *checkpointFile {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	var cp checkpointFile
+	var cp *checkpointFile
 	if err == nil {
-		err = json.Unmarshal(b, &cp)
+		cp, err = openCheckpoint(n.cfg.Identities.LedgerSecret, b)
 	}
-	if err != nil || cp.Version != 1 {
-		n.log.Warn("ignoring unreadable checkpoint; replaying the ledger", "err", err)
+	if err != nil {
+		n.log.Warn("ignoring the checkpoint; replaying the ledger", "path", n.checkpointPath(), "err", err)
 		return nil
 	}
-	return &cp
+	return cp
+}
+
+// The checkpoint file is an envelope: the checkpoint's JSON and its
+// HMAC-SHA256 under a key derived from the ledger secret (HKDF-SHA256,
+// info "ledgerd checkpoint"). Only a holder of the ledger secret can write
+// a checkpoint the node will load: an edited one (a role granted, an index
+// pointed elsewhere) is ignored and the state replayed from the ledger.
+type checkpointEnvelope struct {
+	Version    int             `json:"version"`
+	HMAC       string          `json:"hmac"`
+	Checkpoint json.RawMessage `json:"checkpoint"`
+}
+
+const checkpointVersion = 2
+
+// errCheckpointMAC reports a checkpoint whose MAC does not verify.
+var errCheckpointMAC = errors.New("checkpoint fails its MAC (edited, corrupt, or written with another ledger secret)")
+
+func checkpointMAC(secret, body []byte) []byte {
+	key, err := hkdf.Key(sha256.New, secret, nil, "ledgerd checkpoint", sha256.Size)
+	if err != nil {
+		panic(err) // only for an output longer than HKDF allows
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+func sealCheckpoint(secret []byte, cp *checkpointFile) ([]byte, error) {
+	body, err := json.Marshal(cp)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(checkpointEnvelope{Version: checkpointVersion, HMAC: hex.EncodeToString(checkpointMAC(secret, body)), Checkpoint: body})
+}
+
+// openCheckpoint authenticates and parses a checkpoint file.
+func openCheckpoint(secret, b []byte) (*checkpointFile, error) {
+	var env checkpointEnvelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("unreadable checkpoint: %w", err)
+	}
+	if env.Version != checkpointVersion {
+		return nil, fmt.Errorf("checkpoint format version %d, want %d", env.Version, checkpointVersion)
+	}
+	mac, err := hex.DecodeString(env.HMAC)
+	if err != nil || !hmac.Equal(mac, checkpointMAC(secret, env.Checkpoint)) {
+		return nil, errCheckpointMAC
+	}
+	var cp checkpointFile
+	if err := json.Unmarshal(env.Checkpoint, &cp); err != nil {
+		return nil, fmt.Errorf("unreadable checkpoint: %w", err)
+	}
+	if cp.Version != 1 {
+		return nil, fmt.Errorf("checkpoint contents version %d, want 1", cp.Version)
+	}
+	return &cp, nil
 }
 
 // restore makes cp the committed and the latest state.

@@ -57,8 +57,12 @@ func (n *Node) LatestEntry(collection string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	if !ok {
-		return Entry{}, ErrNotEntry
+	if !ok || ent.Collection != collection || ent.ID != c.Latest {
+		// The index is derived data: never serve what the ledger does not
+		// say. (The checkpoint it comes from is authenticated, so this is
+		// a bug or a corruption in memory, not an edited file.)
+		n.log.Error("query index disagrees with the ledger; refusing to serve it", "collection", collection, "seqno", c.Latest.Seqno, "ledger_collection", ent.Collection)
+		return Entry{}, fmt.Errorf("node: the index's latest entry of %q (%s) is not an entry of it in the ledger", collection, c.Latest)
 	}
 	return ent, nil
 }
