@@ -58,6 +58,13 @@ func (net *memNet) partition(id uint64, cut bool) {
 // identity and ledger secret of member 1 and have node keys of their own.
 func startCluster(t *testing.T) (*memNet, []*node.Node, []string) {
 	t.Helper()
+	return startClusterWith(t, nil)
+}
+
+// startClusterWith is startCluster with mod applied to each member's
+// configuration.
+func startClusterWith(t *testing.T, mod func(id uint64, c *node.Config)) (*memNet, []*node.Node, []string) {
+	t.Helper()
 	net := &memNet{nodes: map[uint64]*node.Node{}, cut: map[uint64]bool{}}
 	base := t.TempDir()
 	var nodes []*node.Node
@@ -84,6 +91,9 @@ func startCluster(t *testing.T) (*memNet, []*node.Node, []string) {
 			c.Transport = memTransport{net}
 			c.NoBootstrap = id != 1
 			c.ChunkSize = 8 << 10
+			if mod != nil {
+				mod(id, c)
+			}
 		})
 		net.mu.Lock()
 		net.nodes[id] = n
@@ -359,5 +369,82 @@ func TestProposeConfChange(t *testing.T) {
 	waitCommitted(t, nodes[l], id)
 	if e, err := nodes[l].Entry(id); err != nil || string(e.Contents) != "alone" {
 		t.Fatalf("Entry(%s) = %+v, %v", id, e, err)
+	}
+}
+
+// TestSteppedElections drives Raft's clock by hand (Config.Ticks): node 1,
+// the only one ticked, times out, campaigns and leads; cut off and no
+// longer ticked, it still believes it leads (CheckQuorum needs ticks) while
+// nodes 2 and 3, ticked, elect one of them; healed, it follows the new
+// primary. No step waits for wall-clock time to pass, only for messages.
+func TestSteppedElections(t *testing.T) {
+	ticks := map[uint64]chan time.Time{1: make(chan time.Time), 2: make(chan time.Time), 3: make(chan time.Time)}
+	const electionTicks = 20 // startCluster's
+	net, nodes, _ := startClusterWith(t, func(id uint64, c *node.Config) { c.Ticks = ticks[id] })
+	tick := func(ids ...uint64) {
+		for _, id := range ids {
+			ticks[id] <- time.Time{}
+		}
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(time.Millisecond) // waiting for messages between the nodes, bounded by the deadline
+		}
+	}
+
+	for range electionTicks - 1 {
+		tick(1)
+	}
+	for i, n := range nodes {
+		if n.IsPrimary() {
+			t.Fatalf("node %d leads before any election timeout", i+1)
+		}
+	}
+	// Raft randomises the timeout in [electionTicks, 2*electionTicks).
+	for range electionTicks {
+		tick(1)
+	}
+	waitFor("node 1 to lead", nodes[0].IsPrimary)
+	id := appendEntry(t, nodes[0], "c", "first")
+	for _, n := range nodes {
+		waitCommitted(t, n, id)
+	}
+
+	net.partition(1, true)
+	for i := 0; !nodes[1].IsPrimary() && !nodes[2].IsPrimary(); i++ {
+		if i == 10*electionTicks {
+			t.Fatal("no election among nodes 2 and 3 after 10 election timeouts")
+		}
+		tick(2, 3)
+	}
+	if !nodes[0].IsPrimary() {
+		t.Fatal("unticked, the cut-off node 1 stepped down (CheckQuorum ran without ticks)")
+	}
+	l2 := 1
+	if nodes[2].IsPrimary() {
+		l2 = 2
+	}
+	after := appendEntry(t, nodes[l2], "c", "second")
+	waitCommitted(t, nodes[l2], after)
+
+	// Healed, node 1 hears the new primary once that one's heartbeats
+	// (ticks) resume its probing of node 1.
+	net.partition(1, false)
+	third := appendEntry(t, nodes[l2], "c", "third")
+	deadline := time.Now().Add(10 * time.Second)
+	for nodes[0].Status(third) != node.StatusCommitted {
+		if time.Now().After(deadline) {
+			t.Fatalf("node 1 did not commit %s after healing: %v", third, nodes[0].Status(third))
+		}
+		tick(uint64(l2 + 1))
+		time.Sleep(time.Millisecond) // lets the heartbeat's round trip run, bounded by the deadline
+	}
+	if nodes[0].IsPrimary() {
+		t.Fatal("node 1 still leads after following the new primary")
 	}
 }

@@ -67,8 +67,18 @@ type Config struct {
 	Transport consensus.Transport
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
-	// Now is the clock (for tests). Default time.Now.
+	// Now is the clock (for tests). Default time.Now. It decides when a
+	// signature is due, when a sequencer cycle has run for a tick and when
+	// the next fsync may start; a test that stops it should set
+	// SyncInterval < 0, or each fsync waits SyncInterval more of real time
+	// than the last.
 	Now func() time.Time
+	// Ticks drives Raft's logical clock (for tests): the loop ticks Raft
+	// once per value received, instead of every Raft.TickInterval. A test
+	// that sends on an unbuffered channel knows the tick was taken when the
+	// send returns, and so steps elections and leases (ElectionTicks,
+	// HeartbeatTicks) without the wall clock. Default nil: the wall clock.
+	Ticks <-chan time.Time
 }
 
 func (c Config) withDefaults() Config {

@@ -13,7 +13,9 @@
 // (ProposeConfChange, ReportUnreachable, ReportSnapshot). Each cycle it
 // handles what Raft has ready, then, while primary, proposes a due signature
 // or the next batch of queued submissions. Every proposal goes through one
-// function, propose (propose.go).
+// function, propose (propose.go). Tests drive the loop's clocks: Config.Ticks
+// steps Raft's logical clock (elections, heartbeats, CheckQuorum) one tick
+// per value, and Config.Now is the clock of signatures, cycles and fsyncs.
 //
 // handleReady handles one Raft Ready in numbered steps, each with its crash
 // window written: 0 role; 1 truncate (rollback); 2 write the entries to the

@@ -37,8 +37,12 @@ import (
 // Ready is drained), continuing from the proposals not yet persisted.
 func (n *Node) run() {
 	defer close(n.donec)
-	tick := time.NewTicker(n.cfg.Raft.TickInterval)
-	defer tick.Stop()
+	ticks := n.cfg.Ticks
+	if ticks == nil {
+		tick := time.NewTicker(n.cfg.Raft.TickInterval)
+		defer tick.Stop()
+		ticks = tick.C
+	}
 	sigTick := time.NewTicker(max(n.cfg.SignatureInterval, time.Millisecond))
 	defer sigTick.Stop()
 	snapTick := time.NewTicker(n.cfg.SnapshotInterval)
@@ -53,7 +57,7 @@ func (n *Node) run() {
 		case <-n.stopc:
 			n.failQueued(ErrStopped)
 			return
-		case <-tick.C:
+		case <-ticks:
 			n.rn.Tick()
 		case m := <-n.recvc:
 			_ = n.rn.Step(m)
@@ -77,13 +81,14 @@ func (n *Node) run() {
 }
 
 // campaignIfAlone makes a single-member group elect itself at once instead
-// of waiting for an election timeout.
+// of waiting for an election timeout. The configuration is read once the
+// bootstrap conf changes are applied: before, a new group of several
+// members reads as empty, and every member would campaign at once.
 func (n *Node) campaignIfAlone() error {
-	cs := n.storage.State().Conf
-	if len(cs.Voters) <= 1 && (len(cs.Voters) == 0 || cs.Voters[0] == n.cfg.Raft.ID) {
-		if err := n.drainReady(); err != nil { // apply the bootstrap conf change first
-			return err
-		}
+	if err := n.drainReady(); err != nil { // apply the bootstrap conf change first
+		return err
+	}
+	if cs := n.storage.State().Conf; len(cs.Voters) == 1 && cs.Voters[0] == n.cfg.Raft.ID {
 		_ = n.rn.Campaign()
 	}
 	return n.drainReady()
