@@ -17,7 +17,8 @@ usage: ledgerctl users add [flags] USER_ID ROLE
        ledgerctl users rm  [flags] USER_ID
 
 Manages ledger users (PATCH, GET and DELETE /app/users/{id}); needs the Administrator role.
-USER_ID is a certificate user's SHA-256 fingerprint (AB:CD:…) or a Microsoft Entra object id;
+USER_ID is a certificate user's SHA-256 fingerprint (AB:CD:…), a Microsoft Entra object id, or
+NAMESPACE:ID for a user of a JWT issuer configured with a namespace (ledgerd --jwt-issuer);
 with --user-cert FILE, the fingerprint of the PEM certificate in FILE instead. ROLE is Reader,
 Contributor or Administrator. add gives an existing user the new role. Removing or demoting the
 last Administrator is refused (409).`

@@ -28,6 +28,7 @@ type config struct {
 	ChunkSize         int64    `json:"chunk-size"`
 	Users             []string `json:"user"`
 	JWTIssuers        []string `json:"jwt-issuer"`
+	AADTenant         string   `json:"aad-tenant"`
 	JWTMaxLifetime    duration `json:"jwt-max-lifetime"`
 	LogLevel          string   `json:"log-level"`
 	LogFormat         string   `json:"log-format"`
@@ -113,7 +114,8 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.SyncInterval, "sync-interval", "shortest `duration` between two fsyncs of the ledger (group commit; 0: none)")
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
-	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS` (JWKS: file or https URL; repeatable)")
+	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS[,NAMESPACE]` (JWKS: file or https URL; repeatable)")
+	fs.StringVar(&cfg.AADTenant, "aad-tenant", cfg.AADTenant, "accept the Azure AD tokens of the tenant with this directory `id` (a GUID), as ACL does")
 	fs.Var(&cfg.JWTMaxLifetime, "jwt-max-lifetime", "longest `duration` a bearer JWT may be valid (exp - iat; exp - now without iat)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
@@ -205,9 +207,11 @@ func (c *config) validate() error {
 			return err
 		}
 	}
-	for _, j := range c.JWTIssuers {
-		if _, err := parseIssuerSpec(j); err != nil {
-			return err
+	if issuers, err := c.jwtIssuers(); err != nil {
+		return err
+	} else if len(issuers) > 0 {
+		if err := auth.ValidateIssuers(issuers); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "auth: "))
 		}
 	}
 	if c.JWTMaxLifetime <= 0 {
@@ -236,19 +240,48 @@ func parseUserSpec(s string) (string, auth.Role, error) {
 	return s[:i], role, nil
 }
 
-// parseIssuerSpec parses --jwt-issuer ISSUER,AUDIENCE,JWKS. JWKS is an
-// http(s) URL or a file path.
+// aadKeysURL is where --aad-tenant fetches the tenant's keys; empty means
+// Microsoft's (auth.AzureADKeysURL). Tests point it at a local server.
+var aadKeysURL string
+
+// jwtIssuers returns the JWT issuers of --aad-tenant and --jwt-issuer, in
+// that order.
+func (c *config) jwtIssuers() ([]auth.IssuerConfig, error) {
+	var issuers []auth.IssuerConfig
+	if c.AADTenant != "" {
+		aad, err := auth.AzureADIssuers(c.AADTenant, aadKeysURL)
+		if err != nil {
+			return nil, fmt.Errorf("--aad-tenant: %s", strings.TrimPrefix(err.Error(), "auth: "))
+		}
+		issuers = append(issuers, aad...)
+	}
+	for _, spec := range c.JWTIssuers {
+		ic, err := parseIssuerSpec(spec)
+		if err != nil {
+			return nil, err
+		}
+		issuers = append(issuers, ic)
+	}
+	return issuers, nil
+}
+
+// parseIssuerSpec parses --jwt-issuer ISSUER,AUDIENCE,JWKS[,NAMESPACE].
+// JWKS is an http(s) URL or a file path. NAMESPACE prefixes the issuer's
+// user ids (NAMESPACE:oid); every issuer but one needs one.
 func parseIssuerSpec(s string) (auth.IssuerConfig, error) {
 	parts := strings.Split(s, ",")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return auth.IssuerConfig{}, fmt.Errorf("--jwt-issuer %q: use ISSUER,AUDIENCE,JWKS, e.g. "+
-			"https://sts.windows.net/TENANT/,https://confidential-ledger.azure.com,/etc/ledgerd/jwks.json", s)
+	if len(parts) < 3 || len(parts) > 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" || len(parts) == 4 && parts[3] == "" {
+		return auth.IssuerConfig{}, fmt.Errorf("--jwt-issuer %q: use ISSUER,AUDIENCE,JWKS[,NAMESPACE], e.g. "+
+			"https://issuer.example/,https://confidential-ledger.azure.com,/etc/ledgerd/jwks.json,partner", s)
 	}
 	ic := auth.IssuerConfig{Issuer: parts[0], Audience: parts[1]}
 	if strings.HasPrefix(parts[2], "https://") || strings.HasPrefix(parts[2], "http://") {
 		ic.JWKSURL = parts[2]
 	} else {
 		ic.JWKSFile = parts[2]
+	}
+	if len(parts) == 4 {
+		ic.Namespace = parts[3]
 	}
 	return ic, nil
 }

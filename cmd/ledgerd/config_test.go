@@ -61,6 +61,13 @@ func TestConfigErrors(t *testing.T) {
 		{"--user", "cert.pem"},
 		{"--user", "cert.pem:Owner"},
 		{"--jwt-issuer", "only,two"},
+		{"--jwt-issuer", "iss,aud,jwks.json,"},
+		{"--jwt-issuer", "iss,aud,jwks.json,ns,extra"},
+		{"--jwt-issuer", "iss,aud,jwks.json,bad:ns"},
+		{"--jwt-issuer", "https://a/,aud,a.json", "--jwt-issuer", "https://b/,aud,b.json"},
+		{"--jwt-issuer", "https://a/,aud,a.json,x", "--jwt-issuer", "https://b/,aud,b.json,x"},
+		{"--aad-tenant", "contoso.onmicrosoft.com"},
+		{"--aad-tenant", "72f988bf-86f1-41af-91ab-2d7cd011db47", "--jwt-issuer", "https://b/,aud,b.json"},
 		{"--jwt-max-lifetime", "0s"},
 		{"--jwt-max-lifetime", "-1h"},
 		{"--log-level", "loud"},
@@ -85,8 +92,20 @@ func TestSpecs(t *testing.T) {
 		t.Fatalf("%+v %v", ic, err)
 	}
 	ic, _ = parseIssuerSpec("iss,aud,/etc/jwks.json")
-	if ic.JWKSFile != "/etc/jwks.json" {
+	if ic.JWKSFile != "/etc/jwks.json" || ic.Namespace != "" {
 		t.Fatalf("%+v", ic)
+	}
+	ic, _ = parseIssuerSpec("iss,aud,/etc/jwks.json,partner")
+	if ic.JWKSFile != "/etc/jwks.json" || ic.Namespace != "partner" {
+		t.Fatalf("%+v", ic)
+	}
+	for _, args := range [][]string{
+		{"--jwt-issuer", "https://a/,aud,a.json", "--jwt-issuer", "https://b/,aud,b.json,b"},
+		{"--aad-tenant", "72f988bf-86f1-41af-91ab-2d7cd011db47", "--jwt-issuer", "https://b/,aud,b.json,b"},
+	} {
+		if _, _, err := parseConfig(args, io.Discard); err != nil {
+			t.Errorf("parseConfig(%q): %v", args, err)
+		}
 	}
 }
 

@@ -46,8 +46,19 @@
 //	--chunk-size BYTES         ledger chunk size (default 5000000)
 //	--user CERTFILE:ROLE       initial user from a PEM certificate; ROLE is Reader,
 //	                           Contributor or Administrator (repeatable; first start only)
-//	--jwt-issuer ISS,AUD,JWKS  accept bearer JWTs from issuer ISS for audience AUD, with
-//	                           keys from JWKS, a file or an https URL (repeatable)
+//	--aad-tenant TENANT        accept the Azure AD tokens of tenant TENANT (its directory id, a GUID)
+//	                           as ACL does: issuers https://sts.windows.net/TENANT/ and
+//	                           https://login.microsoftonline.com/TENANT/v2.0, audience
+//	                           https://confidential-ledger.azure.com (with or without a trailing /),
+//	                           keys from https://login.microsoftonline.com/TENANT/discovery/v2.0/keys,
+//	                           cached and refreshed hourly. A user's id is its oid.
+//	--jwt-issuer ISS,AUD,JWKS[,NAMESPACE]
+//	                           accept bearer JWTs from issuer ISS for audience AUD, with
+//	                           keys from JWKS, a file or an https URL (repeatable). A user's id
+//	                           is the token's oid (else sub), or NAMESPACE:oid with a NAMESPACE
+//	                           (letters, digits, '.', '-', '_'). Only one issuer (or the
+//	                           --aad-tenant's two) may go without a NAMESPACE, so that one id
+//	                           never names users of two issuers
 //	--jwt-max-lifetime D       longest time a bearer JWT may be valid: exp - iat, or exp - now
 //	                           for a token without iat (default 24h)
 //	--log-level LEVEL          debug, info, warn or error (default info)
@@ -65,7 +76,8 @@
 //
 //	{"data": "/var/lib/ledgerd", "listen": "0.0.0.0:443", "ledger-id": "contoso",
 //	 "san-dns": ["contoso.example.com"], "signature-interval": "10ms",
-//	 "jwt-issuer": ["https://sts.windows.net/TENANT/,https://confidential-ledger.azure.com,https://login.microsoftonline.com/common/discovery/keys"]}
+//	 "aad-tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+//	 "jwt-issuer": ["https://idp.partner.example/,https://confidential-ledger.azure.com,https://idp.partner.example/keys,partner"]}
 //
 // Besides the ACL API (see package internal/api), the node serves GET
 // /healthz (liveness, no credentials), and GET /metrics (Prometheus text

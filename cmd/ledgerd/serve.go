@@ -177,21 +177,29 @@ func waitFounded(ctx context.Context, n *node.Node) error {
 	return nil
 }
 
+// jwtVerifier builds the verifier of --aad-tenant and --jwt-issuer, or nil
+// if neither is given.
+func jwtVerifier(cfg config, log *slog.Logger) (*auth.JWTVerifier, error) {
+	issuers, err := cfg.jwtIssuers()
+	if err != nil || len(issuers) == 0 {
+		return nil, err
+	}
+	v, err := auth.NewJWTVerifier(issuers, auth.JWTOptions{Logger: log, MaxLifetime: time.Duration(cfg.JWTMaxLifetime)})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't configure JWT issuers: %w", err)
+	}
+	return v, nil
+}
+
 // newServer builds the API server.
 func newServer(cfg config, n *node.Node, ids *identity.Identities, log *slog.Logger) (*api.Server, error) {
 	platform, err := attest.NewVirtual("")
 	if err != nil {
 		return nil, err
 	}
-	var jwt *auth.JWTVerifier
-	if len(cfg.JWTIssuers) > 0 {
-		issuers := make([]auth.IssuerConfig, len(cfg.JWTIssuers))
-		for i, spec := range cfg.JWTIssuers {
-			issuers[i], _ = parseIssuerSpec(spec) // validated by parseConfig
-		}
-		if jwt, err = auth.NewJWTVerifier(issuers, auth.JWTOptions{Logger: log, MaxLifetime: time.Duration(cfg.JWTMaxLifetime)}); err != nil {
-			return nil, fmt.Errorf("couldn't configure JWT issuers: %w", err)
-		}
+	jwt, err := jwtVerifier(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	return api.New(api.Config{
 		Node:        n,

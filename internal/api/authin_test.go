@@ -236,3 +236,46 @@ func TestTokenLifetimeBounded(t *testing.T) {
 	c["exp"] = now.Add(23 * time.Hour).Unix()
 	e.withBearer(issuer.Sign(c)).get(q("/app/collections", v2022)).expect(200, "")
 }
+
+// Certificates, JWTs and issuers share no user ids (issue 9, item 8): a
+// token whose oid is the Administrator certificate's fingerprint is refused,
+// and the "alice" of a second issuer is "partner:alice", not the first
+// issuer's alice.
+func TestPrincipalsKeptApart(t *testing.T) {
+	a, b := authtest.NewIssuer(t, "ES256"), authtest.NewIssuer(t, "ES256")
+	const issA, issB = "https://a.ledgerd.test/", "https://b.ledgerd.test/"
+	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{
+		{Issuer: issA, Audience: authtest.Audience, JWKSFile: a.JWKSFile(t)},
+		{Issuer: issB, Audience: authtest.Audience, JWKSFile: b.JWKSFile(t), Namespace: "partner"},
+	}, auth.JWTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{jwt: v})
+	now := time.Now()
+	users := q("/app/users", vNewer)
+	for _, oid := range []string{e.admin.id, strings.ToLower(e.admin.id)} {
+		for _, tok := range []string{
+			a.Sign(authtest.Claims(issA, authtest.Audience, oid, now)),
+			b.Sign(authtest.Claims(issB, authtest.Audience, oid, now)),
+		} {
+			e.withBearer(tok).get(users).expect(401, "InvalidAuthenticationInfo")
+		}
+	}
+
+	e.admin.do("PATCH", userPath(v2022, "alice"), map[string]string{"assignedRole": "Administrator"}).expect(200, "")
+	aliceA := e.withBearer(a.Sign(authtest.Claims(issA, authtest.Audience, "alice", now)))
+	aliceB := e.withBearer(b.Sign(authtest.Claims(issB, authtest.Audience, "alice", now)))
+	aliceA.get(users).expect(200, "")
+	aliceB.get(q("/app/collections", v2022)).expect(403, "NotAllowed")
+	// A's subject can't reach into B's namespace either.
+	e.withBearer(a.Sign(authtest.Claims(issA, authtest.Audience, "partner:alice", now))).
+		get(q("/app/collections", v2022)).expect(401, "InvalidAuthenticationInfo")
+	// B's alice is registered by its namespaced id, in the ACL wire format.
+	r := e.admin.do("PATCH", userPath(v2022, "partner:alice"), map[string]string{"assignedRole": "Reader"}).expect(200, "")
+	if got := r.object()["userId"]; got != "partner:alice" {
+		t.Fatalf("userId %v", got)
+	}
+	aliceB.get(q("/app/collections", v2022)).expect(200, "")
+	aliceB.get(users).expect(403, "NotAllowed")
+}

@@ -36,9 +36,11 @@
 // # Authentication and roles
 //
 // A request with an Authorization header is authenticated by its bearer
-// JWT alone (Config.JWT; the user id is oid, else sub); otherwise by its
-// TLS client certificate (the user id is the certificate's SHA-256
-// fingerprint). Roles are read from the committed users table on every
+// JWT alone (Config.JWT; the user id is oid, else sub, prefixed with
+// "NAMESPACE:" for an issuer that has a namespace; see auth.IssuerConfig);
+// otherwise by its TLS client certificate (the user id is the certificate's
+// SHA-256 fingerprint, a shape no token subject may have), refused outside
+// its validity period. Roles are read from the committed users table on every
 // request, so removing a user or lowering its role takes effect on its next
 // request, even on a kept-alive connection. No credentials or a rejected
 // token is 401 InvalidAuthenticationInfo; an unknown user or a role too low

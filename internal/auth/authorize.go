@@ -6,7 +6,8 @@ import "fmt"
 // replicated user table; MapDirectory is a fixed one for tests and tools.
 //
 // Contract: Role is called with user ids as produced by this package
-// (CertificateUserID, the oid or sub of a verified token) or normalised by
+// (CertificateUserID, the oid or sub of a verified token, with its issuer's
+// namespace) or normalised by
 // NormalizeUserID; it must be safe for concurrent use and must not block on
 // I/O, since it is called on every request.
 type Directory interface {

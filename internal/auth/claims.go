@@ -69,24 +69,14 @@ func parseClaims(payload []byte) (*claims, error) {
 	return &c, nil
 }
 
-// userID returns the ledger user id: oid (the Entra ID object id, which is
-// what ACL uses), falling back to sub.
-func (c *claims) userID() (string, error) {
-	switch {
-	case c.Oid != "":
-		return c.Oid, nil
-	case c.Sub != "":
-		return c.Sub, nil
+// checkAudience requires one of want among the token's audiences.
+func (c *claims) checkAudience(want []string) error {
+	for _, a := range want {
+		if slices.Contains(c.Aud, a) {
+			return nil
+		}
 	}
-	return "", fmt.Errorf("%w: token has neither oid nor sub", ErrInvalidToken)
-}
-
-// checkAudience requires want among the token's audiences.
-func (c *claims) checkAudience(want string) error {
-	if !slices.Contains(c.Aud, want) {
-		return fmt.Errorf("%w: token is not for audience %q", ErrInvalidToken, want)
-	}
-	return nil
+	return fmt.Errorf("%w: token is not for audience %q", ErrInvalidToken, want)
 }
 
 // checkTimes requires exp and checks exp, nbf and iat against now, allowing

@@ -7,8 +7,15 @@
 //     the DER certificate, upper-case hex, colon-separated
 //     ([CertificateUserID]);
 //   - by a bearer JWT from a configured OpenID issuer: the user id is the
-//     token's oid claim, or its sub claim when it has no oid
-//     ([JWTVerifier]).
+//     token's oid claim, or its sub claim when it has no oid (Azure AD's
+//     tokens must have oid), prefixed with "NAMESPACE:" if the issuer has
+//     a namespace ([JWTVerifier], [IssuerConfig]; [AzureADIssuers] for
+//     Azure AD as ACL accepts it).
+//
+// These ids never collide: a token whose subject has the shape of a
+// certificate fingerprint is refused, at most one issuer (or one Azure AD
+// tenant's two) names its users without a namespace, and a subject of that
+// default namespace may not start with another issuer's "NAMESPACE:".
 //
 // Authorisation is a role check (acl-api.md §5): Reader < Contributor <
 // Administrator, looked up in a [Directory] that the server backs with its

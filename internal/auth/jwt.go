@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -28,6 +30,17 @@ type IssuerConfig struct {
 	// is "https://confidential-ledger.azure.com" (the scope they request
 	// minus "/.default"). Required.
 	Audience string
+	// Audiences are further audiences accepted in place of Audience, for
+	// example Audience with a trailing slash.
+	Audiences []string
+	// Namespace names the issuer's users apart from those of the other
+	// issuers. Empty: a user's id is its oid (or sub) as is, the default
+	// namespace. Otherwise it is Namespace + ":" + oid (or sub), for
+	// example "partner:alice". A namespace is 1 to 64 letters, digits,
+	// '.', '-' or '_'. Issuers may not share a namespace, except the v1 and
+	// v2 issuers of one Azure AD tenant (see AzureADIssuers), whose tokens
+	// name one user by one oid.
+	Namespace string
 	// JWKSFile is a file holding the issuer's JWK Set, read once by
 	// NewJWTVerifier. Set exactly one of JWKSFile and JWKSURL.
 	JWKSFile string
@@ -99,7 +112,9 @@ func (c *IssuerConfig) validate() error {
 	switch {
 	case c.Issuer == "":
 		return errors.New("no Issuer; set it to the iss claim of the issuer's tokens")
-	case c.Audience == "":
+	case c.Namespace != "" && !validNamespace(c.Namespace):
+		return fmt.Errorf("Namespace %q: use 1 to 64 letters, digits, '.', '-' or '_'", clip(c.Namespace))
+	case c.Audience == "" || slices.Contains(c.Audiences, ""):
 		return errors.New("no Audience; set it to the audience clients request tokens for, e.g. https://confidential-ledger.azure.com")
 	case (c.JWKSFile == "") == (c.JWKSURL == ""):
 		return errors.New("set exactly one of JWKSFile and JWKSURL")
@@ -136,7 +151,10 @@ func isLoopback(host string) bool {
 // JWTVerifier verifies bearer JWTs from a fixed set of issuers and turns
 // them into principals. It is safe for concurrent use.
 type JWTVerifier struct {
-	issuers     map[string]*issuer
+	issuers map[string]*issuer
+	// namespaces lists the issuers' non-empty namespaces: a subject of the
+	// default namespace may not start with one of them and a colon.
+	namespaces  []string
 	now         func() time.Time
 	leeway      time.Duration
 	maxLifetime time.Duration
@@ -144,8 +162,12 @@ type JWTVerifier struct {
 
 // issuer is a configured issuer and its keys.
 type issuer struct {
-	audience string
-	keys     keySource
+	audiences []string
+	keys      keySource
+	// namespace is the issuer's IssuerConfig.Namespace.
+	namespace string
+	// azureAD: the issuer is Azure AD's, whose tokens must carry oid.
+	azureAD bool
 }
 
 // NewJWTVerifier checks the configuration and returns a verifier for tokens
@@ -159,22 +181,85 @@ func NewJWTVerifier(issuers []IssuerConfig, opts JWTOptions) (*JWTVerifier, erro
 	if len(issuers) == 0 {
 		return nil, errors.New("auth: no JWT issuers configured; list at least one, or don't build a JWTVerifier")
 	}
+	if err := ValidateIssuers(issuers); err != nil {
+		return nil, err
+	}
 	v := &JWTVerifier{issuers: make(map[string]*issuer), now: opts.Now, leeway: opts.Leeway, maxLifetime: opts.MaxLifetime}
+	remote := map[string]keySource{} // one cache per JWKS URL, shared by the issuers using it
+	for i := range issuers {
+		c := &issuers[i]
+		keys, ok := remote[c.JWKSURL]
+		if !ok {
+			if keys, err = newKeySource(c, opts); err != nil {
+				return nil, fmt.Errorf("auth: JWT issuer %d (%q): %w", i, c.Issuer, err)
+			}
+			if c.JWKSURL != "" {
+				remote[c.JWKSURL] = keys
+			}
+		}
+		_, azure := azureADTenant(c.Issuer)
+		v.issuers[c.Issuer] = &issuer{audiences: append([]string{c.Audience}, c.Audiences...), keys: keys,
+			namespace: c.Namespace, azureAD: azure}
+		if c.Namespace != "" && !slices.Contains(v.namespaces, c.Namespace) {
+			v.namespaces = append(v.namespaces, c.Namespace)
+		}
+	}
+	return v, nil
+}
+
+// ValidateIssuers checks a list of issuer configurations without reading
+// or fetching their keys: each must be complete, each issuer listed once,
+// and no two issuers may share a namespace (an empty Namespace is the
+// default one), except the issuers of one Azure AD tenant. Otherwise one
+// user id could name a user of each, and the role given to one would be
+// the other's.
+func ValidateIssuers(issuers []IssuerConfig) error {
+	if len(issuers) == 0 {
+		return errors.New("auth: no JWT issuers configured; list at least one, or don't build a JWTVerifier")
+	}
+	seen := map[string]bool{}
+	byNamespace := map[string]string{} // namespace -> first issuer in it
 	for i := range issuers {
 		c := &issuers[i]
 		if err := c.validate(); err != nil {
-			return nil, fmt.Errorf("auth: JWT issuer %d (%q): %w", i, c.Issuer, err)
+			return fmt.Errorf("auth: JWT issuer %d (%q): %w", i, c.Issuer, err)
 		}
-		if _, dup := v.issuers[c.Issuer]; dup {
-			return nil, fmt.Errorf("auth: JWT issuer %q is configured twice; list each issuer once", c.Issuer)
+		if seen[c.Issuer] {
+			return fmt.Errorf("auth: JWT issuer %q is configured twice; list each issuer once", c.Issuer)
 		}
-		keys, err := newKeySource(c, opts)
-		if err != nil {
-			return nil, fmt.Errorf("auth: JWT issuer %d (%q): %w", i, c.Issuer, err)
+		seen[c.Issuer] = true
+		first, shared := byNamespace[c.Namespace]
+		if !shared {
+			byNamespace[c.Namespace] = c.Issuer
+			continue
 		}
-		v.issuers[c.Issuer] = &issuer{audience: c.Audience, keys: keys}
+		t1, ok1 := azureADTenant(first)
+		t2, ok2 := azureADTenant(c.Issuer)
+		if !ok1 || !ok2 || !strings.EqualFold(t1, t2) {
+			what := "the default namespace (bare user ids)"
+			if c.Namespace != "" {
+				what = fmt.Sprintf("the namespace %q", c.Namespace)
+			}
+			return fmt.Errorf("auth: JWT issuers %q and %q would share %s, so that one user id could name a user of each; "+
+				"give %q a namespace of its own (ledgerd: --jwt-issuer ISSUER,AUDIENCE,JWKS,NAMESPACE)", first, c.Issuer, what, c.Issuer)
+		}
 	}
-	return v, nil
+	return nil
+}
+
+// validNamespace reports whether ns is 1 to 64 letters, digits, '.', '-'
+// or '_'.
+func validNamespace(ns string) bool {
+	if len(ns) == 0 || len(ns) > 64 {
+		return false
+	}
+	for i := 0; i < len(ns); i++ {
+		c := ns[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // newKeySource builds the key source of a validated issuer configuration.
@@ -201,50 +286,88 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Principal, erro
 	if token == "" {
 		return Principal{}, ErrNoCredentials
 	}
-	c, err := v.verify(ctx, token)
+	c, is, err := v.verify(ctx, token)
 	if err != nil {
 		return Principal{}, err
 	}
-	id, err := c.userID()
+	id, err := v.userID(is, c)
 	if err != nil {
 		return Principal{}, err
 	}
 	return Principal{ID: id, Kind: KindJWT}, nil
 }
 
+// userID names the subject of a verified token in the ledger's one user-id
+// namespace, apart from certificate users and other issuers' users: its
+// oid (required of Azure AD's tokens), else its sub, prefixed with the
+// issuer's namespace if it has one. A subject shaped like a certificate
+// fingerprint is refused, as is a subject of the default namespace that
+// starts with another issuer's namespace and a colon.
+func (v *JWTVerifier) userID(is *issuer, c *claims) (string, error) {
+	subject := c.Oid
+	switch {
+	case subject == "" && is.azureAD:
+		return "", fmt.Errorf("%w: token of Azure AD issuer %q has no oid claim", ErrInvalidToken, clip(c.Iss))
+	case subject == "":
+		subject = c.Sub
+	}
+	if subject == "" {
+		return "", fmt.Errorf("%w: token has neither oid nor sub", ErrInvalidToken)
+	}
+	if isFingerprint(subject) {
+		return "", fmt.Errorf("%w: token subject %q has the shape of a certificate fingerprint, which names certificate users",
+			ErrInvalidToken, clip(subject))
+	}
+	if is.namespace != "" {
+		id := is.namespace + ":" + subject
+		if isFingerprint(id) {
+			return "", fmt.Errorf("%w: token subject %q in namespace %q has the shape of a certificate fingerprint",
+				ErrInvalidToken, clip(subject), is.namespace)
+		}
+		return id, nil
+	}
+	for _, ns := range v.namespaces {
+		if strings.HasPrefix(subject, ns+":") {
+			return "", fmt.Errorf("%w: token subject %q starts with %q, the namespace of another issuer's users",
+				ErrInvalidToken, clip(subject), ns+":")
+		}
+	}
+	return subject, nil
+}
+
 // verify parses the token, checks its signature with the key of the issuer
 // it names, and only then decodes and checks its claims.
-func (v *JWTVerifier) verify(ctx context.Context, token string) (*claims, error) {
+func (v *JWTVerifier) verify(ctx context.Context, token string) (*claims, *issuer, error) {
 	jws, err := parseCompact(token)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	iss, err := peekIssuer(jws.payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	is, ok := v.issuers[iss]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownIssuer, clip(iss))
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownIssuer, clip(iss))
 	}
 	key, err := is.key(ctx, jws.header.Kid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := jws.verify(key); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	c, err := parseClaims(jws.payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := c.checkAudience(is.audience); err != nil {
-		return nil, err
+	if err := c.checkAudience(is.audiences); err != nil {
+		return nil, nil, err
 	}
 	if err := c.checkTimes(v.now(), v.leeway, v.maxLifetime); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, is, nil
 }
 
 // key finds the signing key for kid, refetching the issuer's keys once if

@@ -404,7 +404,7 @@ func TestVerifySeveralIssuers(t *testing.T) {
 	a, b := testIssuer(t, "RS256"), testIssuer(t, "ES256")
 	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{
 		{Issuer: "https://a.example/", Audience: "aud-a", JWKSFile: writeFile(t, "a.json", a.JWKS())},
-		{Issuer: "https://b.example/", Audience: "aud-b", JWKSFile: writeFile(t, "b.json", b.JWKS())},
+		{Issuer: "https://b.example/", Audience: "aud-b", JWKSFile: writeFile(t, "b.json", b.JWKS()), Namespace: "b"},
 	}, auth.JWTOptions{Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -414,18 +414,18 @@ func TestVerifySeveralIssuers(t *testing.T) {
 	}
 	for name, tc := range map[string]struct {
 		token string
-		ok    bool
+		id    string // "": refused
 	}{
-		"a":                   {tok(a, "https://a.example/", "aud-a"), true},
-		"b":                   {tok(b, "https://b.example/", "aud-b"), true},
-		"a's key, b's iss":    {tok(a, "https://b.example/", "aud-b"), false},
-		"b's key, a's iss":    {tok(b, "https://a.example/", "aud-a"), false},
-		"a's iss, b's aud":    {tok(a, "https://a.example/", "aud-b"), false},
-		"b's kid, a's header": {a.SignWithHeader(map[string]any{"kid": b.KeyID()}, authtest.Claims("https://b.example/", "aud-b", "u", testNow)), false},
+		"a":                   {tok(a, "https://a.example/", "aud-a"), "u"},
+		"b":                   {tok(b, "https://b.example/", "aud-b"), "b:u"},
+		"a's key, b's iss":    {tok(a, "https://b.example/", "aud-b"), ""},
+		"b's key, a's iss":    {tok(b, "https://a.example/", "aud-a"), ""},
+		"a's iss, b's aud":    {tok(a, "https://a.example/", "aud-b"), ""},
+		"b's kid, a's header": {a.SignWithHeader(map[string]any{"kid": b.KeyID()}, authtest.Claims("https://b.example/", "aud-b", "u", testNow)), ""},
 	} {
-		_, err := v.Verify(context.Background(), tc.token)
-		if (err == nil) != tc.ok {
-			t.Errorf("%s: err = %v, want ok=%v", name, err, tc.ok)
+		p, err := v.Verify(context.Background(), tc.token)
+		if (err == nil) != (tc.id != "") || p.ID != tc.id {
+			t.Errorf("%s: Verify = %+v, %v; want id %q", name, p, err, tc.id)
 		}
 	}
 }

@@ -31,7 +31,8 @@ func (k Kind) String() string {
 // Principal is an authenticated caller.
 type Principal struct {
 	// ID is the ledger user id: a certificate fingerprint (see
-	// CertificateUserID) or a JWT's oid or sub claim.
+	// CertificateUserID) or a JWT's oid or sub claim, prefixed with
+	// "NAMESPACE:" if its issuer has a namespace.
 	ID string
 	// Kind says how the caller authenticated.
 	Kind Kind
