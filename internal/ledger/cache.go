@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -64,21 +65,21 @@ type access struct {
 	sequential bool   // the chunk's previous read was of seqno-1
 }
 
-// acquire returns the cached chunk starting at start, opening path on a
-// miss, and records a read of seqno in it. The caller must release it.
-func (c *chunkCache) acquire(start uint64, path string, seqno uint64) (access, error) {
+// acquire returns the cached chunk m, opening it in dir on a miss, and
+// records a read of seqno in it. The caller must release it.
+func (c *chunkCache) acquire(m *chunkMeta, dir string, seqno uint64) (access, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var cc *cachedChunk
-	if e, ok := c.m[start]; ok {
+	if e, ok := c.m[m.start]; ok {
 		c.ll.MoveToFront(e)
 		cc = e.Value.(*cachedChunk)
 	} else {
-		f, err := openReadOnly(path)
+		f, err := openReadOnly(filepath.Join(dir, m.name()))
 		if err != nil {
 			return access{}, err
 		}
-		cc = &cachedChunk{start: start, f: f}
+		cc = &cachedChunk{start: m.start, f: f}
 		c.insertLocked(cc)
 	}
 	cc.refs++

@@ -2,9 +2,11 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
@@ -456,6 +458,76 @@ func TestRandomReadsKeepNoTables(t *testing.T) {
 	}
 	if held != maxCachedTables || l.cache.ll.Len() != 40 {
 		t.Fatalf("cache holds %d chunks, %d with tables", l.cache.ll.Len(), held)
+	}
+}
+
+// TestRange checks that Range returns what Read does, over completed chunks
+// (read in blocks) and the open chunk, for whole and partial ranges; that it
+// stops at an error of fn and at the end of the ledger; and that it reports a
+// corrupt entry of a completed chunk as Read does.
+func TestRange(t *testing.T) {
+	dir := t.TempDir()
+	l := openT(t, dir)
+	entries := makeEntries(t, 1, chunkedPlan(103, 10, 1)) // 10 completed chunks, 3 entries open
+	if err := l.Append(entries...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	collect := func(from, to uint64) ([][]byte, error) {
+		var got [][]byte
+		err := l.Range(from, to, func(s uint64, raw []byte) error {
+			if s != from+uint64(len(got)) {
+				t.Fatalf("Range called fn with seqno %d, want %d", s, from+uint64(len(got)))
+			}
+			got = append(got, raw)
+			return nil
+		})
+		return got, err
+	}
+	for _, r := range [][2]uint64{{1, 103}, {3, 17}, {10, 11}, {55, 55}, {95, 103}, {101, 102}} {
+		got, err := collect(r[0], r[1])
+		if err != nil {
+			t.Fatalf("Range(%d, %d): %v", r[0], r[1], err)
+		}
+		if !reflect.DeepEqual(got, entries[r[0]-1:r[1]]) {
+			t.Fatalf("Range(%d, %d) differs from what was appended", r[0], r[1])
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	if err := l.Range(1, 103, func(uint64, []byte) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Fatalf("Range with a failing fn: %v after %d calls", err, calls)
+	}
+	if got, err := collect(100, 104); !errors.Is(err, ErrNotFound) || len(got) != 4 {
+		t.Fatalf("Range past the end: %d entries, %v", len(got), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Entry 25 (in ledger_21-30) gets the seqno of entry 26.
+	name := completeName(21, 30, false)
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := chunkHeaderSize
+	for i := 21; i < 25; i++ {
+		off += len(entries[i-1])
+	}
+	binary.LittleEndian.PutUint64(b[off+ivOffset:], 26)
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = openT(t, dir)
+	defer l.Close()
+	_, rerr := l.Read(25)
+	ce := wantCorruption(t, rerr, 25)
+	got, err := collect(20, 30)
+	if len(got) != 5 || !reflect.DeepEqual(wantCorruption(t, err, 25), ce) || ce.File != name {
+		t.Fatalf("Range over a corrupt entry: %d entries, %v; Read: %v", len(got), err, rerr)
 	}
 }
 

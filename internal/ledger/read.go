@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -80,7 +81,11 @@ func (l *Ledger) readTail(c *tailChunk, seqno uint64) ([]byte, error) {
 	if off >= c.written {
 		return bytes.Clone(c.pending[off-c.written : end-c.written]), nil
 	}
-	return l.readAt(c.f, openName(c.start), seqno, off, end)
+	raw, err := readEntry(c.f, seqno, off, end)
+	if err != nil {
+		return nil, named(err, openName(c.start), seqno)
+	}
+	return raw, nil
 }
 
 // readCompleted reads an entry of a completed chunk through the cache: its
@@ -88,7 +93,7 @@ func (l *Ledger) readTail(c *tailChunk, seqno uint64) ([]byte, error) {
 // sequential, which loads it), else from the two positions read with one
 // pread.
 func (l *Ledger) readCompleted(m *chunkMeta, seqno uint64) ([]byte, error) {
-	a, err := l.cache.acquire(m.start, l.path(m.name()), seqno)
+	a, err := l.cache.acquire(m, l.dir, seqno)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
 	}
@@ -108,7 +113,11 @@ func (l *Ledger) readCompleted(m *chunkMeta, seqno uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.readAt(a.cc.f, m.name(), seqno, off, end)
+	raw, err := readEntry(a.cc.f, seqno, off, end)
+	if err != nil {
+		return nil, named(err, m.name(), seqno)
+	}
+	return raw, nil
 }
 
 // loadTable reads the raw positions table of a cached chunk and offers it
@@ -154,29 +163,48 @@ func extent(table []byte, m *chunkMeta, seqno, base uint64) (off, end int64, err
 	return off, end, nil
 }
 
-// readAt reads the entry at [off, end) of a chunk file and checks that it is
-// the entry at seqno.
-func (l *Ledger) readAt(f io.ReaderAt, name string, seqno uint64, off, end int64) ([]byte, error) {
+// readEntry reads the entry at [off, end) of a chunk file and checks that it
+// is the entry at seqno. Its errors leave the file to name (see named).
+func readEntry(f io.ReaderAt, seqno uint64, off, end int64) ([]byte, error) {
 	if end-off > MaxEntrySize || end-off < minEntrySize {
-		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
-			Reason: fmt.Sprintf("entry of %d bytes", end-off)}
+		return nil, &CorruptionError{Seqno: seqno, Offset: off, Reason: fmt.Sprintf("entry of %d bytes", end-off)}
 	}
 	raw := make([]byte, end-off)
 	if _, err := f.ReadAt(raw, off); err != nil {
-		return nil, fmt.Errorf("ledger: couldn't read seqno %d from %s: %w", seqno, name, err)
+		return nil, err
 	}
+	if err := checkEntryAt(raw, seqno, off); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// checkEntryAt checks that raw, read from off, is a whole entry whose
+// framing agrees with its length and whose seqno is seqno.
+func checkEntryAt(raw []byte, seqno uint64, off int64) *CorruptionError {
 	s, _, err := EntrySeqnoView(raw)
 	switch {
 	case err != nil:
-		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off, Reason: "bad entry", Err: err}
+		return &CorruptionError{Seqno: seqno, Offset: off, Reason: "bad entry", Err: err}
 	case headerSize(raw) != uint64(len(raw)-EntryHeaderSize):
-		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
+		return &CorruptionError{Seqno: seqno, Offset: off,
 			Reason: fmt.Sprintf("entry header size %d disagrees with the positions (%d)", headerSize(raw), len(raw)-EntryHeaderSize)}
 	case s != seqno:
-		return nil, &CorruptionError{File: name, Seqno: seqno, Offset: off,
-			Reason: fmt.Sprintf("entry has seqno %d", s)}
+		return &CorruptionError{Seqno: seqno, Offset: off, Reason: fmt.Sprintf("entry has seqno %d", s)}
 	}
-	return raw, nil
+	return nil
+}
+
+// named completes an error of readEntry with the name of the file read,
+// computed only then.
+func named(err error, name string, seqno uint64) error {
+	var ce *CorruptionError
+	switch {
+	case errors.As(err, &ce):
+		ce.File = name
+		return ce
+	}
+	return fmt.Errorf("ledger: couldn't read seqno %d from %s: %w", seqno, name, err)
 }
 
 // probeView reads the view of the entry at seqno from its IV, for
@@ -195,7 +223,7 @@ func (l *Ledger) probeView(seqno uint64) (uint64, error) {
 		return l.checkIV(iv, openName(c.start), seqno, off)
 	}
 	m := l.chunkFor(seqno)
-	a, err := l.cache.acquire(m.start, l.path(m.name()), seqno)
+	a, err := l.cache.acquire(m, l.dir, seqno)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
 	}
@@ -236,4 +264,96 @@ func (l *Ledger) checkIV(iv [GCMIVSize]byte, name string, seqno uint64, off int6
 		return 0, &CorruptionError{File: name, Seqno: seqno, Offset: off, Reason: fmt.Sprintf("entry has seqno %d", s)}
 	}
 	return uint64(binary.LittleEndian.Uint32(iv[8:]) & viewMask), nil
+}
+
+// rangeBlock is the most bytes Range reads with one pread (at least one
+// entry).
+const rangeBlock = 1 << 20
+
+// Range calls fn for every entry from seqno from to seqno to, in order, as
+// Read would return them, stopping at the first error. Entries of completed
+// chunks are read with one pread per MiB (the chunk's positions table read
+// once) rather than one or two per entry, for replays at start-up; fn may
+// keep raw. An error of fn is returned as is.
+func (l *Ledger) Range(from, to uint64, fn func(seqno uint64, raw []byte) error) error {
+	for s := from; s <= to; {
+		l.mu.RLock()
+		err := l.check(s)
+		var m chunkMeta
+		completed := err == nil && l.tailFor(s) == nil
+		if completed {
+			m = *l.chunkFor(s)
+		}
+		l.mu.RUnlock()
+		switch {
+		case err != nil:
+			return err
+		case !completed:
+			raw, err := l.Read(s)
+			if err != nil {
+				return err
+			}
+			if err := fn(s, raw); err != nil {
+				return err
+			}
+			s++
+			continue
+		}
+		next, err := l.rangeCompleted(&m, s, min(to, m.end), fn)
+		if err != nil {
+			return err
+		}
+		s = next
+	}
+	return nil
+}
+
+// rangeCompleted is Range over [from, to] of the completed chunk m. It
+// returns the seqno after the last entry read.
+func (l *Ledger) rangeCompleted(m *chunkMeta, from, to uint64, fn func(uint64, []byte) error) (uint64, error) {
+	a, err := l.cache.acquire(m, l.dir, from)
+	if err != nil {
+		return from, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
+	}
+	defer l.cache.release(a.cc)
+	table := a.table
+	if table == nil {
+		if table, err = l.loadTable(a.cc, m); err != nil {
+			return from, err
+		}
+	}
+	for s := from; s <= to; {
+		off, end, err := extent(table, m, s, 0)
+		if err != nil {
+			return s, err
+		}
+		// The block: entries s..last, as many as fit in rangeBlock.
+		last, blockEnd := s, end
+		for last < to {
+			_, e, err := extent(table, m, last+1, 0)
+			if err != nil || e-off > rangeBlock {
+				break
+			}
+			last, blockEnd = last+1, e
+		}
+		buf := make([]byte, blockEnd-off)
+		if _, err := a.cc.f.ReadAt(buf, off); err != nil {
+			return s, fmt.Errorf("ledger: couldn't read seqnos %d-%d from %s: %w", s, last, m.name(), err)
+		}
+		for ; s <= last; s++ {
+			o, e, _ := extent(table, m, s, 0)
+			if e-o > MaxEntrySize {
+				return s, &CorruptionError{File: m.name(), Seqno: s, Offset: o, Reason: fmt.Sprintf("entry of %d bytes", e-o)}
+			}
+			raw := buf[o-off : e-off : e-off]
+			if err := checkEntryAt(raw, s, o); err != nil {
+				err.File = m.name()
+				return s, err
+			}
+			if err := fn(s, raw); err != nil {
+				return s, err
+			}
+		}
+	}
+	return to + 1, nil
 }
