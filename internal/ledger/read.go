@@ -289,14 +289,16 @@ func (l *Ledger) Range(from, to uint64, fn func(seqno uint64, raw []byte) error)
 		case err != nil:
 			return err
 		case !completed:
-			raw, err := l.Read(s)
+			raws, err := l.readTailBlock(s, to)
 			if err != nil {
 				return err
 			}
-			if err := fn(s, raw); err != nil {
-				return err
+			for _, raw := range raws {
+				if err := fn(s, raw); err != nil {
+					return err
+				}
+				s++
 			}
-			s++
 			continue
 		}
 		next, err := l.rangeCompleted(&m, s, min(to, m.end), fn)
@@ -356,4 +358,50 @@ func (l *Ledger) rangeCompleted(m *chunkMeta, from, to uint64, fn func(uint64, [
 		}
 	}
 	return to + 1, nil
+}
+
+// readTailBlock reads entries of a tail chunk from seqno from on, at most to:
+// those already written to the file with one pread of at most rangeBlock
+// bytes, else the next entry alone, as Read does.
+func (l *Ledger) readTailBlock(from, to uint64) ([][]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.check(from); err != nil {
+		return nil, err
+	}
+	c := l.tailFor(from)
+	if c == nil { // completed since Range looked
+		raw, err := l.readCompleted(l.chunkFor(from), from)
+		return [][]byte{raw}, err
+	}
+	i := int(from - c.start)
+	off := int64(c.offsets[i])
+	last := i
+	for last+1 < len(c.offsets) && c.start+uint64(last+1) <= to &&
+		c.entryEnd(last+1) <= c.written && c.entryEnd(last+1)-off <= rangeBlock {
+		last++
+	}
+	if c.entryEnd(last) > c.written || last == i {
+		raw, err := l.readTail(c, from)
+		return [][]byte{raw}, err
+	}
+	buf := make([]byte, c.entryEnd(last)-off)
+	if _, err := c.f.ReadAt(buf, off); err != nil {
+		return nil, fmt.Errorf("ledger: couldn't read seqnos %d-%d from %s: %w", from, c.start+uint64(last), openName(c.start), err)
+	}
+	raws := make([][]byte, 0, last-i+1)
+	for j := i; j <= last; j++ {
+		o, e := int64(c.offsets[j]), c.entryEnd(j)
+		seqno := c.start + uint64(j)
+		if e-o > MaxEntrySize || e-o < minEntrySize {
+			return nil, &CorruptionError{File: openName(c.start), Seqno: seqno, Offset: o, Reason: fmt.Sprintf("entry of %d bytes", e-o)}
+		}
+		raw := buf[o-off : e-off : e-off]
+		if err := checkEntryAt(raw, seqno, o); err != nil {
+			err.File = openName(c.start)
+			return nil, err
+		}
+		raws = append(raws, raw)
+	}
+	return raws, nil
 }
