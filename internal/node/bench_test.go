@@ -1,14 +1,20 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -243,4 +249,172 @@ func BenchmarkOpen1M(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+}
+
+// The crash-open benchmark's scenario: a node on a copy of the 1M-entry
+// fixture appends 1 KiB entries under load (64 submitters, 16 in flight
+// each) with the default configuration, and is SIGKILLed once it has
+// committed crashLag transactions past its last checkpoint (default
+// SnapshotTxs is 200,000: the longest committed suffix a crash can leave
+// unsnapshotted at this load). What it leaves is what a crash leaves: a
+// checkpoint from an earlier point, a Merkle tree and signature index
+// missing their unflushed tail, an open ledger chunk possibly torn, Raft's
+// hard state behind the ledger.
+const (
+	benchCrashDirEnv = "LEDGERD_BENCH_CRASH_DIR"
+	crashLag         = 180_000
+)
+
+// TestBenchCrashChild is the child of crashedLedger: it appends under load
+// until it is killed, printing "S <committed> <checkpoint applied>" every
+// 10 ms.
+func TestBenchCrashChild(t *testing.T) {
+	dir := os.Getenv(benchCrashDirEnv)
+	if dir == "" {
+		t.Skip("child process of BenchmarkOpenCrashed1M only")
+	}
+	n := openNode(t, dir, nil)
+	go func() {
+		for {
+			var cp struct {
+				Applied uint64 `json:"applied"`
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "state.checkpoint")); err == nil {
+				json.Unmarshal(b, &cp)
+			}
+			fmt.Printf("S %d %d\n", n.CommittedSeqno(), cp.Applied)
+			time.Sleep(10 * time.Millisecond) // reporting period, not synchronisation
+		}
+	}()
+	submitAll(t, n, 1<<40, 16, make([]byte, 1024), func(i int64) string { return fmt.Sprintf("c%d", i%16) })
+}
+
+// crashedLedger returns a data directory left by a node SIGKILLed under load
+// (see crashLag), building it once per machine from the 1M-entry fixture.
+func crashedLedger(b *testing.B) string {
+	b.Helper()
+	base := bigLedger(b, 1_000_000)
+	dir := filepath.Join(os.TempDir(), "ledgerd-bench-crashed-1000000")
+	if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+		return dir
+	}
+	os.RemoveAll(dir)
+	cloneDir(b, base, dir)
+	os.Remove(filepath.Join(dir, "done"))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchCrashChild$")
+	cmd.Env = append(os.Environ(), benchCrashDirEnv+"="+dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		var committed, applied uint64
+		if _, err := fmt.Sscanf(sc.Text(), "S %d %d", &committed, &applied); err != nil {
+			continue
+		}
+		if applied > 1_000_000 && committed >= applied+crashLag {
+			cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			b.Logf("killed the child at committed %d, checkpoint at %d", committed, applied)
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		b.Fatalf("child exited: %s", stderr.String())
+	}
+	os.WriteFile(filepath.Join(dir, "done"), nil, 0o600)
+	return dir
+}
+
+// cloneDir copies a data directory: committed chunks, which no one writes
+// again, as hard links; everything else as copies.
+func cloneDir(b *testing.B, from, to string) {
+	b.Helper()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		dst := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(dst, 0o700)
+		case strings.HasSuffix(d.Name(), ".committed"):
+			return os.Link(path, dst)
+		}
+		src, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		info, err := src.Stat()
+		if err != nil {
+			return err
+		}
+		w, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, info.Mode().Perm())
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, src); err != nil {
+			w.Close()
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkOpenCrashed1M measures opening the directory a crash leaves (see
+// crashedLedger), on a fresh clone each time: "crash" as the node left it;
+// "no-checkpoint" and "no-tree" with state.checkpoint, or merkle.tree and
+// signatures.idx, also deleted (operator damage, not a crash).
+func BenchmarkOpenCrashed1M(b *testing.B) {
+	crashed := crashedLedger(b)
+	for _, c := range []struct {
+		name   string
+		remove []string
+	}{
+		{"crash", nil},
+		{"no-checkpoint", []string{"state.checkpoint"}},
+		{"no-tree", []string{"merkle.tree", "signatures.idx"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var worst time.Duration
+			for range b.N {
+				b.StopTimer()
+				dir := filepath.Join(b.TempDir(), "data")
+				cloneDir(b, crashed, dir)
+				for _, f := range c.remove {
+					if err := os.Remove(filepath.Join(dir, f)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ids, err := identity.LoadOrCreate(dir, identity.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				n, err := node.Open(node.Config{Dir: dir, Identities: ids, Logger: quietLogger()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				worst = max(worst, time.Since(start))
+				b.StopTimer()
+				n.Close()
+				os.RemoveAll(dir)
+			}
+			b.ReportMetric(worst.Seconds(), "worst-s")
+		})
+	}
 }

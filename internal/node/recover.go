@@ -141,11 +141,10 @@ func (n *Node) replaySuffix(last uint64) error {
 		}
 	}
 	treeFrom, sigFrom := n.tree.Size(), n.sigs.Last()+1
-	for s := min(treeFrom, sigFrom); s <= last; s++ {
-		raw, err := n.ledger.Read(s)
-		if err != nil {
-			return err
-		}
+	from := min(treeFrom, sigFrom)
+	p := n.startReplay("Merkle tree and signature index", from, last)
+	err := n.ledger.Range(from, last, func(s uint64, raw []byte) error {
+		p.at(s)
 		e, err := ledger.ParseEntry(raw)
 		if err != nil {
 			return fmt.Errorf("node: entry %d: %w", s, err)
@@ -172,8 +171,16 @@ func (n *Node) replaySuffix(last uint64) error {
 			if err := n.tree.Append(leaf); err != nil {
 				return err
 			}
+			if s%replayFlushLeaves == 0 { // keep the tree's write buffer small
+				return n.flushDerived()
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	p.done()
 	return n.flushDerived()
 }
 
@@ -185,11 +192,10 @@ func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {
 	}
 	// Committed in steps, so the deltas held meanwhile stay few.
 	const step = 4096
-	for s := n.state.Applied() + 1; s <= last; s++ {
-		raw, err := n.ledger.Read(s)
-		if err != nil {
-			return err
-		}
+	from := n.state.Applied() + 1
+	p := n.startReplay("state", from, last)
+	err := n.ledger.Range(from, last, func(s uint64, raw []byte) error {
+		p.at(s)
 		e, err := ledger.ParseEntry(raw)
 		if err != nil {
 			return fmt.Errorf("node: entry %d: %w", s, err)
@@ -200,7 +206,12 @@ func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {
 		if s <= committed && (s%step == 0 || s == committed) {
 			n.state.commit(s)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	p.done()
 	n.state.commit(committed)
 	return nil
 }
