@@ -80,8 +80,10 @@
 //	415 UnsupportedContentType      POST not application/json; PATCH not JSON or merge-patch JSON;
 //	                                a charset other than utf-8
 //	500 InternalError               a bug or I/O failure (details in the log only)
-//	503 ServerBusy                  too many pending transactions (Retry-After: 1)
+//	503 ServerBusy                  too many pending transactions, or the node is out of file
+//	                                descriptors (Retry-After: 1)
 //	503 ServiceUnavailable          node stopping or stopped, token keys unavailable, request timed out
+//	507 InsufficientStorage         a write while the disk is full (Retry-After: 1); reads are served
 //
 // A refused request writes nothing: it is checked completely (sizes first,
 // before anything is allocated for it) before anything is submitted.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
 )
 
@@ -33,6 +34,7 @@ const (
 	codeInternal              = "InternalError"
 	codeServerBusy            = "ServerBusy"
 	codeUnavailable           = "ServiceUnavailable"
+	codeInsufficientStorage   = "InsufficientStorage"
 )
 
 // retryAfterSeconds is the Retry-After of 503 answers.
@@ -90,6 +92,12 @@ func classify(err error) *apiError {
 	case errors.Is(err, auth.ErrKeysUnavailable):
 		return newError(http.StatusServiceUnavailable, codeUnavailable,
 			"The token issuer's signing keys are unavailable; retry later.")
+	case errors.Is(err, node.ErrNoSpace):
+		return newError(http.StatusInsufficientStorage, codeInsufficientStorage,
+			"The ledger's disk is full: writes are refused until space is freed; reads are served. Retry later.")
+	case errors.Is(err, node.ErrNoDescriptors), ledger.IsTooManyFiles(err):
+		return newError(http.StatusServiceUnavailable, codeServerBusy,
+			"The node is out of file descriptors; retry later.")
 	case errors.Is(err, node.ErrBusy):
 		return newError(http.StatusServiceUnavailable, codeServerBusy,
 			"The ledger has too many pending transactions; retry later.")

@@ -58,6 +58,11 @@ type envOptions struct {
 	jwt               *auth.JWTVerifier
 	// logger, if set, is the server's logger (the node keeps testLogger).
 	logger *slog.Logger
+	// dir, if set, is the data directory (default a temporary directory).
+	dir string
+	// maxConnections and unauthIdle are the server's connection limits.
+	maxConnections int
+	unauthIdle     time.Duration
 }
 
 // credential is a client certificate and key.
@@ -91,7 +96,10 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	ids, err := identity.LoadOrCreate(dir, identity.Options{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +137,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		logger = testLogger(t)
 	}
 	srv, err := api.New(api.Config{Node: n, Identities: ids, LedgerID: "test-ledger", JWT: o.jwt, Attestation: platform,
-		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger})
+		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger,
+		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +147,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	hs := srv.HTTPServer(ln.Addr().String())
-	go hs.ServeTLS(ln, "", "")
+	go hs.ServeTLS(srv.Listener(ln), "", "")
 	t.Cleanup(func() { hs.Close() })
 	e := &env{t: t, dir: dir, ids: ids, node: n, srv: srv, base: "https://" + ln.Addr().String(),
 		platform: platform, memberDER: member.der}
@@ -182,13 +191,14 @@ type client struct {
 	hc     *http.Client
 	id     string
 	bearer string
+	cred   *credential
 }
 
 func (e *env) client(cred *credential) *client {
 	pool := x509.NewCertPool()
 	pool.AddCert(e.ids.Service.Cert)
 	tc := &tls.Config{RootCAs: pool}
-	c := &client{e: e}
+	c := &client{e: e, cred: cred}
 	if cred != nil {
 		tc.Certificates = []tls.Certificate{cred.cert}
 		c.id = cred.userID()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/node"
 )
 
 // metrics counts requests by route and status, and their latencies by
@@ -135,6 +138,17 @@ func (s *Server) getMetrics(c *call) error {
 	sample(&b, "ledgerd_last_seqno", "gauge", "Seqno of the last transaction in the local ledger.", last)
 	sample(&b, "ledgerd_commit_lag_seqnos", "gauge", "Transactions in the local ledger that are not committed yet.", last-min(committed, last))
 	sample(&b, "ledgerd_collections", "gauge", "Collections with entries in the latest state (committed or Pending).", uint64(s.node.State().NumCollections()))
+	writable, diskFull := uint64(1), uint64(0)
+	if stall := s.node.Stalled(); stall != nil {
+		writable = 0
+		if errors.Is(stall.Err, node.ErrNoSpace) {
+			diskFull = 1
+		}
+	}
+	sample(&b, "ledgerd_writable", "gauge", "1 while the node accepts writes, 0 while persisting is stalled (disk full or no file descriptor).", writable)
+	sample(&b, "ledgerd_disk_full", "gauge", "1 while writes are refused because the disk is full.", diskFull)
+	sample(&b, "ledgerd_write_stalls_total", "counter", "Times persisting stalled for lack of disk space or file descriptors.", st.Stalls.Load())
+	s.conns.writeMetrics(&b)
 	if n, ok := s.ledgerBytes(); ok {
 		sample(&b, "ledgerd_ledger_bytes", "gauge", "Size of the ledger files.", n)
 	}

@@ -65,6 +65,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		s.log.Debug("client went away", append(attrs, "err", err)...)
+	case errors.Is(err, node.ErrNoSpace), errors.Is(err, node.ErrNoDescriptors):
+		// Refused while persisting is stalled: the node logged the stall once.
+		s.log.Debug("request refused", append(attrs, "err", err)...)
 	case ae.status >= 500:
 		s.log.Error("request failed", append(attrs, "err", err)...)
 	default:
@@ -73,7 +76,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del(txIDHeader)
-	if ae.status == http.StatusServiceUnavailable {
+	if ae.status == http.StatusServiceUnavailable || ae.status == http.StatusInsufficientStorage {
 		h.Set("Retry-After", retryAfterSeconds)
 	}
 	data, mErr := marshal(errorBody{Error: errorDetail{Code: ae.code, Message: ae.message}})

@@ -201,6 +201,9 @@ func (s *Server) admit(c *call) error {
 	if err := s.authorize(c); err != nil {
 		return err
 	}
+	if c.ep.access != accessPublic {
+		markAuthorized(c.r.Context()) // a known caller: its connection may idle longer
+	}
 	c.served = s.node.CommittedTxID()
 	return nil
 }

@@ -52,6 +52,15 @@ type Config struct {
 	// MaxCollections bounds the number of collections. Default
 	// DefaultMaxCollections.
 	MaxCollections int
+	// MaxConnections bounds the client connections open at once, for
+	// connections accepted through Server.Listener; at the limit an idle
+	// connection is closed to make room, or the new one is. 0: no limit.
+	MaxConnections int
+	// UnauthenticatedIdleTimeout closes a connection accepted through
+	// Server.Listener that stays idle this long (TLS handshake included)
+	// without having had a request authorised. Default
+	// DefaultUnauthenticatedIdleTimeout; negative: the server's IdleTimeout.
+	UnauthenticatedIdleTimeout time.Duration
 	// Logger receives structured logs; never tokens, keys or contents.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -63,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.UnauthenticatedIdleTimeout == 0 {
+		c.UnauthenticatedIdleTimeout = DefaultUnauthenticatedIdleTimeout
 	}
 	return c
 }
@@ -79,6 +91,8 @@ func (c Config) validate() error {
 		return errors.New("api: Config.Attestation is required (attest.NewVirtual(\"\") for the virtual platform)")
 	case c.MaxCollections < 1:
 		return fmt.Errorf("api: Config.MaxCollections must be positive, got %d", c.MaxCollections)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("api: Config.MaxConnections must not be negative, got %d", c.MaxConnections)
 	}
 	return nil
 }
@@ -96,6 +110,7 @@ type Server struct {
 	// startupSeqno is the last seqno when the server was created.
 	startupSeqno   uint64
 	maxCollections int
+	conns          *connTracker
 }
 
 // New returns a server for cfg.
@@ -111,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:        newMetrics(),
 		startupSeqno:   cfg.Node.LastSeqno(),
 		maxCollections: cfg.MaxCollections,
+		conns:          newConnTracker(cfg.MaxConnections, cfg.UnauthenticatedIdleTimeout, cfg.Logger),
 	}
 	quotes, err := s.enclaveQuotes()
 	if err != nil {
@@ -153,7 +169,8 @@ const (
 
 // HTTPServer returns an http.Server for addr that serves s with TLSConfig
 // (HTTP/1.1 with keep-alive, and HTTP/2) and bounded timeouts. Start it
-// with ServeTLS(listener, "", "") or ListenAndServeTLS("", "").
+// with ServeTLS(s.Listener(listener), "", "") to cap connections (see
+// Listener), or ServeTLS(listener, "", "") or ListenAndServeTLS("", "").
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -164,6 +181,8 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState:         s.conns.connState,
+		ConnContext:       s.conns.connContext,
 		// TLS handshake failures of scanners and probes are routine.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
