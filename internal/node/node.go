@@ -97,6 +97,7 @@ type Node struct {
 	commitCh     chan struct{} // closed and replaced when committed advances
 	stats        Stats
 	sigCache     sigCache
+	repair       repairState           // rebuilds of the derived files (receipt.go)
 	stall        atomic.Pointer[Stall] // non-nil while persisting is stalled
 
 	stopOnce sync.Once

@@ -1,12 +1,17 @@
 package node
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/tables"
 	"github.com/ledgerd/ledgerd/receipt"
 )
@@ -15,7 +20,35 @@ import (
 // its leaf components, the inclusion path of its leaf in the tree signed by
 // the first signature after it, that signature, and the signing node's
 // certificate. The cost is O(log n) hash reads.
+//
+// The Merkle tree and the signature index are derived files, so a receipt
+// is checked before it is served: the signature index must point at a
+// signature transaction after the transaction, and the proof folded over
+// the leaf recomputed from the ledger must give the root that signature
+// signed. If not, the derived files are rebuilt from the ledger (with a
+// logged warning) and the receipt built again; a receipt that does not
+// verify is never served.
 func (n *Node) Receipt(id TxID) (*receipt.Receipt, error) {
+	gen := n.repair.gen.Load()
+	r, err := n.receipt(id)
+	if !errors.Is(err, errDerived) {
+		return r, err
+	}
+	n.log.Warn("derived files disagree with the ledger; rebuilding them from the ledger", "tx", id.String(), "err", err)
+	if err := n.repairDerived(gen); err != nil {
+		return nil, fmt.Errorf("node: couldn't rebuild the derived files: %w", err)
+	}
+	r, err = n.receipt(id)
+	if errors.Is(err, errDerived) {
+		n.log.Error("receipt still disagrees with the ledger after a rebuild", "tx", id.String(), "err", err)
+	}
+	return r, err
+}
+
+// errDerived marks a receipt that the derived files got wrong.
+var errDerived = errors.New("derived files disagree with the ledger")
+
+func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	switch n.Status(id) {
 	case StatusPending:
 		return nil, ErrUncommitted
@@ -28,8 +61,8 @@ func (n *Node) Receipt(id TxID) (*receipt.Receipt, error) {
 		return n.signatureReceipt(id.Seqno)
 	}
 	sigSeqno, ok, err := n.sigs.FirstAfter(id.Seqno)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("node: no signature after committed %s: %v", id, err)
+	if err != nil || !ok || sigSeqno <= id.Seqno {
+		return nil, fmt.Errorf("%w: no signature after committed %s in the signature index (%d, %v)", errDerived, id, sigSeqno, err)
 	}
 	raw, err := n.ledger.Read(id.Seqno)
 	if err != nil {
@@ -43,13 +76,24 @@ func (n *Node) Receipt(id TxID) (*receipt.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := n.tree.InclusionProof(id.Seqno, sigSeqno)
+	leaf, err := leafOf(raw, e)
 	if err != nil {
 		return nil, err
 	}
+	path, err := n.tree.InclusionProof(id.Seqno, sigSeqno)
+	if err != nil {
+		return nil, fmt.Errorf("%w: inclusion proof of %d in %d: %v", errDerived, id.Seqno, sigSeqno, err)
+	}
 	ps, err := n.signatureAt(sigSeqno)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: signature index names %d: %v", errDerived, sigSeqno, err)
+	}
+	if ps.Seqno != sigSeqno {
+		return nil, fmt.Errorf("%w: signature at %d says seqno %d", errDerived, sigSeqno, ps.Seqno)
+	}
+	root := merkle.RootFromInclusionProof(leaf, path)
+	if hex.EncodeToString(root[:]) != ps.Root {
+		return nil, fmt.Errorf("%w: the proof of %d folds to a root the signature at %d did not sign", errDerived, id.Seqno, sigSeqno)
 	}
 	ws := sha256.Sum256(raw)
 	r := &receipt.Receipt{
@@ -74,12 +118,70 @@ func (n *Node) Receipt(id TxID) (*receipt.Receipt, error) {
 	return r, nil
 }
 
+// repairState serialises rebuilds of the derived files: receipts that fail
+// together wait for one rebuild.
+type repairState struct {
+	mu  sync.Mutex
+	gen atomic.Uint64 // rebuilds done
+}
+
+// repairDerived rebuilds the Merkle tree and the signature index from the
+// ledger on the loop goroutine (which owns them), unless a rebuild has
+// finished since gen was read.
+func (n *Node) repairDerived(gen uint64) error {
+	n.repair.mu.Lock()
+	defer n.repair.mu.Unlock()
+	if n.repair.gen.Load() != gen {
+		return nil
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := n.onLoop(ctx, func() { done <- n.rebuildDerived() }); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			n.repair.gen.Add(1)
+		}
+		return err
+	case <-n.donec:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rebuildDerived replaces the Merkle tree and the signature index with ones
+// rebuilt from the ledger, every signature verified again. It runs on the
+// loop goroutine, between cycles, and holds it for the rebuild.
+func (n *Node) rebuildDerived() error {
+	last := n.ledger.LastSeqno()
+	size := n.tree.Size()
+	if size != last+1 {
+		return fmt.Errorf("the tree holds %d leaves and the ledger ends at %d", size, last)
+	}
+	if err := n.tree.Truncate(0); err != nil {
+		return err
+	}
+	if err := n.sigs.Reset(); err != nil {
+		return err
+	}
+	n.sigCache.reset()
+	if err := n.replaySuffix(last); err != nil {
+		return err
+	}
+	n.log.Warn("rebuilt the Merkle tree and the signature index from the ledger", "leaves", n.tree.Size(), "signatures", n.sigs.Count())
+	return nil
+}
+
 // signatureReceipt is the receipt of a signature transaction: its leaf is
 // the root it signs, with an empty proof.
 func (n *Node) signatureReceipt(seqno uint64) (*receipt.Receipt, error) {
 	ps, err := n.signatureAt(seqno)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: signature index names %d: %v", errDerived, seqno, err)
 	}
 	return &receipt.Receipt{
 		Cert: ps.Cert, IsSignatureTransaction: true, Leaf: ps.Root, NodeID: ps.Node,
@@ -95,6 +197,12 @@ type sigCache struct {
 }
 
 const sigCacheSize = 4096
+
+func (c *sigCache) reset() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
 
 func (n *Node) signatureAt(seqno uint64) (*tables.PrimarySignature, error) {
 	c := &n.sigCache

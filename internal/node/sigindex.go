@@ -184,6 +184,17 @@ func (s *sigIndex) Last() uint64 {
 	return v
 }
 
+// Reset drops every record, durably, to rebuild the index from the ledger.
+func (s *sigIndex) Reset() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recent, s.recentBase, s.flushed = s.recent[:0], 0, 0
+	if err := s.f.Truncate(0); err != nil {
+		return err
+	}
+	return s.f.Sync()
+}
+
 // TruncateAfter drops every signature after seqno.
 func (s *sigIndex) TruncateAfter(seqno uint64) error {
 	s.mu.Lock()
