@@ -153,12 +153,14 @@ def bad_tokens(issuer, oid):
         "alg-none": issuer.token(good, alg="none", kid=issuer.ES_KID),
         "alg-key-mismatch": issuer.token(good, alg="RS256", kid=issuer.ES_KID),
         "garbage": "not-a-jwt",
+        "exp-1e300": issuer.token(dict(good, exp=1e300)),
+        "lifetime-25h": issuer.token(dict(good, exp=now + 25 * 3600)),
     }
 
 
 BAD_TOKEN_CASES = ["expired", "expired-rs256", "wrong-audience", "wrong-audience-list", "bad-signature",
                    "tampered-payload", "wrong-issuer", "missing-exp", "not-yet-valid", "unknown-kid", "alg-none",
-                   "alg-key-mismatch", "garbage"]
+                   "alg-key-mismatch", "garbage", "exp-1e300", "lifetime-25h"]
 
 
 @pytest.mark.parametrize("case", BAD_TOKEN_CASES)
@@ -174,6 +176,29 @@ def test_bad_tokens_are_unauthenticated(clients, jwt_issuer, grant, case):
     with pytest.raises(ClientAuthenticationError) as write_info:
         client.create_ledger_entry({"contents": f"must not be written ({case})"})
     assert write_info.value.status_code == 401
+
+
+@pytest.mark.parametrize("case", ["wrong-audience", "unknown-kid", "wrong-issuer"])
+def test_rejected_token_answer_quotes_no_configuration(clients, jwt_issuer, grant, case):
+    """The 401 quotes neither the audience, the issuer nor key ids (issue 9, item 11)."""
+    oid = grant(str(uuid.uuid4()))
+    client = clients.token(ls.StaticTokenCredential(bad_tokens(jwt_issuer, oid)[case]))
+    with pytest.raises(ClientAuthenticationError) as info:
+        client.get_current_ledger_entry()
+    message = ls.sdk_error(info.value)["message"]
+    for secret in (jwt_issuer.audience, jwt_issuer.issuer, jwt_issuer.ES_KID, "no-such-key", "login.evil.test"):
+        assert secret not in message, (case, message)
+
+
+def test_token_cannot_claim_a_certificate_user(clients, ledger, jwt_issuer):
+    """A token whose oid is the Administrator certificate's fingerprint is refused, not Administrator (issue 9,
+    item 8): certificate and token users share no ids."""
+    fingerprint = ls.cert_fingerprint(ls.load_cert(ledger.admin_pem))
+    for oid in (fingerprint, fingerprint.lower()):
+        client = clients.token(ls.StaticTokenCredential(jwt_issuer.token(jwt_issuer.claims(oid=oid))))
+        with pytest.raises(ClientAuthenticationError) as info:
+            client.get_user(fingerprint)
+        assert info.value.status_code == 401
 
 
 def test_async_bad_tokens_are_unauthenticated(ledger, jwt_issuer, grant):
