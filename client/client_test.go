@@ -483,6 +483,31 @@ func TestErrorsFromLedger(t *testing.T) {
 	}
 }
 
+// TestRangePastTheEnd checks that GetLedgerEntries over a range that
+// starts past the end of the ledger ends at once, with no entries, whether
+// or not it has an end.
+func TestRangePastTheEnd(t *testing.T) {
+	l := newLedger(t, ledgerOptions{})
+	ctx := testContext(t)
+	c := connect(t, l, l.ContributorPEM)
+	res, err := c.AppendToLedger(ctx, "the last entry", client.WaitForCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := node.ParseTxID(res.TransactionID)
+	past := func(n uint64) string { return node.TxID{View: tx.View, Seqno: l.node.LastSeqno() + n}.String() }
+	// (10 past the end: a signature or two may still land after the commit.)
+	for _, r := range [][2]string{{past(10), past(10)}, {past(10), past(100_000)}, {past(5000), ""}} {
+		n := l.requests.len()
+		for e, err := range c.GetLedgerEntries(ctx, r[0], r[1], "", client.MaxAttempts(0)) {
+			t.Fatalf("range %s..%s: entry %+v, error %v", r[0], r[1], e, err)
+		}
+		if reqs := l.requests.since(n); len(reqs) != 1 {
+			t.Errorf("range %s..%s: %d requests: %q", r[0], r[1], len(reqs), reqs)
+		}
+	}
+}
+
 // TestRangeAcrossWindows lists collections whose entries span several
 // 1001-seqno pages, with signatures and other collections interleaved.
 func TestRangeAcrossWindows(t *testing.T) {

@@ -143,3 +143,25 @@ def test_status_of_a_transaction_that_can_never_commit(admin_client):
         pytest.fail(f"GET /app/transactions/{never}/status answered 200 {status}: "
                     "begin_wait_for_commit would poll it forever")
     assert info.value.error is not None and info.value.error.code == "InvalidTransactionId", info.value
+
+
+def test_a_range_past_the_end_of_the_ledger_ends(raw, ledger, admin_client):
+    """list_ledger_entries from past the end of the ledger, with or without to_transaction_id, iterated to its end:
+    it ends at once with no entries (it used to answer Loading with a nextLink to itself, forever)."""
+    txid = admin_client.begin_create_ledger_entry({"contents": "the end"}, collection_id="the-end").result(timeout=30)[
+        "transactionId"]
+    view, _ = ls.parse_txid(txid)
+    kw = {"verify": raw.verify, "cert": raw.cert, "timeout": 10}
+    state = raw.get(ledger.endpoint + "/node/state", params={"api-version": V}, **kw).json()
+    end = state["last_seqno"]
+    for first, last in ((end + 10, end + 10), (end + 10, end + 1_000_000), (end + 5000, None)):
+        kwargs = {"from_transaction_id": f"{view}.{first}"}
+        if last is not None:
+            kwargs["to_transaction_id"] = f"{view}.{last}"
+        for collection in (None, "the-end"):
+            pages = []
+            # by_page() yields every page, Loading ones too, so a pager that never ends fails here instead of hanging.
+            for page in admin_client.list_ledger_entries(collection_id=collection, **kwargs).by_page():
+                pages.append(list(page))
+                assert len(pages) <= 3, f"paging {kwargs} does not end"
+            assert pages == [[]], (kwargs, pages)

@@ -107,10 +107,14 @@
 //   - Ranged listing pages are fixed seqno windows (1001, or 101 in
 //     0.1-preview) from fromTransactionId's seqno (default 1); the view of
 //     transaction ids in range queries is ignored, as the real service's
-//     nextLink (current view, older seqnos) implies. A page whose window
-//     starts beyond the committed seqno, in a range that reaches there, is
-//     Loading with the request itself as nextLink; the page holding
-//     min(toTransactionId, committed seqno) is the last.
+//     nextLink (current view, older seqnos) implies. The page holding
+//     min(toTransactionId, committed seqno) is the last. A range ends: a
+//     window that starts past the end of the ledger (its last seqno,
+//     committed or not) is Ready, empty, without nextLink, with or without
+//     toTransactionId. Only a window that starts at a transaction that
+//     exists but is not committed, in a range that reaches there, is
+//     Loading, with the canonical link to itself as nextLink, until the
+//     transaction commits or is rolled back.
 //   - PATCH of a user is a JSON merge patch of what GET returns: the
 //     read-only userId is accepted when it is the path's id (400 when it is
 //     another), and a patch without a role ({}) changes nothing (400 for a

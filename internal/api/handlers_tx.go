@@ -241,8 +241,12 @@ type pageJSON struct {
 // collection in a fixed window of seqnos starting at fromTransactionId
 // (default seqno 1), with a nextLink to the next window unless the window
 // holds the last seqno asked for (toTransactionId, capped at the committed
-// seqno). A window entirely beyond the committed seqno, within a range that
-// reaches there, is Loading: its nextLink is the request itself.
+// seqno). A range ends: a window that starts beyond the end of the ledger
+// (its last seqno, committed or not) is Ready with no entries and no
+// nextLink, as the real service ends a range at its end (acl-api.md §4).
+// Only a window that starts at a transaction that exists but is not yet
+// committed, within a range that reaches there, is Loading, with a nextLink
+// to itself; that lasts until the transaction is committed or rolled back.
 func (s *Server) listEntries(c *call) error {
 	rq, err := parseRangeQuery(c.r.URL.Query(), c.d)
 	if err != nil {
@@ -255,12 +259,14 @@ func (s *Server) listEntries(c *call) error {
 	}
 	page := pageJSON{State: stateReady, Entries: []any{}}
 	switch {
-	case rq.from > last && rq.hasTo:
+	case rq.from > last && rq.hasTo && rq.from <= s.node.LastSeqno():
 		page.State = stateLoading
 		if c.d.legacy {
 			page.Entries = nil
 		}
-		s.setNextLink(c, &page, c.r.URL.RequestURI())
+		// The canonical link, not the request's URI: the JS client appends
+		// api-version to every link it follows.
+		s.setNextLink(c, &page, nextLink(c.d, rq, node.TxID{View: c.served.View, Seqno: rq.from}))
 		return c.ok(page)
 	case rq.from > last:
 		return c.ok(page)

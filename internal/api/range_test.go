@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/node"
 )
@@ -128,35 +130,79 @@ func checkEntries(t *testing.T, got []map[string]string, want []node.TxID, coll,
 	}
 }
 
-func TestRangeLoadingBeyondCommit(t *testing.T) {
+// TestRangeBeyondTheEnd checks that a range past the end of the ledger
+// ends: Ready with no entries and no nextLink, with or without
+// toTransactionId, in both dialects (it used to be Loading with a nextLink
+// to itself, forever).
+func TestRangeBeyondTheEnd(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	id := e.write(e.contributor, v2022, "", "x")
 	e.commit(id)
 	last := e.quiesce()
-	from := node.TxID{View: id.View, Seqno: last + 5000}
-	to := node.TxID{View: id.View, Seqno: last + 6000}
 	for _, version := range []string{v2022, v01} {
-		path := q("/app/transactions", version, "fromTransactionId", from.String(), "toTransactionId", to.String())
-		path += "&api-version=" + version // repeated identical api-version, as the JS client sends
-		r := e.reader.get(path).expect(200, "")
-		var want string
-		if version == v01 {
-			want = `{"@nextLink":"` + path + `","state":"Loading"}`
-		} else {
-			want = `{"entries":[],"nextLink":"` + path + `","state":"Loading"}`
-		}
-		if got := string(r.body); got != want {
-			t.Errorf("%s Loading page %s, want %s", version, got, want)
+		for _, tc := range []struct{ from, to uint64 }{
+			{last + 1, last + 1},
+			{last + 1, last + 1_000_000},
+			{last + 5000, last + 6000},
+			{last + 5000, 0}, // no toTransactionId
+		} {
+			kv := []string{"fromTransactionId", node.TxID{View: id.View, Seqno: tc.from}.String()}
+			if tc.to != 0 {
+				kv = append(kv, "toTransactionId", node.TxID{View: id.View, Seqno: tc.to}.String())
+			}
+			path := q("/app/transactions", version, kv...) + "&api-version=" + version // repeated, as the JS client sends
+			r := e.reader.get(path).expect(200, "")
+			if got := string(r.body); got != `{"entries":[],"state":"Ready"}` {
+				t.Errorf("%s %s: %s, want the end of the range", version, path, got)
+			}
+			// A pager that follows links gets nothing, in one request.
+			entries, pages := follow(t, e.reader, path, version)
+			if len(entries) != 0 || len(pages) != 1 {
+				t.Errorf("%s %s: %d entries in %d pages", version, path, len(entries), len(pages))
+			}
 		}
 	}
-	// Without toTransactionId, a window beyond the commit is the end.
-	r := e.reader.get(q("/app/transactions", v2022, "fromTransactionId", from.String())).expect(200, "")
-	if string(r.body) != `{"entries":[],"state":"Ready"}` {
-		t.Errorf("open range beyond commit %s", r.body)
-	}
-	// A range ending beyond the commit stops at the committed seqno.
+	// A range ending beyond the end stops at the committed seqno.
+	to := node.TxID{View: id.View, Seqno: last + 6000}
 	entries, _ := follow(t, e.reader, q("/app/transactions", v2022, "toTransactionId", to.String()), v2022)
 	checkEntries(t, entries, []node.TxID{id}, "subledger:0", "collectionId")
+}
+
+// TestRangeOfAPendingWrite checks the one Loading page a range has: a
+// window that starts at a transaction that exists but is not committed yet
+// is Loading, with the canonical link to itself (not the request's URI,
+// which the JS client lengthens with each api-version it appends), until
+// the transaction commits; a window that starts after it is the end.
+func TestRangeOfAPendingWrite(t *testing.T) {
+	e := newEnv(t, envOptions{signatureInterval: 700 * time.Millisecond})
+	for attempt := 0; ; attempt++ {
+		if attempt == 5 {
+			t.Fatal("never observed a Pending transaction")
+		}
+		id := e.write(e.contributor, v2022, "", fmt.Sprintf("pending %d", attempt))
+		from, to := id.String(), node.TxID{View: id.View, Seqno: id.Seqno + 1000}.String()
+		path := q("/app/transactions", v2022, "fromTransactionId", from, "toTransactionId", to)
+		loading := e.reader.get(path+"&api-version="+v2022).expect(200, "")
+		lastSeqno := e.node.LastSeqno()
+		after := node.TxID{View: id.View, Seqno: lastSeqno + 1}.String()
+		end := e.reader.get(q("/app/transactions", v2022, "fromTransactionId", after, "toTransactionId", to)).expect(200, "")
+		if e.node.Status(id) != node.StatusPending || e.node.LastSeqno() != lastSeqno {
+			continue // committed, or a signature appended, meanwhile
+		}
+		link := "/app/transactions?api-version=2022-05-13&collectionId=subledger%3A0&fromTransactionId=" +
+			node.TxID{View: e.node.CommittedTxID().View, Seqno: id.Seqno}.String() + "&toTransactionId=" + to
+		if want := `{"entries":[],"nextLink":"` + link + `","state":"Loading"}`; string(loading.body) != want {
+			t.Fatalf("range of a pending write: %s, want %s", loading.body, want)
+		}
+		if string(end.body) != `{"entries":[],"state":"Ready"}` {
+			t.Fatalf("range after the pending write: %s", end.body)
+		}
+		// Once committed, the link lists the write.
+		e.commit(id)
+		entries, _ := follow(t, e.reader, link, v2022)
+		checkEntries(t, entries, []node.TxID{id}, "subledger:0", "collectionId")
+		return
+	}
 }
 
 func TestRangeBadQueries(t *testing.T) {

@@ -337,6 +337,31 @@ describe(`ledgerd with @azure-rest/confidential-ledger ${clientVersion} (api-ver
     }
   });
 
+  it("paginate() of a range past the end of the ledger ends at once, with or without toTransactionId", async () => {
+    const { txid } = await append(admin, "the end", collection);
+    await waitCommitted(admin, txid);
+    const { view } = parseTxId(txid);
+    const state = await admin.path("/node/state").get();
+    assert.equal(state.status, "200", JSON.stringify(state.body));
+    const end = state.body.last_seqno;
+    for (const [from, to] of [[end + 10, end + 10], [end + 10, end + 1_000_000], [end + 5000, undefined]]) {
+      const queryParameters = { collectionId: collection, fromTransactionId: `${view}.${from}` };
+      if (to !== undefined) queryParameters.toTransactionId = `${view}.${to}`;
+      const before = admin.requests.length;
+      const first = await admin.path("/app/transactions").get({ queryParameters });
+      assertOk(first);
+      const pages = [];
+      // byPage() yields every page, Loading ones too: a pager that never ends fails here instead of spinning.
+      for await (const page of paginate(admin, first).byPage()) {
+        pages.push(page);
+        assert.ok(pages.length <= 3, `paging ${JSON.stringify(queryParameters)} does not end`);
+      }
+      assert.deepEqual(pages, [[]], JSON.stringify(queryParameters));
+      assert.equal(admin.requests.length - before, 1, JSON.stringify(admin.requests.slice(before)));
+      assert.deepEqual(first.body, { entries: [], state: "Ready" });
+    }
+  });
+
   it("governance: members (via paginate), constitution and enclave quotes", async () => {
     const res = await admin.path("/app/governance/members").get();
     assertOk(res);
