@@ -186,3 +186,39 @@ func TestCollections(t *testing.T) {
 		t.Fatalf("collections %s, want %s", got, want)
 	}
 }
+
+// TestReadsSeePendingWrites: reads run against the node's latest executed
+// state, as in CCF: a write still Pending (no signature for an hour) is at
+// once the current entry of its collection, and a new collection is listed;
+// its entry by id stays Loading.
+func TestReadsSeePendingWrites(t *testing.T) {
+	e := newEnv(t, envOptions{signatureInterval: time.Hour})
+	for i := range 5 {
+		coll, contents := fmt.Sprintf("fresh-%d", i), fmt.Sprintf("pending %d", i)
+		id := e.write(e.contributor, v2022, coll, contents)
+		if st := e.node.Status(id); st != node.StatusPending {
+			t.Fatalf("status of %s = %v, want Pending", id, st)
+		}
+		var cur map[string]string
+		e.reader.get(q("/app/transactions/current", v2022, "collectionId", coll)).expect(200, "").decode(&cur)
+		if cur["collectionId"] != coll || cur["contents"] != contents || cur["transactionId"] != id.String() {
+			t.Fatalf("current of %s right after a Pending write: %v, want %s %q", coll, cur, id, contents)
+		}
+		var list struct {
+			Collections []struct {
+				CollectionID string `json:"collectionId"`
+			} `json:"collections"`
+		}
+		e.reader.get(q("/app/collections", v2022)).expect(200, "").decode(&list)
+		listed := false
+		for _, c := range list.Collections {
+			listed = listed || c.CollectionID == coll
+		}
+		if !listed {
+			t.Fatalf("collection %s not listed right after its Pending first write: %+v", coll, list)
+		}
+		if body := e.reader.get(q("/app/transactions/"+id.String(), v2022, "collectionId", coll)).expect(200, "").body; string(body) != `{"state":"Loading"}` {
+			t.Fatalf("entry by id while Pending: %s", body)
+		}
+	}
+}
