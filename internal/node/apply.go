@@ -62,7 +62,7 @@ func (n *Node) commitTo(target uint64) error {
 	}
 	n.publishCommit(target)
 	n.sinceSnap += k
-	if n.sinceSnap >= n.cfg.SnapshotTxs {
+	if n.sinceSnap >= n.cfg.SnapshotTxs || n.bytesSinceSnap >= n.cfg.SnapshotBytes {
 		if err := n.checkpoint(); err != nil {
 			n.log.Warn("couldn't checkpoint state", "err", err)
 		}

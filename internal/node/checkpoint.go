@@ -65,7 +65,7 @@ func (n *Node) checkpoint() error {
 	if err := durable.WriteFile(n.checkpointPath(), b, 0o600); err != nil {
 		return fmt.Errorf("couldn't write checkpoint: %w", err)
 	}
-	n.sinceSnap = 0
+	n.sinceSnap, n.bytesSinceSnap = 0, 0
 	return nil
 }
 

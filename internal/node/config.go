@@ -46,6 +46,10 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// SnapshotTxs checkpoints after this many applied transactions. Default 200000.
 	SnapshotTxs int
+	// SnapshotBytes checkpoints after this many bytes of ledger entries
+	// were appended, so that the replay after a crash stays bounded in
+	// bytes when entries are large. Default 256 MiB.
+	SnapshotBytes int64
 	// NoBootstrap stops this node from founding a new service: by default a
 	// node that finds no service record writes the genesis transaction
 	// (single node, or the first member of a new group). Set it on the
@@ -105,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotTxs == 0 {
 		c.SnapshotTxs = 200_000
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = 256 << 20
 	}
 	if c.Raft.ID == 0 {
 		c.Raft.ID = 1

@@ -80,6 +80,10 @@ type Node struct {
 	execLock      chan struct{} // the executor's lock (Exec)
 	genesisQueued bool
 
+	// bytesSinceSnap is the bytes of entries appended since the last
+	// checkpoint (Config.SnapshotBytes). Loop-owned.
+	bytesSinceSnap int64
+
 	// Submission queue (any goroutine → loop).
 	qmu     sync.Mutex
 	queue   []*proposal

@@ -2,12 +2,14 @@ package node_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -84,4 +86,43 @@ func TestReplayRebuildsAndLogs(t *testing.T) {
 	for _, id := range []node.TxID{ids[0], ids[150], ids[len(ids)-1]} {
 		verifyReceipt(t, n, identities, id)
 	}
+}
+
+// TestCheckpointEveryBytes checks that a node checkpoints once SnapshotBytes
+// of entries were appended, however few transactions that is, so that the
+// replay after a crash stays bounded in bytes.
+func TestCheckpointEveryBytes(t *testing.T) {
+	dir := t.TempDir()
+	n := openNode(t, dir, func(c *node.Config) {
+		c.SnapshotBytes = 64 << 10
+		c.SnapshotTxs = 1 << 30
+		c.SnapshotInterval = time.Hour
+	})
+	defer n.Close()
+	var last node.TxID
+	for range 100 {
+		last = appendEntry(t, n, "c", strings.Repeat("x", 1024))
+	}
+	waitCommitted(t, n, last)
+	// The loop writes a due checkpoint before it commits anything later.
+	waitCommitted(t, n, appendEntry(t, n, "c", "after"))
+	b, err := os.ReadFile(filepath.Join(dir, "state.checkpoint"))
+	if err != nil {
+		t.Fatalf("no checkpoint after 100 KiB of entries with SnapshotBytes = 64 KiB: %v", err)
+	}
+	if applied := checkpointApplied(b); applied < 2 {
+		t.Fatalf("checkpoint applied %d, want the genesis and some entries", applied)
+	}
+}
+
+// checkpointApplied returns the applied seqno of a state.checkpoint file
+// (in its authenticated envelope), 0 if it has none.
+func checkpointApplied(b []byte) uint64 {
+	var env struct {
+		Checkpoint struct {
+			Applied uint64 `json:"applied"`
+		} `json:"checkpoint"`
+	}
+	json.Unmarshal(b, &env)
+	return env.Checkpoint.Applied
 }

@@ -418,6 +418,7 @@ func (n *Node) rawFor(e raftpb.Entry) ([]byte, error) {
 func (n *Node) index(raws [][]byte) error {
 	leaves := make([]merkle.Hash, 0, len(raws))
 	for _, raw := range raws {
+		n.bytesSinceSnap += int64(len(raw))
 		e, err := ledger.ParseEntry(raw)
 		if err != nil {
 			return fmt.Errorf("couldn't parse entry: %w", err)
