@@ -40,6 +40,9 @@ func (t memTransport) Send(msgs []raftpb.Message) {
 	defer t.net.mu.Unlock()
 	for _, m := range msgs {
 		if t.net.cut[m.From] || t.net.cut[m.To] {
+			if from := t.net.nodes[m.From]; from != nil {
+				from.ReportUnreachable(m.To) // as a real transport would
+			}
 			continue
 		}
 		if n := t.net.nodes[m.To]; n != nil {

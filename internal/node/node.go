@@ -259,7 +259,10 @@ func (n *Node) Err() error {
 }
 
 // Submit queues a transaction writing the given maps. The future resolves
-// once it is sequenced (Pending); WaitCommitted waits for it to be durable.
+// once it is sequenced and executed (Pending): reads see its writes from
+// then on; WaitCommitted waits for it to be durable. The node keeps writes
+// (and reads serve their values) until the transaction is committed or
+// rolled back: the caller must not change them after Submit.
 // While persisting is stalled (see Stalled) it refuses with the stall's
 // error, which wraps ErrNoSpace or ErrNoDescriptors.
 func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
