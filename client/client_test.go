@@ -96,6 +96,9 @@ func expectResponseError(t testing.TB, err error, status int, code string, senti
 	if re.StatusCode != status || (code != "" && re.Code != code) || re.Message == "" {
 		t.Fatalf("ResponseError %+v, want %d %s", re, status, code)
 	}
+	if len(re.RequestID) != 36 { // ledgerd's x-ms-request-id, a UUID
+		t.Fatalf("ResponseError %+v without the answer's request id", re)
+	}
 	if !errors.Is(err, sentinel) {
 		t.Fatalf("errors.Is(%v, %v) = false", err, sentinel)
 	}

@@ -62,6 +62,9 @@ type ResponseError struct {
 	// TransactionID is the x-ms-ccf-transaction-id header, if the answer
 	// had one (error answers usually do not).
 	TransactionID string
+	// RequestID is the x-ms-request-id header, the ledger's id of the
+	// request (in ledgerd's log as request_id), if the answer had one.
+	RequestID string
 	// Method and Path are the request's, for the error message.
 	Method, Path string
 	// RetryAfter is the delay the Retry-After header asked for, zero if it

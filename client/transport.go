@@ -166,6 +166,7 @@ func (c *Client) responseError(rq *request, resp *response) *ResponseError {
 	e := &ResponseError{
 		StatusCode:    resp.status,
 		TransactionID: resp.txID(),
+		RequestID:     resp.header.Get("x-ms-request-id"),
 		Method:        rq.method,
 		Path:          rq.path,
 		RetryAfter:    parseRetryAfter(resp.header.Get("Retry-After"), c.now()),
