@@ -13,6 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/audit"
 	"github.com/ledgerd/ledgerd/internal/dirlock"
 	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/receipt"
 )
 
@@ -22,6 +23,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	secretPath := fs.String("secret", "", "ledger secret file, to authenticate every entry (default: DIR/ledger.secret if present)")
 	measure := fs.Bool("measure", false, "also measure this machine's raw SHA-256 throughput and print the ratio")
 	quiet := fs.Bool("q", false, "no progress bar")
+	derived := fs.Bool("derived", true, "also check the node's derived files (merkle.tree, signatures.idx, state.checkpoint) against the ledger")
 	live := fs.Bool("live", false, "the node is running: audit without its directory lock, and accept (and report) a write in progress at the end of the open chunk; nothing is ever written")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ledgerctl audit [flags] DIR\n\nDIR is a ledgerd data directory or its ledger/ folder.")
@@ -73,6 +75,24 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printReport(stdout, rep, elapsed, opts)
+	if *derived {
+		drep, err := node.CheckDerived(dataDir, opts.LedgerSecret, *live)
+		var df *node.DerivedFailure
+		if errors.As(err, &df) {
+			fmt.Fprintf(stdout, "FAIL: derived file %s\n", df)
+			return fmt.Errorf("derived file %s disagrees with the ledger (ledgerd rebuilds it from the ledger at start, or on the first receipt it spoils)", df.File)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "derived files agree with the ledger: merkle.tree %d leaves, signatures.idx %d records", drep.TreeLeaves, drep.Signatures)
+		switch {
+		case drep.CheckpointChecked:
+			fmt.Fprintf(stdout, ", state.checkpoint at %d (MAC and contents)\n", drep.CheckpointApplied)
+		default:
+			fmt.Fprintln(stdout, ", state.checkpoint not checked (no ledger secret, or none)")
+		}
+	}
 	if *measure {
 		raw := rawSHA256Throughput()
 		got := float64(rep.Bytes) / elapsed.Seconds()

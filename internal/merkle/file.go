@@ -62,6 +62,7 @@ func (t *Tree) load() error {
 	}
 	t.synced, t.durable = n, n
 	t.cache.reset()
+	t.fileLeaves = n
 	if n, err = t.checkTail(n); err != nil {
 		return fmt.Errorf("couldn't check the tail: %w", err)
 	}
@@ -154,4 +155,46 @@ func (t *Tree) truncateFile(n uint64) error {
 		return err
 	}
 	return t.f.Sync()
+}
+
+// CheckRecords checks the records of leaves [from, to) (to is clipped to
+// Size): every subtree hash a record stores must be the hash of its two
+// children. With every leaf also checked against its source, that proves
+// the whole file. It returns the first leaf whose record does not hold,
+// and found=false if all do. It only reads.
+func (t *Tree) CheckRecords(from, to uint64) (leaf uint64, found bool, err error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.f == nil {
+		return 0, false, ErrClosed
+	}
+	to = min(to, t.edge.size)
+	const block = 4096
+	for lo := from; lo < to; lo += block {
+		hi := min(lo+block, to)
+		r := reader{t: t}
+		if err := r.loadRecords(lo, hi); err != nil {
+			return 0, false, err
+		}
+		for l := lo; l < hi; l++ {
+			level, err := r.checkRecord(l)
+			if err != nil {
+				return 0, false, err
+			}
+			if level > 0 {
+				return l, true, nil
+			}
+		}
+	}
+	return 0, false, nil
+}
+
+// FileLeaves returns the number of leaves whose records the file held when
+// it was opened, consistent or not: more than Size when Open found a torn
+// tail (or damage in the last records) and cut it back, or, for a tree
+// opened with OpenReadOnly, left it in place.
+func (t *Tree) FileLeaves() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.fileLeaves
 }

@@ -58,3 +58,33 @@ func TestOpenReadOnlyNeverWrites(t *testing.T) {
 		t.Fatalf("OpenReadOnly left a file behind: %v", err)
 	}
 }
+
+// CheckRecords finds a damaged subtree hash anywhere in the file, where
+// Open re-checks only the last 16384 leaves.
+func TestCheckRecordsFindsOldDamage(t *testing.T) {
+	leaves := testLeaves(tailCheckLeaves+4000, 0)
+	path := buildFile(t, leaves, 4096)
+	tree, err := OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := tree.CheckRecords(0, tree.Size()); found || err != nil {
+		t.Fatalf("intact file: damage found (%v)", err)
+	}
+	tree.Close()
+	// Leaf 1001's record: its leaf, then the level-1 hash H(leaf 1000, leaf 1001).
+	b, _ := os.ReadFile(path)
+	b[fileOffset(storedHashCount(1001)+1)] ^= 1
+	os.WriteFile(path, b, 0o644)
+	tree, err = OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tree.Close()
+	if tree.Size() != uint64(len(leaves)) {
+		t.Fatalf("Size %d: damage this old is beyond Open's tail check", tree.Size())
+	}
+	if leaf, found, err := tree.CheckRecords(0, tree.Size()); !found || err != nil || leaf != 1001 {
+		t.Fatalf("CheckRecords = %d, %v, %v; want leaf 1001", leaf, found, err)
+	}
+}

@@ -40,6 +40,8 @@ type Tree struct {
 	// readOnly: opened with OpenReadOnly; every write method fails with
 	// ErrReadOnly and the file is never modified.
 	readOnly bool
+	// fileLeaves: the leaves whose records the file held at open (FileLeaves).
+	fileLeaves uint64
 }
 
 // Open opens the tree stored at path, creating an empty one if there is no
