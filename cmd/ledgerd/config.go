@@ -26,6 +26,7 @@ type config struct {
 	SignatureInterval duration `json:"signature-interval"`
 	SyncInterval      duration `json:"sync-interval"`
 	ChunkSize         int64    `json:"chunk-size"`
+	MaxConnections    int      `json:"max-connections"`
 	Users             []string `json:"user"`
 	JWTIssuers        []string `json:"jwt-issuer"`
 	AADTenant         string   `json:"aad-tenant"`
@@ -113,6 +114,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.SignatureInterval, "signature-interval", "longest `duration` a transaction waits for a signature, e.g. 5ms")
 	fs.Var(&cfg.SyncInterval, "sync-interval", "shortest `duration` between two fsyncs of the ledger (group commit; 0: none)")
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most client connections open at once (0: RLIMIT_NOFILE minus a reserve for the ledger)")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
 	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS[,NAMESPACE]` (JWKS: file or https URL; repeatable)")
 	fs.StringVar(&cfg.AADTenant, "aad-tenant", cfg.AADTenant, "accept the Azure AD tokens of the tenant with this directory `id` (a GUID), as ACL does")
@@ -198,6 +200,9 @@ func (c *config) validate() error {
 	}
 	if c.SyncInterval < 0 {
 		return errors.New("--sync-interval must not be negative")
+	}
+	if c.MaxConnections < 0 {
+		return fmt.Errorf("--max-connections must not be negative (0: sized from RLIMIT_NOFILE), got %d", c.MaxConnections)
 	}
 	if c.ChunkSize < 1 || c.ChunkSize > 1<<32-1 {
 		return fmt.Errorf("--chunk-size must be between 1 and 4294967295 bytes, got %d", c.ChunkSize)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,37 @@ func TestCertificateNames(t *testing.T) {
 		if got := fmt.Sprint(dns, " ", ips); got != want {
 			t.Errorf("%s: %s, want %s", listen, got, want)
 		}
+	}
+}
+
+func TestConnectionLimit(t *testing.T) {
+	for _, c := range []struct {
+		requested int
+		rlimit    uint64
+		want      int
+		err       string
+	}{
+		{0, 256, 192, ""},              // reserve 64
+		{0, 1024, 768, ""},             // reserve a quarter
+		{0, 1 << 20, 1<<20 - 1024, ""}, // reserve at most 1024
+		{100, 256, 100, ""},
+		{193, 256, 0, "use at most 192"},
+		{0, 70, 0, "too low to serve"},
+		{0, 0, defaultMaxConnections, ""}, // unknown limit
+		{5, 0, 5, ""},
+	} {
+		got, err := connectionLimit(c.requested, c.rlimit)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("connectionLimit(%d, %d) = %d, %v; want an error with %q", c.requested, c.rlimit, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("connectionLimit(%d, %d) = %d, %v; want %d", c.requested, c.rlimit, got, err, c.want)
+		}
+	}
+	if _, _, err := parseConfig([]string{"--max-connections", "-1"}, io.Discard); err == nil {
+		t.Error("--max-connections -1 accepted")
 	}
 }

@@ -44,6 +44,11 @@
 //	                           Committed; this group commit delays commit by at most D, and saves
 //	                           the CPU of an fsync per batch (~150µs on a small VM)
 //	--chunk-size BYTES         ledger chunk size (default 5000000)
+//	--max-connections N        most client connections open at once (default: RLIMIT_NOFILE minus a
+//	                           reserve of a quarter, at least 64 and at most 1024, for the ledger's own
+//	                           files; a larger N is refused). At the limit a new connection replaces
+//	                           the longest idle one that never had a request authorised, else it is
+//	                           closed. Connections idle 5s without an authorised request are closed
 //	--user CERTFILE:ROLE       initial user from a PEM certificate; ROLE is Reader,
 //	                           Contributor or Administrator (repeatable; first start only)
 //	--aad-tenant TENANT        accept the Azure AD tokens of tenant TENANT (its directory id, a GUID)

@@ -29,6 +29,10 @@ const (
 // serve opens the data directory and the node, serves the API until ctx is
 // cancelled or the node fails, and shuts down gracefully.
 func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	maxConns, err := connectionLimit(cfg.MaxConnections, descriptorLimit())
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return fmt.Errorf("couldn't create the data directory: %w", err)
 	}
@@ -52,7 +56,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		return err
 	}
-	srv, err := newServer(cfg, n, ids, log)
+	srv, err := newServer(cfg, n, ids, maxConns, log)
 	if err != nil {
 		return err
 	}
@@ -61,8 +65,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("couldn't listen: %w", err)
 	}
 	announce(stdout, cfg, ln.Addr().String(), plan)
-	log.Info("serving", "addr", ln.Addr().String(), "ledger_id", cfg.LedgerID, "node_id", ids.Node.ID)
-	return serveUntilDone(ctx, srv.HTTPServer(cfg.Listen), ln, n, log)
+	log.Info("serving", "addr", ln.Addr().String(), "ledger_id", cfg.LedgerID, "node_id", ids.Node.ID,
+		"max_connections", maxConns, "rlimit_nofile", descriptorLimit())
+	return serveUntilDone(ctx, srv.HTTPServer(cfg.Listen), srv.Listener(ln), n, log)
 }
 
 // openNode loads the identities, plans genesis and opens the node.
@@ -192,7 +197,7 @@ func jwtVerifier(cfg config, log *slog.Logger) (*auth.JWTVerifier, error) {
 }
 
 // newServer builds the API server.
-func newServer(cfg config, n *node.Node, ids *identity.Identities, log *slog.Logger) (*api.Server, error) {
+func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, log *slog.Logger) (*api.Server, error) {
 	platform, err := attest.NewVirtual("")
 	if err != nil {
 		return nil, err
@@ -202,13 +207,14 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, log *slog.Log
 		return nil, err
 	}
 	return api.New(api.Config{
-		Node:        n,
-		Identities:  ids,
-		LedgerID:    cfg.LedgerID,
-		JWT:         jwt,
-		Attestation: platform,
-		LedgerDir:   filepath.Join(cfg.Data, "ledger"),
-		Logger:      log,
+		Node:           n,
+		Identities:     ids,
+		LedgerID:       cfg.LedgerID,
+		JWT:            jwt,
+		Attestation:    platform,
+		LedgerDir:      filepath.Join(cfg.Data, "ledger"),
+		MaxConnections: maxConns,
+		Logger:         log,
 	})
 }
 

@@ -32,7 +32,15 @@ type process struct {
 // announces its address, the last line of its announcement.
 func startLedgerd(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--log-level", "debug"}, args...)...)
+	return startWrapped(t, nil, bin, args...)
+}
+
+// startWrapped is startLedgerd with the command line prefixed by wrap (a
+// command that execs the rest, e.g. one that lowers a limit first).
+func startWrapped(t *testing.T, wrap []string, bin string, args ...string) *process {
+	t.Helper()
+	argv := append(append(wrap, bin, "--listen", "127.0.0.1:0", "--log-level", "debug"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	p := &process{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
