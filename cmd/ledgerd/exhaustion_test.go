@@ -151,6 +151,26 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("healthz on a full disk: %d", status)
 	}
 
+	// A restart on the still-full disk: the node starts, serves what was
+	// committed, and stalls again at its first Sync instead of dying. (The
+	// Pending writes of the stall were never durable: they are lost.)
+	p.stop(t)
+	p = startLedgerd(t, bin, "--data", data, "--chunk-size", "65536")
+	base = "https://" + p.addr
+	ids, want = ids[:20], want[:20]
+	for i := range ids {
+		readEntry(t, c, base, ids[i], want[i])
+	}
+	for i := 0; ; i++ {
+		if status, _, body = post(big); status == 507 {
+			break
+		}
+		if status != 200 || i > 2000 {
+			t.Fatalf("append after a restart on a full disk: %d %v", status, body)
+		}
+	}
+	readEntry(t, c, base, ids[0], want[0])
+
 	free()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
