@@ -93,14 +93,6 @@ func (s *State) Applied() uint64 {
 	return s.head.seqno
 }
 
-// CommittedApplied is the seqno up to which the committed state (the base)
-// includes every transaction.
-func (s *State) CommittedApplied() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.base.seqno
-}
-
 // Collections returns the ids of all collections with entries in the latest
 // state, sorted.
 func (s *State) Collections() []string {
