@@ -17,7 +17,7 @@ import (
 
 // stoppedNode writes count entries in small chunks, waits for the last to
 // commit, stops the node and returns the ids.
-func stoppedNode(t *testing.T, dir string, count int) []node.TxID {
+func stoppedNode(t testing.TB, dir string, count int) []node.TxID {
 	t.Helper()
 	n := openNode(t, dir, func(c *node.Config) { c.ChunkSize = 2000; c.SignatureTxs = 5 })
 	var ids []node.TxID
