@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,9 +150,32 @@ func TestIdleUnauthenticatedConnectionsClosedSooner(t *testing.T) {
 	if !closedByServer(raw, 5*time.Second) {
 		t.Fatal("a connection that never handshook stayed open")
 	}
+	// Over HTTP/2 too: the anonymous client's connection is closed once idle.
+	if r := e.anonymous.get("/healthz").expect(200, ""); r.proto != 2 {
+		t.Fatalf("anonymous client spoke HTTP/%d, want 2", r.proto)
+	}
+	waitFor(t, "the idle HTTP/2 connection to close", func() bool {
+		return metric(t, e, "ledgerd_connections_idle_unauthenticated_closed_total") >= 3
+	})
 	// A user's connection keeps the server's idle timeout.
 	user := dialIdleAs(t, e, e.admin.cred, "/node/state")
 	if closedByServer(user, 500*time.Millisecond) {
 		t.Fatal("an idle connection of a user was closed after the unauthenticated idle timeout")
 	}
+}
+
+// metric returns the value of an unlabelled metric.
+func metric(t *testing.T, e *env, name string) int {
+	t.Helper()
+	for _, line := range strings.Split(string(e.admin.get("/metrics").expect(200, "").body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("metric %s: %q", name, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

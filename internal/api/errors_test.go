@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
@@ -33,6 +35,10 @@ func TestClassify(t *testing.T) {
 		{context.DeadlineExceeded, 503, codeUnavailable},
 		{newError(409, codeLastAdministrator, "x"), 409, codeLastAdministrator},
 		{errors.New("disk on fire"), 500, codeInternal},
+		{fmt.Errorf("%w (%w)", node.ErrNoSpace, syscall.ENOSPC), 507, codeInsufficientStorage},
+		{fmt.Errorf("%w (%w)", node.ErrNoDescriptors, syscall.EMFILE), 503, codeServerBusy},
+		{fmt.Errorf("ledger: couldn't open ledger_1-9: %w", &os.PathError{Op: "open", Path: "x", Err: syscall.EMFILE}), 503, codeServerBusy},
+		{&os.PathError{Op: "open", Path: "x", Err: syscall.ENFILE}, 503, codeServerBusy},
 	} {
 		ae := classify(tc.err)
 		if ae.status != tc.status || ae.code != tc.code {

@@ -219,6 +219,7 @@ func (e *env) withBearer(token string) *client {
 // response is an answer, checked for the invariants of every answer.
 type response struct {
 	t      testing.TB
+	proto  int // HTTP major version
 	status int
 	header http.Header
 	body   []byte
@@ -271,7 +272,7 @@ func (c *client) do(method, path string, body any, headers ...string) *response 
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &response{t: t, status: resp.StatusCode, header: resp.Header, body: data}
+	r := &response{t: t, proto: resp.ProtoMajor, status: resp.StatusCode, header: resp.Header, body: data}
 	r.checkInvariants(method, path)
 	return r
 }
