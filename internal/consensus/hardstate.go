@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"path/filepath"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // State is what HardStateFile keeps: Raft's hard state and the last applied
@@ -25,7 +28,7 @@ type State struct {
 // be the newest on restart; both are valid states Raft had persisted or was
 // persisting, and Raft's protocol tolerates losing an unsynced commit index.
 type HardStateFile struct {
-	f   *os.File
+	f   durable.File
 	gen uint64
 	st  State
 }
@@ -39,8 +42,21 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // OpenHardState opens or creates the hard state file at path (mode 0600).
 func OpenHardState(path string) (*HardStateFile, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	return OpenHardStateFS(durable.OS, path)
+}
+
+// OpenHardStateFS is OpenHardState on the file system fsys (nil: durable.OS).
+func OpenHardStateFS(fsys durable.FS, path string) (*HardStateFile, error) {
+	fsys = durable.Or(fsys)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("consensus: couldn't open hard state: %w", err)
+	}
+	// The file's directory entry must be durable before any Save is: a
+	// Save's fsync makes the contents durable, not the file's creation,
+	// and a lost file would be a lost vote and configuration.
+	if err := durable.SyncDirFS(fsys, filepath.Dir(path)); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("consensus: couldn't open hard state: %w", err)
 	}
 	h := &HardStateFile{f: f}

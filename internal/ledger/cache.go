@@ -3,9 +3,10 @@ package ledger
 import (
 	"container/list"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // chunkCache is an LRU of open completed chunk files, so that reads do not
@@ -24,6 +25,7 @@ import (
 type chunkCache struct {
 	capacity  int
 	maxTables int
+	fs        durable.FS // set by Open
 
 	mu     sync.Mutex
 	ll     *list.List // of *cachedChunk, most recently used first
@@ -75,7 +77,7 @@ func (c *chunkCache) acquire(m *chunkMeta, dir string, seqno uint64) (access, er
 		c.ll.MoveToFront(e)
 		cc = e.Value.(*cachedChunk)
 	} else {
-		f, err := openReadOnly(filepath.Join(dir, m.name()))
+		f, err := c.open(filepath.Join(dir, m.name()))
 		if err != nil {
 			return access{}, err
 		}
@@ -111,8 +113,17 @@ func (c *chunkCache) trimTablesLocked() {
 	}
 }
 
+// open opens a completed chunk for preads: as a bare descriptor on the
+// operating system's file system, else on c.fs.
+func (c *chunkCache) open(path string) (chunkFile, error) {
+	if c.fs == nil || c.fs == durable.OS {
+		return openReadOnly(path)
+	}
+	return durable.Open(c.fs, path)
+}
+
 // add caches a chunk that Sync just completed, with its positions table.
-func (c *chunkCache) add(start uint64, f *os.File, table []byte) {
+func (c *chunkCache) add(start uint64, f durable.File, table []byte) {
 	cc := &cachedChunk{start: start, f: f, table: table}
 	c.mu.Lock()
 	defer c.mu.Unlock()

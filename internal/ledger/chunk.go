@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // Chunk file layout (ccf-format.md §1.2): an 8-byte positions table offset
@@ -114,7 +116,7 @@ func readHeader(f io.ReaderAt) (int64, error) {
 }
 
 // writeHeader writes the positions table offset at the start of a chunk file.
-func (l *Ledger) writeHeader(f *os.File, tableOff int64) error {
+func (l *Ledger) writeHeader(f durable.File, tableOff int64) error {
 	var b [chunkHeaderSize]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(tableOff))
 	l.stats.writes.Add(1)
@@ -167,7 +169,7 @@ func decodeTable(b []byte, tableOff int64) ([]uint32, int, string) {
 func (l *Ledger) path(name string) string { return filepath.Join(l.dir, name) }
 
 // syncFile fsyncs a chunk file.
-func (l *Ledger) syncFile(f *os.File) error {
+func (l *Ledger) syncFile(f durable.File) error {
 	l.stats.fsyncs.Add(1)
 	return f.Sync()
 }
@@ -191,7 +193,7 @@ func (l *Ledger) prepareSpare() {
 	if !l.preopen || l.next != nil {
 		return
 	}
-	f, err := os.OpenFile(l.path(SpareChunkFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := l.fs.OpenFile(l.path(SpareChunkFile), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		l.log.Debug("ledger: couldn't open the spare chunk file; will retry", "err", err)
 		return
@@ -203,17 +205,17 @@ func (l *Ledger) prepareSpare() {
 func (l *Ledger) dropSpare() {
 	if l.next != nil {
 		l.next.Close()
-		os.Remove(l.path(SpareChunkFile))
+		l.fs.Remove(l.path(SpareChunkFile))
 		l.next = nil
 	}
 }
 
 // createChunkFile creates the file of a new chunk: the spare file renamed,
 // if there is one, else a new file. Either way the directory is dirty.
-func (l *Ledger) createChunkFile(start uint64) (*os.File, error) {
+func (l *Ledger) createChunkFile(start uint64) (durable.File, error) {
 	name := openName(start)
 	if l.next != nil {
-		if err := os.Rename(l.path(SpareChunkFile), l.path(name)); err == nil {
+		if err := l.fs.Rename(l.path(SpareChunkFile), l.path(name)); err == nil {
 			f := l.next
 			l.next, l.dirDirty = nil, true
 			return f, nil
@@ -224,7 +226,7 @@ func (l *Ledger) createChunkFile(start uint64) (*os.File, error) {
 		l.next.Close()
 		l.next = nil
 	}
-	f, err := os.OpenFile(l.path(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	f, err := l.fs.OpenFile(l.path(name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: couldn't create chunk %s: %w", name, err)
 	}
@@ -234,7 +236,7 @@ func (l *Ledger) createChunkFile(start uint64) (*os.File, error) {
 
 // rename renames a file in the ledger directory (not yet durable: call syncDir).
 func (l *Ledger) rename(from, to string) error {
-	if err := os.Rename(l.path(from), l.path(to)); err != nil {
+	if err := l.fs.Rename(l.path(from), l.path(to)); err != nil {
 		return fmt.Errorf("ledger: couldn't rename %s to %s: %w", from, to, err)
 	}
 	l.dirDirty = true
@@ -246,7 +248,7 @@ func (l *Ledger) rename(from, to string) error {
 // again. The fsync between the two steps matters: a header of 0 must never
 // be durable while the old table is still in the file, or recovery would
 // read the table as a corrupt entry.
-func (l *Ledger) shrinkFile(f *os.File, size int64, zeroHeader bool) error {
+func (l *Ledger) shrinkFile(f durable.File, size int64, zeroHeader bool) error {
 	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("ledger: couldn't truncate %s: %w", f.Name(), err)
 	}

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // DefaultCacheChunks is the default Options.CacheChunks.
@@ -28,6 +29,9 @@ type Options struct {
 	// succeeds while the process has none left (EMFILE). Sync opens the
 	// next spare after each rollover, when it can.
 	PreopenChunks bool
+	// FS is the file system of the chunk files. Nil means durable.OS; tests
+	// pass a simulated disk (durable/simdisk).
+	FS durable.FS
 }
 
 // SpareChunkFile is the name, in the ledger directory, of the empty file
@@ -47,6 +51,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.FS = durable.Or(o.FS)
 	return o, nil
 }
 
@@ -66,6 +71,7 @@ func (o Options) withDefaults() (Options, error) {
 // entries stay in memory and Sync may be called again until it succeeds.
 type Ledger struct {
 	dir   string
+	fs    durable.FS
 	log   *slog.Logger
 	cache *chunkCache
 	stats ioStats
@@ -73,10 +79,10 @@ type Ledger struct {
 	wmu sync.Mutex // serialises the writer methods
 
 	// Owned by the writer (under wmu).
-	dirf     *os.File // the directory, kept open for fsyncs
-	preopen  bool     // Options.PreopenChunks
-	next     *os.File // the spare file of the next chunk, when preopen
-	dirDirty bool     // a creation or rename is not yet fsynced in the directory
+	dirf     durable.File // the directory, kept open for fsyncs
+	preopen  bool         // Options.PreopenChunks
+	next     durable.File // the spare file of the next chunk, when preopen
+	dirDirty bool         // a creation or rename is not yet fsynced in the directory
 
 	// mu guards the fields below. The writer holds it only to change them,
 	// never across a write(2) or fsync of Sync; Truncate and Commit hold it
@@ -98,12 +104,12 @@ type Ledger struct {
 // FlagForceChunkBefore) that the next Sync completes.
 type tailChunk struct {
 	start    uint64
-	f        *os.File // nil until Sync creates the file
-	offsets  []uint32 // file offset of each entry
-	size     int64    // bytes of the chunk: the 8-byte header and the entries
-	written  int64    // bytes already written to the file, a prefix of size
-	pending  []byte   // bytes [written, size), not yet written
-	complete bool     // no more entries; Sync writes the positions table
+	f        durable.File // nil until Sync creates the file
+	offsets  []uint32     // file offset of each entry
+	size     int64        // bytes of the chunk: the 8-byte header and the entries
+	written  int64        // bytes already written to the file, a prefix of size
+	pending  []byte       // bytes [written, size), not yet written
+	complete bool         // no more entries; Sync writes the positions table
 }
 
 func (c *tailChunk) end() uint64 { return c.start + uint64(len(c.offsets)) - 1 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // Open opens the ledger in dir, creating the directory if it does not exist,
@@ -27,18 +29,19 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := opts.FS.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("ledger: couldn't create directory %s: %w", dir, err)
 	}
-	l := &Ledger{dir: dir, log: opts.Logger, cache: newChunkCache(opts.CacheChunks), first: 1, preopen: opts.PreopenChunks}
-	if l.dirf, err = os.Open(dir); err != nil {
+	l := &Ledger{dir: dir, fs: opts.FS, log: opts.Logger, cache: newChunkCache(opts.CacheChunks), first: 1, preopen: opts.PreopenChunks}
+	l.cache.fs = opts.FS
+	if l.dirf, err = durable.Open(l.fs, dir); err != nil {
 		return nil, fmt.Errorf("ledger: couldn't open directory %s: %w", dir, err)
 	}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
-	if err := os.Remove(l.path(SpareChunkFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := l.fs.Remove(l.path(SpareChunkFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		l.log.Warn("ledger: couldn't remove a stale spare chunk file", "err", err)
 	}
 	l.prepareSpare()
@@ -58,8 +61,8 @@ func (l *Ledger) closeFiles() {
 
 // listChunks returns the chunk files of dir sorted by start seqno, and the
 // names of the other files that start with "ledger_".
-func listChunks(dir string) (files []fileName, ignored []string, err error) {
-	entries, err := os.ReadDir(dir)
+func listChunks(fsys durable.FS, dir string) (files []fileName, ignored []string, err error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger: couldn't list %s: %w", dir, err)
 	}
@@ -107,7 +110,7 @@ func checkContiguous(prev string, prevEnd uint64, fn fileName) error {
 
 // recover rebuilds the in-memory state from the files of the directory.
 func (l *Ledger) recover() error {
-	files, ignored, err := listChunks(l.dir)
+	files, ignored, err := listChunks(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
@@ -171,7 +174,7 @@ func (l *Ledger) recoverFile(fn fileName, isLast bool) error {
 // name without reading its entries (§1.2).
 func (l *Ledger) checkCompleted(fn fileName) (chunkMeta, error) {
 	m := chunkMeta{start: fn.start, end: fn.end, committed: fn.committed}
-	f, err := os.Open(l.path(fn.name))
+	f, err := durable.Open(l.fs, l.path(fn.name))
 	if err != nil {
 		return m, fmt.Errorf("ledger: couldn't open %s: %w", fn.name, err)
 	}
@@ -255,7 +258,7 @@ func scanOpen(f io.ReaderAt, name string, start uint64, limit int64) (openScan, 
 // Only the last file may need cutting: an earlier open file that is not
 // complete is a *CorruptionError.
 func (l *Ledger) recoverOpen(fn fileName, isLast bool) (*tailChunk, *chunkMeta, error) {
-	f, err := os.OpenFile(l.path(fn.name), os.O_RDWR, 0)
+	f, err := l.fs.OpenFile(l.path(fn.name), os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger: couldn't open %s: %w", fn.name, err)
 	}
@@ -267,7 +270,7 @@ func (l *Ledger) recoverOpen(fn fileName, isLast bool) (*tailChunk, *chunkMeta, 
 }
 
 // recoverOpenFile does the work of recoverOpen on the opened file.
-func (l *Ledger) recoverOpenFile(f *os.File, fn fileName, isLast bool) (*tailChunk, *chunkMeta, error) {
+func (l *Ledger) recoverOpenFile(f durable.File, fn fileName, isLast bool) (*tailChunk, *chunkMeta, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger: couldn't stat %s: %w", fn.name, err)
@@ -342,7 +345,7 @@ func tornReason(f io.ReaderAt, fn fileName, res openScan, limit, size, tableOff 
 // adoptOpen makes a recovered open chunk the tail, completing it if its last
 // entry asks for it, or removes the file if it holds no entry. It returns a
 // tail chunk only if it keeps f open.
-func (l *Ledger) adoptOpen(f *os.File, fn fileName, res openScan, isLast bool) (*tailChunk, *chunkMeta, error) {
+func (l *Ledger) adoptOpen(f durable.File, fn fileName, res openScan, isLast bool) (*tailChunk, *chunkMeta, error) {
 	if len(res.offsets) == 0 {
 		if !isLast {
 			return nil, nil, &CorruptionError{File: fn.name, Seqno: fn.start, Offset: chunkHeaderSize, Reason: "empty chunk, but later chunks follow"}

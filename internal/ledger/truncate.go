@@ -86,7 +86,7 @@ func (l *Ledger) truncated(last uint64) error {
 
 // remove deletes a chunk file durably.
 func (l *Ledger) remove(name string) error {
-	if err := os.Remove(l.path(name)); err != nil {
+	if err := l.fs.Remove(l.path(name)); err != nil {
 		return fmt.Errorf("ledger: couldn't remove %s: %w", name, err)
 	}
 	return l.syncDir()
@@ -96,7 +96,7 @@ func (l *Ledger) remove(name string) error {
 // entries up to last (see Truncate for the order of the steps).
 func (l *Ledger) reopen(m chunkMeta, last uint64) error {
 	l.cache.remove(m.start)
-	f, err := os.OpenFile(l.path(m.name()), os.O_RDWR, 0)
+	f, err := l.fs.OpenFile(l.path(m.name()), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // WalkOptions configures Walk.
@@ -54,7 +56,7 @@ type TornTail struct {
 // returned wrapped. Walk reads only framing: it neither decrypts nor checks
 // the entries' tags.
 func Walk(dir string, fn func(seqno uint64, raw []byte) error, opts WalkOptions) error {
-	files, _, err := listChunks(dir)
+	files, _, err := listChunks(durable.OS, dir)
 	if err != nil {
 		return err
 	}

@@ -32,21 +32,21 @@ func fileOffset(idx uint64) int64 {
 
 // openFile opens the tree file at path for reading and writing, creating it
 // if it does not exist.
-func openFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+func openFile(fsys durable.FS, path string) (durable.File, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := createFile(path); err != nil {
+		if err := createFile(fsys, path); err != nil {
 			return nil, err
 		}
-		f, err = os.OpenFile(path, os.O_RDWR, 0)
+		f, err = fsys.OpenFile(path, os.O_RDWR, 0)
 	}
 	return f, err
 }
 
 // createFile creates an empty tree file at path atomically: after a crash
 // there is either no file or one with a complete header.
-func createFile(path string) error {
-	return durable.WriteFile(path, append(bytes.Clone(fileMagic), formatVersion), 0o644)
+func createFile(fsys durable.FS, path string) error {
+	return durable.WriteFileFS(fsys, path, append(bytes.Clone(fileMagic), formatVersion), 0o644)
 }
 
 // load checks the header and sets the tree's size from the file's length,

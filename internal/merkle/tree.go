@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // A Tree is CCF's history tree over a growing list of leaves, persisted in
@@ -29,14 +31,14 @@ type Tree struct {
 	// mu guards the fields below. Readers hold it shared; Append, Truncate,
 	// Close and the bookkeeping at the end of Sync hold it exclusive.
 	mu      sync.RWMutex
-	f       *os.File   // nil once closed
-	synced  uint64     // leaves whose records are written to f (by Flush or Sync)
-	durable uint64     // leaves whose records are fsynced
-	pending []byte     // the records of leaves [synced, edge.size), from stored hash storedHashCount(synced) on
-	edge    Frontier   // the right edge; edge.size is the tree's size
-	cache   levelCache // the top levels
-	edges   edgeCache  // right edges of trees of earlier sizes
-	failed  error      // a write or fsync error: the file's state is unknown until it is reopened
+	f       durable.File // nil once closed
+	synced  uint64       // leaves whose records are written to f (by Flush or Sync)
+	durable uint64       // leaves whose records are fsynced
+	pending []byte       // the records of leaves [synced, edge.size), from stored hash storedHashCount(synced) on
+	edge    Frontier     // the right edge; edge.size is the tree's size
+	cache   levelCache   // the top levels
+	edges   edgeCache    // right edges of trees of earlier sizes
+	failed  error        // a write or fsync error: the file's state is unknown until it is reopened
 	// readOnly: opened with OpenReadOnly; every write method fails with
 	// ErrReadOnly and the file is never modified.
 	readOnly bool
@@ -55,7 +57,12 @@ type Tree struct {
 // replays from there. A file too short for its header or with a foreign
 // header is an error wrapping [ErrCorrupt].
 func Open(path string) (*Tree, error) {
-	return open(path, defaultCacheBudget)
+	return openFS(durable.OS, path, defaultCacheBudget)
+}
+
+// OpenFS is Open on the file system fsys (nil: durable.OS).
+func OpenFS(fsys durable.FS, path string) (*Tree, error) {
+	return openFS(durable.Or(fsys), path, defaultCacheBudget)
 }
 
 // OpenReadOnly opens the tree stored at path for reading only, as an
@@ -78,7 +85,12 @@ func OpenReadOnly(path string) (*Tree, error) {
 
 // open is Open with the level cache's budget, in hashes.
 func open(path string, cacheBudget uint64) (*Tree, error) {
-	f, err := openFile(path)
+	return openFS(durable.OS, path, cacheBudget)
+}
+
+// openFS is OpenFS with the level cache's budget, in hashes.
+func openFS(fsys durable.FS, path string, cacheBudget uint64) (*Tree, error) {
+	f, err := openFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
 	}

@@ -62,7 +62,7 @@ func (n *Node) checkpoint() error {
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(n.checkpointPath(), b, 0o600); err != nil {
+	if err := durable.WriteFileFS(n.cfg.FS, n.checkpointPath(), b, 0o600); err != nil {
 		return fmt.Errorf("couldn't write checkpoint: %w", err)
 	}
 	n.sinceSnap, n.bytesSinceSnap = 0, 0
@@ -103,7 +103,7 @@ func (n *Node) snapshotState() (*checkpointFile, error) {
 }
 
 func (n *Node) loadCheckpoint() *checkpointFile {
-	b, err := os.ReadFile(n.checkpointPath())
+	b, err := durable.ReadFile(n.cfg.FS, n.checkpointPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

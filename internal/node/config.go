@@ -9,6 +9,8 @@ import (
 	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/ledger"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // Config configures a node. Zero fields take the documented defaults.
@@ -71,6 +73,11 @@ type Config struct {
 	Transport consensus.Transport
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+	// FS is the file system of the data directory's durable files (the
+	// ledger, the Merkle tree, the signature index, the Raft state and the
+	// checkpoint). Default durable.OS; crash tests pass a simulated disk
+	// (durable/simdisk) that loses what was not fsynced.
+	FS durable.FS
 	// Now is the clock (for tests). Default time.Now. It decides when a
 	// signature is due, when a sequencer cycle has run for a tick and when
 	// the next fsync may start; a test that stops it should set
@@ -86,6 +93,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	c.FS = durable.Or(c.FS)
 	if c.SignatureInterval == 0 {
 		c.SignatureInterval = 5 * time.Millisecond
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -200,20 +199,21 @@ func Open(cfg Config) (*Node, error) {
 }
 
 func (n *Node) openFiles() error {
-	if err := os.MkdirAll(n.cfg.Dir, 0o700); err != nil {
+	fsys := n.cfg.FS
+	if err := fsys.MkdirAll(n.cfg.Dir, 0o700); err != nil {
 		return err
 	}
 	var err error
-	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log, PreopenChunks: true}); err != nil {
+	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log, PreopenChunks: true, FS: fsys}); err != nil {
 		return err
 	}
-	if n.tree, err = merkle.Open(filepath.Join(n.cfg.Dir, "merkle.tree")); err != nil {
+	if n.tree, err = merkle.OpenFS(fsys, filepath.Join(n.cfg.Dir, "merkle.tree")); err != nil {
 		return err
 	}
-	if n.sigs, err = openSigIndex(filepath.Join(n.cfg.Dir, "signatures.idx")); err != nil {
+	if n.sigs, err = openSigIndex(fsys, filepath.Join(n.cfg.Dir, "signatures.idx")); err != nil {
 		return err
 	}
-	if n.hs, err = consensus.OpenHardState(filepath.Join(n.cfg.Dir, "raft.state")); err != nil {
+	if n.hs, err = consensus.OpenHardStateFS(fsys, filepath.Join(n.cfg.Dir, "raft.state")); err != nil {
 		return err
 	}
 	n.storage = consensus.NewStorage(n.ledger, n.hs)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sort"
 	"sync"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 )
 
 // sigIndex is the sorted list of the seqnos of signature transactions, kept
@@ -16,7 +18,7 @@ import (
 // The most recent records are cached in memory.
 type sigIndex struct {
 	mu         sync.RWMutex
-	f          *os.File
+	f          durable.File
 	flushed    uint64   // records written to the file
 	recent     []uint64 // records [recentBase, count)
 	recentBase uint64
@@ -24,8 +26,8 @@ type sigIndex struct {
 
 const sigCacheRecords = 1 << 16
 
-func openSigIndex(path string) (*sigIndex, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+func openSigIndex(fsys durable.FS, path string) (*sigIndex, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open signature index: %w", err)
 	}

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"go.etcd.io/raft/v3"
@@ -100,7 +99,7 @@ func (n *Node) recoverRaftState(last uint64) error {
 	}
 	path := filepath.Join(n.cfg.Dir, "raft.state")
 	what := "missing"
-	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+	if fi, err := n.cfg.FS.Stat(path); err == nil && fi.Size() > 0 {
 		what = "unreadable (no valid slot)"
 	}
 	conf, confIndex, err := confFromLedger(n.ledger, last)
