@@ -72,14 +72,12 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	claims, _, err := headerDigests(e)
+	claims, ce, err := headerDigests(e)
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := leafOf(raw, e)
-	if err != nil {
-		return nil, err
-	}
+	ws := sha256.Sum256(raw)
+	leaf := leafFromDigests(ws, ce, claims)
 	path, err := n.tree.InclusionProof(id.Seqno, sigSeqno)
 	if err != nil {
 		return nil, fmt.Errorf("%w: inclusion proof of %d in %d: %v", errDerived, id.Seqno, sigSeqno, err)
@@ -95,7 +93,6 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	if hex.EncodeToString(root[:]) != ps.Root {
 		return nil, fmt.Errorf("%w: the proof of %d folds to a root the signature at %d did not sign", errDerived, id.Seqno, sigSeqno)
 	}
-	ws := sha256.Sum256(raw)
 	r := &receipt.Receipt{
 		Cert: ps.Cert,
 		LeafComponents: &receipt.LeafComponents{
@@ -234,4 +231,14 @@ func (n *Node) signatureAt(seqno uint64) (*tables.PrimarySignature, error) {
 	c.m[seqno] = ps
 	c.mu.Unlock()
 	return ps, nil
+}
+
+// leafFromDigests is CCF's Merkle leaf: SHA-256(write-set digest ||
+// commit-evidence digest || claims digest).
+func leafFromDigests(ws, ce, claims [32]byte) merkle.Hash {
+	var buf [96]byte
+	copy(buf[0:], ws[:])
+	copy(buf[32:], ce[:])
+	copy(buf[64:], claims[:])
+	return sha256.Sum256(buf[:])
 }

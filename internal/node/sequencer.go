@@ -514,12 +514,7 @@ func leafOf(raw []byte, e *ledger.Entry) (merkle.Hash, error) {
 	if err != nil {
 		return merkle.Hash{}, err
 	}
-	var buf [96]byte
-	ws := sha256.Sum256(raw)
-	copy(buf[0:], ws[:])
-	copy(buf[32:], ce[:])
-	copy(buf[64:], claims[:])
-	return sha256.Sum256(buf[:]), nil
+	return leafFromDigests(sha256.Sum256(raw), ce, claims), nil
 }
 
 // headerDigests reads the claims and commit evidence digests from the fixed
