@@ -300,14 +300,20 @@ func TestForgedCounts(t *testing.T) {
 		cat(header, le(math.MaxUint64, 8), bytes.Repeat([]byte{0}, 40)),                               // name length
 		cat(header, lp("m"), le(0, 8)),                                                                // truncated
 	} {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		if _, err := parsePublicDomain(public); !errors.Is(err, ErrMalformed) {
-			t.Fatalf("parsePublicDomain(%x) = %v", public, err)
+		// The fewest bytes allocated over a few tries: the process's other
+		// goroutines (the runtime's, other tests') allocate meanwhile too.
+		least := uint64(math.MaxUint64)
+		for range 5 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			if _, err := parsePublicDomain(public); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("parsePublicDomain(%x) = %v", public, err)
+			}
+			runtime.ReadMemStats(&after)
+			least = min(least, after.TotalAlloc-before.TotalAlloc)
 		}
-		runtime.ReadMemStats(&after)
-		if n := after.TotalAlloc - before.TotalAlloc; n > 4096 {
-			t.Errorf("%d bytes allocated for a forged count", n)
+		if least > 4096 {
+			t.Errorf("%d bytes allocated for a forged count", least)
 		}
 	}
 }
