@@ -136,7 +136,7 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 func TestIdleUnauthenticatedConnectionsClosedSooner(t *testing.T) {
-	e := newEnv(t, envOptions{unauthIdle: 100 * time.Millisecond})
+	e := newEnv(t, envOptions{unauthIdle: time.Second})
 	c := dialIdle(t, e)
 	if !closedByServer(c, 5*time.Second) {
 		t.Fatal("an idle unauthenticated connection stayed open")
@@ -159,7 +159,7 @@ func TestIdleUnauthenticatedConnectionsClosedSooner(t *testing.T) {
 	})
 	// A user's connection keeps the server's idle timeout.
 	user := dialIdleAs(t, e, e.admin.cred, "/node/state")
-	if closedByServer(user, 500*time.Millisecond) {
+	if closedByServer(user, 2500*time.Millisecond) {
 		t.Fatal("an idle connection of a user was closed after the unauthenticated idle timeout")
 	}
 }
