@@ -118,9 +118,15 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 // repairState serialises rebuilds of the derived files: receipts that fail
 // together wait for one rebuild.
 type repairState struct {
-	mu  sync.Mutex
-	gen atomic.Uint64 // rebuilds done
+	mu   sync.Mutex
+	gen  atomic.Uint64 // rebuilds done
+	last time.Time     // when the last rebuild finished
 }
+
+// repairInterval bounds how often the derived files are rebuilt: a
+// disagreement a rebuild did not cure (a damaged ledger read, a bug) must
+// not make every receipt request cost a rebuild.
+const repairInterval = time.Minute
 
 // repairDerived rebuilds the Merkle tree and the signature index from the
 // ledger on the loop goroutine (which owns them), unless a rebuild has
@@ -131,6 +137,9 @@ func (n *Node) repairDerived(gen uint64) error {
 	if n.repair.gen.Load() != gen {
 		return nil
 	}
+	if !n.repair.last.IsZero() && time.Since(n.repair.last) < repairInterval {
+		return fmt.Errorf("rebuilt less than %s ago and still disagreeing; not again yet", repairInterval)
+	}
 	done := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -139,6 +148,7 @@ func (n *Node) repairDerived(gen uint64) error {
 	}
 	select {
 	case err := <-done:
+		n.repair.last = time.Now()
 		if err == nil {
 			n.repair.gen.Add(1)
 		}
