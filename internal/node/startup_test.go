@@ -75,15 +75,19 @@ func chunkStart(path string) int {
 
 // Issue 9 item 1: a lost ledger tail is refused, not clamped.
 func TestLostTailIsRefused(t *testing.T) {
-	for _, surgery := range []string{"delete the last chunk", "truncate the last chunk"} {
+	for _, surgery := range []string{"delete the last chunk", "truncate the last chunk", "delete the last chunk and raft.state"} {
 		t.Run(surgery, func(t *testing.T) {
 			dir := t.TempDir()
 			stoppedNode(t, dir, 60)
 			files := chunkFiles(t, dir)
 			lastFile := files[len(files)-1]
-			if surgery == "delete the last chunk" {
+			if strings.HasPrefix(surgery, "delete the last chunk") {
 				if err := os.Remove(lastFile); err != nil {
 					t.Fatal(err)
+				}
+				if strings.HasSuffix(surgery, "raft.state") {
+					// The checkpoint still says what was committed.
+					os.Remove(filepath.Join(dir, "raft.state"))
 				}
 			} else {
 				// As an open chunk whose tail was lost: drop the
