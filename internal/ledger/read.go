@@ -275,6 +275,10 @@ const rangeBlock = 1 << 20
 // chunks are read with one pread per MiB (the chunk's positions table read
 // once) rather than one or two per entry, for replays at start-up; fn may
 // keep raw. An error of fn is returned as is.
+//
+// Range is meant for replays at start-up, before the writer runs: it does not
+// hold the ledger's lock while it reads a completed chunk, so entries that a
+// concurrent Truncate removes may still be passed to fn.
 func (l *Ledger) Range(from, to uint64, fn func(seqno uint64, raw []byte) error) error {
 	for s := from; s <= to; {
 		l.mu.RLock()
