@@ -7,8 +7,6 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -101,28 +99,6 @@ func txPath(txID, suffix string) (string, error) {
 		return "", errors.New("empty transaction id")
 	}
 	return "/app/transactions/" + url.PathEscape(txID) + suffix, nil
-}
-
-// sameTxID reports whether two transaction ids "<view>.<seqno>" are the
-// same numbers (so that "2.05" is "2.5"); ids that do not parse must be
-// equal strings.
-func sameTxID(a, b string) bool {
-	av, as, aok := parseTxID(a)
-	bv, bs, bok := parseTxID(b)
-	if !aok || !bok {
-		return a == b
-	}
-	return av == bv && as == bs
-}
-
-func parseTxID(s string) (view, seqno uint64, ok bool) {
-	v, sq, found := strings.Cut(s, ".")
-	if !found {
-		return 0, 0, false
-	}
-	view, err1 := strconv.ParseUint(v, 10, 64)
-	seqno, err2 := strconv.ParseUint(sq, 10, 64)
-	return view, seqno, err1 == nil && err2 == nil
 }
 
 // AppendToLedger writes an entry with contents to the ledger's default

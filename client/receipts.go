@@ -54,7 +54,7 @@ func (r *Receipt) Verify(serviceCert *x509.Certificate) error {
 	if err != nil {
 		return err
 	}
-	if got := fmt.Sprintf("%d.%d", view, seqno); !sameTxID(got, r.TransactionID) {
+	if got := (receipt.TxID{View: view, Seqno: seqno}).String(); got != r.TransactionID { // one spelling per id (receipt.ParseTxID)
 		return fmt.Errorf("%w: the receipt is for transaction %s, not %s", receipt.ErrMalformed, got, r.TransactionID)
 	}
 	return nil
@@ -115,7 +115,7 @@ func (c *Client) getReceipt(ctx context.Context, rq *request, txID string) (*Rec
 	if body.State != StateReady {
 		return nil, fmt.Errorf("receipt of transaction %s is %q: %w", txID, body.State, receipt.ErrNotReady)
 	}
-	if !sameTxID(body.TransactionID, txID) {
+	if body.TransactionID != txID {
 		return nil, fmt.Errorf("%w: asked for the receipt of transaction %s, got %s's", receipt.ErrMalformed, txID, body.TransactionID)
 	}
 	r, err := receipt.Parse(resp.body) // checks the commit evidence names the same transaction

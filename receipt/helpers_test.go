@@ -223,8 +223,10 @@ func hashChildren(l, r [32]byte) [32]byte {
 
 func hexOf(h [32]byte) string { return hex.EncodeToString(h[:]) }
 
-// txLeaf returns the leaf of a synthetic transaction at seqno.
-func txLeaf(seqno int) (receipt.LeafComponents, [32]byte) {
+// txLeaf returns the leaf of a synthetic transaction at leaf index i
+// (seqno i+1: seqnos start at 1).
+func txLeaf(i int) (receipt.LeafComponents, [32]byte) {
+	seqno := i + 1
 	ws := sha256.Sum256(fmt.Appendf(nil, "write set %d", seqno))
 	nonce := sha256.Sum256(fmt.Appendf(nil, "nonce %d", seqno))
 	lc := receipt.LeafComponents{

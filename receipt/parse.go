@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -72,10 +71,11 @@ func (r *Receipt) checkTransactionID(txID string) error {
 	if txID == "" || r.LeafComponents == nil {
 		return nil
 	}
-	view, seqno, err := parseTxID(txID)
+	id, err := ParseTxID(txID)
 	if err != nil {
 		return malformed("response transactionId %q: %w", txID, err)
 	}
+	view, seqno := id.View, id.Seqno
 	v, s, err := r.TransactionID()
 	if err != nil {
 		return err
@@ -108,26 +108,11 @@ func parseCommitEvidence(ce string) (view, seqno uint64, err error) {
 	if _, err := decodeDigest("commit evidence nonce", nonce); err != nil {
 		return 0, 0, err
 	}
-	view, seqno, err = parseTxID(txID)
+	id, err := ParseTxID(txID)
 	if err != nil {
 		return 0, 0, malformed("commit evidence %q: %w", ce, err)
 	}
-	return view, seqno, nil
-}
-
-// parseTxID parses a transaction id "<view>.<seqno>" of decimal integers.
-func parseTxID(s string) (view, seqno uint64, err error) {
-	v, sq, ok := strings.Cut(s, ".")
-	if !ok {
-		return 0, 0, fmt.Errorf("transaction id %q is not <view>.<seqno>", s)
-	}
-	if view, err = strconv.ParseUint(v, 10, 64); err != nil {
-		return 0, 0, fmt.Errorf("bad view: %w", err)
-	}
-	if seqno, err = strconv.ParseUint(sq, 10, 64); err != nil {
-		return 0, 0, fmt.Errorf("bad seqno: %w", err)
-	}
-	return view, seqno, nil
+	return id.View, id.Seqno, nil
 }
 
 // validate checks that the receipt is well formed (see Parse).

@@ -11,11 +11,10 @@ import (
 	"hash"
 	"io/fs"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/durable"
+	"github.com/ledgerd/ledgerd/receipt"
 )
 
 // importStateVersion is the version of the state file's format.
@@ -153,20 +152,15 @@ func (p prefixHash) sum() string { return hex.EncodeToString(p.h.Sum(nil)) }
 // ledgerTx is a parsed transaction id "<view>.<seqno>".
 type ledgerTx struct{ view, seqno uint64 }
 
-func (t ledgerTx) String() string { return fmt.Sprintf("%d.%d", t.view, t.seqno) }
+func (t ledgerTx) String() string { return receipt.TxID{View: t.view, Seqno: t.seqno}.String() }
 
 // after reports whether t is a later transaction than u.
 func (t ledgerTx) after(u ledgerTx) bool {
 	return t.view > u.view || t.view == u.view && t.seqno > u.seqno
 }
 
-// parseLedgerTx parses a transaction id.
+// parseLedgerTx parses a transaction id (receipt.ParseTxID).
 func parseLedgerTx(s string) (ledgerTx, bool) {
-	v, q, found := strings.Cut(s, ".")
-	if !found {
-		return ledgerTx{}, false
-	}
-	view, err1 := strconv.ParseUint(v, 10, 64)
-	seqno, err2 := strconv.ParseUint(q, 10, 64)
-	return ledgerTx{view, seqno}, err1 == nil && err2 == nil
+	id, err := receipt.ParseTxID(s)
+	return ledgerTx{id.View, id.Seqno}, err == nil
 }

@@ -16,7 +16,7 @@ type pendingAppend struct {
 type pendingHeap []pendingAppend
 
 func (h pendingHeap) Len() int           { return len(h) }
-func (h pendingHeap) Less(i, j int) bool { return h[i].id.seqno < h[j].id.seqno }
+func (h pendingHeap) Less(i, j int) bool { return h[i].id.Seqno < h[j].id.Seqno }
 func (h pendingHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *pendingHeap) Push(x any)        { *h = append(*h, x.(pendingAppend)) }
 func (h *pendingHeap) Pop() any {
@@ -44,7 +44,7 @@ func (t *commitTracker) add(id txid, start, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := pendingAppend{id, start}
-	if id.seqno <= t.known.seqno {
+	if id.Seqno <= t.known.Seqno {
 		t.resolveLocked(p, now)
 		return
 	}
@@ -55,17 +55,17 @@ func (t *commitTracker) add(id txid, start, now time.Time) {
 func (t *commitTracker) observe(committed txid, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if committed.seqno <= t.known.seqno {
+	if committed.Seqno <= t.known.Seqno {
 		return
 	}
 	t.known = committed
-	for len(t.pending) > 0 && t.pending[0].id.seqno <= committed.seqno {
+	for len(t.pending) > 0 && t.pending[0].id.Seqno <= committed.Seqno {
 		t.resolveLocked(heap.Pop(&t.pending).(pendingAppend), at)
 	}
 }
 
 func (t *commitTracker) resolveLocked(p pendingAppend, at time.Time) {
-	if p.id.view == t.known.view {
+	if p.id.View == t.known.View {
 		t.lat = append(t.lat, at.Sub(p.start))
 	} else {
 		t.uncertain = append(t.uncertain, p)

@@ -7,7 +7,7 @@ import (
 )
 
 func TestParseTxID(t *testing.T) {
-	for s, want := range map[string]txid{"2.15": {2, 15}, "1.1": {1, 1}} {
+	for s, want := range map[string]txid{"2.15": {View: 2, Seqno: 15}, "1.1": {View: 1, Seqno: 1}} {
 		if got, ok := parseTxID(s); !ok || got != want {
 			t.Errorf("%q: %v %v", s, got, ok)
 		}
@@ -23,26 +23,26 @@ func TestCommitTracker(t *testing.T) {
 	var tr commitTracker
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	tr.add(txid{2, 10}, at(0), at(1))
-	tr.add(txid{2, 12}, at(1), at(2))
-	tr.add(txid{2, 11}, at(2), at(3))
-	tr.observe(txid{2, 11}, at(10))
+	tr.add(txid{View: 2, Seqno: 10}, at(0), at(1))
+	tr.add(txid{View: 2, Seqno: 12}, at(1), at(2))
+	tr.add(txid{View: 2, Seqno: 11}, at(2), at(3))
+	tr.observe(txid{View: 2, Seqno: 11}, at(10))
 	if got := tr.outstanding(); got != 1 {
 		t.Fatalf("outstanding %d, want 1", got)
 	}
 	if want := []time.Duration{10 * time.Millisecond, 8 * time.Millisecond}; !slices.Equal(tr.lat, want) {
 		t.Fatalf("latencies %v, want %v", tr.lat, want)
 	}
-	tr.observe(txid{2, 9}, at(11)) // an older answer changes nothing
+	tr.observe(txid{View: 2, Seqno: 9}, at(11)) // an older answer changes nothing
 	// An append answered after its commit was observed resolves at once.
-	tr.add(txid{2, 5}, at(12), at(14))
+	tr.add(txid{View: 2, Seqno: 5}, at(12), at(14))
 	if tr.lat[len(tr.lat)-1] != 2*time.Millisecond {
 		t.Fatalf("late append: %v", tr.lat)
 	}
 	// An append of an older view than the committed id is uncertain until
 	// its own status is known.
-	tr.add(txid{2, 13}, at(15), at(16))
-	tr.observe(txid{3, 20}, at(20))
+	tr.add(txid{View: 2, Seqno: 13}, at(15), at(16))
+	tr.observe(txid{View: 3, Seqno: 20}, at(20))
 	u := tr.takeUncertain()
 	if len(u) != 2 || tr.outstanding() != 0 {
 		t.Fatalf("uncertain %v, outstanding %d", u, tr.outstanding())
