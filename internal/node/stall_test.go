@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,4 +105,98 @@ func TestDiskFullStallsAndResumes(t *testing.T) {
 		}
 	}
 	verifyReceipt(t, n, ids, after)
+}
+
+// TestNoDescriptorsStallsAndResumes runs out of file descriptors under a
+// node (in a child process with a lowered RLIMIT_NOFILE): the chunk
+// rollover that has its file open ahead goes through, the next one, with
+// none left, stalls the node instead of stopping it (ErrNoDescriptors), and
+// once descriptors are free it resumes and everything commits.
+func TestNoDescriptorsStallsAndResumes(t *testing.T) {
+	dir := os.Getenv("NODE_EMFILE_CHILD")
+	if dir == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestNoDescriptorsStallsAndResumes$", "-test.v")
+		cmd.Env = append(os.Environ(), "NODE_EMFILE_CHILD="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	small := func(c *node.Config) { c.ChunkSize = 2048 }
+	n := openNode(t, dir, small)
+	defer func() { n.Close() }()
+	var ids []node.TxID
+	for i := range 5 {
+		ids = append(ids, appendEntry(t, n, "c", fmt.Sprintf("before %d", i)))
+	}
+	waitCommitted(t, n, ids[len(ids)-1])
+
+	release := exhaustDescriptors(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		f, err := n.SubmitEntry("c", []byte(strings.Repeat("z", 1000)))
+		if errors.Is(err, node.ErrNoDescriptors) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Submit with no descriptor left: %v, want ErrNoDescriptors eventually", err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		id, err := f.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("a write with no descriptor left: %v (node error: %v)", err, n.Err())
+		}
+		ids = append(ids, id)
+		if time.Now().After(deadline) {
+			t.Fatal("no stall with no descriptor left")
+		}
+	}
+	if st := n.Stalled(); st == nil || !errors.Is(st.Err, node.ErrNoDescriptors) || n.Err() != nil {
+		t.Fatalf("Stalled() = %+v, Err() = %v", st, n.Err())
+	}
+	if e, err := n.Entry(ids[0]); err != nil || string(e.Contents) != "before 0" {
+		t.Fatalf("read with no descriptor left: %+v %v", e, err)
+	}
+	release()
+	for n.Stalled() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not resume once descriptors were free")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, id := range ids {
+		waitCommitted(t, n, id)
+	}
+	waitCommitted(t, n, appendEntry(t, n, "c", "after"))
+}
+
+// exhaustDescriptors lowers the process's descriptor limit to 256 and opens
+// files until none is left; release closes them.
+func exhaustDescriptors(t *testing.T) (release func()) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	lim.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var files []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		files = append(files, f)
+	}
+	return func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
 }
