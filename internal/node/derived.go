@@ -55,7 +55,7 @@ func CheckDerived(dir string, secret []byte, live bool) (*DerivedReport, error) 
 			return nil, err
 		}
 	}
-	n := &Node{aead: aead} // for writesOf: the one decoder of write sets
+	n := &Node{Reader: Reader{aead: aead}} // for writesOf: the one decoder of write sets
 
 	tree, err := merkle.OpenReadOnly(filepath.Join(dir, "merkle.tree"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -47,21 +46,20 @@ var (
 )
 
 // Node is one ledgerd node. Its methods are safe for concurrent use.
+//
+// A Node is its write side (the queue, the proposer, the Raft Ready loop,
+// recovery) around its read side, the embedded Reader: the loop writes the
+// files and the state the Reader holds, and publishes the commit point the
+// Reader's answers depend on; the Reader's methods are promoted to Node.
 type Node struct {
-	cfg  Config
-	log  *slog.Logger
-	aead cipher.AEAD
-	// evidence derives commit evidence (ccf-format §4.2).
-	evidence *evidenceKey
+	Reader
+
+	cfg Config
 
 	verifier *tables.Verifier // of signature transactions
-	ledger   *ledger.Ledger
-	tree     *merkle.Tree
-	sigs     *sigIndex
 	hs       *consensus.HardStateFile
 	storage  *consensus.Storage
 	rn       *raft.RawNode // owned by the loop goroutine
-	state    *State
 
 	// Owned by the loop goroutine.
 	hints         []hint    // what the primary learnt serialising its proposals, in seqno order
@@ -88,20 +86,9 @@ type Node struct {
 	queue   []*proposal
 	qsignal chan struct{}
 
-	// Published by the loop for readers.
-	committed atomic.Uint64 // CCF commit: last committed signature's seqno
-	lastSeqno atomic.Uint64
-	// lastProposed is the id of the last transaction this node sequenced as
-	// primary in its current view; nil when it is not primary. The ids from
-	// lastSeqno+1 up to it are Pending: in the log, not yet persisted.
-	lastProposed atomic.Pointer[TxID]
-	isPrimary    atomic.Bool
-	cmu          sync.Mutex
-	commitCh     chan struct{} // closed and replaced when committed advances
-	stats        Stats
-	sigCache     sigCache
-	repair       repairState           // rebuilds of the derived files (receipt.go)
-	stall        atomic.Pointer[Stall] // non-nil while persisting is stalled
+	stats  Stats
+	repair repairState           // rebuilds of the derived files (receipt.go)
+	stall  atomic.Pointer[Stall] // non-nil while persisting is stalled
 
 	stopOnce sync.Once
 	stopc    chan struct{}
@@ -170,19 +157,23 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	donec := make(chan struct{})
 	n := &Node{
+		Reader: Reader{
+			log:      cfg.Logger,
+			aead:     aead,
+			evidence: newEvidenceKey(cfg.Identities.LedgerSecret),
+			state:    newState(),
+			commitCh: make(chan struct{}),
+			stopped:  donec,
+		},
 		cfg:       cfg,
-		log:       cfg.Logger,
-		aead:      aead,
-		evidence:  newEvidenceKey(cfg.Identities.LedgerSecret),
 		qsignal:   make(chan struct{}, 1),
 		recvc:     make(chan raftpb.Message, 1024),
 		ctrlc:     make(chan func(), 64),
 		execLock:  make(chan struct{}, 1),
-		commitCh:  make(chan struct{}),
 		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
-		state:     newState(),
+		donec:     donec,
 		verifier:  tables.NewVerifier(cfg.Identities.Service.Cert),
 		transport: cfg.Transport,
 	}
@@ -310,99 +301,14 @@ func (n *Node) Step(m raftpb.Message) {
 // Stats returns the node's counters.
 func (n *Node) Stats() *Stats { return &n.stats }
 
-// IsPrimary reports whether this node is currently the Raft leader.
-func (n *Node) IsPrimary() bool { return n.isPrimary.Load() }
-
-// CommittedSeqno is the seqno of the last committed signature: every
-// transaction at or below it is Committed (unless Invalid).
-func (n *Node) CommittedSeqno() uint64 { return n.committed.Load() }
-
-// LastSeqno is the seqno of the last transaction in the local ledger.
-func (n *Node) LastSeqno() uint64 { return n.lastSeqno.Load() }
-
-// CommittedTxID is the id of the last committed transaction.
-func (n *Node) CommittedTxID() TxID {
-	s := n.committed.Load()
-	v, _ := n.ledger.View(s)
-	return TxID{View: v, Seqno: s}
-}
-
-// LastTxID is the id of the last transaction in the local ledger.
-func (n *Node) LastTxID() TxID {
-	s := n.lastSeqno.Load()
-	v, _ := n.ledger.View(s)
-	return TxID{View: v, Seqno: s}
-}
-
-// WaitCommitted blocks until id is Committed, or returns ErrInvalid if it
-// was rolled back, or ctx's error.
-func (n *Node) WaitCommitted(ctx context.Context, id TxID) error {
-	for {
-		n.cmu.Lock()
-		ch := n.commitCh
-		n.cmu.Unlock()
-		switch n.Status(id) {
-		case StatusCommitted:
-			return nil
-		case StatusInvalid:
-			return ErrInvalid
-		}
-		select {
-		case <-ch:
-		case <-n.donec:
-			return ErrStopped
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
+// publishCommit publishes a new commit point to the Reader and wakes its
+// WaitCommitted callers.
 func (n *Node) publishCommit(seqno uint64) {
 	n.committed.Store(seqno)
 	n.cmu.Lock()
 	close(n.commitCh)
 	n.commitCh = make(chan struct{})
 	n.cmu.Unlock()
-}
-
-// Status evaluates a transaction's status as CCF does (evaluate_tx_status):
-// with local_view the view this node holds for the seqno, Committed if
-// committed and the views match, Invalid if committed with another view or
-// a later view is already committed, Pending if held locally, else Unknown.
-func (n *Node) Status(id TxID) Status {
-	committed := n.committed.Load()
-	var localView uint64
-	haveLocal := false
-	last := n.lastSeqno.Load()
-	if id.Seqno <= last {
-		if v, err := n.ledger.View(id.Seqno); err == nil {
-			localView, haveLocal = v, true
-		}
-	}
-	switch {
-	case committed >= id.Seqno:
-		if haveLocal && localView == id.View {
-			return StatusCommitted
-		}
-		return StatusInvalid
-	case haveLocal && localView == id.View:
-		return StatusPending
-	case id.Seqno > last && n.proposed(id):
-		return StatusPending
-	}
-	if cv, err := n.ledger.View(committed); err == nil && committed > 0 && cv > id.View {
-		return StatusInvalid
-	}
-	return StatusUnknown
-}
-
-// proposed reports whether id is one of the transactions this node has
-// sequenced in its current view as primary (for an id above lastSeqno: one
-// not persisted yet). lastProposed is published before the id is handed
-// out, and cleared when the node stops being primary or rolls back.
-func (n *Node) proposed(id TxID) bool {
-	lp := n.lastProposed.Load()
-	return lp != nil && lp.View == id.View && id.Seqno <= lp.Seqno
 }
 
 func (n *Node) fatal(err error) {

@@ -1,11 +1,52 @@
 package node
 
 import (
+	"context"
+	"crypto/cipher"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/tables"
 )
+
+// Reader is the read side of a Node: transaction status and the commit
+// point, entries by id, by range and the latest of a collection, the state
+// (collections, users, roles, members) and receipts. The api serves every
+// read through it. Its methods are safe for concurrent use.
+//
+// A Node embeds its Reader. The Node's loop goroutine owns the files and
+// the state a Reader holds and is their only writer; it publishes here the
+// last seqno, the commit point, the last proposed id and its role. A
+// Reader only reads.
+type Reader struct {
+	log  *slog.Logger
+	aead cipher.AEAD
+	// evidence derives commit evidence (ccf-format §4.2).
+	evidence *evidenceKey
+
+	ledger *ledger.Ledger
+	tree   *merkle.Tree
+	sigs   *sigIndex
+	state  *State
+
+	// Published by the loop.
+	committed atomic.Uint64 // CCF commit: last committed signature's seqno
+	lastSeqno atomic.Uint64
+	// lastProposed is the id of the last transaction this node sequenced as
+	// primary in its current view; nil when it is not primary. The ids from
+	// lastSeqno+1 up to it are Pending: in the log, not yet persisted.
+	lastProposed atomic.Pointer[TxID]
+	isPrimary    atomic.Bool
+	cmu          sync.Mutex
+	commitCh     chan struct{}   // closed and replaced when committed advances
+	stopped      <-chan struct{} // closed when the node's loop has stopped
+
+	sigCache sigCache
+}
 
 // Entry is a user ledger entry.
 type Entry struct {
@@ -17,14 +58,14 @@ type Entry struct {
 // State returns the state (users, members, collections...). Its reads see
 // the node's latest executed state, as CCF's endpoints do: every
 // transaction this node has sequenced or appended, committed or not.
-func (n *Node) State() *State { return n.state }
+func (r *Reader) State() *State { return r.state }
 
 // Entry returns the ledger entry written by transaction id. Errors:
 // ErrUncommitted while it is Pending (clients see "Loading"), ErrNotFound if
 // Unknown, ErrInvalid if rolled back, ErrNotEntry if the transaction holds
 // no user entry.
-func (n *Node) Entry(id TxID) (Entry, error) {
-	switch n.Status(id) {
+func (r *Reader) Entry(id TxID) (Entry, error) {
+	switch r.Status(id) {
 	case StatusPending:
 		return Entry{}, ErrUncommitted
 	case StatusInvalid:
@@ -32,7 +73,7 @@ func (n *Node) Entry(id TxID) (Entry, error) {
 	case StatusUnknown:
 		return Entry{}, ErrNotFound
 	}
-	ent, ok, err := n.readEntry(id.Seqno)
+	ent, ok, err := r.readEntry(id.Seqno)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -45,15 +86,15 @@ func (n *Node) Entry(id TxID) (Entry, error) {
 // LatestEntry returns the latest entry of a collection in the latest
 // executed state: possibly one not committed yet (Pending), so that a
 // client reads its own write. ErrNotFound if the collection has none.
-func (n *Node) LatestEntry(collection string) (Entry, error) {
-	c, contents, speculative, ok := n.state.latest(collection)
+func (r *Reader) LatestEntry(collection string) (Entry, error) {
+	c, contents, speculative, ok := r.state.latest(collection)
 	if !ok {
 		return Entry{}, ErrNotFound
 	}
 	if speculative {
 		return Entry{ID: c.Latest, Collection: collection, Contents: contents}, nil
 	}
-	ent, ok, err := n.readEntry(c.Latest.Seqno)
+	ent, ok, err := r.readEntry(c.Latest.Seqno)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -61,7 +102,7 @@ func (n *Node) LatestEntry(collection string) (Entry, error) {
 		// The index is derived data: never serve what the ledger does not
 		// say. (The checkpoint it comes from is authenticated, so this is
 		// a bug or a corruption in memory, not an edited file.)
-		n.log.Error("query index disagrees with the ledger; refusing to serve it", "collection", collection, "seqno", c.Latest.Seqno, "ledger_collection", ent.Collection)
+		r.log.Error("query index disagrees with the ledger; refusing to serve it", "collection", collection, "seqno", c.Latest.Seqno, "ledger_collection", ent.Collection)
 		return Entry{}, fmt.Errorf("node: the index's latest entry of %q (%s) is not an entry of it in the ledger", collection, c.Latest)
 	}
 	return ent, nil
@@ -69,10 +110,10 @@ func (n *Node) LatestEntry(collection string) (Entry, error) {
 
 // Entries calls fn, in seqno order, for each committed entry of collection
 // with from <= seqno <= to, until fn returns false.
-func (n *Node) Entries(collection string, from, to uint64, fn func(Entry) bool) error {
-	to = min(to, n.committed.Load())
+func (r *Reader) Entries(collection string, from, to uint64, fn func(Entry) bool) error {
+	to = min(to, r.committed.Load())
 	for s := max(from, 1); s <= to; s++ {
-		ent, ok, err := n.readEntry(s)
+		ent, ok, err := r.readEntry(s)
 		if err != nil {
 			return err
 		}
@@ -85,8 +126,8 @@ func (n *Node) Entries(collection string, from, to uint64, fn func(Entry) bool) 
 
 // readEntry decrypts the transaction at seqno and returns its user entry, if
 // it has one.
-func (n *Node) readEntry(seqno uint64) (Entry, bool, error) {
-	raw, err := n.ledger.Read(seqno)
+func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
+	raw, err := r.ledger.Read(seqno)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("node: couldn't read %d: %w", seqno, err)
 	}
@@ -97,7 +138,7 @@ func (n *Node) readEntry(seqno uint64) (Entry, bool, error) {
 	if len(e.Ciphertext) == 0 {
 		return Entry{}, false, nil
 	}
-	maps, err := e.Decrypt(n.aead)
+	maps, err := e.Decrypt(r.aead)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("node: couldn't decrypt %d: %w", seqno, err)
 	}
@@ -108,4 +149,91 @@ func (n *Node) readEntry(seqno uint64) (Entry, bool, error) {
 		}
 	}
 	return Entry{}, false, nil
+}
+
+// IsPrimary reports whether this node is currently the Raft leader.
+func (r *Reader) IsPrimary() bool { return r.isPrimary.Load() }
+
+// CommittedSeqno is the seqno of the last committed signature: every
+// transaction at or below it is Committed (unless Invalid).
+func (r *Reader) CommittedSeqno() uint64 { return r.committed.Load() }
+
+// LastSeqno is the seqno of the last transaction in the local ledger.
+func (r *Reader) LastSeqno() uint64 { return r.lastSeqno.Load() }
+
+// CommittedTxID is the id of the last committed transaction.
+func (r *Reader) CommittedTxID() TxID {
+	s := r.committed.Load()
+	v, _ := r.ledger.View(s)
+	return TxID{View: v, Seqno: s}
+}
+
+// LastTxID is the id of the last transaction in the local ledger.
+func (r *Reader) LastTxID() TxID {
+	s := r.lastSeqno.Load()
+	v, _ := r.ledger.View(s)
+	return TxID{View: v, Seqno: s}
+}
+
+// WaitCommitted blocks until id is Committed, or returns ErrInvalid if it
+// was rolled back, or ctx's error.
+func (r *Reader) WaitCommitted(ctx context.Context, id TxID) error {
+	for {
+		r.cmu.Lock()
+		ch := r.commitCh
+		r.cmu.Unlock()
+		switch r.Status(id) {
+		case StatusCommitted:
+			return nil
+		case StatusInvalid:
+			return ErrInvalid
+		}
+		select {
+		case <-ch:
+		case <-r.stopped:
+			return ErrStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Status evaluates a transaction's status as CCF does (evaluate_tx_status):
+// with local_view the view this node holds for the seqno, Committed if
+// committed and the views match, Invalid if committed with another view or
+// a later view is already committed, Pending if held locally, else Unknown.
+func (r *Reader) Status(id TxID) Status {
+	committed := r.committed.Load()
+	var localView uint64
+	haveLocal := false
+	last := r.lastSeqno.Load()
+	if id.Seqno <= last {
+		if v, err := r.ledger.View(id.Seqno); err == nil {
+			localView, haveLocal = v, true
+		}
+	}
+	switch {
+	case committed >= id.Seqno:
+		if haveLocal && localView == id.View {
+			return StatusCommitted
+		}
+		return StatusInvalid
+	case haveLocal && localView == id.View:
+		return StatusPending
+	case id.Seqno > last && r.proposed(id):
+		return StatusPending
+	}
+	if cv, err := r.ledger.View(committed); err == nil && committed > 0 && cv > id.View {
+		return StatusInvalid
+	}
+	return StatusUnknown
+}
+
+// proposed reports whether id is one of the transactions this node has
+// sequenced in its current view as primary (for an id above lastSeqno: one
+// not persisted yet). lastProposed is published before the id is handed
+// out, and cleared when the node stops being primary or rolls back.
+func (r *Reader) proposed(id TxID) bool {
+	lp := r.lastProposed.Load()
+	return lp != nil && lp.View == id.View && id.Seqno <= lp.Seqno
 }
