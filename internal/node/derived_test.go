@@ -124,3 +124,17 @@ func TestCorruptTreeAndIndexNeverServeBadReceipts(t *testing.T) {
 		})
 	}
 }
+
+// A merkle.tree whose header is damaged is derived data: the node rebuilds
+// it from the ledger instead of refusing to start.
+func TestDamagedTreeHeaderIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	txs := stoppedNode(t, dir, 30)
+	flipByte(t, filepath.Join(dir, "merkle.tree"), 2)
+	n := openNode(t, dir, nil)
+	defer n.Close()
+	ids, _ := identity.LoadOrCreate(dir, identity.Options{})
+	for _, id := range txs {
+		verifyReceipt(t, n, ids, id)
+	}
+}

@@ -196,9 +196,21 @@ func (n *Node) openFiles() error {
 	}
 	var err error
 	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log, PreopenChunks: true, FS: fsys}); err != nil {
+		var ce *ledger.CorruptionError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("%w; restore the ledger files (ledger/) from a backup or a copy of this node's directory", err)
+		}
 		return err
 	}
-	if n.tree, err = merkle.OpenFS(fsys, filepath.Join(n.cfg.Dir, "merkle.tree")); err != nil {
+	treePath := filepath.Join(n.cfg.Dir, "merkle.tree")
+	if n.tree, err = merkle.OpenFS(fsys, treePath); errors.Is(err, merkle.ErrCorrupt) {
+		// Derived data: keep the damaged file for inspection, rebuild.
+		n.log.Warn("merkle.tree is not a tree file; rebuilding it from the ledger", "path", treePath, "err", err)
+		if err = fsys.Rename(treePath, treePath+".corrupt"); err == nil {
+			n.tree, err = merkle.OpenFS(fsys, treePath)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if n.sigs, err = openSigIndex(fsys, filepath.Join(n.cfg.Dir, "signatures.idx")); err != nil {
