@@ -131,12 +131,12 @@ func TestConnectionLimit(t *testing.T) {
 		want      int
 		err       string
 	}{
-		{0, 256, 192, ""},              // reserve 64
+		{0, 256, 128, ""},              // reserve 128: the ledger's 64 chunk files for reads, and 64
 		{0, 1024, 768, ""},             // reserve a quarter
 		{0, 1 << 20, 1<<20 - 1024, ""}, // reserve at most 1024
 		{100, 256, 100, ""},
-		{193, 256, 0, "use at most 192"},
-		{0, 70, 0, "too low to serve"},
+		{129, 256, 0, "use at most 128"},
+		{0, 140, 0, "too low to serve"},
 		{0, 0, defaultMaxConnections, ""}, // unknown limit
 		{5, 0, 5, ""},
 	} {

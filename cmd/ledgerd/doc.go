@@ -45,7 +45,7 @@
 //	                           the CPU of an fsync per batch (~150µs on a small VM)
 //	--chunk-size BYTES         ledger chunk size (default 5000000)
 //	--max-connections N        most client connections open at once (default: RLIMIT_NOFILE minus a
-//	                           reserve of a quarter, at least 64 and at most 1024, for the ledger's own
+//	                           reserve of a quarter, at least 128 and at most 1024, for the ledger's own
 //	                           files; a larger N is refused). At the limit a new connection replaces
 //	                           the longest idle one that never had a request authorised, else it is
 //	                           closed. Connections idle 5s without an authorised request are closed

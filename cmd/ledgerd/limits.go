@@ -1,14 +1,19 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/ledgerd/ledgerd/internal/ledger"
+)
 
 // Connection limit sizing. Every client connection holds a file descriptor,
 // and the node needs descriptors of its own: the ledger's directory, open
-// chunk and spare next chunk, up to 16 cached chunks for reads, the derived
-// files, the lock, standard streams, the listener, the JWKS fetches, a
-// checkpoint's temporary file. The reserve keeps well clear of those.
+// chunk and spare next chunk, up to ledger.DefaultCacheChunks (64) chunk
+// files kept open for reads, the derived files, the lock, standard streams,
+// the listener, the JWKS fetches, a checkpoint's temporary file. The reserve
+// keeps well clear of those.
 const (
-	minDescriptorReserve = 64
+	minDescriptorReserve = ledger.DefaultCacheChunks + 64
 	maxDescriptorReserve = 1024
 	// defaultMaxConnections is the limit when RLIMIT_NOFILE is unknown or
 	// unlimited.
