@@ -59,14 +59,20 @@ func VerifyPEM(receiptJSON, serviceCertPEM []byte) error {
 // with the commit evidence hashed as UTF-8 text (docs ccf-format.md §2;
 // CCF doc/use_apps/verify_tx.rst).
 func LeafDigest(writeSetDigest [32]byte, commitEvidence string, claimsDigest [32]byte) [32]byte {
-	commitEvidenceDigest := sha256.Sum256([]byte(commitEvidence))
-	h := sha256.New()
-	h.Write(writeSetDigest[:])
-	h.Write(commitEvidenceDigest[:])
-	h.Write(claimsDigest[:])
-	var leaf [32]byte
-	h.Sum(leaf[:0])
-	return leaf
+	return LeafFromDigests(writeSetDigest, sha256.Sum256([]byte(commitEvidence)), claimsDigest)
+}
+
+// LeafFromDigests returns a transaction's Merkle leaf from its three
+// digests, SHA-256(write_set_digest || commit_evidence_digest ||
+// claims_digest): the one implementation of CCF's leaf in ledgerd, used by
+// the node that builds the tree, the auditor that checks it and the
+// verifier of receipts.
+func LeafFromDigests(writeSetDigest, commitEvidenceDigest, claimsDigest [32]byte) [32]byte {
+	var buf [96]byte
+	copy(buf[0:], writeSetDigest[:])
+	copy(buf[32:], commitEvidenceDigest[:])
+	copy(buf[64:], claimsDigest[:])
+	return sha256.Sum256(buf[:])
 }
 
 // ComputeLeaf returns the receipt's Merkle leaf: LeafDigest of the leaf

@@ -13,7 +13,6 @@ package audit
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/tables"
+	"github.com/ledgerd/ledgerd/receipt"
 )
 
 // Options configures an audit.
@@ -257,12 +257,7 @@ func (a *auditor) prepare(it *item) {
 		it.err = fmt.Errorf("public domain version %d differs from the seqno", d.Version)
 		return
 	}
-	ws := sha256.Sum256(it.raw)
-	var buf [96]byte
-	copy(buf[:32], ws[:])
-	copy(buf[32:64], d.CommitEvidenceDigest[:])
-	copy(buf[64:], d.ClaimsDigest[:])
-	it.leaf = sha256.Sum256(buf[:])
+	it.leaf = merkle.Hash(receipt.LeafFromDigests(ledger.WriteSetDigest(it.raw), d.CommitEvidenceDigest, d.ClaimsDigest))
 	if it.sig, _, err = tables.ParseSignature(d); err != nil {
 		it.err = err
 		return

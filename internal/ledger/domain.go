@@ -160,6 +160,7 @@ func mapSize(m *MapWrites) int {
 // entry_type, version, claims digest, commit evidence digest and the
 // max_conflict_version placeholder (§1.5).
 func appendPublicHeader(dst []byte, tx *Tx) []byte {
+	// In the order of the offsets pubTypeOffset to pubMCVOffset.
 	dst = append(dst, byte(WriteSetWithCommitEvidenceAndClaims))
 	dst = binary.LittleEndian.AppendUint64(dst, tx.Seqno)
 	dst = append(dst, tx.ClaimsDigest[:]...)

@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/ledgerd/ledgerd/receipt"
 )
 
 // Entry format constants (ccf-format.md §1.3–1.4).
@@ -40,18 +42,30 @@ const (
 	MaxView = 0x7FFFFFFF
 
 	knownFlags   = FlagForceChunkAfter | FlagForceChunkBefore
-	tagOffset    = EntryHeaderSize           // tag[16]
-	ivOffset     = tagOffset + GCMTagSize    // iv[12]
-	pubLenOffset = ivOffset + GCMIVSize      // uint64 public domain size
-	pubOffset    = pubLenOffset + 8          // public domain
-	minEntrySize = pubOffset                 // header, GCM header, public size
-	snapshotBit  = 0x80                      // top bit of IV byte 11
-	ivViewOffset = ivOffset + 8              // uint32 view in the IV
-	viewMask     = MaxView                   // view = uint32 & 0x7FFFFFFF
-	minPubDomain = 1 + 8 + 2*sha256.Size + 8 // type 4 header fields
-	seqnoLimit   = math.MaxInt64             // version is an int64 in the public domain
-	noVersion    = 1 << 63                   // NoVersion (INT64_MIN) as a uint64: read_version when reads are not recorded
-	poolMaxBytes = 1 << 20                   // largest buffer kept in authPool
+	tagOffset    = EntryHeaderSize        // tag[16]
+	ivOffset     = tagOffset + GCMTagSize // iv[12]
+	pubLenOffset = ivOffset + GCMIVSize   // uint64 public domain size
+	pubOffset    = pubLenOffset + 8       // public domain
+	minEntrySize = pubOffset              // header, GCM header, public size
+	snapshotBit  = 0x80                   // top bit of IV byte 11
+	ivViewOffset = ivOffset + 8           // uint32 view in the IV
+	viewMask     = MaxView                // view = uint32 & 0x7FFFFFFF
+	minPubDomain = pubMCVOffset + 8       // type 4 header fields
+	seqnoLimit   = math.MaxInt64          // version is an int64 in the public domain
+	noVersion    = 1 << 63                // NoVersion (INT64_MIN) as a uint64: read_version when reads are not recorded
+	poolMaxBytes = 1 << 20                // largest buffer kept in authPool
+)
+
+// The header of a type 4 (WriteSetWithCommitEvidenceAndClaims) public
+// domain, at fixed offsets in the domain (ccf-format.md §1.5): written by
+// appendPublicHeader, read by parsePublicDomain (every type) and, without
+// parsing the maps, by Entry.HeaderDigests.
+const (
+	pubTypeOffset    = 0                             // uint8 entry type
+	pubVersionOffset = pubTypeOffset + 1             // int64 version (the seqno)
+	pubClaimsOffset  = pubVersionOffset + 8          // claims digest
+	pubCEOffset      = pubClaimsOffset + sha256.Size // commit evidence digest
+	pubMCVOffset     = pubCEOffset + sha256.Size     // uint64 max_conflict_version
 )
 
 // Entry is one serialised CCF ledger entry, parsed without copying: every
@@ -284,6 +298,30 @@ func checkAEAD(aead cipher.AEAD) error {
 			aead.NonceSize(), aead.Overhead(), GCMIVSize, GCMTagSize)
 	}
 	return nil
+}
+
+// HeaderDigests returns the claims and commit evidence digests of an entry
+// of type WriteSetWithCommitEvidenceAndClaims, from the fixed header of its
+// public domain, without parsing its maps.
+func (e *Entry) HeaderDigests() (claims, commitEvidence [32]byte, err error) {
+	p := e.Public
+	if len(p) < minPubDomain || EntryType(p[pubTypeOffset]) != WriteSetWithCommitEvidenceAndClaims {
+		return claims, commitEvidence, malformed("seqno %d: not a %v entry", e.Seqno, WriteSetWithCommitEvidenceAndClaims)
+	}
+	copy(claims[:], p[pubClaimsOffset:])
+	copy(commitEvidence[:], p[pubCEOffset:])
+	return claims, commitEvidence, nil
+}
+
+// Leaf returns the entry's Merkle leaf (ccf-format.md §2):
+// receipt.LeafFromDigests of its write set digest and the digests of its
+// public header.
+func (e *Entry) Leaf() ([32]byte, error) {
+	claims, ce, err := e.HeaderDigests()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return receipt.LeafFromDigests(WriteSetDigest(e.Raw), ce, claims), nil
 }
 
 // WriteSetDigest returns the write set digest of an entry: SHA-256 of the

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -262,6 +263,18 @@ func FuzzParseEntry(f *testing.F) {
 		} else if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrSnapshotEntry) {
 			t.Fatalf("PublicDomain: %v", err)
 		}
+		// The fast reader of the type 4 header agrees with the parser, and
+		// the leaf is CCF's formula over them.
+		claims, ce, herr := e.HeaderDigests()
+		if dom != nil && dom.Type == WriteSetWithCommitEvidenceAndClaims {
+			if herr != nil || claims != dom.ClaimsDigest || ce != dom.CommitEvidenceDigest {
+				t.Fatalf("HeaderDigests = %x, %x, %v; the public domain has %x, %x", claims, ce, herr, dom.ClaimsDigest, dom.CommitEvidenceDigest)
+			}
+		}
+		leaf, lerr := e.Leaf()
+		if (lerr == nil) != (herr == nil) || lerr == nil && leaf != sha256.Sum256(cat(sha256Of(raw), ce[:], claims[:])) {
+			t.Fatalf("Leaf = %x, %v", leaf, lerr)
+		}
 
 		// The private parser on untrusted bytes: the ciphertext, as is.
 		checkMaps(t, "ciphertext as maps", e.Ciphertext, false)
@@ -321,3 +334,5 @@ func checkMaps(t *testing.T, what string, b []byte, private bool) ([]refMap, boo
 	}
 	return ref, canonical(ref, !private)
 }
+
+func sha256Of(b []byte) []byte { h := sha256.Sum256(b); return h[:] }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,12 +71,12 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	claims, ce, err := headerDigests(e)
+	claims, ce, err := e.HeaderDigests()
 	if err != nil {
 		return nil, err
 	}
-	ws := sha256.Sum256(raw)
-	leaf := leafFromDigests(ws, ce, claims)
+	ws := ledger.WriteSetDigest(raw)
+	leaf := receipt.LeafFromDigests(ws, ce, claims)
 	path, err := n.tree.InclusionProof(id.Seqno, sigSeqno)
 	if err != nil {
 		return nil, fmt.Errorf("%w: inclusion proof of %d in %d: %v", errDerived, id.Seqno, sigSeqno, err)
@@ -241,14 +240,4 @@ func (n *Node) signatureAt(seqno uint64) (*tables.PrimarySignature, error) {
 	c.m[seqno] = ps
 	c.mu.Unlock()
 	return ps, nil
-}
-
-// leafFromDigests is CCF's Merkle leaf: SHA-256(write-set digest ||
-// commit-evidence digest || claims digest).
-func leafFromDigests(ws, ce, claims [32]byte) merkle.Hash {
-	var buf [96]byte
-	copy(buf[0:], ws[:])
-	copy(buf[32:], ce[:])
-	copy(buf[64:], claims[:])
-	return sha256.Sum256(buf[:])
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"runtime"
@@ -507,26 +506,10 @@ func (n *Node) checkSignature(ps *tables.PrimarySignature, seqno uint64) error {
 	return n.verifier.Verify(ps, root)
 }
 
-// leafOf is the Merkle leaf of an entry (ccf-format §2):
-// SHA-256(write_set_digest || SHA-256(commit_evidence) || claims_digest).
+// leafOf is the Merkle leaf of an entry: ledger.Entry.Leaf (raw is e.Raw).
 func leafOf(raw []byte, e *ledger.Entry) (merkle.Hash, error) {
-	claims, ce, err := headerDigests(e)
-	if err != nil {
-		return merkle.Hash{}, err
-	}
-	return leafFromDigests(sha256.Sum256(raw), ce, claims), nil
-}
-
-// headerDigests reads the claims and commit evidence digests from the fixed
-// public header of an entry of type 4 without parsing its maps.
-func headerDigests(e *ledger.Entry) (claims, ce [32]byte, err error) {
-	p := e.Public
-	if len(p) < 1+8+64+8 || ledger.EntryType(p[0]) != ledger.WriteSetWithCommitEvidenceAndClaims {
-		return claims, ce, fmt.Errorf("entry type %d is not WriteSetWithCommitEvidenceAndClaims", p[0])
-	}
-	copy(claims[:], p[9:41])
-	copy(ce[:], p[41:73])
-	return claims, ce, nil
+	leaf, err := e.Leaf()
+	return merkle.Hash(leaf), err
 }
 
 func signatureOf(e *ledger.Entry) (*tables.PrimarySignature, error) {
