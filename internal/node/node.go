@@ -86,9 +86,8 @@ type Node struct {
 	queue   []*proposal
 	qsignal chan struct{}
 
-	stats  Stats
-	repair repairState           // rebuilds of the derived files (receipt.go)
-	stall  atomic.Pointer[Stall] // non-nil while persisting is stalled
+	stats Stats
+	stall atomic.Pointer[Stall] // non-nil while persisting is stalled
 
 	stopOnce sync.Once
 	stopc    chan struct{}
@@ -177,6 +176,7 @@ func Open(cfg Config) (*Node, error) {
 		verifier:  tables.NewVerifier(cfg.Identities.Service.Cert),
 		transport: cfg.Transport,
 	}
+	n.rebuild = n.repairDerived
 	if err := n.openFiles(); err != nil {
 		n.closeFiles()
 		return nil, err

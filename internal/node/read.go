@@ -21,7 +21,8 @@ import (
 // A Node embeds its Reader. The Node's loop goroutine owns the files and
 // the state a Reader holds and is their only writer; it publishes here the
 // last seqno, the commit point, the last proposed id and its role. A
-// Reader only reads.
+// Reader only reads, except that a receipt the derived files got wrong has
+// them rebuilt from the ledger, on the loop (see Receipt).
 type Reader struct {
 	log  *slog.Logger
 	aead cipher.AEAD
@@ -46,6 +47,10 @@ type Reader struct {
 	stopped      <-chan struct{} // closed when the node's loop has stopped
 
 	sigCache sigCache
+	repair   repairState // rebuilds of the derived files (receipt.go)
+	// rebuild rebuilds the derived files on the loop unless a rebuild has
+	// finished since repair.gen was gen (Node.repairDerived).
+	rebuild func(gen uint64) error
 }
 
 // Entry is a user ledger entry.

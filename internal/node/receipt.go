@@ -27,28 +27,28 @@ import (
 // signed. If not, the derived files are rebuilt from the ledger (with a
 // logged warning) and the receipt built again; a receipt that does not
 // verify is never served.
-func (n *Node) Receipt(id TxID) (*receipt.Receipt, error) {
-	gen := n.repair.gen.Load()
-	r, err := n.receipt(id)
+func (r *Reader) Receipt(id TxID) (*receipt.Receipt, error) {
+	gen := r.repair.gen.Load()
+	rc, err := r.receipt(id)
 	if !errors.Is(err, errDerived) {
-		return r, err
+		return rc, err
 	}
-	n.log.Warn("derived files disagree with the ledger; rebuilding them from the ledger", "tx", id.String(), "err", err)
-	if err := n.repairDerived(gen); err != nil {
+	r.log.Warn("derived files disagree with the ledger; rebuilding them from the ledger", "tx", id.String(), "err", err)
+	if err := r.rebuild(gen); err != nil {
 		return nil, fmt.Errorf("node: couldn't rebuild the derived files: %w", err)
 	}
-	r, err = n.receipt(id)
+	rc, err = r.receipt(id)
 	if errors.Is(err, errDerived) {
-		n.log.Error("receipt still disagrees with the ledger after a rebuild", "tx", id.String(), "err", err)
+		r.log.Error("receipt still disagrees with the ledger after a rebuild", "tx", id.String(), "err", err)
 	}
-	return r, err
+	return rc, err
 }
 
 // errDerived marks a receipt that the derived files got wrong.
 var errDerived = errors.New("derived files disagree with the ledger")
 
-func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
-	switch n.Status(id) {
+func (r *Reader) receipt(id TxID) (*receipt.Receipt, error) {
+	switch r.Status(id) {
 	case StatusPending:
 		return nil, ErrUncommitted
 	case StatusInvalid:
@@ -56,14 +56,14 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	case StatusUnknown:
 		return nil, ErrNotFound
 	}
-	if n.sigs.LastAtOrBefore(id.Seqno) == id.Seqno {
-		return n.signatureReceipt(id.Seqno)
+	if r.sigs.LastAtOrBefore(id.Seqno) == id.Seqno {
+		return r.signatureReceipt(id.Seqno)
 	}
-	sigSeqno, ok, err := n.sigs.FirstAfter(id.Seqno)
+	sigSeqno, ok, err := r.sigs.FirstAfter(id.Seqno)
 	if err != nil || !ok || sigSeqno <= id.Seqno {
 		return nil, fmt.Errorf("%w: no signature after committed %s in the signature index (%d, %v)", errDerived, id, sigSeqno, err)
 	}
-	raw, err := n.ledger.Read(id.Seqno)
+	raw, err := r.ledger.Read(id.Seqno)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +77,11 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	}
 	ws := ledger.WriteSetDigest(raw)
 	leaf := receipt.LeafFromDigests(ws, ce, claims)
-	path, err := n.tree.InclusionProof(id.Seqno, sigSeqno)
+	path, err := r.tree.InclusionProof(id.Seqno, sigSeqno)
 	if err != nil {
 		return nil, fmt.Errorf("%w: inclusion proof of %d in %d: %v", errDerived, id.Seqno, sigSeqno, err)
 	}
-	ps, err := n.signatureAt(sigSeqno)
+	ps, err := r.signatureAt(sigSeqno)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature index names %d: %v", errDerived, sigSeqno, err)
 	}
@@ -92,11 +92,11 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	if hex.EncodeToString(root[:]) != ps.Root {
 		return nil, fmt.Errorf("%w: the proof of %d folds to a root the signature at %d did not sign", errDerived, id.Seqno, sigSeqno)
 	}
-	r := &receipt.Receipt{
+	rc := &receipt.Receipt{
 		Cert: ps.Cert,
 		LeafComponents: &receipt.LeafComponents{
 			ClaimsDigest:   hex.EncodeToString(claims[:]),
-			CommitEvidence: n.evidence.commitEvidence(id.View, id.Seqno),
+			CommitEvidence: r.evidence.commitEvidence(id.View, id.Seqno),
 			WriteSetDigest: hex.EncodeToString(ws[:]),
 		},
 		NodeID:              ps.Node,
@@ -106,12 +106,12 @@ func (n *Node) receipt(id TxID) (*receipt.Receipt, error) {
 	}
 	for i, p := range path {
 		if p.Left {
-			r.Proof[i].Left = hex.EncodeToString(p.Hash[:])
+			rc.Proof[i].Left = hex.EncodeToString(p.Hash[:])
 		} else {
-			r.Proof[i].Right = hex.EncodeToString(p.Hash[:])
+			rc.Proof[i].Right = hex.EncodeToString(p.Hash[:])
 		}
 	}
-	return r, nil
+	return rc, nil
 }
 
 // repairState serialises rebuilds of the derived files: receipts that fail
@@ -184,8 +184,8 @@ func (n *Node) rebuildDerived() error {
 
 // signatureReceipt is the receipt of a signature transaction: its leaf is
 // the root it signs, with an empty proof.
-func (n *Node) signatureReceipt(seqno uint64) (*receipt.Receipt, error) {
-	ps, err := n.signatureAt(seqno)
+func (r *Reader) signatureReceipt(seqno uint64) (*receipt.Receipt, error) {
+	ps, err := r.signatureAt(seqno)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature index names %d: %v", errDerived, seqno, err)
 	}
@@ -210,15 +210,15 @@ func (c *sigCache) reset() {
 	c.mu.Unlock()
 }
 
-func (n *Node) signatureAt(seqno uint64) (*tables.PrimarySignature, error) {
-	c := &n.sigCache
+func (r *Reader) signatureAt(seqno uint64) (*tables.PrimarySignature, error) {
+	c := &r.sigCache
 	c.mu.Lock()
 	ps, ok := c.m[seqno]
 	c.mu.Unlock()
 	if ok {
 		return ps, nil
 	}
-	raw, err := n.ledger.Read(seqno)
+	raw, err := r.ledger.Read(seqno)
 	if err != nil {
 		return nil, err
 	}
