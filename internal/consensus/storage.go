@@ -12,10 +12,11 @@ import (
 	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
-// ConfChangeMap is the public map in which a Raft configuration change is
-// recorded in the ledger. Its single key is 8 zero bytes (a CCF singleton);
-// the value is one byte of raftpb.EntryType followed by the Raft entry data.
-const ConfChangeMap = "public:ledgerd.internal.raft.conf_change"
+// ConfChangeMap is tables.ConfChangeMap, the map in which a Raft
+// configuration change is recorded in the ledger. Its single key is
+// tables.SingletonKey; the value is one byte of raftpb.EntryType followed by
+// the Raft entry data.
+const ConfChangeMap = tables.ConfChangeMap
 
 // Log is what Storage needs of the ledger. *ledger.Ledger implements it.
 type Log interface {

@@ -1,7 +1,6 @@
 package gov
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -32,7 +31,7 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 	certs := ledger.MapWrites{Name: tables.MembersCertsMap}
 	infos := ledger.MapWrites{Name: tables.MembersInfoMap}
 	seen := map[string]bool{}
-	active, _ := json.Marshal(memberInfo{Status: MemberActive})
+	active := tables.Value(tables.MemberInfo{Status: tables.MemberActive})
 	for i, p := range g.Members {
 		der, err := certDER(p)
 		if err != nil {

@@ -11,13 +11,10 @@ import (
 	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
-// Member statuses, as CCF spells them.
+// Member statuses, as CCF spells them (tables.MemberActive, tables.MemberAccepted).
 const (
-	// MemberActive is a member who may propose and vote.
-	MemberActive = "Active"
-	// MemberAccepted is a member added by governance who has not yet
-	// acknowledged its state digest.
-	MemberAccepted = "Accepted"
+	MemberActive   = tables.MemberActive
+	MemberAccepted = tables.MemberAccepted
 )
 
 // Member is a consortium member.
@@ -29,11 +26,6 @@ type Member struct {
 	// Status is MemberActive or MemberAccepted ("" if the member has no
 	// info record).
 	Status string
-}
-
-// memberInfo is the value of tables.MembersInfoMap.
-type memberInfo struct {
-	Status string `json:"status"`
 }
 
 // MemberID returns CCF's member id of a DER certificate (pemToId): the
@@ -66,7 +58,7 @@ func Members(st State) ([]Member, error) {
 	st.Range(tables.MembersCertsMap, func(key, value []byte) bool {
 		m := Member{ID: string(key), CertPEM: value}
 		if raw, ok := st.Get(tables.MembersInfoMap, key); ok {
-			var info memberInfo
+			var info tables.MemberInfo
 			if e := json.Unmarshal(raw, &info); e != nil {
 				err = fmt.Errorf("couldn't decode the info of member %s: %w", key, e)
 				return false
@@ -88,7 +80,7 @@ func IsActiveMember(st State, id string) bool {
 	if !ok {
 		return false
 	}
-	var info memberInfo
+	var info tables.MemberInfo
 	return json.Unmarshal(raw, &info) == nil && info.Status == MemberActive
 }
 

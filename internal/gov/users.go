@@ -79,7 +79,7 @@ func CountRole(st State, r auth.Role) int {
 
 // SetUser returns the write that gives user id the role r. r must be valid.
 func SetUser(id string, r auth.Role) ledger.MapWrites {
-	value, _ := json.Marshal(tables.UserInfo{AssignedRole: r.String()})
+	value := tables.Value(tables.UserInfo{AssignedRole: r.String()})
 	return ledger.MapWrites{Name: tables.UsersMap, Writes: []ledger.KV{{Key: []byte(id), Value: value}}}
 }
 

@@ -2,7 +2,6 @@ package node
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
@@ -242,8 +241,8 @@ func (n *Node) queueGenesisIfNeeded() {
 		return
 	}
 	id := n.cfg.Identities
-	info, _ := json.Marshal(map[string]string{"cert": string(id.Service.CertPEM), "status": "Open"})
-	nodeInfo, _ := json.Marshal(map[string]string{"cert": string(id.Node.CertPEM), "status": "Trusted"})
+	info := tables.Value(tables.ServiceInfo{Cert: string(id.Service.CertPEM), Status: tables.ServiceOpen})
+	nodeInfo := tables.Value(tables.NodeInfo{Cert: string(id.Node.CertPEM), Status: tables.NodeTrusted})
 	writes := []ledger.MapWrites{
 		{Name: tables.ServiceInfoMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: info}}},
 		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.Node.ID), Value: nodeInfo}}},
@@ -266,7 +265,7 @@ func (n *Node) queueNodeCertIfChanged() {
 	if cur, ok := n.state.Get(tables.NodeCertsMap, []byte(id.ID)); !ok || string(cur) == string(id.CertPEM) {
 		return
 	}
-	nodeInfo, _ := json.Marshal(map[string]string{"cert": string(id.CertPEM), "status": "Trusted"})
+	nodeInfo := tables.Value(tables.NodeInfo{Cert: string(id.CertPEM), Status: tables.NodeTrusted})
 	p := &proposal{writes: []ledger.MapWrites{
 		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: nodeInfo}}},
 		{Name: tables.NodeCertsMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: id.CertPEM}}},

@@ -30,6 +30,11 @@ const (
 	// EntriesMap is the private map of user ledger entries: key = collection
 	// id, value = contents. Private maps are encrypted with the ledger secret.
 	EntriesMap = "ledgerd.entries"
+	// ConfChangeMap is the public map in which a Raft configuration change
+	// is recorded in the ledger (ledgerd's, not CCF's): key = SingletonKey,
+	// value = one byte of raftpb.EntryType followed by the Raft entry data
+	// (written and read by package consensus).
+	ConfChangeMap = "public:ledgerd.internal.raft.conf_change"
 )
 
 // SingletonKey is the key CCF uses for single-value tables (ServiceValue):

@@ -78,3 +78,21 @@ func TestSignatureRejections(t *testing.T) {
 		t.Error("a certificate not endorsed by this service verified")
 	}
 }
+
+// TestValuesAsWritten pins the JSON of the values the node and gov write,
+// byte for byte as the ledgers written before these types existed hold them.
+func TestValuesAsWritten(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{tables.ServiceInfo{Cert: "-----BEGIN CERTIFICATE-----\nA<B>\n", Status: tables.ServiceOpen}, `{"cert":"-----BEGIN CERTIFICATE-----\nA\u003cB\u003e\n","status":"Open"}`},
+		{tables.NodeInfo{Cert: "c", Status: tables.NodeTrusted}, `{"cert":"c","status":"Trusted"}`},
+		{tables.MemberInfo{Status: tables.MemberActive}, `{"status":"Active"}`},
+		{tables.UserInfo{AssignedRole: "Reader"}, `{"assignedRole":"Reader"}`},
+	} {
+		if got := string(tables.Value(c.v)); got != c.want {
+			t.Errorf("%T: %s, want %s", c.v, got, c.want)
+		}
+	}
+}
