@@ -58,7 +58,14 @@ func (n *Node) applyConfChange(e raftpb.Entry) error {
 func (n *Node) commitTo(target uint64) error {
 	k := n.state.commit(target)
 	if err := n.ledger.Commit(target); err != nil {
-		return err
+		if !ledger.IsResourceExhausted(err) {
+			return err
+		}
+		// The commit point is the ledger's to record, and it has; what a
+		// full disk refused is the renaming of completed chunk files to
+		// .committed (a rename may need a directory block), which the next
+		// Commit makes. Not a reason to stop.
+		n.log.Warn("couldn't rename committed ledger chunks; the next commit will", "err", err)
 	}
 	n.publishCommit(target)
 	n.sinceSnap += k

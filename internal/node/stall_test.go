@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
 
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -197,6 +201,59 @@ func exhaustDescriptors(t *testing.T) (release func()) {
 	return func() {
 		for _, f := range files {
 			f.Close()
+		}
+	}
+}
+
+// renameFailer fails renames to ".committed" names with ENOSPC while fail is
+// set, as a full file system can when the directory needs a new block.
+type renameFailer struct {
+	durable.FS
+	fail atomic.Bool
+}
+
+func (r *renameFailer) Rename(from, to string) error {
+	if r.fail.Load() && strings.HasSuffix(to, ".committed") {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.ENOSPC}
+	}
+	return r.FS.Rename(from, to)
+}
+
+// TestCommitRenameOnFullDisk: a full disk that refuses to rename committed
+// chunk files to .committed does not stop the node; the renames are made at
+// a later commit, and the ledger reopens whole.
+func TestCommitRenameOnFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	fsys := &renameFailer{FS: durable.OS}
+	fsys.fail.Store(true)
+	cfg := func(c *node.Config) { c.ChunkSize = 2048; c.SignatureTxs = 2; c.FS = fsys }
+	n := openNode(t, dir, cfg)
+	defer func() { n.Close() }()
+	var ids []node.TxID
+	for i := range 30 { // one signature each, so that chunks end every few entries
+		ids = append(ids, appendEntry(t, n, "c", fmt.Sprintf("%d %s", i, strings.Repeat("r", 300))))
+		waitCommitted(t, n, ids[i])
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, "ledger", "*.committed")); len(names) != 0 || n.Err() != nil {
+		t.Fatalf("renames refused, yet %v; node error %v", names, n.Err())
+	}
+	complete, _ := filepath.Glob(filepath.Join(dir, "ledger", "ledger_*-*"))
+	if len(complete) < 2 {
+		t.Fatalf("only %d completed chunks: nothing to rename", len(complete))
+	}
+	fsys.fail.Store(false)
+	last := appendEntry(t, n, "c", "after")
+	waitCommitted(t, n, last)
+	if names, _ := filepath.Glob(filepath.Join(dir, "ledger", "*.committed")); len(names) < len(complete) {
+		t.Fatalf("after the disk freed up, committed chunk files %v, want at least %d", names, len(complete))
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n = openNode(t, dir, cfg)
+	for _, id := range append(ids, last) {
+		if s := n.Status(id); s != node.StatusCommitted {
+			t.Fatalf("after restart, status(%s) = %v", id, s)
 		}
 	}
 }
