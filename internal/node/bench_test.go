@@ -254,14 +254,14 @@ func BenchmarkOpen1M(b *testing.B) {
 // fixture appends 1 KiB entries under load (64 submitters, 16 in flight
 // each) with the default configuration, and is SIGKILLed once it has
 // committed crashLag transactions past its last checkpoint (default
-// SnapshotTxs is 200,000: the longest committed suffix a crash can leave
-// unsnapshotted at this load). What it leaves is what a crash leaves: a
+// SnapshotTxs is 100,000: close to the longest committed suffix a crash can
+// leave unsnapshotted at this load). What it leaves is what a crash leaves: a
 // checkpoint from an earlier point, a Merkle tree and signature index
 // missing their unflushed tail, an open ledger chunk possibly torn, Raft's
 // hard state behind the ledger.
 const (
 	benchCrashDirEnv = "LEDGERD_BENCH_CRASH_DIR"
-	crashLag         = 180_000
+	crashLag         = 90_000
 )
 
 // TestBenchCrashChild is the child of crashedLedger: it appends under load

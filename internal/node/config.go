@@ -46,11 +46,12 @@ type Config struct {
 	// the sizes of the derived files are checkpointed, bounding the ledger
 	// suffix replayed at start-up. Default 10s.
 	SnapshotInterval time.Duration
-	// SnapshotTxs checkpoints after this many applied transactions. Default 200000.
+	// SnapshotTxs checkpoints after this many applied transactions. Default
+	// 100000: a crash's replay then costs ~0.4 s of CPU at 1 KiB entries.
 	SnapshotTxs int
 	// SnapshotBytes checkpoints after this many bytes of ledger entries
 	// were appended, so that the replay after a crash stays bounded in
-	// bytes when entries are large. Default 256 MiB.
+	// bytes when entries are large. Default 128 MiB.
 	SnapshotBytes int64
 	// NoBootstrap stops this node from founding a new service: by default a
 	// node that finds no service record writes the genesis transaction
@@ -116,10 +117,10 @@ func (c Config) withDefaults() Config {
 		c.SnapshotInterval = 10 * time.Second
 	}
 	if c.SnapshotTxs == 0 {
-		c.SnapshotTxs = 200_000
+		c.SnapshotTxs = 100_000
 	}
 	if c.SnapshotBytes == 0 {
-		c.SnapshotBytes = 256 << 20
+		c.SnapshotBytes = 128 << 20
 	}
 	if c.Raft.ID == 0 {
 		c.Raft.ID = 1
