@@ -45,7 +45,7 @@ func (s *Server) authorize(c *call) error {
 		return err
 	}
 	c.who = p
-	st := s.node.State()
+	st := s.reads.State()
 	if c.ep.access == accessCaller {
 		if _, ok := gov.UserRole(st, p.ID); ok || s.isMember(c) {
 			return nil
@@ -64,7 +64,7 @@ func (s *Server) isMember(c *call) bool {
 	if c.who.Kind != auth.KindCertificate || c.r.TLS == nil || len(c.r.TLS.PeerCertificates) == 0 {
 		return false
 	}
-	return gov.IsActiveMember(s.node.State(), gov.MemberID(c.r.TLS.PeerCertificates[0].Raw))
+	return gov.IsActiveMember(s.reads.State(), gov.MemberID(c.r.TLS.PeerCertificates[0].Raw))
 }
 
 // notAllowed logs why a caller was refused and returns the 403 that ACL

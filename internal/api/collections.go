@@ -21,7 +21,7 @@ import (
 // the write anyway.)
 func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte) (node.TxID, error) {
 	writes := node.EntryWrites(coll, contents)
-	if _, ok := s.node.State().Collection(coll); ok {
+	if _, ok := s.reads.State().Collection(coll); ok {
 		f, err := s.node.Submit(writes)
 		if err != nil {
 			return node.TxID{}, fmt.Errorf("couldn't submit entry: %w", err)

@@ -12,7 +12,7 @@ import (
 
 // listMembers serves GET /app/governance/members.
 func (s *Server) listMembers(c *call) error {
-	members, err := gov.Members(s.node.State())
+	members, err := gov.Members(s.reads.State())
 	if err != nil {
 		return fmt.Errorf("couldn't read members: %w", err)
 	}
@@ -31,7 +31,7 @@ func (s *Server) listMembers(c *call) error {
 
 // getConstitution serves GET /app/governance/constitution.
 func (s *Server) getConstitution(c *call) error {
-	script, ok := gov.Constitution(s.node.State())
+	script, ok := gov.Constitution(s.reads.State())
 	if !ok {
 		return newError(http.StatusNotFound, codeResourceNotFound, "The service has no constitution.")
 	}

@@ -56,8 +56,8 @@ func (s *Server) getNodeState(c *call) error {
 		LastSignedSeqno: c.served.Seqno,
 		StartupSeqno:    s.startupSeqno,
 		CommittedTxID:   c.served.String(),
-		LastSeqno:       s.node.LastSeqno(),
-		IsPrimary:       s.node.IsPrimary(),
+		LastSeqno:       s.reads.LastSeqno(),
+		IsPrimary:       s.reads.IsPrimary(),
 		Writable:        true,
 	}
 	if st := s.node.Stalled(); st != nil {

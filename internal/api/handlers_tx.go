@@ -100,7 +100,7 @@ func (s *Server) getEntry(c *call) error {
 		return err
 	}
 	_, named := q[c.d.collectionParam()]
-	e, err := s.node.Entry(id)
+	e, err := s.reads.Entry(id)
 	switch {
 	case errors.Is(err, node.ErrUncommitted):
 		return c.ok(map[string]string{"state": stateLoading})
@@ -125,7 +125,7 @@ func (s *Server) getStatus(c *call) error {
 	// The API's TransactionState is Committed or Pending: clients poll until
 	// Committed, so a transaction that never will be answers 404 (the real
 	// service's InvalidTransactionId, which newer clients treat as final).
-	switch st := s.node.Status(id); st {
+	switch st := s.reads.Status(id); st {
 	case node.StatusInvalid:
 		return newError(http.StatusNotFound, codeInvalidTransactionID,
 			"Transaction %s is invalid: it was rolled back and will never be committed.", id)
@@ -158,7 +158,7 @@ func (s *Server) getReceipt(c *call) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.node.Receipt(id)
+	r, err := s.reads.Receipt(id)
 	switch {
 	case errors.Is(err, node.ErrUncommitted):
 		return newError(http.StatusNotAcceptable, codeUncommitted,
@@ -201,7 +201,7 @@ func (s *Server) getCurrentEntry(c *call) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.node.LatestEntry(coll)
+	e, err := s.reads.LatestEntry(coll)
 	if errors.Is(err, node.ErrNotFound) {
 		return newError(http.StatusNotFound, codeResourceNotFound,
 			"The %s %q has no entries.", c.d.collectionParam(), clip(coll))
@@ -217,7 +217,7 @@ func (s *Server) listCollections(c *call) error {
 	type item struct {
 		CollectionID string `json:"collectionId"`
 	}
-	ids := s.node.State().Collections()
+	ids := s.reads.State().Collections()
 	items := make([]item, len(ids))
 	for i, id := range ids {
 		items[i].CollectionID = id
@@ -259,7 +259,7 @@ func (s *Server) listEntries(c *call) error {
 	}
 	page := pageJSON{State: stateReady, Entries: []any{}}
 	switch {
-	case rq.from > last && rq.hasTo && rq.from <= s.node.LastSeqno():
+	case rq.from > last && rq.hasTo && rq.from <= s.reads.LastSeqno():
 		page.State = stateLoading
 		if c.d.legacy {
 			page.Entries = nil
@@ -272,7 +272,7 @@ func (s *Server) listEntries(c *call) error {
 		return c.ok(page)
 	}
 	end := min(rq.from+c.d.pageSeqnos-1, last)
-	err = s.node.Entries(rq.collection, rq.from, end, func(e node.Entry) bool {
+	err = s.reads.Entries(rq.collection, rq.from, end, func(e node.Entry) bool {
 		page.Entries = append(page.Entries, c.d.entry(e))
 		return true
 	})

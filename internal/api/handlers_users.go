@@ -67,7 +67,7 @@ func (s *Server) getUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	r, ok := gov.UserRole(s.node.State(), id)
+	r, ok := gov.UserRole(s.reads.State(), id)
 	if !ok {
 		return userNotFound(id)
 	}
@@ -76,7 +76,7 @@ func (s *Server) getUser(c *call) error {
 
 // listUsers serves GET /app/users and GET /app/ledgerUsers.
 func (s *Server) listUsers(c *call) error {
-	users := gov.Users(s.node.State())
+	users := gov.Users(s.reads.State())
 	items := make([]any, len(users))
 	for i, u := range users {
 		items[i] = c.user(u)
@@ -106,7 +106,7 @@ func (s *Server) patchUser(c *call) error {
 		return err
 	}
 	if role == auth.RoleNone {
-		current, ok := gov.UserRole(s.node.State(), id)
+		current, ok := gov.UserRole(s.reads.State(), id)
 		if !ok {
 			field := "assignedRole"
 			if c.multiRole() {

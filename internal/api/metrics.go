@@ -130,14 +130,14 @@ func (s *Server) getMetrics(c *call) error {
 	var b bytes.Buffer
 	s.metrics.writeTo(&b)
 	st := s.node.Stats()
-	committed, last := s.node.CommittedSeqno(), s.node.LastSeqno()
+	committed, last := s.reads.CommittedSeqno(), s.reads.LastSeqno()
 	sample(&b, "ledgerd_appends_total", "counter", "Transactions persisted by this node.", st.Appends.Load())
 	sample(&b, "ledgerd_signatures_total", "counter", "Signature transactions persisted by this node.", st.Signatures.Load())
 	sample(&b, "ledgerd_batches_total", "counter", "Batches persisted (one fsync each).", st.Batches.Load())
 	sample(&b, "ledgerd_committed_seqno", "gauge", "Seqno of the last committed transaction.", committed)
 	sample(&b, "ledgerd_last_seqno", "gauge", "Seqno of the last transaction in the local ledger.", last)
 	sample(&b, "ledgerd_commit_lag_seqnos", "gauge", "Transactions in the local ledger that are not committed yet.", last-min(committed, last))
-	sample(&b, "ledgerd_collections", "gauge", "Collections with entries in the latest state (committed or Pending).", uint64(s.node.State().NumCollections()))
+	sample(&b, "ledgerd_collections", "gauge", "Collections with entries in the latest state (committed or Pending).", uint64(s.reads.State().NumCollections()))
 	writable, diskFull := uint64(1), uint64(0)
 	if stall := s.node.Stalled(); stall != nil {
 		writable = 0

@@ -204,7 +204,7 @@ func (s *Server) admit(c *call) error {
 	if c.ep.access != accessPublic {
 		markAuthorized(c.r.Context()) // a known caller: its connection may idle longer
 	}
-	c.served = s.node.CommittedTxID()
+	c.served = s.reads.CommittedTxID()
 	return nil
 }
 

@@ -101,9 +101,12 @@ func (c Config) validate() error {
 // http.Handler; HTTPServer wraps it in a configured http.Server. It is safe
 // for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
+	cfg Config
+	log *slog.Logger
+	// node is the write side: Submit, Exec, and the node's health (Err,
+	// Stalled, Stats). Every read goes through reads.
 	node    *node.Node
+	reads   *node.Reader
 	mux     *http.ServeMux
 	metrics *metrics
 	quotes  []byte // the /app/enclaveQuotes body, fixed for the node's life
@@ -123,8 +126,9 @@ func New(cfg Config) (*Server, error) {
 		cfg:            cfg,
 		log:            cfg.Logger,
 		node:           cfg.Node,
+		reads:          &cfg.Node.Reader,
 		metrics:        newMetrics(),
-		startupSeqno:   cfg.Node.LastSeqno(),
+		startupSeqno:   cfg.Node.Reader.LastSeqno(),
 		maxCollections: cfg.MaxCollections,
 		conns:          newConnTracker(cfg.MaxConnections, cfg.UnauthenticatedIdleTimeout, cfg.Logger),
 	}
