@@ -240,10 +240,6 @@ func ConfChangeWrites(ent raftpb.Entry) []ledger.MapWrites {
 	return []ledger.MapWrites{{Name: ConfChangeMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: v}}}}
 }
 
-// HasPublicMaps reports whether the public domain of e holds any map, without
-// parsing it: the fixed header of an entry of type 4 is 1+8+32+32+8 bytes.
-func HasPublicMaps(e *ledger.Entry) bool {
-	return len(e.Public) > publicHeaderSize
-}
-
-const publicHeaderSize = 1 + 8 + 32 + 32 + 8
+// HasPublicMaps is e.HasPublicMaps: whether the public domain of an entry
+// of type 4 holds any map, without parsing it.
+func HasPublicMaps(e *ledger.Entry) bool { return e.HasPublicMaps() }

@@ -313,6 +313,11 @@ func (e *Entry) HeaderDigests() (claims, commitEvidence [32]byte, err error) {
 	return claims, commitEvidence, nil
 }
 
+// HasPublicMaps reports whether the public domain of an entry of type
+// WriteSetWithCommitEvidenceAndClaims holds any map, without parsing it:
+// whether it is longer than its fixed header.
+func (e *Entry) HasPublicMaps() bool { return len(e.Public) > minPubDomain }
+
 // Leaf returns the entry's Merkle leaf (ccf-format.md §2):
 // receipt.LeafFromDigests of its write set digest and the digests of its
 // public header.

@@ -271,6 +271,9 @@ func FuzzParseEntry(f *testing.F) {
 				t.Fatalf("HeaderDigests = %x, %x, %v; the public domain has %x, %x", claims, ce, herr, dom.ClaimsDigest, dom.CommitEvidenceDigest)
 			}
 		}
+		if dom != nil && dom.Type == WriteSetWithCommitEvidenceAndClaims && e.HasPublicMaps() != (len(dom.Maps) > 0) {
+			t.Fatalf("HasPublicMaps = %v with %d public maps", e.HasPublicMaps(), len(dom.Maps))
+		}
 		leaf, lerr := e.Leaf()
 		if (lerr == nil) != (herr == nil) || lerr == nil && leaf != sha256.Sum256(cat(sha256Of(raw), ce[:], claims[:])) {
 			t.Fatalf("Leaf = %x, %v", leaf, lerr)
