@@ -54,6 +54,7 @@ type env struct {
 // envOptions tune an env.
 type envOptions struct {
 	signatureInterval time.Duration
+	signatureTxs      int
 	maxCollections    int
 	jwt               *auth.JWTVerifier
 	// logger, if set, is the server's logger (the node keeps testLogger).
@@ -118,7 +119,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	n, err := node.Open(node.Config{Dir: dir, Identities: ids, Genesis: genesis, Logger: testLogger(t),
-		SignatureInterval: o.signatureInterval})
+		SignatureInterval: o.signatureInterval, SignatureTxs: o.signatureTxs})
 	if err != nil {
 		t.Fatal(err)
 	}

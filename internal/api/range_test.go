@@ -174,9 +174,11 @@ func TestRangeBeyondTheEnd(t *testing.T) {
 // which the JS client lengthens with each api-version it appends), until
 // the transaction commits; a window that starts after it is the end.
 func TestRangeOfAPendingWrite(t *testing.T) {
-	e := newEnv(t, envOptions{signatureInterval: 700 * time.Millisecond})
+	// A signature every second transaction and never by time: of two
+	// consecutive writes, one stays Pending until the next write.
+	e := newEnv(t, envOptions{signatureInterval: time.Hour, signatureTxs: 2})
 	for attempt := 0; ; attempt++ {
-		if attempt == 5 {
+		if attempt == 2 {
 			t.Fatal("never observed a Pending transaction")
 		}
 		id := e.write(e.contributor, v2022, "", fmt.Sprintf("pending %d", attempt))
@@ -197,7 +199,9 @@ func TestRangeOfAPendingWrite(t *testing.T) {
 		if string(end.body) != `{"entries":[],"state":"Ready"}` {
 			t.Fatalf("range after the pending write: %s", end.body)
 		}
-		// Once committed, the link lists the write.
+		// Once committed (the next write brings the signature), the link
+		// lists the write.
+		e.write(e.contributor, v2022, "other", "brings the signature")
 		e.commit(id)
 		entries, _ := follow(t, e.reader, link, v2022)
 		checkEntries(t, entries, []node.TxID{id}, "subledger:0", "collectionId")
