@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -26,9 +27,11 @@ import (
 // at a disk operation drawn at random (from the next to the 1500th after),
 // that is, between any two writes, fsyncs or renames of the protocol
 // (ledger, Raft state, Merkle tree, signature index, chunk completions,
-// checkpoints); then the node is reopened from the surviving disk. Every transaction ever reported
-// Committed must then be Committed with its contents, and a sample of them
-// must have receipts that verify.
+// checkpoints); then the node is reopened from the surviving disk. Every
+// transaction ever reported Committed must then be Committed with its
+// contents, and a sample of them must have receipts that verify; one
+// answered (Pending) but lost in the cut must turn Invalid, never Committed
+// with other contents.
 func TestPowerCut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("16 power cuts under load")
@@ -46,6 +49,8 @@ func TestPowerCut(t *testing.T) {
 	}
 	disk := simdisk.New(simdisk.Options{})
 	committed := map[node.TxID]string{}
+	answered := map[node.TxID]string{} // answered (Pending), not seen Committed
+	lost := 0
 	const rounds = 16
 	for round := range rounds {
 		n, err := open(disk)
@@ -53,6 +58,7 @@ func TestPowerCut(t *testing.T) {
 			t.Fatalf("round %d: reopening after a power cut: %v", round, err)
 		}
 		checkCommitted(t, n, ids, committed, fmt.Sprintf("round %d", round))
+		lost += checkAnswered(t, n, answered, committed, fmt.Sprintf("round %d", round))
 
 		after := 1 + rand.IntN(1500)
 		cut := disk.CutAtOp(disk.Ops() + after)
@@ -71,10 +77,14 @@ func TestPowerCut(t *testing.T) {
 					if err != nil {
 						return
 					}
+					mu.Lock()
+					answered[id] = body
+					mu.Unlock()
 					if n.WaitCommitted(ctx, id) != nil {
 						return
 					}
 					mu.Lock()
+					delete(answered, id)
 					committed[id] = body
 					mu.Unlock()
 				}
@@ -97,10 +107,39 @@ func TestPowerCut(t *testing.T) {
 	}
 	defer n.Close()
 	checkCommitted(t, n, ids, committed, "at the end")
+	lost += checkAnswered(t, n, answered, committed, "at the end")
 	if len(committed) < rounds {
 		t.Fatalf("only %d transactions committed in %d rounds", len(committed), rounds)
 	}
-	t.Logf("%d power cuts, %d transactions reported Committed, all found", rounds, len(committed))
+	t.Logf("%d power cuts, %d transactions reported Committed, all found; %d answered Pending and lost, all Invalid",
+		rounds, len(committed), lost)
+}
+
+// checkAnswered checks the transactions answered (Pending) but never seen
+// Committed: each is now Committed with its contents (it is then moved to
+// committed) or Invalid, never Committed with other contents. It returns
+// how many were lost (Invalid), and forgets them.
+func checkAnswered(t *testing.T, n *node.Node, answered, committed map[node.TxID]string, when string) int {
+	t.Helper()
+	lost := 0
+	for id, body := range answered {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := n.WaitCommitted(ctx, id)
+		cancel()
+		switch {
+		case errors.Is(err, node.ErrInvalid):
+			lost++
+		case err != nil:
+			t.Fatalf("%s: %s was answered Pending, and is now neither Committed nor Invalid: %v", when, id, err)
+		default:
+			if e, err := n.Entry(id); err != nil || string(e.Contents) != body {
+				t.Fatalf("%s: %s was answered Pending with %.20q, and is Committed with %.20q (%v)", when, id, body, e.Contents, err)
+			}
+			committed[id] = body
+		}
+		delete(answered, id)
+	}
+	return lost
 }
 
 // checkCommitted checks that every transaction in committed is Committed
