@@ -26,6 +26,15 @@
 // the derived files and the state back in line with the ledger after a
 // clean stop or a crash.
 //
+// # The read side
+//
+// Reader (read.go, status.go, receipt.go) is the node's read side, embedded
+// in Node: status and the commit point, entries by id, range and latest,
+// the state, receipts. It reads the files and the state the loop writes,
+// and what the loop publishes (last seqno, commit point, last proposed id);
+// it writes nothing itself. A receipt the derived files got wrong has them
+// rebuilt by the loop (Node.repairDerived, through Reader.rebuild).
+//
 // # Invariants
 //
 //  1. The ledger is the only source of truth. The Merkle tree, the
