@@ -30,6 +30,7 @@ func (t *Tree) Root(n uint64) (Hash, error) {
 		return t.edge.Root(), nil
 	}
 	r, err := t.newReader(n-1, n)
+	defer r.release()
 	if err == nil {
 		var root Hash
 		if root, err = r.rangeHash(0, n); err == nil {
@@ -61,6 +62,7 @@ func (t *Tree) inclusionProof(i, n uint64) ([]ProofStep, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.release()
 	// Walk PATH from the root down and fill the proof from its end.
 	proof := make([]ProofStep, inclusionProofLen(i, n))
 	j := len(proof)
@@ -122,6 +124,7 @@ func (t *Tree) consistencyProof(m, n uint64) ([]Hash, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.release()
 	// SUBPROOF(m, D[lo:hi], whole) from the root down; the hashes come out
 	// root first, so they are reversed at the end.
 	var proof []Hash

@@ -3,6 +3,7 @@ package merkle
 import (
 	"fmt"
 	"math/bits"
+	"sync"
 )
 
 // maxSpanLevel bounds the blocks a reader loads in one ReadAt to 2^5 leaves
@@ -66,6 +67,7 @@ func (t *Tree) rightEdge(n uint64) (*Frontier, error) {
 		}
 	}
 	f, err := t.readEdgeWith(&r, n)
+	r.release()
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +163,34 @@ func (t *Tree) readStored(idx uint64) (Hash, error) {
 	return h, nil
 }
 
+// spanBufSize is the size of the buffers spanPool holds: enough for the
+// records of any aligned block of 2^maxSpanLevel leaves (2^(maxSpanLevel+1)
+// hashes at most, counting those the block's last leaf completes above it).
+const spanBufSize = 4 << maxSpanLevel * HashSize
+
+// spanPool recycles the buffers readers load blocks into (see release).
+var spanPool = sync.Pool{New: func() any { return new([spanBufSize]byte) }}
+
+// release returns the reader's buffers to spanPool. The hashes it returned
+// are copies, so they stay valid.
+func (r *reader) release() {
+	for i := range r.spans[:r.n] {
+		if b := r.spans[i].buf; cap(b) == spanBufSize {
+			spanPool.Put((*[spanBufSize]byte)(b[:spanBufSize]))
+		}
+		r.spans[i] = span{}
+	}
+	r.n = 0
+}
+
 // readSpan reads stored hashes [lo, hi) from the file and the pending buffer.
 func (t *Tree) readSpan(lo, hi uint64) (span, error) {
-	buf := make([]byte, (hi-lo)*HashSize)
+	var buf []byte
+	if size := (hi - lo) * HashSize; size <= spanBufSize {
+		buf = spanPool.Get().(*[spanBufSize]byte)[:size]
+	} else {
+		buf = make([]byte, size)
+	}
 	base := storedHashCount(t.synced)
 	if fileHi := min(hi, base); lo < fileHi {
 		if _, err := t.f.ReadAt(buf[:(fileHi-lo)*HashSize], fileOffset(lo)); err != nil {
