@@ -10,7 +10,9 @@ import (
 // A proposal passes when a strict majority of the active members vote for
 // it. ledgerd stores the source in the ledger and reports it at
 // GET /app/governance/constitution; the governance engine that runs it is
-// not part of this package.
+// not part of this package. internal/constitution/default holds the
+// constitution (CCF's actions, as .js files) that is to replace this string
+// when issue 10's governance is wired in.
 const DefaultConstitution = `// ledgerd default constitution (CCF-style: validate, resolve, apply).
 const actions = new Map([
   ["set_user", {
