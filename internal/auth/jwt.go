@@ -113,7 +113,7 @@ func (c *IssuerConfig) validate() error {
 	case c.Issuer == "":
 		return errors.New("no Issuer; set it to the iss claim of the issuer's tokens")
 	case c.Namespace != "" && !validNamespace(c.Namespace):
-		return fmt.Errorf("Namespace %q: use 1 to 64 letters, digits, '.', '-' or '_'", clip(c.Namespace))
+		return fmt.Errorf("namespace %q: use 1 to 64 letters, digits, '.', '-' or '_'", clip(c.Namespace))
 	case c.Audience == "" || slices.Contains(c.Audiences, ""):
 		return errors.New("no Audience; set it to the audience clients request tokens for, e.g. https://confidential-ledger.azure.com")
 	case (c.JWKSFile == "") == (c.JWKSURL == ""):

@@ -118,9 +118,9 @@ func TestValidateIssuersNamespaces(t *testing.T) {
 		"Azure AD and another":        {append(aad[:2:2], cfg("https://b/", "")), "would share the default namespace"},
 		"Azure AD and a namespace":    {append(aad[:2:2], cfg("https://b/", "b")), ""},
 		"two Azure AD tenants":        {append(aad[:2:2], other...), "would share the default namespace"},
-		"namespace with colon":        {[]auth.IssuerConfig{cfg("https://a/", "a:b")}, "Namespace"},
-		"namespace with slash":        {[]auth.IssuerConfig{cfg("https://a/", "a/b")}, "Namespace"},
-		"namespace too long":          {[]auth.IssuerConfig{cfg("https://a/", strings.Repeat("n", 65))}, "Namespace"},
+		"namespace with colon":        {[]auth.IssuerConfig{cfg("https://a/", "a:b")}, "namespace \""},
+		"namespace with slash":        {[]auth.IssuerConfig{cfg("https://a/", "a/b")}, "namespace \""},
+		"namespace too long":          {[]auth.IssuerConfig{cfg("https://a/", strings.Repeat("n", 65))}, "namespace \""},
 		"namespace with dot and dash": {[]auth.IssuerConfig{cfg("https://a/", "corp.example-1_x")}, ""},
 	} {
 		err := auth.ValidateIssuers(tc.issuers)
