@@ -1,11 +1,9 @@
 package ledger
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/ledgerd/ledgerd/internal/testfs"
@@ -109,7 +107,7 @@ func TestRolloverWithoutFileDescriptors(t *testing.T) {
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	release := exhaustDescriptors(t)
+	release := testfs.ExhaustDescriptors(t)
 	appendChunk()
 	if err := l.Sync(); err != nil {
 		t.Fatalf("rollover with no descriptor left but a spare: %v", err)
@@ -128,35 +126,4 @@ func TestRolloverWithoutFileDescriptors(t *testing.T) {
 	}
 	l = openT(t, dir)
 	checkContents(t, l, 1, all)
-}
-
-// exhaustDescriptors lowers the process's descriptor limit and opens files
-// until none is left; release closes them.
-func exhaustDescriptors(t *testing.T) (release func()) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	low := lim
-	low.Cur = 256
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Fatal(err)
-	}
-	var files []*os.File
-	for {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			if !errors.Is(err, syscall.EMFILE) {
-				t.Fatal(err)
-			}
-			break
-		}
-		files = append(files, f)
-	}
-	return func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
 }

@@ -135,7 +135,7 @@ func TestNoDescriptorsStallsAndResumes(t *testing.T) {
 	}
 	waitCommitted(t, n, ids[len(ids)-1])
 
-	release := exhaustDescriptors(t)
+	release := testfs.ExhaustDescriptors(t)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		f, err := n.SubmitEntry("c", []byte(strings.Repeat("z", 1000)))
@@ -173,36 +173,6 @@ func TestNoDescriptorsStallsAndResumes(t *testing.T) {
 		waitCommitted(t, n, id)
 	}
 	waitCommitted(t, n, appendEntry(t, n, "c", "after"))
-}
-
-// exhaustDescriptors lowers the process's descriptor limit to 256 and opens
-// files until none is left; release closes them.
-func exhaustDescriptors(t *testing.T) (release func()) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	lim.Cur = 256
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	var files []*os.File
-	for {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			if !errors.Is(err, syscall.EMFILE) {
-				t.Fatal(err)
-			}
-			break
-		}
-		files = append(files, f)
-	}
-	return func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
 }
 
 // renameFailer fails renames to ".committed" names with ENOSPC while fail is

@@ -59,3 +59,34 @@ func Fill(tb testing.TB, dir string) (free func()) {
 		}
 	}
 }
+
+// ExhaustDescriptors lowers the process's descriptor limit to 256 and opens
+// files until none is left, so that the next open fails with EMFILE; release
+// closes them (the limit stays lowered for the rest of the test process).
+func ExhaustDescriptors(tb testing.TB) (release func()) {
+	tb.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		tb.Fatal(err)
+	}
+	lim.Cur = 256
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		tb.Fatal(err)
+	}
+	var files []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				tb.Fatal(err)
+			}
+			break
+		}
+		files = append(files, f)
+	}
+	return func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+}
