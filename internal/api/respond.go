@@ -76,6 +76,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Del(txIDHeader)
+	if isGovPath(r.URL.Path) {
+		h.Set(errorCodeHeader, ae.code)
+	}
 	if ae.status == http.StatusServiceUnavailable || ae.status == http.StatusInsufficientStorage {
 		h.Set("Retry-After", retryAfterSeconds)
 	}

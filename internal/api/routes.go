@@ -93,6 +93,19 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: "/node/state", access: accessCaller, unversioned: true, handle: (*Server).getNodeState},
 		{method: "GET", pattern: "/metrics", access: accessCaller, unversioned: true, handle: (*Server).getMetrics},
 		{method: "GET", pattern: "/healthz", access: accessPublic, unversioned: true, handle: (*Server).getHealth},
+		// CCF's governance API (handlers_govapi.go): its own api-version
+		// (govRead), no authentication, as in CCF.
+		{method: "GET", pattern: "/gov/service/info", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovServiceInfo)},
+		{method: "GET", pattern: "/gov/service/constitution", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovConstitution)},
+		{method: "GET", pattern: "/gov/service/members", access: accessPublic, unversioned: true, handle: govRead((*Server).listGovMembers)},
+		{method: "GET", pattern: "/gov/service/members/{memberId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovMember)},
+		{method: "GET", pattern: "/gov/service/nodes", access: accessPublic, unversioned: true, handle: govRead((*Server).listGovNodes)},
+		{method: "GET", pattern: "/gov/service/nodes/{nodeId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovNode)},
+		{method: "GET", pattern: "/gov/service/join-policy", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovJoinPolicy)},
+		{method: "GET", pattern: "/gov/service/jwk", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovJWK)},
+		{method: "GET", pattern: "/gov/service/javascript-app", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovJSApp)},
+		{method: "GET", pattern: "/gov/service/transactions/commit", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovCommit)},
+		{method: "GET", pattern: "/gov/service/transactions/{transactionId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovTransaction)},
 	}
 }
 
