@@ -22,6 +22,10 @@
 //	                                                   Administrator, 2024-12-09-preview and later
 //	GET    /node/state, /metrics                       any ledger user or Active member; no api-version
 //	GET    /healthz                                    public; no api-version
+//	GET    /gov/service/{info,constitution,members[/{memberId}],nodes[/{nodeId}],
+//	       join-policy,jwk,javascript-app,transactions/commit,transactions/{transactionId}}
+//	                                                   public; api-version=2024-07-01 (CCF's
+//	                                                   governance API, read side; acl-api.md §9)
 //
 // # Versions
 //
