@@ -167,17 +167,7 @@ func TestSmoke(t *testing.T) {
 	if status != 200 || txid == "" || body["collectionId"] != "subledger:0" {
 		t.Fatalf("POST: %d %v %q", status, body, txid)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _, st := call(t, c, "GET", base+"/app/transactions/"+txid+"/status?api-version=2022-05-13", "")
-		if st["state"] == "Committed" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never committed: %v", txid, st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCommittedHTTP(t, c, base, txid)
 	if py := pythonWithSDK(); py != "" {
 		out, err := exec.Command(py, "testdata/python_client.py", base, data).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "OK") {

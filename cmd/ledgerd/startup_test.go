@@ -33,17 +33,7 @@ func TestStartRefusals(t *testing.T) {
 		if i%10 != 9 {
 			continue
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			_, _, st := call(t, c, "GET", base+"/app/transactions/"+txid+"/status?api-version=2022-05-13", "")
-			if st["state"] == "Committed" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never committed: %v", txid, st)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitCommittedHTTP(t, c, base, txid)
 	}
 	p.stop(t)
 
