@@ -33,6 +33,8 @@ type Client struct {
 
 	serviceCert *x509.Certificate
 	servicePEM  []byte
+	// member signs governance writes; nil if there is no member signer.
+	member *MemberSigner
 	// tokens is nil for a certificate credential.
 	tokens tokenProvider
 
@@ -88,6 +90,10 @@ func New(endpoint string, cred Credential, opts *Options) (*Client, error) {
 		sleep:        sleepCtx,
 		jitter:       func(n time.Duration) time.Duration { return rand.N(n) },
 		now:          time.Now,
+		member:       o.MemberSigner,
+	}
+	if c.member == nil && cert != nil {
+		c.member, _ = memberSignerOf(cert) // not a member credential: no signer, and governance writes say so
 	}
 	if o.IdentityEndpoint != "" {
 		if c.identityBase, err = parseEndpoint(o.IdentityEndpoint, "Options.IdentityEndpoint"); err != nil {

@@ -3,8 +3,8 @@
 // ledgers alike. It has one method per operation of the Python SDK
 // (azure-confidentialledger): append, wait for commit, status, entries,
 // ranges, receipts, users, collections, consortium, constitution, enclave
-// quotes and the ledger identity. docs/acl-api.md describes the wire
-// protocol.
+// quotes and the ledger identity; and the governance operations of CCF's
+// governance API. docs/acl-api.md describes the wire protocol.
 //
 // # Trust and authentication
 //
@@ -61,12 +61,35 @@
 //	// Let another certificate read the ledger.
 //	_, err = c.CreateOrUpdateUser(ctx, client.CertificateUserID(readerCert.Raw), client.RoleReader)
 //
+// # Governance
+//
+// The consortium governs the service through CCF's governance API
+// (api-version GovAPIVersion, whatever Options.APIVersion says): a member
+// proposes actions of the constitution (CreateProposal), members vote with
+// ballots (SubmitBallot, Vote), a proposer may withdraw (WithdrawProposal),
+// and a new member acks the state digest to become Active
+// (UpdateStateDigest, AckStateDigest). Every write is a COSE_Sign1 envelope
+// signed with the member's ECDSA key by a MemberSigner: by default the
+// client certificate of a CertificateFile credential, such as ledgerd's
+// DATA/member0.pem:
+//
+//	c, err := client.New("https://localhost:8443", client.CertificateFile("DATA/member0.pem"),
+//		&client.Options{ServiceCertFile: "DATA/service.pem"})
+//	...
+//	p, err := c.CreateProposal(ctx, client.Action{Name: "set_user",
+//		Args: map[string]any{"cert": userCertPEM}})
+//	if err == nil && p.State == client.ProposalOpen {
+//		p, err = c.Vote(ctx, p.ProposalID, true)
+//	}
+//
 // # Errors
 //
 // An error answer of the ledger is a *ResponseError with its status and ACL
 // error code, which matches one of ErrBadRequest, ErrUnauthorized,
 // ErrForbidden, ErrNotFound, ErrUncommitted, ErrConflict and ErrThrottled
-// under errors.Is. Polls that run out of attempts return ErrTimeout.
+// under errors.Is; a governance error's code (such as ProposalNotOpen) is
+// its Code, taken from the body or the x-ms-error-code header. Polls that
+// run out of attempts return ErrTimeout.
 //
 // # Retries and polling
 //

@@ -84,6 +84,13 @@ type Options struct {
 	// DefaultPollAttempts; negative means no bound but the context's. The
 	// MaxAttempts option overrides it per call.
 	PollAttempts int
+	// MemberSigner signs the governance writes (CreateProposal,
+	// SubmitBallot, WithdrawProposal, UpdateStateDigest, AckStateDigest) as
+	// a consortium member. Default: the client certificate of a
+	// CertificateFile or Certificate credential, if its key is ECDSA (a
+	// member's DATA/member0.pem signs as that member). Governance writes
+	// without a signer fail with ErrNoMemberSigner.
+	MemberSigner *MemberSigner
 	// Logger receives retries and the trust-on-first-use fetch, at debug and
 	// info level; never tokens or keys. Default: no logging.
 	Logger *slog.Logger

@@ -21,6 +21,7 @@ const (
 	apiVersionParam   = "api-version"
 	txIDHeader        = "x-ms-ccf-transaction-id"
 	requestIDHeader   = "x-ms-client-request-id"
+	errorCodeHeader   = "x-ms-error-code"
 	mediaJSON         = "application/json"
 	mediaMergePatch   = "application/merge-patch+json"
 	maxResponseBytes  = 64 << 20 // a full range page is under 10 MB
@@ -44,6 +45,11 @@ type request struct {
 	identity bool
 	// hc, if not nil, overrides the client that sends the request.
 	hc *http.Client
+	// apiVersion, if not empty, overrides the client's api-version (the
+	// governance API has versions of its own).
+	apiVersion string
+	// accept, if not empty, overrides the Accept header.
+	accept string
 }
 
 // response is a successful answer, its body read.
@@ -132,7 +138,11 @@ func (c *Client) newHTTPRequest(ctx context.Context, rq *request, reqID string) 
 	}
 	q := url.Values{}
 	maps.Copy(q, rq.query)
-	q.Set(apiVersionParam, c.apiVersion)
+	version := c.apiVersion
+	if rq.apiVersion != "" {
+		version = rq.apiVersion
+	}
+	q.Set(apiVersionParam, version)
 	u := base.Scheme + "://" + base.Host + base.EscapedPath() + rq.path + "?" + q.Encode()
 	var body io.Reader
 	if rq.body != nil {
@@ -142,7 +152,11 @@ func (c *Client) newHTTPRequest(ctx context.Context, rq *request, reqID string) 
 	if err != nil {
 		return nil, permanent{fmt.Errorf("couldn't build the request: %w", err)}
 	}
-	req.Header.Set("Accept", mediaJSON)
+	accept := mediaJSON
+	if rq.accept != "" {
+		accept = rq.accept
+	}
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set(requestIDHeader, reqID)
 	if rq.body != nil {
@@ -181,6 +195,8 @@ func (c *Client) responseError(rq *request, resp *response) *ResponseError {
 		e.Code, e.Message = body.Error.Code, body.Error.Message
 		return e
 	}
+	// The governance API names the code in a header too.
+	e.Code = resp.header.Get(errorCodeHeader)
 	text := strings.TrimSpace(string(resp.body))
 	if len(text) > maxErrorTextBytes {
 		text = text[:maxErrorTextBytes] + "…"
