@@ -33,6 +33,7 @@ type config struct {
 	JWTMaxLifetime    duration `json:"jwt-max-lifetime"`
 	LogLevel          string   `json:"log-level"`
 	LogFormat         string   `json:"log-format"`
+	StartOpening      bool     `json:"start-opening"`
 	// UnsafeAcceptLostTail is a command-line-only override, never read
 	// from a configuration file: see node.Config.UnsafeAcceptLostTail.
 	UnsafeAcceptLostTail bool `json:"-"`
@@ -119,6 +120,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS[,NAMESPACE]` (JWKS: file or https URL; repeatable)")
 	fs.StringVar(&cfg.AADTenant, "aad-tenant", cfg.AADTenant, "accept the Azure AD tokens of the tenant with this directory `id` (a GUID), as ACL does")
 	fs.Var(&cfg.JWTMaxLifetime, "jwt-max-lifetime", "longest `duration` a bearer JWT may be valid (exp - iat; exp - now without iat)")
+	fs.BoolVar(&cfg.StartOpening, "start-opening", cfg.StartOpening, "found the service Opening rather than Open: /app/* is refused until the members open it with a transition_service_to_open proposal (first start only)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.BoolVar(&cfg.UnsafeAcceptLostTail, "unsafe-accept-lost-tail", false, "start even though committed transactions are missing from the ledger (a lost chunk): their seqnos are issued again and two signed histories exist; restore the ledger files instead")

@@ -66,6 +66,12 @@
 //	                           never names users of two issuers
 //	--jwt-max-lifetime D       longest time a bearer JWT may be valid: exp - iat, or exp - now
 //	                           for a token without iat (default 24h)
+//	--start-opening            found the service in CCF's status Opening rather than Open: every
+//	                           /app/* request is answered 404 FrontendNotOpen, governance (/gov/*)
+//	                           and the node's endpoints are served, until the members pass a
+//	                           transition_service_to_open proposal (next_service_identity: the
+//	                           service certificate). First start only: a later start never changes
+//	                           the status. Without it the service is Open at once
 //	--log-level LEVEL          debug, info, warn or error (default info)
 //	--log-format FORMAT        text or json (default text), on standard error
 //	--version                  print the version and exit

@@ -16,8 +16,10 @@ import (
 	"github.com/ledgerd/ledgerd/internal/api"
 	"github.com/ledgerd/ledgerd/internal/attest"
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/gov"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // Start-up and shutdown bounds.
@@ -64,6 +66,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("couldn't listen: %w", err)
 	}
+	if status := gov.ServiceStatus(n.Reader.State()); status != tables.ServiceOpen {
+		fmt.Fprintf(stdout, "service status: %s (/app/* is refused until the members open the service with a transition_service_to_open proposal)\n", status)
+	}
 	announce(stdout, cfg, ln.Addr().String(), plan)
 	log.Info("serving", "addr", ln.Addr().String(), "ledger_id", cfg.LedgerID, "node_id", ids.Node.ID,
 		"max_connections", maxConns, "rlimit_nofile", descriptorLimit())
@@ -94,6 +99,7 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 		Dir:               cfg.Data,
 		Identities:        ids,
 		Genesis:           plan.writes,
+		StartOpening:      cfg.StartOpening,
 		SignatureInterval: time.Duration(cfg.SignatureInterval),
 		SyncInterval:      nodeSyncInterval(cfg.SyncInterval),
 		ChunkSize:         cfg.ChunkSize,

@@ -72,6 +72,9 @@
 //	401 InvalidAuthenticationInfo   no credentials, a client certificate outside its validity period,
 //	                                or a rejected bearer token
 //	403 NotAllowed                  not a ledger user, or role too low
+//	404 FrontendNotOpen             any /app/* request while the service is not Open (CCF's
+//	                                "Frontend is not open."; ledgerd --start-opening), before routing
+//	                                and authentication, as in CCF
 //	404 ResourceNotFound            unknown path, user, constitution; collection without entries
 //	404 TransactionNotFound         unknown transaction, not an entry, entry of another collection
 //	404 TransactionInvalid          a transaction that was rolled back

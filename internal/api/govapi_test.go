@@ -52,10 +52,17 @@ func TestGovServiceReads(t *testing.T) {
 	c := e.anonymous // CCF's governance reads need no authentication
 
 	info := c.get(q("/gov/service/info", vGov)).expect(200, "").object()
-	expectKeys(t, "service info", info, "status", "certificate", "recoveryCount", "serviceData")
+	expectKeys(t, "service info", info, "status", "certificate", "recoveryCount", "serviceData", "configuration")
 	if info["status"] != "Open" || info["certificate"] != string(e.ids.Service.CertPEM) ||
 		info["recoveryCount"] != float64(0) || info["serviceData"] != nil {
 		t.Fatalf("service info %v", info)
+	}
+	config := info["configuration"].(map[string]any)
+	expectKeys(t, "service configuration", config, "recoveryThreshold", "maximumNodeCertificateValidityDays",
+		"maximumServiceCertificateValidityDays", "recentCoseProposalsWindowSize")
+	if config["recoveryThreshold"] != 1.0 || config["maximumNodeCertificateValidityDays"] != 365.0 ||
+		config["maximumServiceCertificateValidityDays"] != 365.0 || config["recentCoseProposalsWindowSize"] != 100.0 {
+		t.Fatalf("service configuration %v", config)
 	}
 
 	r := c.get(q("/gov/service/constitution", vGov)).expect(200, "")

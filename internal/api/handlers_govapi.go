@@ -91,14 +91,26 @@ func (s *Server) getGovConstitution(c *call) error {
 	return nil
 }
 
-// govServiceInfo is ServiceState.ServiceInfo. creationTransactionId and
-// configuration are omitted, as CCF omits them when its state has no record
-// of them: ledgerd's service record has neither.
+// govServiceInfo is ServiceState.ServiceInfo. creationTransactionId is
+// omitted, as CCF omits it when its state has no record of it: ledgerd's
+// service record has none. configuration is omitted, as in CCF, when the
+// state has no service configuration (a ledger founded before ledgerd wrote
+// one).
 type govServiceInfo struct {
-	Status        string          `json:"status"`
-	Certificate   string          `json:"certificate"`
-	RecoveryCount uint64          `json:"recoveryCount"`
-	ServiceData   json.RawMessage `json:"serviceData"`
+	Status        string            `json:"status"`
+	Certificate   string            `json:"certificate"`
+	RecoveryCount uint64            `json:"recoveryCount"`
+	ServiceData   json.RawMessage   `json:"serviceData"`
+	Configuration *govServiceConfig `json:"configuration,omitempty"`
+}
+
+// govServiceConfig is ServiceState.ServiceInfo.configuration: the fields
+// CCF reports of public:ccf.gov.service.config.
+type govServiceConfig struct {
+	RecoveryThreshold                     int `json:"recoveryThreshold"`
+	MaximumNodeCertificateValidityDays    int `json:"maximumNodeCertificateValidityDays"`
+	MaximumServiceCertificateValidityDays int `json:"maximumServiceCertificateValidityDays"`
+	RecentCoseProposalsWindowSize         int `json:"recentCoseProposalsWindowSize"`
 }
 
 // getGovServiceInfo serves GET /gov/service/info.
@@ -111,7 +123,14 @@ func (s *Server) getGovServiceInfo(c *call) error {
 	if err := json.Unmarshal(raw, &info); err != nil {
 		return fmt.Errorf("couldn't decode the service info: %w", err)
 	}
-	return c.ok(govServiceInfo{Status: info.Status, Certificate: info.Cert, ServiceData: jsonNull})
+	answer := govServiceInfo{Status: info.Status, Certificate: info.Cert, ServiceData: jsonNull}
+	if cfg, ok := gov.ServiceConfig(s.reads.State()); ok {
+		answer.Configuration = &govServiceConfig{RecoveryThreshold: cfg.RecoveryThreshold,
+			MaximumNodeCertificateValidityDays:    cfg.MaximumNodeCertificateValidityDays,
+			MaximumServiceCertificateValidityDays: cfg.MaximumServiceCertificateValidityDays,
+			RecentCoseProposalsWindowSize:         cfg.RecentCOSEProposalsWindowSize}
+	}
+	return c.ok(answer)
 }
 
 // jsonNull is the value of the *Data fields ledgerd does not record

@@ -64,6 +64,8 @@ type envOptions struct {
 	// maxConnections and unauthIdle are the server's connection limits.
 	maxConnections int
 	unauthIdle     time.Duration
+	// startOpening founds the service Opening (node.Config.StartOpening).
+	startOpening bool
 }
 
 // credential is a client certificate and key.
@@ -119,7 +121,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	n, err := node.Open(node.Config{Dir: dir, Identities: ids, Genesis: genesis, Logger: testLogger(t),
-		SignatureInterval: o.signatureInterval, SignatureTxs: o.signatureTxs})
+		SignatureInterval: o.signatureInterval, SignatureTxs: o.signatureTxs, StartOpening: o.startOpening})
 	if err != nil {
 		t.Fatal(err)
 	}

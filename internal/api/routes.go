@@ -159,6 +159,11 @@ func (s *Server) dispatch(eps []*endpoint) http.Handler {
 		reqID, err := setRequestIDs(rec, r)
 		ep, route, pickErr := pick(rec, r, eps)
 		err = cmp.Or(err, pickErr)
+		if strings.HasPrefix(r.URL.Path, "/app/") && !s.frontendOpen() {
+			// CCF's user frontend answers nothing, not even 404 or 405,
+			// before the service is open.
+			err = errFrontendNotOpen
+		}
 		defer s.recoverPanic(rec, r, route)
 		if err == nil {
 			c := &call{w: rec, r: r, ep: ep}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/attest"
@@ -114,6 +115,9 @@ type Server struct {
 	startupSeqno   uint64
 	maxCollections int
 	conns          *connTracker
+	// openInfo is the last service record seen with status Open
+	// (frontendOpen).
+	openInfo atomic.Pointer[[]byte]
 }
 
 // New returns a server for cfg.

@@ -20,10 +20,13 @@ type Genesis struct {
 	// Constitution is the JavaScript constitution; "" means
 	// DefaultConstitution.
 	Constitution string
+	// ServiceConfig is the service configuration (public:ccf.gov.service.config);
+	// nil means tables.DefaultServiceConfig().
+	ServiceConfig *tables.ServiceConfig
 }
 
 // Writes validates g and returns its writes: members (certificates and
-// info), users, and the constitution.
+// info), users, the constitution and the service configuration.
 func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 	if len(g.Members) == 0 {
 		return nil, errors.New("gov: genesis needs at least one member")
@@ -59,13 +62,16 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 		seen[u.ID] = true
 		users.Writes = append(users.Writes, SetUser(u.ID, u.Role).Writes...)
 	}
+	if c := g.ServiceConfig; c != nil && (c.RecoveryThreshold < 1 || c.RecoveryThreshold > 254) {
+		return nil, fmt.Errorf("gov: genesis recovery threshold %d is not between 1 and 254", c.RecoveryThreshold)
+	}
 	script := g.Constitution
 	if script == "" {
 		script = DefaultConstitution
 	}
 	constitution := ledger.MapWrites{Name: tables.ConstitutionMap,
 		Writes: []ledger.KV{{Key: tables.SingletonKey, Value: []byte(script)}}}
-	writes := []ledger.MapWrites{certs, infos, constitution}
+	writes := []ledger.MapWrites{certs, infos, constitution, serviceConfigWrite(g.ServiceConfig)}
 	if len(users.Writes) > 0 {
 		writes = append(writes, users)
 	}

@@ -67,6 +67,11 @@ type Config struct {
 	// Genesis is written in the genesis transaction, after the service
 	// and node records: initial users, members, constitution.
 	Genesis []ledger.MapWrites
+	// StartOpening founds the service in CCF's status Opening instead of
+	// Open: the data plane is refused until the members open the service
+	// (the constitution's transition_service_to_open). Only the genesis
+	// transaction reads it.
+	StartOpening bool
 	// Raft configures consensus. Raft.ID defaults to 1.
 	Raft consensus.Config
 	// Transport sends Raft messages to the other members; peers deliver

@@ -228,7 +228,7 @@ func (n *Node) checkpointMatches(cp *checkpointFile, committed uint64) bool {
 }
 
 // queueGenesisIfNeeded queues the genesis transaction of a new service: the
-// service certificate and status, this node's endorsed certificate, and the
+// service certificate and status (Open, or Opening with StartOpening), this node's endorsed certificate, and the
 // configured initial governance (users, members, constitution).
 func (n *Node) queueGenesisIfNeeded() {
 	if n.cfg.NoBootstrap {
@@ -241,7 +241,11 @@ func (n *Node) queueGenesisIfNeeded() {
 		return
 	}
 	id := n.cfg.Identities
-	info := tables.Value(tables.ServiceInfo{Cert: string(id.Service.CertPEM), Status: tables.ServiceOpen})
+	status := tables.ServiceOpen
+	if n.cfg.StartOpening {
+		status = tables.ServiceOpening
+	}
+	info := tables.Value(tables.ServiceInfo{Cert: string(id.Service.CertPEM), Status: status})
 	nodeInfo := tables.Value(tables.NodeInfo{Cert: string(id.Node.CertPEM), Status: tables.NodeTrusted})
 	writes := []ledger.MapWrites{
 		{Name: tables.ServiceInfoMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: info}}},
