@@ -4,10 +4,13 @@
 //	ledgerctl verify --service-cert FILE RECEIPT.json
 //	ledgerctl append|get|list|status|wait|receipt|collections|users|consortium|
 //	          constitution|quotes|identity|import|export [flags] [ARGS]
+//	ledgerctl gov propose|vote|withdraw|list|show|members|ack|constitution [flags] [ARGS]
 //
 // The client commands take the ledger and credentials from flags or from
 // the environment: LEDGER_ENDPOINT, LEDGER_CERT (or LEDGER_TOKEN_FILE) and
-// LEDGER_SERVICE_CERT (see `ledgerctl help`).
+// LEDGER_SERVICE_CERT (see `ledgerctl help`). The gov commands sign
+// governance requests with the member certificate and key of LEDGER_CERT
+// (see `ledgerctl gov help`).
 //
 // Exit codes: 0 success, 1 failure (including any verification failure),
 // 2 usage error.
@@ -41,6 +44,7 @@ func commands() []command {
 		{"users", "add, get or remove (rm) a user and its role", runUsers},
 		{"consortium", "list the consortium members", runConsortium},
 		{"constitution", "print the governance constitution", runConstitution},
+		{"gov", "govern as a consortium member: propose, vote, withdraw, list, show, members, ack, constitution", runGov},
 		{"quotes", "list the nodes' enclave quotes", runQuotes},
 		{"identity", "fetch the ledger's service certificate from the identity service", runIdentity},
 		{"import", "append a file's lines (or JSON lines), resumably, exactly once each", runImport},

@@ -107,7 +107,13 @@ func explain(err error) error {
 	var hint string
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
+	var re *client.ResponseError
+	gov := errors.As(err, &re) && strings.HasPrefix(re.Path, "/gov/members/")
 	switch {
+	case errors.Is(err, client.ErrNoMemberSigner):
+		return fmt.Errorf("%w (give --cert with a member's certificate and ECDSA key, such as ledgerd's DATA/member0.pem)", err)
+	case gov && (re.StatusCode == 401 || re.StatusCode == 403):
+		hint = "the service did not accept the signature: is --cert a consortium member's certificate and key (ledgerd: DATA/member0.pem), and the machine's clock right?"
 	case errors.Is(err, errCommandTimeout), errors.Is(err, context.DeadlineExceeded):
 		hint = "no answer in time: raise --timeout"
 	case errors.As(err, &unknownAuthority):
