@@ -137,29 +137,33 @@ func (s *Server) getGovServiceInfo(c *call) error {
 // (memberData, nodeData, serviceData): CCF writes JSON null when unset.
 var jsonNull = json.RawMessage("null")
 
-// govMember is ServiceState.Member. ledgerd's members have no recovery
-// encryption key yet, so publicEncryptionKey is never set.
+// govMember is ServiceState.Member; publicEncryptionKey is set for a
+// recovery member (one with an encryption key), as in CCF.
 type govMember struct {
-	MemberID    string          `json:"memberId"`
-	Status      string          `json:"status"`
-	MemberData  json.RawMessage `json:"memberData"`
-	Certificate string          `json:"certificate"`
+	MemberID            string          `json:"memberId"`
+	Status              string          `json:"status"`
+	MemberData          json.RawMessage `json:"memberData"`
+	Certificate         string          `json:"certificate"`
+	PublicEncryptionKey string          `json:"publicEncryptionKey,omitempty"`
 }
 
-func govMemberOf(m gov.Member) govMember {
-	return govMember{MemberID: m.ID, Status: m.Status, MemberData: jsonNull, Certificate: string(m.CertPEM)}
+func govMemberOf(st *node.State, m gov.Member) govMember {
+	key, _ := st.Get(tables.MembersEncryptionKeysMap, []byte(m.ID))
+	return govMember{MemberID: m.ID, Status: m.Status, MemberData: jsonNull, Certificate: string(m.CertPEM),
+		PublicEncryptionKey: string(key)}
 }
 
 // listGovMembers serves GET /gov/service/members.
 func (s *Server) listGovMembers(c *call) error {
-	members, err := gov.Members(s.reads.State())
+	st := s.reads.State()
+	members, err := gov.Members(st)
 	if err != nil {
 		return fmt.Errorf("couldn't read members: %w", err)
 	}
 	items := make([]govMember, 0, len(members))
 	for _, m := range members {
 		if m.Status != "" { // as CCF, list the member info table
-			items = append(items, govMemberOf(m))
+			items = append(items, govMemberOf(st, m))
 		}
 	}
 	return c.ok(struct {
@@ -173,7 +177,8 @@ func (s *Server) getGovMember(c *call) error {
 	if err != nil {
 		return err
 	}
-	members, err := gov.Members(s.reads.State())
+	st := s.reads.State()
+	members, err := gov.Members(st)
 	if err != nil {
 		return fmt.Errorf("couldn't read members: %w", err)
 	}
@@ -181,7 +186,7 @@ func (s *Server) getGovMember(c *call) error {
 		// CCF's member info table is the one looked up; ledgerd writes a
 		// member's info and certificate together.
 		if m.ID == id && m.Status != "" {
-			return c.ok(govMemberOf(m))
+			return c.ok(govMemberOf(st, m))
 		}
 	}
 	return newError(http.StatusNotFound, codeResourceNotFound, "Member %s does not exist.", id)

@@ -66,6 +66,9 @@ type envOptions struct {
 	unauthIdle     time.Duration
 	// startOpening founds the service Opening (node.Config.StartOpening).
 	startOpening bool
+	// memberEncryptionKey, if set, is the member's recovery encryption
+	// public key (PEM): genesis gives it a share of the ledger secret.
+	memberEncryptionKey []byte
 }
 
 // credential is a client certificate and key.
@@ -116,6 +119,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 			{ID: contributor.userID(), Role: auth.RoleContributor},
 			{ID: reader.userID(), Role: auth.RoleReader},
 		},
+		EncryptionKeys: [][]byte{o.memberEncryptionKey},
+		LedgerSecret:   ids.LedgerSecret,
 	}.Writes()
 	if err != nil {
 		t.Fatal(err)

@@ -106,6 +106,9 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: "/gov/service/javascript-app", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovJSApp)},
 		{method: "GET", pattern: "/gov/service/transactions/commit", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovCommit)},
 		{method: "GET", pattern: "/gov/service/transactions/{transactionId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovTransaction)},
+		// Recovery (handlers_govrecovery.go).
+		{method: "GET", pattern: "/gov/recovery/encrypted-shares/{memberId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovEncryptedShare)},
+		{method: "POST", pattern: "/gov/recovery/members/{memberAction}", access: accessPublic, unversioned: true, handle: govRead((*Server).postGovRecoveryMember)},
 	}
 }
 

@@ -1,10 +1,12 @@
 package gov
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/recovery"
 	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
@@ -23,16 +25,27 @@ type Genesis struct {
 	// ServiceConfig is the service configuration (public:ccf.gov.service.config);
 	// nil means tables.DefaultServiceConfig().
 	ServiceConfig *tables.ServiceConfig
+	// EncryptionKeys are the recovery encryption public keys (PEM PUBLIC
+	// KEY, RSA) of the members, in the order of Members: a member with one
+	// is a recovery member. It may be shorter than Members; a nil entry is
+	// a member without a key.
+	EncryptionKeys [][]byte
+	// LedgerSecret is the service's ledger secret, shared among the
+	// recovery members in the genesis transaction (package recovery).
+	// Required when a member has an encryption key.
+	LedgerSecret []byte
 }
 
-// Writes validates g and returns its writes: members (certificates and
-// info), users, the constitution and the service configuration.
+// Writes validates g and returns its writes: members (certificates, info
+// and encryption keys), users, the constitution, the service configuration
+// and the recovery members' shares of the ledger secret.
 func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 	if len(g.Members) == 0 {
 		return nil, errors.New("gov: genesis needs at least one member")
 	}
 	certs := ledger.MapWrites{Name: tables.MembersCertsMap}
 	infos := ledger.MapWrites{Name: tables.MembersInfoMap}
+	encKeys := ledger.MapWrites{Name: tables.MembersEncryptionKeysMap}
 	seen := map[string]bool{}
 	active := tables.Value(tables.MemberInfo{Status: tables.MemberActive})
 	for i, p := range g.Members {
@@ -47,6 +60,15 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 		seen[id] = true
 		certs.Writes = append(certs.Writes, ledger.KV{Key: []byte(id), Value: p})
 		infos.Writes = append(infos.Writes, ledger.KV{Key: []byte(id), Value: active})
+		if i < len(g.EncryptionKeys) && g.EncryptionKeys[i] != nil {
+			if _, err := recovery.ParsePublicKey(g.EncryptionKeys[i]); err != nil {
+				return nil, fmt.Errorf("gov: member %d (%s): %w", i, id, err)
+			}
+			encKeys.Writes = append(encKeys.Writes, ledger.KV{Key: []byte(id), Value: g.EncryptionKeys[i]})
+		}
+	}
+	if len(g.EncryptionKeys) > len(g.Members) {
+		return nil, fmt.Errorf("gov: %d encryption keys for %d members", len(g.EncryptionKeys), len(g.Members))
 	}
 	users := ledger.MapWrites{Name: tables.UsersMap}
 	seen = map[string]bool{}
@@ -74,6 +96,19 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 	writes := []ledger.MapWrites{certs, infos, constitution, serviceConfigWrite(g.ServiceConfig)}
 	if len(users.Writes) > 0 {
 		writes = append(writes, users)
+	}
+	if len(encKeys.Writes) > 0 {
+		if len(g.LedgerSecret) == 0 {
+			return nil, errors.New("gov: genesis has recovery members but no ledger secret to share among them")
+		}
+		writes = append(writes, encKeys)
+		// The initial recovery shares, over everything genesis writes (its
+		// recovery members and its service configuration's threshold).
+		shares, err := recovery.SharesWrites(recovery.WriteSetState(writes), g.LedgerSecret, rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("gov: genesis recovery shares: %w", err)
+		}
+		writes = append(writes, shares...)
 	}
 	return writes, nil
 }

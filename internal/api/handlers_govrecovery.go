@@ -1,0 +1,90 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ledgerd/ledgerd/internal/recovery"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+// The recovery endpoints of CCF's governance API 2024-07-01 (CCF
+// src/node/gov/handlers/recovery.h). docs/acl-api.md §9 says what ledgerd
+// answers until a service can wait for recovery shares (issue 11).
+
+// codeServiceNotWaiting is CCF's code for a share submitted to a service
+// that is not waiting for recovery shares.
+const codeServiceNotWaiting = "ServiceNotWaitingForRecoveryShares"
+
+// The service status in which CCF accepts recovery shares.
+const (
+	statusWaitingForShares = "WaitingForRecoveryShares"
+)
+
+// getGovEncryptedShare serves GET /gov/recovery/encrypted-shares/{memberId}:
+// the member's recovery share, RSA-OAEP encrypted to its encryption key,
+// unauthenticated as in CCF (only the member's private key opens it).
+func (s *Server) getGovEncryptedShare(c *call) error {
+	id, err := parseHexID(c.r.PathValue("memberId"), "member")
+	if err != nil {
+		return err
+	}
+	// CCF's member ids are lowercase hex; so are the table's keys.
+	id = strings.ToLower(id)
+	share, ok, err := recovery.EncryptedShare(s.reads.State(), id)
+	if err != nil {
+		return fmt.Errorf("couldn't read the recovery shares: %w", err)
+	}
+	if !ok {
+		return newError(http.StatusNotFound, codeResourceNotFound, "Recovery share not found for member %s.", id)
+	}
+	return c.ok(struct {
+		MemberID       string `json:"memberId"`
+		EncryptedShare string `json:"encryptedShare"`
+	}{id, base64.StdEncoding.EncodeToString(share)})
+}
+
+// postGovRecoveryMember serves POST /gov/recovery/members/{memberId}:recover
+// (the pattern's last segment is "{memberId}:recover": http.ServeMux
+// wildcards are whole segments). As in CCF, a share is refused unless the
+// service is waiting for recovery shares. ledgerd's service never is until
+// the network can recover (issue 11), so every submission gets CCF's 403
+// ServiceNotWaitingForRecoveryShares; the COSE recovery_share envelope is
+// not read.
+func (s *Server) postGovRecoveryMember(c *call) error {
+	seg := c.r.PathValue("memberAction")
+	id, ok := strings.CutSuffix(seg, ":recover")
+	if !ok {
+		return newError(http.StatusNotFound, codeResourceNotFound, "No such resource: %s.", clip(c.r.URL.Path))
+	}
+	if _, err := parseHexID(id, "member"); err != nil {
+		return err
+	}
+	status, err := serviceStatus(s.reads.State())
+	if err != nil {
+		return err
+	}
+	if status != statusWaitingForShares {
+		return newError(http.StatusForbidden, codeServiceNotWaiting, "Service is not waiting for recovery shares.")
+	}
+	// Unreachable until issue 11: no transition leads to this status.
+	return newError(http.StatusNotImplemented, "NotImplemented", "Submitting recovery shares is not supported yet.")
+}
+
+// serviceStatus returns the service's status in st ("" before genesis).
+func serviceStatus(st interface {
+	Get(string, []byte) ([]byte, bool)
+}) (string, error) {
+	raw, ok := st.Get(tables.ServiceInfoMap, tables.SingletonKey)
+	if !ok {
+		return "", nil
+	}
+	var info tables.ServiceInfo
+	if err := json.Unmarshal(raw, &info); err != nil {
+		return "", fmt.Errorf("couldn't decode the service info: %w", err)
+	}
+	return info.Status, nil
+}
