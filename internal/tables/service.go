@@ -1,9 +1,10 @@
 package tables
 
-// ServiceConfigMap (recovery.go) is CCF's service configuration, a
-// singleton written at genesis and changed by the constitution's
-// set_recovery_threshold and set_service_configuration actions. Its value
-// is ServiceConfig.
+// ServiceConfigMap is CCF's service configuration (a singleton: key
+// SingletonKey), written at genesis and changed by the constitution's
+// set_recovery_threshold and set_service_configuration actions. Value:
+// ServiceConfig.
+const ServiceConfigMap = "public:ccf.gov.service.config"
 
 // Service statuses in ServiceInfoMap, as CCF spells them (ServiceStatus).
 // ServiceOpen is in governance.go.
