@@ -12,8 +12,10 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/audit"
 	"github.com/ledgerd/ledgerd/internal/dirlock"
+	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
 	"github.com/ledgerd/ledgerd/receipt"
 )
 
@@ -21,6 +23,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit", stderr)
 	certPath := fs.String("service-cert", "", "service certificate (default: DIR/service.pem)")
 	secretPath := fs.String("secret", "", "ledger secret file, to authenticate every entry (default: DIR/ledger.secret if present)")
+	serviceKeyPath := fs.String("service-key", "", "service key file, to unwrap the ledger secrets of rekeys and authenticate the entries after them (default: DIR/service.key if present)")
 	measure := fs.Bool("measure", false, "also measure this machine's raw SHA-256 throughput and print the ratio")
 	quiet := fs.Bool("q", false, "no progress bar")
 	derived := fs.Bool("derived", true, "also check the node's derived files (merkle.tree, signatures.idx, state.checkpoint) against the ledger")
@@ -48,7 +51,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 			defer release()
 		}
 	}
-	opts, err := auditOptions(dataDir, *certPath, *secretPath)
+	opts, err := auditOptions(dataDir, *certPath, *secretPath, *serviceKeyPath)
 	if err != nil {
 		return err
 	}
@@ -76,7 +79,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	}
 	printReport(stdout, rep, elapsed, opts)
 	if *derived {
-		drep, err := node.CheckDerived(dataDir, opts.LedgerSecret, *live)
+		drep, err := node.CheckDerivedKeys(dataDir, opts.Keyring, *live)
 		var df *node.DerivedFailure
 		if errors.As(err, &df) {
 			fmt.Fprintf(stdout, "FAIL: derived file %s\n", df)
@@ -113,8 +116,13 @@ func printReport(w io.Writer, rep *audit.Report, elapsed time.Duration, opts aud
 	if t := rep.TornTail; t != nil {
 		fmt.Fprintf(w, "note: %d bytes after seqno %d in %s are a write in progress (%s); not audited\n", t.Bytes, t.Seqno-1, t.File, t.Reason)
 	}
+	if rep.Rekeys > 0 {
+		fmt.Fprintf(w, "the ledger was rekeyed %d times\n", rep.Rekeys)
+	}
 	if rep.Authenticated {
-		fmt.Fprintln(w, "every entry was authenticated with the ledger secret")
+		fmt.Fprintln(w, "every entry was authenticated with the ledger secret of its seqno")
+	} else if rep.AuthenticatedTo > 0 {
+		fmt.Fprintf(w, "entries up to %d were authenticated; the ledger was rekeyed there, and without the service key (--service-key) the new secret cannot be unwrapped: the entries after it are checked at signatures only\n", rep.AuthenticatedTo)
 	} else {
 		fmt.Fprintln(w, "entries were not authenticated (no ledger secret): modifications are detected at the next signature")
 	}
@@ -130,7 +138,7 @@ func resolveDirs(dir string) (dataDir, ledgerDir string) {
 	return filepath.Dir(filepath.Clean(dir)), dir
 }
 
-func auditOptions(dataDir, certPath, secretPath string) (audit.Options, error) {
+func auditOptions(dataDir, certPath, secretPath, serviceKeyPath string) (audit.Options, error) {
 	var opts audit.Options
 	if certPath == "" {
 		certPath = filepath.Join(dataDir, "service.pem")
@@ -151,6 +159,23 @@ func auditOptions(dataDir, certPath, secretPath string) (audit.Options, error) {
 		return opts, err
 	}
 	opts.LedgerSecret = secret
+	if secret == nil {
+		return opts, nil
+	}
+	explicit = serviceKeyPath != ""
+	if !explicit {
+		serviceKeyPath = filepath.Join(dataDir, "service.key")
+	}
+	key, err := identity.LoadKey(serviceKeyPath)
+	if err != nil && explicit {
+		return opts, err
+	}
+	if key != nil && !key.PublicKey.Equal(opts.ServiceCert.PublicKey) {
+		return opts, fmt.Errorf("%s is not the key of the service certificate", serviceKeyPath)
+	}
+	if opts.Keyring, err = tables.NewKeyring(secret, key); err != nil {
+		return opts, err
+	}
 	return opts, nil
 }
 

@@ -4,20 +4,21 @@
 // transaction's root must equal the recomputed tree's root and verify under
 // a node certificate endorsed by the service certificate.
 //
-// With the ledger secret, every entry is also authenticated (its AES-GCM tag
-// covers the public domain and the ciphertext), so a modified entry is named
-// exactly; without it, a modification is detected at the next signature and
+// With the ledger secrets (Options.Keyring: the first secret and the service
+// key that unwraps those of rekeys), every entry is also authenticated with
+// the secret of its seqno (its AES-GCM tag covers the public domain and the
+// ciphertext), so a modified entry is named exactly; without it, a modification is detected at the next signature and
 // the entry is named from the node's Merkle tree file if one is given.
 package audit
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
@@ -30,8 +31,14 @@ type Options struct {
 	// ServiceCert is the service identity the signatures must chain to.
 	// Required: an auditor must know whom it trusts.
 	ServiceCert *x509.Certificate
-	// LedgerSecret, if set, authenticates every entry's AES-GCM tag.
+	// LedgerSecret, if set, authenticates every entry's AES-GCM tag up to
+	// the first rekey (all of them if the ledger was never rekeyed).
 	LedgerSecret []byte
+	// Keyring, if set, replaces LedgerSecret: it finds each entry's ledger
+	// secret, through rekeys too when it holds the service key
+	// (tables.NewKeyring), so that every entry is authenticated with the
+	// secret of its seqno.
+	Keyring *tables.Keyring
 	// TreeLeaf, if set, returns the node's stored Merkle leaf for a seqno; it
 	// is used only to name the modified entry when a root does not match.
 	TreeLeaf func(seqno uint64) (merkle.Hash, bool)
@@ -54,8 +61,13 @@ type Report struct {
 	LastSeqno     uint64
 	LastSigned    uint64 // seqno of the last signature: entries after it are not yet covered
 	Bytes         int64  // bytes of entries hashed
-	Authenticated bool   // every entry's GCM tag was checked with the ledger secret
-	Root          merkle.Hash
+	Authenticated bool   // every entry's GCM tag was checked with the ledger secret of its seqno
+	// AuthenticatedTo, when a secret was given but Authenticated is false,
+	// is the last seqno authenticated: a rekey there whose secret the
+	// keyring cannot unwrap (no service key) ended authentication.
+	AuthenticatedTo uint64
+	Rekeys          uint64 // rekey transactions met
+	Root            merkle.Hash
 	// TornTail, with Options.Live, describes bytes after the last whole
 	// entry (a write in progress), which were not audited.
 	TornTail *ledger.TornTail
@@ -78,6 +90,12 @@ type item struct {
 	sig   *tables.PrimarySignature
 	certs []nodeCert // endorsed node certificates this entry writes
 	err   error
+	// authWith is the AEAD prepare authenticated the entry with (the
+	// secret of its seqno as the rekeys checked so far knew it) and
+	// authErr the outcome; check redoes it if the secret was another.
+	authWith cipher.AEAD
+	authErr  error
+	rekey    []byte // the EncryptedLedgerSecretsMap value of a rekey
 }
 
 type nodeCert struct{ id, pem string }
@@ -87,18 +105,16 @@ func Dir(dir string, opts Options) (*Report, error) {
 	if opts.ServiceCert == nil {
 		return nil, errors.New("audit: the service certificate is required")
 	}
-	var aead cipher.AEAD
-	if opts.LedgerSecret != nil {
-		block, err := aes.NewCipher(opts.LedgerSecret)
-		if err != nil {
-			return nil, fmt.Errorf("audit: bad ledger secret: %w", err)
-		}
-		if aead, err = cipher.NewGCM(block); err != nil {
-			return nil, err
+	keys := opts.Keyring
+	if keys == nil && opts.LedgerSecret != nil {
+		var err error
+		if keys, err = tables.NewKeyring(opts.LedgerSecret, nil); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
 		}
 	}
-	a := &auditor{opts: opts, aead: aead, nodes: map[string]string{}, verifier: tables.NewVerifier(opts.ServiceCert)}
-	a.rep.Authenticated = aead != nil
+	a := &auditor{opts: opts, keys: keys, nodes: map[string]string{}, verifier: tables.NewVerifier(opts.ServiceCert)}
+	a.rekeys.Store(&[]tables.Rekey{})
+	a.rep.Authenticated = keys != nil
 	a.front.Append(merkle.Hash{}) // leaf 0: 32 zero bytes
 	if err := a.run(dir); err != nil {
 		return &a.rep, err
@@ -113,13 +129,18 @@ func Dir(dir string, opts Options) (*Report, error) {
 }
 
 type auditor struct {
-	opts     Options
-	aead     cipher.AEAD
-	front    merkle.Frontier
-	rep      Report
-	nodes    map[string]string // node id -> endorsed certificate PEM
-	verifier *tables.Verifier
-	prevSig  uint64
+	opts Options
+	keys *tables.Keyring
+	// rekeys are the rekeys checked so far, in order (check's), and a
+	// snapshot of them for prepare's workers.
+	rekeyList []tables.Rekey
+	rekeys    atomic.Pointer[[]tables.Rekey]
+	noAuth    bool // a rekey's secret could not be unwrapped: authentication ended
+	front     merkle.Frontier
+	rep       Report
+	nodes     map[string]string // node id -> endorsed certificate PEM
+	verifier  *tables.Verifier
+	prevSig   uint64
 	// Leaves since the last verified signature, from seqno recentBase on,
 	// to name a modified entry when the next root does not match.
 	recentBase uint64
@@ -238,10 +259,9 @@ func (a *auditor) prepare(it *item) {
 		it.err = fmt.Errorf("entry's IV says seqno %d", e.Seqno)
 		return
 	}
-	if a.aead != nil {
-		if err := e.Authenticate(a.aead); err != nil {
-			it.err = fmt.Errorf("entry fails authentication with the ledger secret (modified public domain, ciphertext or IV): %w", err)
-			return
+	if a.keys != nil {
+		if aead, err := a.keys.AEAD(*a.rekeys.Load(), it.seqno); err == nil {
+			it.authWith, it.authErr = aead, e.Authenticate(aead)
 		}
 	}
 	d, err := e.PublicDomain()
@@ -256,6 +276,9 @@ func (a *auditor) prepare(it *item) {
 	if d.Version != int64(it.seqno) {
 		it.err = fmt.Errorf("public domain version %d differs from the seqno", d.Version)
 		return
+	}
+	if value, ok := tables.RekeyOf(d.Maps); ok {
+		it.rekey = value
 	}
 	it.leaf = merkle.Hash(receipt.LeafFromDigests(ledger.WriteSetDigest(it.raw), d.CommitEvidenceDigest, d.ClaimsDigest))
 	if it.sig, _, err = tables.ParseSignature(d); err != nil {
@@ -280,10 +303,47 @@ func (a *auditor) checkBatch(items []item) error {
 	return nil
 }
 
+// authenticate checks, in order, that the entry authenticated with the
+// ledger secret of its seqno (redoing prepare's work if prepare used
+// another), and records a rekey's secret for the entries after it.
+func (a *auditor) authenticate(it *item) error {
+	if a.keys == nil || a.noAuth {
+		return nil
+	}
+	aead, err := a.keys.AEAD(a.rekeyList, it.seqno)
+	if errors.Is(err, tables.ErrNoWrappingKey) {
+		a.noAuth, a.rep.Authenticated, a.rep.AuthenticatedTo = true, false, it.seqno-1
+		return nil
+	}
+	if err != nil {
+		return &Failure{Seqno: it.seqno, Reason: err.Error()}
+	}
+	if aead != it.authWith {
+		e, err := ledger.ParseEntry(it.raw)
+		if err != nil {
+			return &Failure{Seqno: it.seqno, Reason: err.Error()}
+		}
+		it.authErr = e.Authenticate(aead)
+	}
+	if it.authErr != nil {
+		return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("entry fails authentication with the ledger secret of its seqno (modified public domain, ciphertext or IV): %v", it.authErr)}
+	}
+	if it.rekey != nil {
+		a.rep.Rekeys++
+		a.rekeyList = append(a.rekeyList[:len(a.rekeyList):len(a.rekeyList)], tables.Rekey{Seqno: it.seqno, Value: append([]byte(nil), it.rekey...)})
+		list := a.rekeyList
+		a.rekeys.Store(&list)
+	}
+	return nil
+}
+
 // check does the ordered work: signatures against the running tree.
 func (a *auditor) check(it *item) error {
 	if it.err != nil {
 		return &Failure{Seqno: it.seqno, Reason: it.err.Error()}
+	}
+	if err := a.authenticate(it); err != nil {
+		return err
 	}
 	if a.rep.Entries == 0 {
 		a.rep.FirstSeqno = it.seqno

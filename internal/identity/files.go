@@ -132,3 +132,10 @@ func warnIfNotPrivate(path string, log *slog.Logger) {
 			slog.String("file", path), slog.String("mode", fi.Mode().Perm().String()))
 	}
 }
+
+// LoadKey reads a PKCS#8 PEM EC P-256 or P-384 private key file (such as
+// service.key), for tools that need one key without the rest of a data
+// directory (ledgerctl audit unwraps rekeyed ledger secrets with it).
+func LoadKey(path string) (*ecdsa.PrivateKey, error) {
+	return loadKey(path, slog.New(slog.DiscardHandler))
+}

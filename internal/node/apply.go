@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/cipher"
 	"fmt"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -87,7 +88,11 @@ func (n *Node) derive(e *ledger.Entry) error {
 	if e.Seqno <= n.state.Applied() {
 		return nil
 	}
-	writes, err := n.writesOf(e)
+	aead, err := n.aeadAt(e.Seqno)
+	if err != nil {
+		return fmt.Errorf("couldn't decrypt entry %d: %w", e.Seqno, err)
+	}
+	writes, err := writesOf(e, aead)
 	if err != nil {
 		return err
 	}
@@ -95,9 +100,9 @@ func (n *Node) derive(e *ledger.Entry) error {
 	return nil
 }
 
-// writesOf decodes an entry's write set: its public maps and its decrypted
-// private ones.
-func (n *Node) writesOf(e *ledger.Entry) ([]ledger.MapWrites, error) {
+// writesOf decodes an entry's write set: its public maps and its private
+// ones, decrypted with aead (the ledger secret of its seqno).
+func writesOf(e *ledger.Entry, aead cipher.AEAD) ([]ledger.MapWrites, error) {
 	var writes []ledger.MapWrites
 	if consensus.HasPublicMaps(e) {
 		d, err := e.PublicDomain()
@@ -107,7 +112,7 @@ func (n *Node) writesOf(e *ledger.Entry) ([]ledger.MapWrites, error) {
 		writes = d.Maps
 	}
 	if len(e.Ciphertext) > 0 {
-		private, err := e.Decrypt(n.aead)
+		private, err := e.Decrypt(aead)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't decrypt entry %d: %w", e.Seqno, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"sort"
 
 	"github.com/ledgerd/ledgerd/internal/durable"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // checkpointFile is the state snapshot written every SnapshotInterval: the
@@ -30,6 +31,9 @@ type checkpointFile struct {
 	TreeSize    uint64                `json:"treeSize"`
 	Maps        []checkpointMap       `json:"maps"`
 	Collections map[string]Collection `json:"collections"`
+	// Rekeys are the rekey transactions up to Applied (public data: each
+	// holds its secret wrapped, see tables.Keyring).
+	Rekeys []tables.Rekey `json:"rekeys,omitempty"`
 }
 
 type checkpointMap struct {
@@ -88,7 +92,7 @@ func (n *Node) snapshotState() (*checkpointFile, error) {
 	}
 	cp := &checkpointFile{
 		Version: 1, Applied: s.seqno, AppliedView: view, AppliedLeaf: hex.EncodeToString(leaf[:]),
-		TreeSize: n.tree.Size(), Collections: s.collections,
+		TreeSize: n.tree.Size(), Collections: s.collections, Rekeys: s.rekeys,
 	}
 	for name, m := range s.maps {
 		cm := checkpointMap{Name: name}
@@ -189,5 +193,6 @@ func (s *State) restore(cp *checkpointFile) {
 	if cp.Collections != nil {
 		v.collections = cp.Collections
 	}
+	v.rekeys = cp.Rekeys
 	s.reset(v)
 }

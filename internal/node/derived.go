@@ -1,18 +1,18 @@
 package node
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // DerivedReport summarises a check of a data directory's derived files.
@@ -42,20 +42,28 @@ func (f *DerivedFailure) Error() string { return f.File + ": " + f.Reason }
 // the ledger up to its applied seqno. The derived files may lag behind the
 // ledger (a node replays the rest at start); they may not disagree with it.
 // secret may be nil: the checkpoint is then not checked. live accepts a
-// write in progress at the end of the ledger, as audit does.
+// write in progress at the end of the ledger, as audit does. A rekeyed
+// ledger needs CheckDerivedKeys, with the service key.
 func CheckDerived(dir string, secret []byte, live bool) (*DerivedReport, error) {
-	rep := &DerivedReport{}
-	var aead cipher.AEAD
+	var keys *tables.Keyring
 	if secret != nil {
-		block, err := aes.NewCipher(secret)
-		if err != nil {
-			return nil, fmt.Errorf("node: bad ledger secret: %w", err)
-		}
-		if aead, err = cipher.NewGCM(block); err != nil {
-			return nil, err
+		var err error
+		if keys, err = tables.NewKeyring(secret, nil); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
 		}
 	}
-	n := &Node{Reader: Reader{aead: aead}} // for writesOf: the one decoder of write sets
+	return CheckDerivedKeys(dir, keys, live)
+}
+
+// CheckDerivedKeys is CheckDerived with the ledger's keyring (its first
+// secret and, to replay entries after a rekey, the service key); nil: the
+// checkpoint is not checked.
+func CheckDerivedKeys(dir string, keys *tables.Keyring, live bool) (*DerivedReport, error) {
+	rep := &DerivedReport{}
+	var secret []byte
+	if keys != nil {
+		secret, _ = keys.Secret(nil, 1) // the first secret keys the checkpoint's MAC
+	}
 
 	tree, err := merkle.OpenReadOnly(filepath.Join(dir, "merkle.tree"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -131,7 +139,11 @@ func CheckDerived(dir string, secret []byte, live bool) (*DerivedReport, error) 
 			}
 		}
 		if cp != nil && seqno <= cp.Applied {
-			w, err := n.writesOf(e)
+			aead, err := keys.AEAD(replay.rekeys, seqno)
+			var w []ledger.MapWrites
+			if err == nil {
+				w, err = writesOf(e, aead)
+			}
 			if err != nil {
 				return &DerivedFailure{"state.checkpoint", fmt.Sprintf("couldn't replay entry %d: %v", seqno, err)}
 			}
@@ -197,6 +209,9 @@ func readSigIndexFile(path string) ([]uint64, error) {
 // stateDiff describes the first difference between the checkpoint's state
 // and the replayed one, or returns "".
 func stateDiff(cp, replay *stateVersion) string {
+	if !slices.EqualFunc(cp.rekeys, replay.rekeys, func(a, b tables.Rekey) bool { return a.Seqno == b.Seqno && string(a.Value) == string(b.Value) }) {
+		return fmt.Sprintf("rekeys: checkpoint has %d, ledger %d (or they differ)", len(cp.rekeys), len(replay.rekeys))
+	}
 	for _, pair := range [2][2]*stateVersion{{cp, replay}, {replay, cp}} {
 		a, b := pair[0], pair[1]
 		for name, m := range a.maps {

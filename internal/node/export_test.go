@@ -30,7 +30,11 @@ func ReplayCommitted(n *Node) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		w, err := n.writesOf(e)
+		aead, err := n.keys.AEAD(fresh.base.rekeys, s)
+		if err != nil {
+			return "", err
+		}
+		w, err := writesOf(e, aead)
 		if err != nil {
 			return "", err
 		}

@@ -2,8 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -148,11 +147,11 @@ func Open(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(cfg.Identities.LedgerSecret)
-	if err != nil {
-		return nil, err
+	var serviceKey *ecdsa.PrivateKey
+	if cfg.Identities.Service != nil {
+		serviceKey = cfg.Identities.Service.Key
 	}
-	aead, err := cipher.NewGCM(block)
+	keys, err := tables.NewKeyring(cfg.Identities.LedgerSecret, serviceKey)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +159,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{
 		Reader: Reader{
 			log:      cfg.Logger,
-			aead:     aead,
+			keys:     keys,
 			evidence: newEvidenceKey(cfg.Identities.LedgerSecret),
 			state:    newState(),
 			commitCh: make(chan struct{}),

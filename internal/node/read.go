@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -23,8 +24,10 @@ import (
 // Reader only reads, except that a receipt the derived files got wrong has
 // them rebuilt from the ledger, on the loop (see Receipt).
 type Reader struct {
-	log  *slog.Logger
-	aead cipher.AEAD
+	log *slog.Logger
+	// keys finds the ledger secret of each seqno from the rekeys of the
+	// latest executed state (see aeadAt).
+	keys *tables.Keyring
 	// evidence derives commit evidence (ccf-format §4.2).
 	evidence *evidenceKey
 
@@ -142,7 +145,11 @@ func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
 	if len(e.Ciphertext) == 0 {
 		return Entry{}, false, nil
 	}
-	maps, err := e.Decrypt(r.aead)
+	aead, err := r.aeadAt(seqno)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("node: couldn't decrypt %d: %w", seqno, err)
+	}
+	maps, err := e.Decrypt(aead)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("node: couldn't decrypt %d: %w", seqno, err)
 	}
@@ -153,4 +160,24 @@ func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
 		}
 	}
 	return Entry{}, false, nil
+}
+
+// aeadAt returns the AES-256-GCM of the ledger secret that encrypts seqno:
+// the service's first secret up to the first rekey, then each rekey's
+// secret from the seqno after it (tables.Keyring), as the latest executed
+// state knows the rekeys.
+func (r *Reader) aeadAt(seqno uint64) (cipher.AEAD, error) {
+	return r.keys.AEAD(r.state.rekeys(), seqno)
+}
+
+// LatestLedgerSecret returns a copy of the latest ledger secret: the one the
+// transactions after the last executed rekey are encrypted with (the
+// service's first secret if there was none). Nil if it cannot be unwrapped.
+func (r *Reader) LatestLedgerSecret() []byte {
+	s, err := r.keys.Secret(r.state.rekeys(), math.MaxUint64)
+	if err != nil {
+		r.log.Error("couldn't unwrap the latest ledger secret", "err", err)
+		return nil
+	}
+	return s
 }

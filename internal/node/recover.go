@@ -15,8 +15,10 @@ import (
 //
 //  1. The ledger has already recovered its open chunk (torn tail dropped).
 //     Start-up checks (startup.go): the ledger secret must authenticate the
-//     last entries; the durable commit point (raft.state, .committed chunk
-//     names, the checkpoint) must not lie beyond the ledger's end.
+//     first entries it encrypts (and, once step 5 knows every rekey, the
+//     last entries must authenticate with theirs); the durable commit point
+//     (raft.state, .committed chunk names, the checkpoint) must not lie
+//     beyond the ledger's end.
 //  2. Merkle tree: cut anything beyond the ledger; check its last leaf and
 //     the root at the last known signature against the ledger; if they
 //     disagree, fall back to the checkpoint's fsynced size, then to empty.
@@ -50,6 +52,9 @@ func (n *Node) recover() error {
 	hs := n.storage.State().Hard
 	committed := max(n.sigs.LastAtOrBefore(hs.Commit), n.ledger.CommittedSeqno())
 	if err := n.recoverState(cp, committed, last); err != nil {
+		return err
+	}
+	if err := n.checkTailSecrets(last); err != nil {
 		return err
 	}
 	n.committed.Store(committed)

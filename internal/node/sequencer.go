@@ -1,9 +1,12 @@
 package node
 
 import (
+	"crypto/cipher"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -281,14 +284,26 @@ func (n *Node) truncateFor(ents []raftpb.Entry) error {
 // CCF bytes (step 2). Entries a leader proposed carry their CCF bytes; the
 // empty entry of a new leader and conf changes are serialised here,
 // deterministically, so every node writes the same bytes.
+//
+// An entry serialised here is encrypted with the ledger secret of its
+// seqno, which a rekey earlier in ents (not executed yet on a follower)
+// may have changed: those rekeys are looked for when there is such an entry.
 func (n *Node) writeLedger(ents []raftpb.Entry) ([][]byte, error) {
 	raws := make([][]byte, len(ents))
+	scan := slices.ContainsFunc(ents, func(e raftpb.Entry) bool { return e.Type != raftpb.EntryNormal || len(e.Data) == 0 })
+	applied := n.state.Applied()
+	var pending []tables.Rekey // rekeys in ents the state has not executed
 	for i, e := range ents {
-		raw, err := n.rawFor(e)
+		raw, err := n.rawFor(e, pending)
 		if err != nil {
 			return nil, err
 		}
 		raws[i] = raw
+		if scan && e.Index > applied && e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
+			if value, ok := rekeyIn(raw); ok {
+				pending = append(pending, tables.Rekey{Seqno: e.Index, Value: value})
+			}
+		}
 	}
 	if err := n.ledger.Append(raws...); err != nil {
 		return nil, fmt.Errorf("couldn't append to the ledger: %w", err)
@@ -393,8 +408,23 @@ func (n *Node) mayOverlap() bool {
 	return n.isPrimary.Load() && n.queued() > 0 && n.nextSeqno()-n.ledger.LastSeqno()-1 < uint64(n.cfg.MaxBatch)
 }
 
-// rawFor returns the CCF bytes to store for Raft entry e.
-func (n *Node) rawFor(e raftpb.Entry) ([]byte, error) {
+// rekeyIn returns the EncryptedLedgerSecretsMap value of a serialised
+// entry, if it is a rekey.
+func rekeyIn(raw []byte) ([]byte, bool) {
+	e, err := ledger.ParseEntry(raw)
+	if err != nil || !consensus.HasPublicMaps(e) {
+		return nil, false
+	}
+	d, err := e.PublicDomain()
+	if err != nil {
+		return nil, false
+	}
+	return tables.RekeyOf(d.Maps)
+}
+
+// rawFor returns the CCF bytes to store for Raft entry e; pending are
+// rekeys before it that the state has not executed yet.
+func (n *Node) rawFor(e raftpb.Entry, pending []tables.Rekey) ([]byte, error) {
 	if e.Type == raftpb.EntryNormal && len(e.Data) > 0 {
 		seqno, view, err := ledger.EntrySeqnoView(e.Data)
 		if err != nil {
@@ -409,7 +439,15 @@ func (n *Node) rawFor(e raftpb.Entry) ([]byte, error) {
 	if e.Type != raftpb.EntryNormal {
 		writes = consensus.ConfChangeWrites(e)
 	}
-	return n.encode(nil, e.Term, e.Index, writes, 0)
+	rekeys := n.state.rekeys()
+	if len(pending) > 0 {
+		rekeys = append(rekeys[:len(rekeys):len(rekeys)], pending...)
+	}
+	aead, err := n.keys.AEAD(rekeys, e.Index)
+	if err != nil {
+		return nil, err
+	}
+	return n.encode(nil, e.Term, e.Index, writes, 0, aead)
 }
 
 // index appends the leaves of persisted entries to the Merkle tree and
@@ -599,7 +637,7 @@ func (n *Node) rejectQueuedIfFollower() {
 // with its commit evidence digest), and the batch is proposed to Raft as one
 // message. Once Raft has taken it, each submission is answered with its id.
 func (n *Node) proposeQueued() error {
-	batch := n.takeQueue(n.cfg.MaxBatch)
+	batch := n.failStaleRekeys(n.takeQueue(n.cfg.MaxBatch))
 	if len(batch) == 0 {
 		return nil
 	}
@@ -649,11 +687,18 @@ func (n *Node) sequenced(view, last uint64) {
 
 // encodeBatch serialises a batch: on the sequencer's goroutine, helped by
 // one more goroutine per further core for batches of 64 or more.
+//
+// Each entry is encrypted with the ledger secret of its seqno: the latest
+// one, or, after a rekey earlier in the batch, that rekey's.
 func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next uint64) ([]hint, error) {
 	hints := make([]hint, len(batch))
+	aeads, err := n.batchSecrets(batch, next)
+	if err != nil {
+		return nil, err
+	}
 	encodeRange := func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			raw, err := n.encode(nil, view, next+uint64(i), batch[i].writes, 0)
+			raw, err := n.encode(nil, view, next+uint64(i), batch[i].writes, 0, aeads(i))
 			if err != nil {
 				return err
 			}
@@ -680,8 +725,75 @@ func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next ui
 	return hints, nil
 }
 
-// encode serialises a transaction at (view, seqno) as a CCF ledger entry.
-func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites, flags uint8) ([]byte, error) {
+// batchSecrets returns, for a batch sequenced from seqno next, the AES-GCM
+// of each entry's ledger secret: the latest executed state's for next, then,
+// after each rekey in the batch, that rekey's secret.
+func (n *Node) batchSecrets(batch []*proposal, next uint64) (func(i int) cipher.AEAD, error) {
+	rekeys := n.state.rekeys()
+	first, err := n.keys.AEAD(rekeys, next)
+	if err != nil {
+		return nil, err
+	}
+	var aeads []cipher.AEAD // nil unless the batch holds a rekey
+	for i, p := range batch {
+		value, ok := tables.RekeyOf(p.writes)
+		if !ok {
+			continue
+		}
+		if aeads == nil {
+			aeads = make([]cipher.AEAD, len(batch))
+			for j := range aeads {
+				aeads[j] = first
+			}
+		}
+		rekeys = append(rekeys[:len(rekeys):len(rekeys)], tables.Rekey{Seqno: next + uint64(i), Value: value})
+		a, err := n.keys.AEAD(rekeys, next+uint64(i)+1)
+		if err != nil {
+			return nil, err
+		}
+		for j := i + 1; j < len(aeads); j++ {
+			aeads[j] = a
+		}
+	}
+	if aeads == nil {
+		return func(int) cipher.AEAD { return first }, nil
+	}
+	return func(i int) cipher.AEAD { return aeads[i] }, nil
+}
+
+// failStaleRekeys answers with an error, and drops from the batch, each
+// rekey that does not follow the latest ledger secret as it will be when it
+// is sequenced (decided before a rollback or another rekey changed it):
+// its chain of past secrets would be wrong.
+func (n *Node) failStaleRekeys(batch []*proposal) []*proposal {
+	var latest []byte
+	out := batch[:0]
+	for _, p := range batch {
+		if _, ok := tables.RekeyOf(p.writes); !ok {
+			out = append(out, p)
+			continue
+		}
+		if latest == nil {
+			var err error
+			if latest, err = n.keys.Secret(n.state.rekeys(), math.MaxUint64); err != nil {
+				p.fut.resolve(TxID{}, err)
+				continue
+			}
+		}
+		fresh, err := n.keys.CheckRekey(latest, p.writes)
+		if err != nil {
+			p.fut.resolve(TxID{}, err)
+			continue
+		}
+		latest = fresh
+		out = append(out, p)
+	}
+	return out
+}
+
+// encode serialises a transaction at (view, seqno) as a CCF ledger entry,
+// its private domain encrypted with aead (the ledger secret of seqno).
+func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites, flags uint8, aead cipher.AEAD) ([]byte, error) {
 	tx := ledger.Tx{
 		View:                 view,
 		Seqno:                seqno,
@@ -689,7 +801,7 @@ func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites,
 		CommitEvidenceDigest: n.evidence.digest(view, seqno),
 		Maps:                 writes,
 	}
-	return ledger.AppendEntry(dst, &tx, n.aead)
+	return ledger.AppendEntry(dst, &tx, aead)
 }
 
 func (n *Node) signatureDue() bool {
@@ -724,7 +836,11 @@ func (n *Node) proposeSignature() error {
 		if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize {
 			flags = ledger.FlagForceChunkAfter
 		}
-		raw, err := n.encode(nil, view, seqno, writes, flags)
+		aead, err := n.aeadAt(seqno)
+		if err != nil {
+			return proposed{}, err
+		}
+		raw, err := n.encode(nil, view, seqno, writes, flags, aead)
 		if err != nil {
 			return proposed{}, err
 		}

@@ -27,13 +27,38 @@ var (
 	ErrRaftState = errors.New("node: raft.state is missing or unreadable")
 )
 
-// authenticatedTail is how many of the ledger's last entries the loaded
-// ledger secret must authenticate at start.
+// authenticatedTail is how many of the ledger's first and last entries
+// the ledger secrets must authenticate at start.
 const authenticatedTail = 8
 
-// checkSecret authenticates the GCM tags of the ledger's last entries with
-// the loaded ledger secret: a wrong secret fails every one.
+// checkSecret authenticates, with the loaded ledger secret, the GCM tags of
+// the ledger's first entries that it encrypts (up to the first rekey): a
+// wrong secret fails every one. It runs before anything is recovered.
 func (n *Node) checkSecret(last uint64) error {
+	for s := uint64(1); s <= min(last, authenticatedTail); s++ {
+		raw, err := n.ledger.Read(s)
+		if err != nil {
+			return err
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil {
+			return fmt.Errorf("node: entry %d: %w", s, err)
+		}
+		if err := e.Authenticate(n.keys.First()); err != nil {
+			return fmt.Errorf("%w: entry %d fails authentication (%v). Is %s the secret this ledger was written with? Restore the right ledger.secret; the node refuses to start rather than accept writes that could never be read",
+				ErrWrongSecret, s, err, filepath.Join(n.cfg.Dir, "ledger.secret"))
+		}
+		if _, ok := rekeyIn(raw); ok { // the next entries use the rekey's secret
+			break
+		}
+	}
+	return nil
+}
+
+// checkTailSecrets authenticates the ledger's last entries, once the state
+// knows every rekey, each with the ledger secret of its seqno (the first
+// one, or a rekey's, unwrapped with the service key).
+func (n *Node) checkTailSecrets(last uint64) error {
 	for s := last; s >= 1 && s+authenticatedTail > last; s-- {
 		raw, err := n.ledger.Read(s)
 		if err != nil {
@@ -43,9 +68,13 @@ func (n *Node) checkSecret(last uint64) error {
 		if err != nil {
 			return fmt.Errorf("node: entry %d: %w", s, err)
 		}
-		if err := e.Authenticate(n.aead); err != nil {
-			return fmt.Errorf("%w: entry %d fails authentication (%v). Is %s the secret this ledger was written with? Restore the right ledger.secret; the node refuses to start rather than accept writes that could never be read",
-				ErrWrongSecret, s, err, filepath.Join(n.cfg.Dir, "ledger.secret"))
+		aead, err := n.aeadAt(s)
+		if err == nil {
+			err = e.Authenticate(aead)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: entry %d fails authentication with its ledger secret (%v). Are %s and %s this ledger's? The node refuses to start rather than accept writes that could never be read",
+				ErrWrongSecret, s, err, filepath.Join(n.cfg.Dir, "ledger.secret"), filepath.Join(n.cfg.Dir, "service.key"))
 		}
 	}
 	return nil

@@ -36,6 +36,10 @@ type stateVersion struct {
 	seqno       uint64
 	maps        map[string]map[string][]byte
 	collections map[string]Collection
+	// rekeys are the rekey transactions up to seqno, in seqno order: which
+	// ledger secret encrypts which seqno (see tables.Keyring). Never
+	// changed in place: apply replaces the slice.
+	rekeys []tables.Rekey
 }
 
 // delta is the write set of one executed, uncommitted transaction.
@@ -147,6 +151,14 @@ func (s *State) latest(id string) (c Collection, contents []byte, speculative, o
 	return c, contents, true, true
 }
 
+// rekeys returns the rekeys of the latest executed state, in seqno order.
+// The slice is never changed in place.
+func (s *State) rekeys() []tables.Rekey {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head.rekeys
+}
+
 // execute applies the write sets of transactions first, first+1, ... in
 // view to the latest state (CCF: the transaction is executed locally). A
 // transaction at or below the latest executed seqno is ignored: it was
@@ -217,7 +229,7 @@ func (s *State) reset(base stateVersion) {
 }
 
 func (v *stateVersion) clone() stateVersion {
-	c := stateVersion{seqno: v.seqno, maps: make(map[string]map[string][]byte, len(v.maps)), collections: make(map[string]Collection, len(v.collections))}
+	c := stateVersion{seqno: v.seqno, maps: make(map[string]map[string][]byte, len(v.maps)), collections: make(map[string]Collection, len(v.collections)), rekeys: v.rekeys}
 	for name, m := range v.maps {
 		cm := make(map[string][]byte, len(m))
 		for k, val := range m {
@@ -237,6 +249,12 @@ func (v *stateVersion) apply(id TxID, writes []ledger.MapWrites) {
 	for _, m := range writes {
 		switch m.Name {
 		case tables.SignaturesMap, consensus.ConfChangeMap:
+		case tables.EncryptedLedgerSecretsMap:
+			if value, ok := tables.RekeyOf([]ledger.MapWrites{m}); ok {
+				r := tables.Rekey{Seqno: id.Seqno, Value: append([]byte(nil), value...)}
+				v.rekeys = append(v.rekeys[:len(v.rekeys):len(v.rekeys)], r)
+			}
+			v.applyMap(m)
 		case tables.EntriesMap:
 			for _, w := range m.Writes {
 				c := v.collections[string(w.Key)]

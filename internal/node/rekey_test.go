@@ -1,0 +1,260 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/audit"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
+)
+
+func gcm(t testing.TB, secret []byte) cipher.AEAD {
+	t.Helper()
+	b, err := aes.NewCipher(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cipher.NewGCM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// rekey executes a ledger rekey through the executor, as governance does,
+// and waits until it is committed.
+func rekey(t testing.TB, n *node.Node) node.TxID {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id, err := n.Exec(ctx, node.UntilCommitted, func(*node.State) ([]ledger.MapWrites, error) { return n.RekeyWrites() })
+	if err != nil {
+		t.Fatalf("rekey: %v", err)
+	}
+	return id
+}
+
+// ledgerEntries reads every entry of a data directory's ledger from disk.
+func ledgerEntries(t testing.TB, dir string) map[uint64]*ledger.Entry {
+	t.Helper()
+	out := map[uint64]*ledger.Entry{}
+	err := ledger.Walk(filepath.Join(dir, "ledger"), func(seqno uint64, raw []byte) error {
+		e, err := ledger.ParseEntry(bytes.Clone(raw))
+		out[seqno] = e
+		return err
+	}, ledger.WalkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestLedgerRekey: entries written after a rekey transaction are encrypted
+// with its new secret (and not with the first one), the ones before stay
+// readable, and everything reads back and audits after a restart, a replay
+// from the start, and a second rekey whose entries share its batch.
+func TestLedgerRekey(t *testing.T) {
+	dir := t.TempDir()
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := openNode(t, dir, func(c *node.Config) { c.ChunkSize = 2048 })
+	defer func() {
+		if n != nil {
+			n.Close()
+		}
+	}()
+	first := n.LatestLedgerSecret()
+	if !bytes.Equal(first, ids.LedgerSecret) {
+		t.Fatal("before any rekey, the latest ledger secret is not ledger.secret")
+	}
+	want := map[node.TxID]string{}
+	write := func(body string) node.TxID {
+		id := appendEntry(t, n, "c", body)
+		want[id] = body
+		return id
+	}
+	for i := range 5 {
+		write(fmt.Sprintf("old %d", i))
+	}
+	r1 := rekey(t, n)
+	second := n.LatestLedgerSecret()
+	if len(second) != 32 || bytes.Equal(second, first) {
+		t.Fatalf("after a rekey the latest secret is %x, want a new 32-byte one", second)
+	}
+
+	// A second rekey submitted with entries right behind it: those
+	// sequenced after it, in its batch or later, use its secret.
+	w2, err := n.RekeyWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := n.Submit(w2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var futs []*node.Future
+	for i := range 10 {
+		f, err := n.SubmitEntry("c", []byte(fmt.Sprintf("new %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r2, err := f2.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range futs {
+		id, err := f.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = fmt.Sprintf("new %d", i)
+	}
+	third := n.LatestLedgerSecret()
+	if bytes.Equal(third, second) || bytes.Equal(third, first) {
+		t.Fatal("the second rekey did not change the latest secret")
+	}
+	last := write("last")
+	waitCommitted(t, n, last)
+
+	readAll := func(when string) {
+		t.Helper()
+		for id, body := range want {
+			e, err := n.Entry(id)
+			if err != nil || string(e.Contents) != body {
+				t.Fatalf("%s: Entry(%s) = %q, %v; want %q", when, id, e.Contents, err, body)
+			}
+		}
+		got := 0
+		if err := n.Entries("c", 1, last.Seqno, func(e node.Entry) bool {
+			if want[e.ID] != string(e.Contents) {
+				t.Errorf("%s: range read %s = %q, want %q", when, e.ID, e.Contents, want[e.ID])
+			}
+			got++
+			return true
+		}); err != nil {
+			t.Fatalf("%s: range read: %v", when, err)
+		}
+		if got != len(want) {
+			t.Fatalf("%s: range read %d entries, want %d", when, got, len(want))
+		}
+		for id := range want {
+			verifyReceipt(t, n, ids, id)
+		}
+	}
+	readAll("after the rekeys")
+
+	// On disk: up to and including r1 the first secret, then the second up
+	// to r2, then the third; each entry fails with the secrets of the others.
+	secrets := []cipher.AEAD{gcm(t, first), gcm(t, second), gcm(t, third)}
+	for s, e := range ledgerEntries(t, dir) {
+		k := 0
+		if s > r2.Seqno {
+			k = 2
+		} else if s > r1.Seqno {
+			k = 1
+		}
+		for j, a := range secrets {
+			err := e.Authenticate(a)
+			if j == k && err != nil {
+				t.Fatalf("entry %d does not authenticate with secret %d: %v", s, k, err)
+			}
+			if j != k && err == nil {
+				t.Fatalf("entry %d authenticates with secret %d, want only %d", s, j, k)
+			}
+		}
+		if j := k; s == last.Seqno {
+			if _, err := e.Decrypt(secrets[j]); err != nil {
+				t.Fatalf("the last entry does not decrypt with the latest secret: %v", err)
+			}
+		}
+	}
+
+	checkAudit := func(when string) {
+		t.Helper()
+		keys, err := tables.NewKeyring(ids.LedgerSecret, ids.Service.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.Dir(filepath.Join(dir, "ledger"), audit.Options{ServiceCert: ids.Service.Cert, Keyring: keys})
+		if err != nil {
+			t.Fatalf("%s: audit: %v", when, err)
+		}
+		if !rep.Authenticated || rep.Rekeys != 2 {
+			t.Fatalf("%s: audit authenticated %v, %d rekeys; want true, 2", when, rep.Authenticated, rep.Rekeys)
+		}
+		// Without the service key: authenticated up to the first rekey.
+		rep, err = audit.Dir(filepath.Join(dir, "ledger"), audit.Options{ServiceCert: ids.Service.Cert, LedgerSecret: ids.LedgerSecret})
+		if err != nil || rep.Authenticated || rep.AuthenticatedTo != r1.Seqno {
+			t.Fatalf("%s: audit without the service key: %+v, %v; want authenticated to %d", when, rep, err, r1.Seqno)
+		}
+	}
+
+	// Restart (checkpoint), then replay from the start (no checkpoint).
+	for _, restart := range []string{"a restart", "a replay from the start"} {
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkAudit("before " + restart)
+		if restart == "a replay from the start" {
+			os.Remove(filepath.Join(dir, "state.checkpoint"))
+		} else if _, err := node.CheckDerivedKeys(dir, mustKeyring(t, ids), false); err != nil {
+			t.Fatalf("derived files: %v", err)
+		}
+		n = openNode(t, dir, func(c *node.Config) { c.ChunkSize = 2048 })
+		readAll("after " + restart)
+		if !bytes.Equal(n.LatestLedgerSecret(), third) {
+			t.Fatalf("after %s the latest secret differs", restart)
+		}
+	}
+	id := write("after restart")
+	waitCommitted(t, n, id)
+	if e := ledgerEntries(t, dir)[id.Seqno]; e.Authenticate(secrets[2]) != nil {
+		t.Fatal("an entry written after the restart does not use the latest secret")
+	}
+	err = n.Close()
+	n = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A wrong ledger.secret is still refused.
+	wrong := make([]byte, 32)
+	rand.Read(wrong)
+	if err := os.WriteFile(filepath.Join(dir, identity.LedgerSecretFile), wrong, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ids2, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Open(node.Config{Dir: dir, Identities: ids2, Logger: quietLogger()}); !errors.Is(err, node.ErrWrongSecret) {
+		t.Fatalf("Open with a wrong ledger.secret: %v, want ErrWrongSecret", err)
+	}
+}
+
+func mustKeyring(t testing.TB, ids *identity.Identities) *tables.Keyring {
+	t.Helper()
+	k, err := tables.NewKeyring(ids.LedgerSecret, ids.Service.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
