@@ -77,7 +77,7 @@
 //		&client.Options{ServiceCertFile: "DATA/service.pem"})
 //	...
 //	p, err := c.CreateProposal(ctx, client.Action{Name: "set_user",
-//		Args: map[string]any{"cert": userCertPEM}})
+//		Args: map[string]any{"cert": userCertPEM, "role": "Contributor"}})
 //	if err == nil && p.State == client.ProposalOpen {
 //		p, err = c.Vote(ctx, p.ProposalID, true)
 //	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,7 +177,7 @@ func (c *Client) CreateProposal(ctx context.Context, actions ...Action) (Proposa
 		}
 		body.Actions[i] = a
 	}
-	data, err := json.Marshal(body)
+	data, err := govJSON(body)
 	if err != nil {
 		return Proposal{}, fmt.Errorf("couldn't encode the proposal: %w", err)
 	}
@@ -288,7 +289,7 @@ func (c *Client) SubmitBallot(ctx context.Context, proposalID, ballot string) (P
 	if ballot == "" {
 		return Proposal{}, errors.New("empty ballot")
 	}
-	body := jsonBody(struct {
+	body, _ := govJSON(struct {
 		Ballot string `json:"ballot"`
 	}{ballot})
 	rq, err := c.signed(path+"/ballots/"+url.PathEscape(c.member.MemberID())+":submit", MsgBallot, proposalID, body)
@@ -485,6 +486,18 @@ func (c *Client) GetServiceConstitution(ctx context.Context) (string, error) {
 		}
 	}
 	return string(resp.body), nil
+}
+
+// govJSON encodes a signed payload: JSON without HTML escaping, so that
+// JavaScript and PEM are signed as written (no \u003c for <).
+func govJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // govList gets a governance list, {"value":[...]}, following nextLink.
