@@ -17,10 +17,15 @@
 //	                 Python's ConfidentialLedgerCertificateCredential takes
 //	DIR/member0.pem  certificate and private key of the first consortium
 //	                 member
+//	DIR/member0_enc_privk.pem, DIR/member0_enc_pubk.pem
+//	                 the member's RSA recovery encryption key pair (the
+//	                 private key mode 0600): member0 is a recovery member
+//	                 and holds a share of the ledger secret, encrypted to
+//	                 this key (GET /gov/recovery/encrypted-shares/{memberId})
 //
 // The administrator and the member, any --user, and the default
 // constitution are written in the genesis transaction. Later starts reuse
-// the directory: they never regenerate admin.pem or member0.pem (if you
+// the directory: they never regenerate admin.pem, member0.pem or its keys (if you
 // moved them away, they stay away), and --user flags no longer matter;
 // manage users through the API (PATCH /app/users/{userId}) instead.
 //

@@ -11,15 +11,22 @@ import (
 	"path/filepath"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/durable"
 	"github.com/ledgerd/ledgerd/internal/gov"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/recovery"
 )
 
-// Credential files written on the first start.
+// Credential files written on the first start. member0 is a recovery
+// member, as in CCF's sandbox: it holds a share of the ledger secret,
+// encrypted to its RSA encryption key (member0_enc_pubk.pem; the private
+// key, member0_enc_privk.pem, opens the share).
 const (
-	adminFile  = "admin.pem"
-	memberFile = "member0.pem"
+	adminFile         = "admin.pem"
+	memberFile        = "member0.pem"
+	memberEncPrivFile = "member0_enc_privk.pem"
+	memberEncPubFile  = "member0_enc_pubk.pem"
 )
 
 // genesisPlan is the genesis transaction's governance and what was created
@@ -31,13 +38,14 @@ type genesisPlan struct {
 }
 
 // planGenesis assembles the genesis governance. On the first start (fresh:
-// the ledger holds nothing) it creates admin.pem and member0.pem if they
-// are missing, and reads every --user certificate. On later starts nothing
+// the ledger holds nothing) it creates admin.pem, member0.pem and member0's
+// encryption key pair if they are missing, and reads every --user
+// certificate; member0 gets a share of secret, the ledger secret. On later starts nothing
 // is created: the node ignores the genesis writes once the service exists,
 // but they are still assembled from the files that exist, so that a start
 // interrupted after Raft's bootstrap entries and before the genesis
 // transaction still founds the service with its administrator.
-func planGenesis(cfg config, fresh bool, log *slog.Logger) (*genesisPlan, error) {
+func planGenesis(cfg config, fresh bool, secret []byte, log *slog.Logger) (*genesisPlan, error) {
 	var plan genesisPlan
 	g := gov.Genesis{}
 	admin, created, err := clientCert(filepath.Join(cfg.Data, adminFile), "ledgerd administrator", fresh)
@@ -59,6 +67,13 @@ func planGenesis(cfg config, fresh bool, log *slog.Logger) (*genesisPlan, error)
 	}
 	if member != nil {
 		g.Members = append(g.Members, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: member.Raw}))
+		pub, created, err := encryptionKey(cfg.Data, fresh)
+		if err != nil {
+			return nil, err
+		}
+		plan.created = append(plan.created, created...)
+		g.EncryptionKeys = [][]byte{pub}
+		g.LedgerSecret = secret
 	}
 	for _, spec := range cfg.Users {
 		u, err := userFromSpec(spec)
@@ -104,6 +119,57 @@ func clientCert(path, cn string, create bool) (*x509.Certificate, bool, error) {
 	}
 	cert, err = readCertificate(path)
 	return cert, true, err
+}
+
+// encryptionKey returns member0's encryption public key (PEM), creating
+// the key pair if it is missing and create is set: the private key first
+// (0600), then the public key, so that a public key on disk always has its
+// private key (a lost public key is rebuilt from the private key, and
+// saved if create is set). It returns nil if there is no key and create
+// is not set.
+func encryptionKey(dir string, create bool) ([]byte, []string, error) {
+	privPath, pubPath := filepath.Join(dir, memberEncPrivFile), filepath.Join(dir, memberEncPubFile)
+	pub, err := os.ReadFile(pubPath)
+	switch {
+	case err == nil:
+		return pub, nil, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, fmt.Errorf("couldn't read the member's encryption key: %w", err)
+	}
+	var created []string
+	priv, err := os.ReadFile(privPath)
+	switch {
+	case err == nil:
+		// The public key was lost after the private key was written.
+		key, err := recovery.ParsePrivateKey(priv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", privPath, err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		pub = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+		if !create {
+			return pub, nil, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, fmt.Errorf("couldn't read the member's encryption key: %w", err)
+	case !create:
+		return nil, nil, nil
+	default:
+		if priv, pub, err = recovery.NewEncryptionKey(); err != nil {
+			return nil, nil, err
+		}
+		if err := durable.WriteFile(privPath, priv, 0o600); err != nil {
+			return nil, nil, fmt.Errorf("couldn't save the member's encryption key: %w", err)
+		}
+		created = append(created, privPath)
+	}
+	if err := durable.WriteFile(pubPath, pub, 0o644); err != nil {
+		return nil, nil, fmt.Errorf("couldn't save the member's encryption key: %w", err)
+	}
+	return pub, append(created, pubPath), nil
 }
 
 // readCertificate parses the first CERTIFICATE block of a PEM file (which

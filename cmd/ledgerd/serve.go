@@ -91,7 +91,7 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("couldn't load the identities: %w", err)
 	}
-	plan, err := planGenesis(cfg, fresh, log)
+	plan, err := planGenesis(cfg, fresh, ids.LedgerSecret, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -234,6 +234,10 @@ func announce(w io.Writer, cfg config, addr string, plan *genesisPlan) {
 		switch filepath.Base(f) {
 		case adminFile:
 			fmt.Fprintf(w, "administrator credentials (certificate and key): %s\n", f)
+		case memberEncPrivFile:
+			fmt.Fprintf(w, "consortium member recovery key (decrypts its recovery share): %s\n", f)
+		case memberEncPubFile:
+			// The public half, recorded in the ledger: nothing to keep safe.
 		default:
 			fmt.Fprintf(w, "consortium member credentials (certificate and key): %s\n", f)
 		}
