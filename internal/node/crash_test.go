@@ -17,10 +17,15 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/audit"
 	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
-const crashDirEnv = "LEDGERD_CRASH_CHILD_DIR"
+const (
+	crashDirEnv   = "LEDGERD_CRASH_CHILD_DIR"
+	crashRekeyEnv = "LEDGERD_CRASH_CHILD_REKEY" // set: the child also rekeys the ledger in a loop
+)
 
 // TestCrashChild is the child of TestCrashRecovery: it appends in a loop from
 // several goroutines and prints "P <txid> <contents>" for every entry once
@@ -34,6 +39,17 @@ func TestCrashChild(t *testing.T) {
 	n := openNode(t, dir, func(c *node.Config) { c.ChunkSize = 64 << 10 })
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	if os.Getenv(crashRekeyEnv) != "" {
+		wg.Go(func() {
+			for {
+				if _, err := n.Exec(context.Background(), node.UntilExecuted, func(*node.State) ([]ledger.MapWrites, error) { return n.RekeyWrites() }); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(5 * time.Millisecond) // pacing: a rekey every few batches
+			}
+		})
+	}
 	for w := range 8 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -71,15 +87,26 @@ func TestCrashChild(t *testing.T) {
 // Invalid: it must never read Committed with other contents. At the end the
 // audit of the ledger must pass.
 func TestCrashRecovery(t *testing.T) {
+	crashRecovery(t, 24)
+}
+
+// TestCrashRecoveryWithRekeys is TestCrashRecovery with a child that also
+// rekeys the ledger every few milliseconds: after every crash the node finds
+// every secret again, each committed entry reads back, and the audit
+// authenticates every entry with the secret of its seqno.
+func TestCrashRecoveryWithRekeys(t *testing.T) {
+	crashRecovery(t, 6, crashRekeyEnv+"=1")
+}
+
+func crashRecovery(t *testing.T, rounds int, env ...string) {
 	if testing.Short() {
 		t.Skip("crash test spawns processes")
 	}
 	dir := t.TempDir()
 	committed := map[node.TxID]string{}
 	answered := map[node.TxID]string{}
-	const rounds = 24
 	for round := range rounds {
-		lines, err := runAndKill(t, dir, time.Duration(rand.IntN(150))*time.Millisecond)
+		lines, err := runAndKill(t, dir, time.Duration(rand.IntN(150))*time.Millisecond, env...)
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
@@ -138,19 +165,26 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Dir(filepath.Join(dir, "ledger"), audit.Options{ServiceCert: ids.Service.Cert, LedgerSecret: ids.LedgerSecret})
+	keys, err := tables.NewKeyring(ids.LedgerSecret, ids.Service.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Dir(filepath.Join(dir, "ledger"), audit.Options{ServiceCert: ids.Service.Cert, Keyring: keys})
 	if err != nil {
 		t.Fatalf("audit after %d crashes: %v", rounds, err)
 	}
-	t.Logf("%d crashes, %d committed entries checked, %d answered but uncommitted ones of which %d were lost (Invalid); audit: %d transactions, %d signatures",
-		rounds, len(committed), len(answered)-len(committed), lost, rep.Entries, rep.Signatures)
+	if !rep.Authenticated || (len(env) > 0) != (rep.Rekeys > 0) {
+		t.Fatalf("audit: authenticated %v, %d rekeys", rep.Authenticated, rep.Rekeys)
+	}
+	t.Logf("%d crashes, %d committed entries checked, %d answered but uncommitted ones of which %d were lost (Invalid); audit: %d transactions, %d signatures, %d rekeys",
+		rounds, len(committed), len(answered)-len(committed), lost, rep.Entries, rep.Signatures, rep.Rekeys)
 }
 
 // runAndKill starts the child, waits for its first committed line, lets it
 // run for d more, kills it with SIGKILL and returns every line it printed.
-func runAndKill(t *testing.T, dir string, d time.Duration) ([]string, error) {
+func runAndKill(t *testing.T, dir string, d time.Duration, env ...string) ([]string, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), crashDirEnv+"="+dir), env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -258,3 +258,163 @@ func mustKeyring(t testing.TB, ids *identity.Identities) *tables.Keyring {
 	}
 	return k
 }
+
+// TestClusterRekeyAndRollback: a rekey replicates (followers decrypt what
+// follows it with its secret, and every node holds the same bytes); a rekey
+// made by a primary cut off from the others is rolled back when it rejoins
+// and forgotten: its latest secret is the committed one again, and no
+// entry in any ledger is encrypted with the rolled-back secret.
+func TestClusterRekeyAndRollback(t *testing.T) {
+	net, nodes, dirs := startCluster(t)
+	l := leader(t, nodes, -1)
+	want := map[node.TxID]string{}
+	write := func(n *node.Node, body string) node.TxID {
+		t.Helper()
+		id, err := submitUntilAccepted(t, n, "c", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = body
+		return id
+	}
+	for i := range 5 {
+		write(nodes[l], fmt.Sprintf("old-%d", i))
+	}
+	r1 := rekey(t, nodes[l])
+	var last node.TxID
+	for i := range 5 {
+		last = write(nodes[l], fmt.Sprintf("new-%d", i))
+	}
+	for _, n := range nodes {
+		waitCommitted(t, n, last)
+	}
+	second := nodes[l].LatestLedgerSecret()
+	for i, n := range nodes {
+		if !bytes.Equal(n.LatestLedgerSecret(), second) {
+			t.Fatalf("node %d: latest secret differs from the primary's", i+1)
+		}
+		for id, body := range want {
+			if e, err := n.Entry(id); err != nil || string(e.Contents) != body {
+				t.Fatalf("node %d: Entry(%s) = %q, %v; want %q", i+1, id, e.Contents, err, body)
+			}
+		}
+	}
+
+	// Cut the primary off; it sequences a rekey and an entry behind it.
+	net.partition(uint64(l+1), true)
+	cut := nodes[l]
+	w, err := cut.RekeyWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var futs []*node.Future
+	for _, ws := range [][]ledger.MapWrites{w, {entryWrite("c", "doomed")}} {
+		f, err := cut.Submit(ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, f)
+	}
+	var doomed []node.TxID
+	for _, f := range futs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		id, err := f.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("the cut-off primary refused a write (%v); the rollback path was not exercised", err)
+		}
+		doomed = append(doomed, id)
+	}
+	doomedSecret := cut.LatestLedgerSecret()
+	if bytes.Equal(doomedSecret, second) {
+		t.Fatal("the cut-off primary's rekey did not change its latest secret")
+	}
+	l2 := leader(t, nodes, l)
+	var after node.TxID
+	for i := range 5 {
+		after = write(nodes[l2], fmt.Sprintf("after-%d", i))
+	}
+	waitCommitted(t, nodes[l2], after)
+
+	net.partition(uint64(l+1), false)
+	waitCommitted(t, cut, after)
+	for _, id := range doomed {
+		if st := cut.Status(id); st != node.StatusInvalid {
+			t.Fatalf("doomed write %s: status %v, want Invalid", id, st)
+		}
+	}
+	if !bytes.Equal(cut.LatestLedgerSecret(), second) {
+		t.Fatal("the rejoined node still holds the rolled-back rekey's secret")
+	}
+	// A rekey after the rollback follows the committed secret everywhere.
+	r3 := rekey(t, nodes[l2])
+	third := nodes[l2].LatestLedgerSecret()
+	last = write(nodes[l2], "final")
+	for _, n := range nodes {
+		waitCommitted(t, n, last)
+	}
+	ids, err := identity.LoadOrCreate(dirs[0], identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []cipher.AEAD{gcm(t, ids.LedgerSecret), gcm(t, second), gcm(t, third)}
+	bad := gcm(t, doomedSecret)
+	for i, n := range nodes {
+		if !bytes.Equal(n.LatestLedgerSecret(), third) {
+			t.Fatalf("node %d: latest secret is not the last rekey's", i+1)
+		}
+		for id, body := range want {
+			if e, err := n.Entry(id); err != nil || string(e.Contents) != body {
+				t.Fatalf("node %d: Entry(%s) = %q, %v; want %q", i+1, id, e.Contents, err, body)
+			}
+		}
+		for s, e := range ledgerEntries(t, dirs[i]) {
+			if s > last.Seqno {
+				continue // a signature still being written
+			}
+			k := 0
+			if s > r3.Seqno {
+				k = 2
+			} else if s > r1.Seqno {
+				k = 1
+			}
+			if err := e.Authenticate(secrets[k]); err != nil {
+				t.Fatalf("node %d: entry %d does not authenticate with secret %d: %v", i+1, s, k, err)
+			}
+			if e.Authenticate(bad) == nil {
+				t.Fatalf("node %d: entry %d is encrypted with the rolled-back rekey's secret", i+1, s)
+			}
+		}
+	}
+}
+
+// TestStaleRekeyFails: a rekey decided before another rekey changed the
+// latest secret would carry a wrong chain of past secrets; it fails when
+// sequenced and changes nothing.
+func TestStaleRekeyFails(t *testing.T) {
+	n := openNode(t, t.TempDir(), nil)
+	defer n.Close()
+	stale, err := n.RekeyWrites()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rekey(t, n)
+	latest := n.LatestLedgerSecret()
+	f, err := n.Submit(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if id, err := f.Wait(ctx); err == nil {
+		t.Fatalf("a stale rekey was sequenced at %s", id)
+	}
+	if !bytes.Equal(n.LatestLedgerSecret(), latest) {
+		t.Fatal("a stale rekey changed the latest secret")
+	}
+	id := appendEntry(t, n, "c", "after")
+	waitCommitted(t, n, id)
+	if e, err := n.Entry(id); err != nil || string(e.Contents) != "after" {
+		t.Fatalf("Entry(%s) = %q, %v", id, e.Contents, err)
+	}
+}
