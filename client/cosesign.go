@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Governance message types: the values of CCF's ccf.gov.msg.type protected
@@ -164,6 +165,9 @@ func (s *MemberSigner) signAt(msgType, proposalID string, payload []byte, at tim
 	withID := msgType == MsgBallot || msgType == MsgWithdrawal
 	if withID && proposalID == "" {
 		return nil, fmt.Errorf("client: a %s needs the proposal id", msgType)
+	}
+	if !utf8.ValidString(msgType) || withID && !utf8.ValidString(proposalID) {
+		return nil, errors.New("client: the message type and proposal id must be UTF-8 text")
 	}
 	if at.Unix() < 0 {
 		return nil, errors.New("client: the clock is before 1970")
