@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -322,4 +323,31 @@ func TestSharesWritesDefaultsAndLimits(t *testing.T) {
 	if _, err := recovery.Recover([][]byte{make([]byte, recovery.ShareSize)}, mapState{}); !errors.Is(err, recovery.ErrNoShares) {
 		t.Fatalf("no shares: %v", err)
 	}
+}
+
+// FuzzRecover feeds arbitrary recovery-shares records and submitted shares
+// to EncryptedShare and Recover: they never panic, and Recover never
+// returns a secret without an error but from a record that authenticates
+// it.
+func FuzzRecover(f *testing.F) {
+	f.Add([]byte(`{"wrapped_latest_ledger_secret":"AAAA","encrypted_shares":{"m":"AA=="}}`), make([]byte, 2*recovery.ShareSize))
+	f.Add([]byte(`{"wrapped_latest_ledger_secret":"`+strings.Repeat("A", 80)+`","encrypted_shares":{}}`), bytes.Repeat([]byte{1}, recovery.ShareSize))
+	f.Add([]byte(`null`), []byte{})
+	f.Fuzz(func(t *testing.T, record, submitted []byte) {
+		st := mapState{}
+		st.set(tables.RecoverySharesMap, string(tables.SingletonKey), record)
+		recovery.EncryptedShare(st, "m")
+		var shares [][]byte
+		for len(submitted) >= recovery.ShareSize && len(shares) < 4 {
+			shares = append(shares, submitted[:recovery.ShareSize])
+			submitted = submitted[recovery.ShareSize:]
+		}
+		if len(submitted) > 0 {
+			shares = append(shares, submitted)
+		}
+		secret, err := recovery.Recover(shares, st)
+		if err == nil && secret == nil {
+			t.Fatal("no secret and no error")
+		}
+	})
 }
