@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/gov"
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
 )
@@ -70,10 +71,13 @@ type errorDetail struct {
 // to the log but not to the client.
 func classify(err error) *apiError {
 	var ae *apiError
+	var ge *gov.Error
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &ge):
+		return govErrorOf(ge)
 	case errors.As(err, &tooLarge):
 		return newError(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 			"The request body is larger than %d bytes.", tooLarge.Limit)

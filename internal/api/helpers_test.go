@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/ledgerd/ledgerd/internal/constitution"
 	"io"
 	"log/slog"
 	"net"
@@ -47,6 +48,9 @@ type env struct {
 	platform attest.Platform
 	// memberDER is the consortium member's certificate.
 	memberDER []byte
+	// members are the consortium's members (members[0] is member), all
+	// Active at genesis.
+	members []credential
 
 	admin, contributor, reader, stranger, member, anonymous *client
 }
@@ -69,6 +73,10 @@ type envOptions struct {
 	// memberEncryptionKey, if set, is the member's recovery encryption
 	// public key (PEM): genesis gives it a share of the ledger secret.
 	memberEncryptionKey []byte
+	// extraMembers adds members to the consortium beyond the first.
+	extraMembers int
+	// govLimits bound the constitution's calls.
+	govLimits constitution.Limits
 }
 
 // credential is a client certificate and key.
@@ -112,8 +120,16 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	admin, contributor, reader := newCredential(t, "admin"), newCredential(t, "contributor"), newCredential(t, "reader")
 	stranger, member := newCredential(t, "stranger"), newCredential(t, "member")
+	members := []credential{member}
+	for i := range o.extraMembers {
+		members = append(members, newCredential(t, fmt.Sprintf("member%d", i+1)))
+	}
+	var memberPEMs [][]byte
+	for _, m := range members {
+		memberPEMs = append(memberPEMs, m.pem)
+	}
 	genesis, err := gov.Genesis{
-		Members: [][]byte{member.pem},
+		Members: memberPEMs,
 		Users: []gov.User{
 			{ID: admin.userID(), Role: auth.RoleAdministrator},
 			{ID: contributor.userID(), Role: auth.RoleContributor},
@@ -146,7 +162,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	srv, err := api.New(api.Config{Node: n, Identities: ids, LedgerID: "test-ledger", JWT: o.jwt, Attestation: platform,
 		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger,
-		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle})
+		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle, GovLimits: o.govLimits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +174,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	go hs.ServeTLS(srv.Listener(ln), "", "")
 	t.Cleanup(func() { hs.Close() })
 	e := &env{t: t, dir: dir, ids: ids, node: n, srv: srv, base: "https://" + ln.Addr().String(),
-		platform: platform, memberDER: member.der}
+		platform: platform, memberDER: member.der, members: members}
 	e.admin, e.contributor, e.reader = e.client(&admin), e.client(&contributor), e.client(&reader)
 	e.stranger, e.member, e.anonymous = e.client(&stranger), e.client(&member), e.client(nil)
 	return e
@@ -294,10 +310,11 @@ func (r *response) checkInvariants(method, path string) {
 		if _, err := node.ParseTxID(txid); err != nil {
 			t.Errorf("%s %s: %d without a valid x-ms-ccf-transaction-id (%q)", method, path, r.status, txid)
 		}
-		// /metrics is Prometheus text; CCF serves the constitution as
-		// JavaScript.
+		// /metrics is Prometheus text; CCF serves the constitution and
+		// ballots as JavaScript.
 		if r.status != http.StatusNoContent && !strings.HasPrefix(path, "/metrics") &&
-			!strings.HasPrefix(path, "/gov/service/constitution") {
+			!strings.HasPrefix(path, "/gov/service/constitution") &&
+			!(method == "GET" && strings.Contains(path, "/ballots/")) {
 			if ct := r.header.Get("Content-Type"); ct != "application/json" || !json.Valid(r.body) {
 				t.Errorf("%s %s: %d with Content-Type %q and body %q", method, path, r.status, ct, r.body)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/cose"
 	"github.com/ledgerd/ledgerd/internal/node"
 )
 
@@ -109,6 +110,15 @@ func endpoints() []endpoint {
 		// Recovery (handlers_govrecovery.go).
 		{method: "GET", pattern: "/gov/recovery/encrypted-shares/{memberId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getGovEncryptedShare)},
 		{method: "POST", pattern: "/gov/recovery/members/{memberAction}", access: accessPublic, unversioned: true, handle: govRead((*Server).postGovRecoveryMember)},
+		{method: "POST", pattern: "/gov/members/proposals:create", access: accessPublic, unversioned: true, handle: govSigned(cose.MsgProposal, (*Server).createProposal)},
+		{method: "GET", pattern: "/gov/members/proposals", access: accessPublic, unversioned: true, handle: govRead((*Server).listProposals)},
+		{method: "GET", pattern: "/gov/members/proposals/{proposalId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getProposal)},
+		{method: "POST", pattern: "/gov/members/proposals/{proposalId}", access: accessPublic, unversioned: true, handle: (*Server).postProposal},
+		{method: "GET", pattern: "/gov/members/proposals/{proposalId}/actions", access: accessPublic, unversioned: true, handle: govRead((*Server).getProposalActions)},
+		{method: "GET", pattern: "/gov/members/proposals/{proposalId}/ballots/{memberId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getBallot)},
+		{method: "POST", pattern: "/gov/members/proposals/{proposalId}/ballots/{memberId}", access: accessPublic, unversioned: true, handle: (*Server).postBallot},
+		{method: "GET", pattern: "/gov/members/state-digests/{memberId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getStateDigest)},
+		{method: "POST", pattern: "/gov/members/state-digests/{memberId}", access: accessPublic, unversioned: true, handle: (*Server).postStateDigest},
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/attest"
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/constitution"
+	"github.com/ledgerd/ledgerd/internal/gov"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/node"
 )
@@ -62,6 +64,12 @@ type Config struct {
 	// without having had a request authorised. Default
 	// DefaultUnauthenticatedIdleTimeout; negative: the server's IdleTimeout.
 	UnauthenticatedIdleTimeout time.Duration
+	// GovLimits bound every constitution and ballot call (zero: the
+	// constitution package's defaults, 1 s and 100 MiB).
+	GovLimits constitution.Limits
+	// GovEffects add to or replace the functions that carry out the
+	// effects a constitution's apply asks of the node (see govEffects).
+	GovEffects map[string]gov.EffectFunc
 	// Logger receives structured logs; never tokens, keys or contents.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -118,6 +126,8 @@ type Server struct {
 	// openInfo is the last service record seen with status Open
 	// (frontendOpen).
 	openInfo atomic.Pointer[[]byte]
+	// gov judges signed governance requests by the constitution.
+	gov *gov.Engine
 }
 
 // New returns a server for cfg.
@@ -141,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.quotes = quotes
+	s.gov = &gov.Engine{Limits: cfg.GovLimits, Effects: s.govEffects(cfg.GovEffects)}
 	s.mux = s.routes()
 	return s, nil
 }

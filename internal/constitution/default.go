@@ -14,9 +14,7 @@ var defaultFS embed.FS
 var DefaultFiles = []string{"actions.js", "validate.js", "resolve.js", "apply.js"}
 
 // Default returns the default constitution: DefaultFiles concatenated,
-// each followed by a newline. (internal/gov still installs its own
-// DefaultConstitution string at first start; wiring this one in is part of
-// issue 10's governance work.)
+// each followed by a newline. internal/gov installs it at first start.
 func Default() string {
 	var b strings.Builder
 	for _, f := range DefaultFiles {

@@ -181,3 +181,14 @@ func (r *Reader) LatestLedgerSecret() []byte {
 	}
 	return s
 }
+
+// StateRoot returns the Merkle root of every transaction in this node's
+// tree: the digest a governance request is bound to (CCF's root at the
+// read version: proposal ids and state digests derive from it).
+func (r *Reader) StateRoot() ([32]byte, error) {
+	n := r.tree.Size()
+	if n == 0 {
+		return [32]byte{}, nil
+	}
+	return r.tree.Root(n)
+}

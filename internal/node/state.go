@@ -68,6 +68,15 @@ func (s *State) Get(name string, key []byte) ([]byte, bool) {
 	return v, ok
 }
 
+// GetCommitted returns the committed value of key in map name: what no
+// rollback can undo (governance authenticates members against it).
+func (s *State) GetCommitted(name string, key []byte) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.base.maps[name][string(key)]
+	return v, ok
+}
+
 // Range calls fn for each key of map name in key order, in the latest state.
 func (s *State) Range(name string, fn func(key, value []byte) bool) {
 	s.mu.RLock()

@@ -65,3 +65,58 @@ func Value(v any) []byte {
 	}
 	return b
 }
+
+// The governance engine's tables (CCF's names; CCF src/node/gov/handlers).
+const (
+	// ProposalsMap holds each proposal's body as submitted (JSON text):
+	// key = proposal id.
+	ProposalsMap = "public:ccf.gov.proposals"
+	// ProposalsInfoMap holds each proposal's ProposalInfo: key = proposal id.
+	ProposalsInfoMap = "public:ccf.gov.proposals_info"
+	// HistoryMap holds, per member id, the last signed governance request
+	// (the COSE_Sign1 bytes as received); the ledger keeps every version, so
+	// who proposed, voted, withdrew and acked what is provable from it.
+	HistoryMap = "public:ccf.gov.history"
+	// RecentProposalsMap is CCF's replay window for proposals: key =
+	// "<created_at, 10 digits>:<hex SHA-256 of the signature>", value = the
+	// proposal id.
+	RecentProposalsMap = "public:ccf.gov.cose_recent_proposals"
+	// MemberAcksMap holds each member's MemberAck.
+	MemberAcksMap = "public:ccf.gov.members.acks"
+)
+
+// Proposal states, as CCF spells them.
+const (
+	ProposalOpen      = "Open"
+	ProposalAccepted  = "Accepted"
+	ProposalWithdrawn = "Withdrawn"
+	ProposalRejected  = "Rejected"
+	ProposalFailed    = "Failed"
+	ProposalDropped   = "Dropped"
+)
+
+// ProposalFailure is why a proposal Failed, or why a member's ballot
+// failed to run (CCF's jsgov::Failure).
+type ProposalFailure struct {
+	Reason string  `json:"reason"`
+	Trace  *string `json:"trace,omitempty"`
+}
+
+// ProposalInfo is the value of ProposalsInfoMap (CCF's jsgov::ProposalInfo):
+// the proposer, the state, each member's ballot (JavaScript text), and, once
+// the proposal has left Open, the votes the ballots gave and the ballots
+// that failed to run.
+type ProposalInfo struct {
+	ProposerID   string                     `json:"proposer_id"`
+	State        string                     `json:"state"`
+	Ballots      map[string]string          `json:"ballots"`
+	FinalVotes   map[string]bool            `json:"final_votes,omitempty"`
+	VoteFailures map[string]ProposalFailure `json:"vote_failures,omitempty"`
+	Failure      *ProposalFailure           `json:"failure,omitempty"`
+}
+
+// MemberAck is the value of MemberAcksMap: the state digest the member is
+// to acknowledge (hex), as CCF's StateDigest.
+type MemberAck struct {
+	StateDigest string `json:"state_digest"`
+}
