@@ -192,3 +192,14 @@ func (r *Reader) StateRoot() ([32]byte, error) {
 	}
 	return r.tree.Root(n)
 }
+
+// LatestLedgerSecretSeqno returns the seqno from which the latest ledger
+// secret applies, in the latest executed state: 1 for the service's first
+// secret, R+1 after a rekey at seqno R (CCF's getLatestLedgerSecretSeqno).
+func (r *Reader) LatestLedgerSecretSeqno() int64 {
+	rekeys := r.state.rekeys()
+	if len(rekeys) == 0 {
+		return 1
+	}
+	return int64(rekeys[len(rekeys)-1].Seqno) + 1
+}

@@ -90,7 +90,13 @@ func TestLedgerRekey(t *testing.T) {
 	for i := range 5 {
 		write(fmt.Sprintf("old %d", i))
 	}
+	if got := n.LatestLedgerSecretSeqno(); got != 1 {
+		t.Fatalf("before any rekey, the latest secret applies from %d, want 1", got)
+	}
 	r1 := rekey(t, n)
+	if got := n.LatestLedgerSecretSeqno(); got != int64(r1.Seqno)+1 {
+		t.Fatalf("after a rekey at %d, the latest secret applies from %d", r1.Seqno, got)
+	}
 	second := n.LatestLedgerSecret()
 	if len(second) != 32 || bytes.Equal(second, first) {
 		t.Fatalf("after a rekey the latest secret is %x, want a new 32-byte one", second)
