@@ -70,10 +70,15 @@ type SharesInfo struct {
 	PreviousSecretStoredVersion *uint64 `json:"previous_secret_stored_version,omitempty"`
 }
 
-// Member is a recovery member: an Active member with an encryption key.
+// Member is a recovery member: an Active member with an encryption key
+// whose recovery_role is not NonParticipant.
 type Member struct {
 	ID  string
 	Key *rsa.PublicKey
+	// Owner is a recovery owner (recovery_role "Owner"): it gets the whole
+	// wrapping key, which recovers alone, instead of one of the k-of-n
+	// shares the participants get (CCF's full key share).
+	Owner bool
 }
 
 // memberInfo is the part of a member's info record read here.
@@ -84,16 +89,18 @@ type memberInfo struct {
 
 // Members returns the recovery members of st, ordered by id: the members
 // with a key in tables.MembersEncryptionKeysMap whose info is Active and
-// whose recovery_role is not NonParticipant (as CCF's
-// get_active_recovery_members). A key that does not parse is an error
-// naming the member.
+// whose recovery_role is Participant (or unset) or Owner, as CCF's
+// get_active_recovery_participants and get_active_recovery_owners. A key
+// without member info, or that does not parse, is an error naming the
+// member.
 func Members(st State) ([]Member, error) {
 	var members []Member
 	var err error
 	st.Range(tables.MembersEncryptionKeysMap, func(key, value []byte) bool {
 		raw, ok := st.Get(tables.MembersInfoMap, key)
 		if !ok {
-			return true
+			err = fmt.Errorf("recovery: recovery member %s has no member info", key)
+			return false
 		}
 		var info memberInfo
 		if e := json.Unmarshal(raw, &info); e != nil {
@@ -108,7 +115,7 @@ func Members(st State) ([]Member, error) {
 			err = fmt.Errorf("recovery: member %s: %w", key, e)
 			return false
 		}
-		members = append(members, Member{ID: string(key), Key: pub})
+		members = append(members, Member{ID: string(key), Key: pub, Owner: info.RecoveryRole == "Owner"})
 		return true
 	})
 	if err != nil {
@@ -168,12 +175,13 @@ func EncryptedShare(st State, id string) ([]byte, bool, error) {
 // SharesWrites issues new recovery shares of secret (the latest ledger
 // secret) to the recovery members of st, as CCF's shuffle_recovery_shares:
 // a fresh wrapping key from rnd wraps secret and is split among the
-// members with st's threshold, each share encrypted to its member. It
-// returns the write to tables.RecoverySharesMap, to be made in the same
-// transaction as the change that called for it (genesis, a member's ack, a
-// membership or threshold change, a rekey). With no recovery member it
-// returns no writes and no error; a threshold above the number of recovery
-// members is an error, as in CCF.
+// participants with st's threshold, each share encrypted to its member;
+// each owner gets the whole key (a full share, index 0). It returns the
+// write to tables.RecoverySharesMap, to be made in the same transaction as
+// the change that called for it (genesis, a member's ack, a membership or
+// threshold change, a rekey). With no recovery member it returns no writes
+// and no error; a threshold above the number of participants (or above 1
+// with owners only) is an error, as in CCF.
 func SharesWrites(st State, secret []byte, rnd io.Reader) ([]ledger.MapWrites, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("recovery: no ledger secret to share")
@@ -186,11 +194,24 @@ func SharesWrites(st State, secret []byte, rnd io.Reader) ([]ledger.MapWrites, e
 	if err != nil {
 		return nil, err
 	}
-	if k > len(members) {
-		return nil, fmt.Errorf("recovery: the recovery threshold %d exceeds the %d active recovery members", k, len(members))
+	var participants, owners []Member
+	for _, m := range members {
+		if m.Owner {
+			owners = append(owners, m)
+		} else {
+			participants = append(participants, m)
+		}
 	}
-	if len(members) > MaxShares {
-		return nil, fmt.Errorf("recovery: %d active recovery members; at most %d can hold shares", len(members), MaxShares)
+	n := len(participants)
+	switch {
+	case n == 0 && k > 1:
+		return nil, fmt.Errorf("recovery: the recovery threshold %d cannot exceed 1 when the recovery members are %d owners only", k, len(owners))
+	case n == 0:
+		n = 1 // a share no one holds: the owners' full key recovers
+	case k > n:
+		return nil, fmt.Errorf("recovery: the recovery threshold %d exceeds the %d active recovery participants", k, n)
+	case n > MaxShares:
+		return nil, fmt.Errorf("recovery: %d active recovery participants; at most %d can hold shares", n, MaxShares)
 	}
 	key := make([]byte, WrappingKeySize)
 	defer clear(key)
@@ -201,18 +222,27 @@ func SharesWrites(st State, secret []byte, rnd io.Reader) ([]ledger.MapWrites, e
 	if err != nil {
 		return nil, err
 	}
-	shares, err := Split(key, len(members), k, rnd)
+	shares, err := Split(key, n, k, rnd)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, s := range shares {
+			clear(s)
+		}
+	}()
+	full := append([]byte{0}, key...) // the polynomials at x = 0
+	defer clear(full)
 	info := SharesInfo{WrappedLatestLedgerSecret: wrapped, EncryptedShares: make(map[string][]byte, len(members))}
-	for i, m := range members {
-		enc, err := EncryptShare(m.Key, shares[i], rnd)
-		clear(shares[i])
-		if err != nil {
+	for i, m := range participants {
+		if info.EncryptedShares[m.ID], err = EncryptShare(m.Key, shares[i], rnd); err != nil {
 			return nil, fmt.Errorf("recovery: couldn't encrypt the share of member %s: %w", m.ID, err)
 		}
-		info.EncryptedShares[m.ID] = enc
+	}
+	for _, m := range owners {
+		if info.EncryptedShares[m.ID], err = EncryptShare(m.Key, full, rnd); err != nil {
+			return nil, fmt.Errorf("recovery: couldn't encrypt the share of member %s: %w", m.ID, err)
+		}
 	}
 	if old, ok, err := Info(st); err != nil {
 		return nil, err
@@ -227,19 +257,22 @@ func SharesWrites(st State, secret []byte, rnd io.Reader) ([]ledger.MapWrites, e
 		Writes: []ledger.KV{{Key: tables.SingletonKey, Value: value}}}}, nil
 }
 
+// IsFullKey reports whether a decrypted share is a recovery owner's full
+// share (index 0), which recovers alone (CCF's is_full_key).
+func IsFullKey(share []byte) bool { return len(share) == ShareSize && share[0] == 0 }
+
 // Recover reconstructs the latest ledger secret from decrypted shares
-// (what members submit) and the recovery shares and threshold of st. Fewer
-// shares than the threshold is ErrTooFewShares; shares that do not
-// reconstruct the wrapping key (wrong, stale, or from too few members under
-// a lower threshold) are ErrWrongShares: GCM authenticates the result, so
-// a wrong key is never taken for the right secret.
+// (what members submit) and the recovery shares and threshold of st. An
+// owner's full share recovers alone; otherwise fewer shares than the
+// threshold is ErrTooFewShares. Shares that do not reconstruct the wrapping
+// key (wrong, stale, or from too few members under a lower threshold) are
+// ErrWrongShares: GCM authenticates the result, so a wrong key is never
+// taken for the right secret.
 func Recover(shares [][]byte, st State) ([]byte, error) {
-	k, err := Threshold(st)
-	if err != nil {
-		return nil, err
-	}
-	if len(shares) < k {
-		return nil, fmt.Errorf("%w: %d of %d", ErrTooFewShares, len(shares), k)
+	for i, s := range shares {
+		if len(s) != ShareSize {
+			return nil, fmt.Errorf("%w: share %d is %d bytes, not %d", ErrShares, i, len(s), ShareSize)
+		}
 	}
 	info, ok, err := Info(st)
 	if err != nil {
@@ -248,10 +281,17 @@ func Recover(shares [][]byte, st State) ([]byte, error) {
 	if !ok {
 		return nil, ErrNoShares
 	}
-	for i, s := range shares {
-		if len(s) != ShareSize {
-			return nil, fmt.Errorf("%w: share %d is %d bytes, not %d", ErrShares, i, len(s), ShareSize)
+	for _, s := range shares {
+		if IsFullKey(s) {
+			return unwrap(s[1:], info.WrappedLatestLedgerSecret)
 		}
+	}
+	k, err := Threshold(st)
+	if err != nil {
+		return nil, err
+	}
+	if len(shares) < k {
+		return nil, fmt.Errorf("%w: %d of %d", ErrTooFewShares, len(shares), k)
 	}
 	key, err := Combine(shares)
 	if err != nil {

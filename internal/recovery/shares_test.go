@@ -351,3 +351,66 @@ func FuzzRecover(f *testing.F) {
 		}
 	})
 }
+
+// TestRecoveryOwners: a recovery owner gets the whole wrapping key (index
+// 0), which recovers alone whatever the threshold, as CCF's full key
+// share; participants still need the threshold.
+func TestRecoveryOwners(t *testing.T) {
+	secret := bytes.Repeat([]byte{0x0f}, 32)
+	st, privs := consortium(t, 3, 2)
+	st.set(tables.MembersInfoMap, "m2", info("Active", "Owner"))
+	writes, err := recovery.SharesWrites(st, secret, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.apply(writes)
+	owner := decrypted(t, st, privs, "m2")
+	if !recovery.IsFullKey(owner) {
+		t.Fatalf("the owner's share %x is not a full key", owner[:1])
+	}
+	if got, err := recovery.Recover([][]byte{owner}, st); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("the owner alone: %x, %v", got, err)
+	}
+	p0, p1 := decrypted(t, st, privs, "m0"), decrypted(t, st, privs, "m1")
+	if recovery.IsFullKey(p0) || recovery.IsFullKey(p1) {
+		t.Fatal("a participant holds a full key")
+	}
+	if _, err := recovery.Recover([][]byte{p0}, st); !errors.Is(err, recovery.ErrTooFewShares) {
+		t.Fatalf("one participant: %v", err)
+	}
+	if got, err := recovery.Recover([][]byte{p0, p1}, st); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("two participants: %x, %v", got, err)
+	}
+	// Two participants cannot meet threshold 3 even with an owner.
+	setThreshold(st, 3)
+	if _, err := recovery.SharesWrites(st, secret, rand.Reader); err == nil {
+		t.Fatal("threshold 3 with 2 participants: no error")
+	}
+
+	// Owners only: threshold 1, each owner recovers alone; threshold 2 is
+	// an error.
+	st, privs = consortium(t, 2, 1)
+	st.set(tables.MembersInfoMap, "m0", info("Active", "Owner"))
+	st.set(tables.MembersInfoMap, "m1", info("Active", "Owner"))
+	writes, err = recovery.SharesWrites(st, secret, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.apply(writes)
+	for _, id := range []string{"m0", "m1"} {
+		if got, err := recovery.Recover([][]byte{decrypted(t, st, privs, id)}, st); err != nil || !bytes.Equal(got, secret) {
+			t.Fatalf("owner %s: %x, %v", id, got, err)
+		}
+	}
+	setThreshold(st, 2)
+	if _, err := recovery.SharesWrites(st, secret, rand.Reader); err == nil {
+		t.Fatal("owners only with threshold 2: no error")
+	}
+
+	// A key without member info is an error, as in CCF.
+	st, _ = consortium(t, 1, 1)
+	st.set(tables.MembersEncryptionKeysMap, "ghost", memberKeys(t, 1)[0].pub)
+	if _, err := recovery.SharesWrites(st, secret, rand.Reader); err == nil || !strings.Contains(err.Error(), "ghost") {
+		t.Fatalf("a key without member info: %v", err)
+	}
+}
