@@ -1,17 +1,88 @@
 package api
 
 import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+
 	"github.com/ledgerd/ledgerd/internal/gov"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/recovery"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // govEffects returns the functions that carry out the effects a
 // constitution's apply asks of the node (constitution.Effect names), with
-// extra's added or replacing them. An effect with no function fails the
+// extra's added or replacing them. Each returns writes made in the
+// proposal's own transaction. An effect with no function fails the
 // proposal that asks for it, with a clear reason, and applies nothing.
 func (s *Server) govEffects(extra map[string]gov.EffectFunc) map[string]gov.EffectFunc {
-	effects := map[string]gov.EffectFunc{}
+	effects := map[string]gov.EffectFunc{
+		// A rekey, and new recovery shares of the new secret (CCF refreshes
+		// the shares on every rekey).
+		"node.triggerLedgerRekey": func(st gov.State, _ []any) ([]ledger.MapWrites, error) {
+			ws, err := s.node.RekeyWrites()
+			if err != nil {
+				return nil, err
+			}
+			value, ok := tables.RekeyOf(ws)
+			if !ok {
+				return nil, errors.New("the rekey wrote no secret")
+			}
+			secret, err := s.node.RekeySecret(value)
+			if err != nil {
+				return nil, err
+			}
+			defer clear(secret)
+			shares, err := recovery.SharesWrites(st, secret, rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			return append(ws, shares...), nil
+		},
+		"node.triggerRecoverySharesRefresh": func(st gov.State, _ []any) ([]ledger.MapWrites, error) {
+			secret, err := s.latestSecret(st)
+			if err != nil {
+				return nil, err
+			}
+			defer clear(secret)
+			return recovery.SharesWrites(st, secret, rand.Reader)
+		},
+		"node.transitionServiceToOpen": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
+			var previous, next []byte
+			if len(args) > 0 {
+				previous, _ = args[0].([]byte)
+			}
+			if len(args) > 1 {
+				next, _ = args[1].([]byte)
+			}
+			return gov.OpenServiceWrites(st, previous, next)
+		},
+		// The chunk file ends after the next signature.
+		"node.triggerLedgerChunk": func(gov.State, []any) ([]ledger.MapWrites, error) {
+			s.node.RequestLedgerChunk()
+			return nil, nil
+		},
+		// ledgerd keeps no snapshots (a node's state checkpoint is its own,
+		// not a ledger artefact): accepted and recorded, it does nothing.
+		"node.triggerSnapshot": func(gov.State, []any) ([]ledger.MapWrites, error) { return nil, nil },
+	}
 	for name, f := range extra {
 		effects[name] = f
 	}
 	return effects
+}
+
+// latestSecret is the ledger secret of the transactions after st: the one
+// the latest rekey in st wrapped (a rekey earlier in the same proposal
+// included), or the node's latest.
+func (s *Server) latestSecret(st gov.State) ([]byte, error) {
+	if value, ok := st.Get(tables.EncryptedLedgerSecretsMap, tables.SingletonKey); ok {
+		return s.node.RekeySecret(value)
+	}
+	secret := s.reads.LatestLedgerSecret()
+	if secret == nil {
+		return nil, fmt.Errorf("the latest ledger secret is not available")
+	}
+	return secret, nil
 }

@@ -61,20 +61,22 @@ type Node struct {
 	rn       *raft.RawNode // owned by the loop goroutine
 
 	// Owned by the loop goroutine.
-	hints         []hint    // what the primary learnt serialising its proposals, in seqno order
-	proposeNext   uint64    // seqno of the next proposal, while proposals are not yet persisted
-	lastSyncAt    time.Time // when the last ledger fsync was allowed to start
-	txsSinceSig   int       // transactions persisted since the last signature
-	lastSig       uint64    // seqno of the last signature in the log
-	lastSigAt     time.Time // when this node last proposed a signature
-	cycleStart    time.Time // start of the current sequencer cycle
-	raftCommit    uint64    // highest Raft-committed index delivered
-	sinceSnap     int       // transactions applied since the last checkpoint
-	transport     consensus.Transport
-	recvc         chan raftpb.Message
-	ctrlc         chan func()   // work for the loop goroutine (onLoop)
-	execLock      chan struct{} // the executor's lock (Exec)
-	genesisQueued bool
+	hints       []hint    // what the primary learnt serialising its proposals, in seqno order
+	proposeNext uint64    // seqno of the next proposal, while proposals are not yet persisted
+	lastSyncAt  time.Time // when the last ledger fsync was allowed to start
+	txsSinceSig int       // transactions persisted since the last signature
+	lastSig     uint64    // seqno of the last signature in the log
+	lastSigAt   time.Time // when this node last proposed a signature
+	// chunkRequested makes the next signature end the chunk (RequestLedgerChunk).
+	chunkRequested atomic.Bool
+	cycleStart     time.Time // start of the current sequencer cycle
+	raftCommit     uint64    // highest Raft-committed index delivered
+	sinceSnap      int       // transactions applied since the last checkpoint
+	transport      consensus.Transport
+	recvc          chan raftpb.Message
+	ctrlc          chan func()   // work for the loop goroutine (onLoop)
+	execLock       chan struct{} // the executor's lock (Exec)
+	genesisQueued  bool
 
 	// bytesSinceSnap is the bytes of entries appended since the last
 	// checkpoint (Config.SnapshotBytes). Loop-owned.

@@ -20,3 +20,15 @@ import (
 func (n *Node) RekeyWrites() ([]ledger.MapWrites, error) {
 	return n.keys.RekeyWrites(n.state.rekeys(), nil)
 }
+
+// RekeySecret returns the ledger secret that a tables.EncryptedLedgerSecretsMap
+// value (what RekeyWrites writes, or what the state holds after a rekey)
+// wraps: governance shares it among the recovery members.
+func (n *Node) RekeySecret(value []byte) ([]byte, error) {
+	return n.keys.UnwrapValue(value)
+}
+
+// RequestLedgerChunk makes the next signature transaction end the current
+// chunk file (CCF's trigger_ledger_chunk: the chunk ends after the next
+// signature), as if the chunk had reached ChunkSize.
+func (n *Node) RequestLedgerChunk() { n.chunkRequested.Store(true) }

@@ -833,7 +833,7 @@ func (n *Node) proposeSignature() error {
 			return proposed{}, err
 		}
 		var flags uint8
-		if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize {
+		if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize || n.chunkRequested.Swap(false) {
 			flags = ledger.FlagForceChunkAfter
 		}
 		aead, err := n.aeadAt(seqno)

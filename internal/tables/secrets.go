@@ -267,6 +267,10 @@ func (k *Keyring) unwrap(r Rekey) (*ringSecret, error) {
 	return s, nil
 }
 
+// UnwrapValue returns the secret an EncryptedLedgerSecretsMap value wraps
+// for this service.
+func (k *Keyring) UnwrapValue(value []byte) ([]byte, error) { return k.unwrapValue(value) }
+
 func (k *Keyring) unwrapValue(value []byte) ([]byte, error) {
 	var v EncryptedLedgerSecrets
 	if err := json.Unmarshal(value, &v); err != nil {
