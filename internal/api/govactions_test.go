@@ -136,7 +136,7 @@ func TestGovTransitionServiceToOpen(t *testing.T) {
 	}
 	e.pass("transition_service_to_open", map[string]any{"next_service_identity": cert})
 	var info struct{ Status string }
-	e.anonymous.get("/gov/service/info" + govV).expect(200, "").decode(&info)
+	e.anonymous.get("/gov/service/info"+govV).expect(200, "").decode(&info)
 	if info.Status != "Open" {
 		t.Fatalf("service %q after transition_service_to_open", info.Status)
 	}
