@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"github.com/ledgerd/ledgerd/internal/audit"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/ledger"
@@ -422,5 +424,55 @@ func TestStaleRekeyFails(t *testing.T) {
 	waitCommitted(t, n, id)
 	if e, err := n.Entry(id); err != nil || string(e.Contents) != "after" {
 		t.Fatalf("Entry(%s) = %q, %v", id, e.Contents, err)
+	}
+}
+
+// TestFollowerCatchesUpAcrossRekey: a follower cut off during a rekey and a
+// Raft configuration change after it receives both in one append once it is
+// back. It serialises the configuration change itself, with the secret of
+// its seqno (the rekey's, which it has not executed yet), so its bytes equal
+// the primary's: it keeps up (a wrong secret changes the entry's leaf, and
+// the next signature would not verify), and reads what follows.
+func TestFollowerCatchesUpAcrossRekey(t *testing.T) {
+	net, nodes, _ := startCluster(t)
+	l := leader(t, nodes, -1)
+	f, o := (l+1)%3, (l+2)%3
+	id, err := submitUntilAccepted(t, nodes[l], "c", "before")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		waitCommitted(t, n, id)
+	}
+	net.partition(uint64(f+1), true)
+	rekey(t, nodes[l])
+	secret := nodes[l].LatestLedgerSecret()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Adding a node that is already a voter changes nothing but is logged.
+	cc, err := nodes[l].ProposeConfChange(ctx, raftpb.ConfChange{Type: raftpb.ConfChangeAddNode, NodeID: uint64(o + 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := submitUntilAccepted(t, nodes[l], "c", "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, nodes[l], last)
+	net.partition(uint64(f+1), false)
+	waitCommitted(t, nodes[f], last)
+	if err := nodes[f].Err(); err != nil {
+		t.Fatalf("the follower stopped: %v", err)
+	}
+	if !bytes.Equal(nodes[f].LatestLedgerSecret(), secret) {
+		t.Fatal("the follower does not hold the rekey's secret")
+	}
+	if e, err := nodes[f].Entry(last); err != nil || string(e.Contents) != "after" {
+		t.Fatalf("follower: Entry(%s) = %q, %v", last, e.Contents, err)
+	}
+	rl, err1 := nodes[l].Receipt(cc)
+	rf, err2 := nodes[f].Receipt(cc)
+	if err1 != nil || err2 != nil || rl.LeafComponents.WriteSetDigest != rf.LeafComponents.WriteSetDigest {
+		t.Fatalf("the configuration change's bytes differ between the primary and the follower (%v, %v)", err1, err2)
 	}
 }
