@@ -4,15 +4,55 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/auth/authtest"
+	"github.com/ledgerd/ledgerd/internal/gov"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 )
+
+// verifierFunc verifies a token.
+type verifierFunc func(ctx context.Context, token string) (auth.Principal, error)
+
+func (f verifierFunc) Verify(ctx context.Context, token string) (auth.Principal, error) { return f(ctx, token) }
+
+// memState is a gov.State over applied writes.
+type memState map[string]map[string][]byte
+
+func (s memState) apply(ws []ledger.MapWrites) {
+	for _, w := range ws {
+		if s[w.Name] == nil {
+			s[w.Name] = map[string][]byte{}
+		}
+		for _, kv := range w.Writes {
+			s[w.Name][string(kv.Key)] = kv.Value
+		}
+		for _, k := range w.Removes {
+			delete(s[w.Name], string(k))
+		}
+	}
+}
+
+func (s memState) Get(name string, key []byte) ([]byte, bool) {
+	v, ok := s[name][string(key)]
+	return v, ok
+}
+
+func (s memState) Range(name string, fn func(key, value []byte) bool) {
+	for _, k := range slices.Sorted(maps.Keys(s[name])) {
+		if !fn([]byte(k), s[name][k]) {
+			return
+		}
+	}
+}
 
 // --aad-tenant TENANT accepts the tenant's v1 and v2 tokens for ACL's
 // audience, with the keys of the tenant's key set URL (here a local server
@@ -36,10 +76,28 @@ func TestAADTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := jwtVerifier(cfg, slog.New(slog.DiscardHandler))
-	if err != nil || v == nil {
-		t.Fatalf("jwtVerifier: %v, %v", v, err)
+	// The flags seed the genesis; tokens are verified against the state.
+	issuers, err := flagIssuers(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
 	}
+	member, _, err := identity.NewClientIdentity("member", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := gov.Genesis{Members: [][]byte{member}, JWTIssuers: issuers}.Writes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memState{}
+	st.apply(ws)
+	gv, err := auth.NewGovernedVerifier(auth.JWTOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verifierFunc(func(ctx context.Context, token string) (auth.Principal, error) {
+		return gv.Verify(ctx, token, gov.JWTRegistry{State: st})
+	})
 	const oid = "6696d1bc-6012-47da-8556-ab4c747999c9"
 	now := time.Now()
 	for _, iss := range []string{"https://sts.windows.net/" + tenant + "/", "https://login.microsoftonline.com/" + tenant + "/v2.0"} {

@@ -35,6 +35,9 @@ type genesisPlan struct {
 	writes []ledger.MapWrites
 	// created lists the credential files created by this start.
 	created []string
+	// issuers are the JWT issuers of --aad-tenant and --jwt-issuer, which
+	// seed the genesis only (warnFlagIssuers).
+	issuers []gov.JWTIssuer
 }
 
 // planGenesis assembles the genesis governance. On the first start (fresh:
@@ -86,6 +89,13 @@ func planGenesis(cfg config, fresh bool, secret []byte, log *slog.Logger) (*gene
 		}
 		g.Users = append(g.Users, u)
 	}
+	if plan.issuers, err = flagIssuers(cfg, log); err != nil {
+		if fresh {
+			return nil, err
+		}
+		log.Warn("ignoring --jwt-issuer: the service exists already", "err", err)
+	}
+	g.JWTIssuers = plan.issuers
 	if len(g.Members) == 0 {
 		// Not fresh and member0.pem is gone: the service exists, and the
 		// node will not write genesis again.

@@ -58,6 +58,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		}
 		return err
 	}
+	warnFlagIssuers(plan, n.Reader.State(), log)
 	srv, err := newServer(cfg, n, ids, maxConns, log)
 	if err != nil {
 		return err
@@ -188,27 +189,9 @@ func waitFounded(ctx context.Context, n *node.Node) error {
 	return nil
 }
 
-// jwtVerifier builds the verifier of --aad-tenant and --jwt-issuer, or nil
-// if neither is given.
-func jwtVerifier(cfg config, log *slog.Logger) (*auth.JWTVerifier, error) {
-	issuers, err := cfg.jwtIssuers()
-	if err != nil || len(issuers) == 0 {
-		return nil, err
-	}
-	v, err := auth.NewJWTVerifier(issuers, auth.JWTOptions{Logger: log, MaxLifetime: time.Duration(cfg.JWTMaxLifetime)})
-	if err != nil {
-		return nil, fmt.Errorf("couldn't configure JWT issuers: %w", err)
-	}
-	return v, nil
-}
-
 // newServer builds the API server.
 func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, log *slog.Logger) (*api.Server, error) {
 	platform, err := attest.NewVirtual("")
-	if err != nil {
-		return nil, err
-	}
-	jwt, err := jwtVerifier(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +199,7 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int,
 		Node:           n,
 		Identities:     ids,
 		LedgerID:       cfg.LedgerID,
-		JWT:            jwt,
+		JWTOptions:     auth.JWTOptions{Logger: log, MaxLifetime: time.Duration(cfg.JWTMaxLifetime)},
 		Attestation:    platform,
 		LedgerDir:      filepath.Join(cfg.Data, "ledger"),
 		MaxConnections: maxConns,

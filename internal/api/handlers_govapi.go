@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"strings"
@@ -301,17 +302,82 @@ func (s *Server) getGovJoinPolicy(c *call) error {
 	})
 }
 
-// getGovJWK serves GET /gov/service/jwk. ledgerd's JWT issuers are start
-// flags, not governed state, so the state has no issuers, keys or CA
-// bundles to report: all three are empty.
-func (s *Server) getGovJWK(c *call) error {
-	empty := map[string]json.RawMessage{}
-	return c.ok(struct {
-		Issuers       map[string]json.RawMessage `json:"issuers"`
-		CACertBundles map[string]json.RawMessage `json:"caCertBundles"`
-		Keys          map[string]json.RawMessage `json:"keys"`
-	}{empty, empty, empty})
+// govJWTIssuer is ServiceState.JwtIssuer as CCF's handler writes it.
+type govJWTIssuer struct {
+	AutoRefresh      bool   `json:"autoRefresh"`
+	CACertBundleName string `json:"caCertBundleName,omitempty"`
 }
+
+// govJWK is one issuer's key of a kid, as CCF's handler writes it: the
+// public key in PEM, and the constraint (null without one).
+type govJWK struct {
+	PublicKey  string  `json:"publicKey"`
+	Issuer     string  `json:"issuer"`
+	Constraint *string `json:"constraint"`
+}
+
+// getGovJWK serves GET /gov/service/jwk: the governed JWT issuers
+// (public:ccf.gov.jwt.issuers), their keys
+// (public:ccf.gov.jwt.public_signing_keys_metadata_v2) and the CA bundles
+// (public:ccf.gov.tls.ca_cert_bundles). ledgerd's own issuer fields
+// (audience, namespace, jwks_uri) are not part of CCF's answer; keys fetched
+// from a jwks_uri are not governed and not reported.
+func (s *Server) getGovJWK(c *call) error {
+	st := s.reads.State()
+	issuers := map[string]govJWTIssuer{}
+	var err error
+	st.Range(tables.JWTIssuersMap, func(key, value []byte) bool {
+		var m tables.JWTIssuerMetadata
+		if err = json.Unmarshal(value, &m); err != nil {
+			err = fmt.Errorf("couldn't decode JWT issuer %q: %w", key, err)
+			return false
+		}
+		issuers[string(key)] = govJWTIssuer{AutoRefresh: m.AutoRefresh, CACertBundleName: m.CACertBundleName}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	keys := map[string][]govJWK{}
+	st.Range(tables.JWTPublicSigningKeysMap, func(key, value []byte) bool {
+		var entries []tables.OpenIDJWKMetadata
+		if err = json.Unmarshal(value, &entries); err != nil {
+			err = fmt.Errorf("couldn't decode the JWT keys of kid %q: %w", key, err)
+			return false
+		}
+		list := make([]govJWK, 0, len(entries))
+		for _, e := range entries {
+			k := govJWK{Issuer: e.Issuer,
+				PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: e.PublicKey}))}
+			if e.Constraint != "" {
+				k.Constraint = &e.Constraint
+			}
+			list = append(list, k)
+		}
+		keys[string(key)] = list
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	bundles := map[string]string{}
+	st.Range(caCertBundlesMap, func(key, value []byte) bool {
+		var bundle string
+		if json.Unmarshal(value, &bundle) == nil {
+			bundles[string(key)] = bundle
+		}
+		return true
+	})
+	return c.ok(struct {
+		Issuers       map[string]govJWTIssuer `json:"issuers"`
+		CACertBundles map[string]string       `json:"caCertBundles"`
+		Keys          map[string][]govJWK     `json:"keys"`
+	}{issuers, bundles, keys})
+}
+
+// caCertBundlesMap is CCF's table of named CA certificate bundles (PEM, as a
+// JSON string), written by the constitution's set_ca_cert_bundle.
+const caCertBundlesMap = "public:ccf.gov.tls.ca_cert_bundles"
 
 // getGovJSApp serves GET /gov/service/javascript-app: ledgerd runs no
 // JavaScript application, so it has no endpoints. As in CCF, the only

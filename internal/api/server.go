@@ -43,8 +43,17 @@ type Config struct {
 	Identities *identity.Identities
 	// LedgerID is the ledger's name, reported by /ledgerIdentity. Required.
 	LedgerID string
-	// JWT verifies bearer tokens. Nil means bearer tokens are refused (401)
-	// and only TLS client certificates authenticate.
+	// JWTOptions tune the verification of bearer tokens from the governed
+	// JWT issuers (public:ccf.gov.jwt.issuers and their keys, read from the
+	// latest executed state on every request): clock, leeway, lifetime
+	// bound, key refresh interval. A nil Logger means Logger.
+	JWTOptions auth.JWTOptions
+	// JWKSClient fetches the JWK Sets of governed issuers that have a
+	// jwks_uri. Nil means a client with a 10 s timeout.
+	JWKSClient *http.Client
+	// JWT, if set, also accepts tokens from issuers outside governance
+	// (node-local; for programs that embed the server, and tests). A token
+	// whose issuer is governed is judged by the governed issuer alone.
 	JWT *auth.JWTVerifier
 	// Attestation produces the node's quote for /app/enclaveQuotes.
 	// Required; attest.NewVirtual("") measures the running binary.
@@ -123,6 +132,8 @@ type Server struct {
 	startupSeqno   uint64
 	maxCollections int
 	conns          *connTracker
+	// jwt verifies tokens of the governed JWT issuers.
+	jwt *auth.GovernedVerifier
 	// openInfo is the last service record seen with status Open
 	// (frontendOpen).
 	openInfo atomic.Pointer[[]byte]
@@ -146,6 +157,15 @@ func New(cfg Config) (*Server, error) {
 		maxCollections: cfg.MaxCollections,
 		conns:          newConnTracker(cfg.MaxConnections, cfg.UnauthenticatedIdleTimeout, cfg.Logger),
 	}
+	jwtOpts := cfg.JWTOptions
+	if jwtOpts.Logger == nil {
+		jwtOpts.Logger = cfg.Logger
+	}
+	jwt, err := auth.NewGovernedVerifier(jwtOpts, cfg.JWKSClient)
+	if err != nil {
+		return nil, fmt.Errorf("api: Config.JWTOptions: %w", err)
+	}
+	s.jwt = jwt
 	quotes, err := s.enclaveQuotes()
 	if err != nil {
 		return nil, err

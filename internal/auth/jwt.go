@@ -168,6 +168,9 @@ type issuer struct {
 	namespace string
 	// azureAD: the issuer is Azure AD's, whose tokens must carry oid.
 	azureAD bool
+	// lookup, if set, finds the key of a kid instead of keys (a governed
+	// issuer: GovernedVerifier).
+	lookup func(ctx context.Context, kid string) (*jwk, error)
 }
 
 // NewJWTVerifier checks the configuration and returns a verifier for tokens
@@ -286,15 +289,30 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Principal, erro
 	if token == "" {
 		return Principal{}, ErrNoCredentials
 	}
-	c, is, err := v.verify(ctx, token)
+	c, is, err := v.check().verify(ctx, token, func(iss string) (*issuer, bool) {
+		is, ok := v.issuers[iss]
+		return is, ok
+	})
 	if err != nil {
 		return Principal{}, err
 	}
-	id, err := v.userID(is, c)
+	id, err := userID(is, c, func() []string { return v.namespaces })
 	if err != nil {
 		return Principal{}, err
 	}
 	return Principal{ID: id, Kind: KindJWT}, nil
+}
+
+// check returns the verifier's token checks.
+func (v *JWTVerifier) check() tokenCheck {
+	return tokenCheck{now: v.now, leeway: v.leeway, maxLifetime: v.maxLifetime}
+}
+
+// tokenCheck is the time-dependent part of a verifier's configuration.
+type tokenCheck struct {
+	now         func() time.Time
+	leeway      time.Duration
+	maxLifetime time.Duration
 }
 
 // userID names the subject of a verified token in the ledger's one user-id
@@ -303,7 +321,9 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (Principal, erro
 // issuer's namespace if it has one. A subject shaped like a certificate
 // fingerprint is refused, as is a subject of the default namespace that
 // starts with another issuer's namespace and a colon.
-func (v *JWTVerifier) userID(is *issuer, c *claims) (string, error) {
+// namespaces returns the namespaces of all issuers; it is called only for
+// a subject of the default namespace.
+func userID(is *issuer, c *claims, namespaces func() []string) (string, error) {
 	subject := c.Oid
 	switch {
 	case subject == "" && is.azureAD:
@@ -326,8 +346,8 @@ func (v *JWTVerifier) userID(is *issuer, c *claims) (string, error) {
 		}
 		return id, nil
 	}
-	for _, ns := range v.namespaces {
-		if strings.HasPrefix(subject, ns+":") {
+	for _, ns := range namespaces() {
+		if ns != "" && strings.HasPrefix(subject, ns+":") {
 			return "", fmt.Errorf("%w: token subject %q starts with %q, the namespace of another issuer's users",
 				ErrInvalidToken, clip(subject), ns+":")
 		}
@@ -336,8 +356,9 @@ func (v *JWTVerifier) userID(is *issuer, c *claims) (string, error) {
 }
 
 // verify parses the token, checks its signature with the key of the issuer
-// it names, and only then decodes and checks its claims.
-func (v *JWTVerifier) verify(ctx context.Context, token string) (*claims, *issuer, error) {
+// it names (found with lookup), and only then decodes and checks its
+// claims.
+func (v tokenCheck) verify(ctx context.Context, token string, lookup func(iss string) (*issuer, bool)) (*claims, *issuer, error) {
 	jws, err := parseCompact(token)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -346,7 +367,7 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*claims, *issue
 	if err != nil {
 		return nil, nil, err
 	}
-	is, ok := v.issuers[iss]
+	is, ok := lookup(iss)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w %q", ErrUnknownIssuer, clip(iss))
 	}
@@ -373,6 +394,9 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*claims, *issue
 // key finds the signing key for kid, refetching the issuer's keys once if
 // it is unknown (key rotation).
 func (is *issuer) key(ctx context.Context, kid string) (*jwk, error) {
+	if is.lookup != nil {
+		return is.lookup(ctx, kid)
+	}
 	set, err := is.keys.current(ctx)
 	if err != nil {
 		return nil, err

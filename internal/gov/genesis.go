@@ -34,11 +34,14 @@ type Genesis struct {
 	// recovery members in the genesis transaction (package recovery).
 	// Required when a member has an encryption key.
 	LedgerSecret []byte
+	// JWTIssuers are the initial trusted JWT issuers (with their keys, for
+	// a JWKS given inline); see jwt.go.
+	JWTIssuers []JWTIssuer
 }
 
 // Writes validates g and returns its writes: members (certificates, info
-// and encryption keys), users, the constitution, the service configuration
-// and the recovery members' shares of the ledger secret.
+// and encryption keys), users, the constitution, the service configuration,
+// the recovery members' shares of the ledger secret and the JWT issuers.
 func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 	if len(g.Members) == 0 {
 		return nil, errors.New("gov: genesis needs at least one member")
@@ -110,5 +113,10 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 		}
 		writes = append(writes, shares...)
 	}
+	jwt, err := jwtIssuersWrites(g.JWTIssuers)
+	if err != nil {
+		return nil, err
+	}
+	writes = append(writes, jwt...)
 	return writes, nil
 }
