@@ -22,7 +22,9 @@ import (
 // verifierFunc verifies a token.
 type verifierFunc func(ctx context.Context, token string) (auth.Principal, error)
 
-func (f verifierFunc) Verify(ctx context.Context, token string) (auth.Principal, error) { return f(ctx, token) }
+func (f verifierFunc) Verify(ctx context.Context, token string) (auth.Principal, error) {
+	return f(ctx, token)
+}
 
 // memState is a gov.State over applied writes.
 type memState map[string]map[string][]byte

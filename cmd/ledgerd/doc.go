@@ -69,6 +69,8 @@
 //	                           (letters, digits, '.', '-', '_'). Only one issuer (or the
 //	                           --aad-tenant's two) may go without a NAMESPACE, so that one id
 //	                           never names users of two issuers
+//	                           --aad-tenant and --jwt-issuer seed the genesis only: JWT issuers
+//	                           are governed state (see below)
 //	--jwt-max-lifetime D       longest time a bearer JWT may be valid: exp - iat, or exp - now
 //	                           for a token without iat (default 24h)
 //	--start-opening            found the service in CCF's status Opening rather than Open: every
@@ -98,6 +100,21 @@
 // Besides the ACL API (see package internal/api), the node serves GET
 // /healthz (liveness, no credentials), and GET /metrics (Prometheus text
 // format) and GET /node/state to any ledger user or consortium member.
+//
+// # JWT issuers
+//
+// The trusted JWT issuers and their keys are governed state, as in CCF
+// (public:ccf.gov.jwt.issuers, public:ccf.gov.jwt.public_signing_keys_metadata_v2),
+// read on every request from the latest state. --aad-tenant and
+// --jwt-issuer write the genesis transaction's issuers: the keys of a JWKS
+// file go in the ledger (governed keys; keys it lists that can't verify
+// signatures are left out with a warning); a JWKS URL becomes the issuer's
+// jwks_uri, which every node fetches keys from (cached, refreshed hourly and
+// on an unknown kid; not in the ledger). Later starts never write them
+// again: if the flags differ from the governed issuers (another issuer,
+// audience, namespace, URL or JWKS file contents), ledgerd logs a warning
+// and the governed state decides. Change issuers with the constitution's
+// set_jwt_issuer, set_jwt_public_signing_keys and remove_jwt_issuer.
 //
 // # Start-up checks
 //

@@ -40,8 +40,12 @@
 // # Authentication and roles
 //
 // A request with an Authorization header is authenticated by its bearer
-// JWT alone (Config.JWT; the user id is oid, else sub, prefixed with
-// "NAMESPACE:" for an issuer that has a namespace; see auth.IssuerConfig);
+// JWT alone, against the governed JWT issuers and keys of the latest
+// executed state (public:ccf.gov.jwt.*, gov.JWTRegistry, read per request,
+// so set_jwt_issuer and remove_jwt_issuer govern the next request;
+// Config.JWT adds node-local issuers for embedders and tests); the user id
+// is oid, else sub, prefixed with "NAMESPACE:" for an issuer that has a
+// namespace;
 // otherwise by its TLS client certificate (the user id is the certificate's
 // SHA-256 fingerprint, a shape no token subject may have), refused outside
 // its validity period. Roles are read from the committed users table on every

@@ -6,7 +6,9 @@
 //   - by TLS client certificate: the user id is the SHA-256 fingerprint of
 //     the DER certificate, upper-case hex, colon-separated
 //     ([CertificateUserID]);
-//   - by a bearer JWT from a configured OpenID issuer: the user id is the
+//   - by a bearer JWT from a trusted OpenID issuer (fixed, [JWTVerifier],
+//     or governed, read per request from an [IssuerRegistry],
+//     [GovernedVerifier]): the user id is the
 //     token's oid claim, or its sub claim when it has no oid (Azure AD's
 //     tokens must have oid), prefixed with "NAMESPACE:" if the issuer has
 //     a namespace ([JWTVerifier], [IssuerConfig]; [AzureADIssuers] for

@@ -101,6 +101,38 @@ function checkJwks(jwks, field) {
   });
 }
 
+// ledgerd: a JWT issuer's audience is a non-empty string or a non-empty
+// list of them.
+function checkJwtAudience(audience) {
+  if (audience === undefined || audience === null) return;
+  const list = Array.isArray(audience) ? audience : [audience];
+  if (list.length === 0) throw new Error("audience must not be an empty list");
+  list.forEach((a, i) => {
+    if (typeof a !== "string" || a.length === 0) throw new Error(`audience[${i}] must be a non-empty string`);
+  });
+}
+
+// The Azure AD tenant of a v1 or v2 issuer, or undefined.
+function azureTenant(issuer) {
+  const m = /^https:\/\/sts\.windows\.net\/([^/]+)\/$/.exec(issuer) ??
+    /^https:\/\/login\.microsoftonline\.com\/([^/]+)\/v2\.0$/.exec(issuer);
+  return m === null ? undefined : m[1].toLowerCase();
+}
+
+// ledgerd: refuses a namespace another issuer has, so that one user id
+// never names users of two issuers; the two issuers of one Azure AD tenant
+// name one user by one oid and may share one.
+function checkJwtNamespaceFree(issuer, namespace) {
+  ccf.kv["public:ccf.gov.jwt.issuers"].forEach((raw, key) => {
+    const other = ccf.bufToStr(key);
+    if (other === issuer || (ccf.bufToJsonCompatible(raw).namespace ?? "") !== namespace) return;
+    const tenant = azureTenant(issuer);
+    if (tenant !== undefined && tenant === azureTenant(other)) return;
+    const what = namespace === "" ? "the default namespace (no namespace)" : `the namespace ${namespace}`;
+    throw new Error(`issuer ${other} has ${what} already; give ${issuer} a namespace of its own`);
+  });
+}
+
 function readJson(table, key) {
   const raw = ccf.kv[table].get(key);
   return raw === undefined ? undefined : ccf.bufToJsonCompatible(raw);
@@ -486,10 +518,18 @@ const actions = new Map([
     (args) => ccf.kv["public:ccf.gov.tls.ca_cert_bundles"].delete(ccf.strToBuf(args.name)),
   )],
 
+  // ledgerd: besides CCF's arguments, optional audience (a string or a
+  // list of strings; default ACL's, https://confidential-ledger.azure.com
+  // with or without a trailing slash), namespace (the issuer's user ids are
+  // NAMESPACE:oid; default none, the bare oid) and jwks_uri (a JWK Set URL
+  // every node fetches keys from, besides the governed keys). They are kept
+  // in the issuer's metadata. No two issuers may share a namespace (or both
+  // have none), except the v1 and v2 issuers of one Azure AD tenant.
   ["set_jwt_issuer", new Action(
     (args) => {
       checkType(args, "object", "args");
       checkType(args.issuer, "string", "issuer");
+      if (args.issuer.length === 0) throw new Error("issuer must not be empty");
       checkType(args.auto_refresh, "boolean?", "auto_refresh");
       checkType(args.ca_cert_bundle_name, "string?", "ca_cert_bundle_name");
       if (args.jwks !== undefined && args.jwks !== null) checkJwks(args.jwks, "jwks");
@@ -498,12 +538,23 @@ const actions = new Map([
         const m = /^https:\/\/[^/?#]+[^?#]*$/.exec(args.issuer);
         if (m === null) throw new Error("with auto_refresh, issuer must be an https:// URL without query or fragment");
       }
+      checkJwtAudience(args.audience);
+      checkType(args.namespace, "string?", "namespace");
+      if (args.namespace !== undefined && args.namespace !== null && !/^[A-Za-z0-9._-]{1,64}$/.test(args.namespace)) {
+        throw new Error("namespace must be 1 to 64 letters, digits, '.', '-' or '_'");
+      }
+      checkType(args.jwks_uri, "string?", "jwks_uri");
+      if (args.jwks_uri !== undefined && args.jwks_uri !== null &&
+          !/^(https:\/\/[^/?#\s]+|http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?)([/?][^#\s]*)?$/.test(args.jwks_uri)) {
+        throw new Error("jwks_uri must be an https:// URL (http:// only for localhost)");
+      }
     },
     (args) => {
       if (args.auto_refresh &&
           !ccf.kv["public:ccf.gov.tls.ca_cert_bundles"].has(ccf.strToBuf(args.ca_cert_bundle_name))) {
         throw new Error(`no CA certificate bundle named ${args.ca_cert_bundle_name}`);
       }
+      checkJwtNamespaceFree(args.issuer, args.namespace ?? "");
       const metadata = Object.assign({}, args);
       delete metadata.jwks;
       if (args.jwks) ccf.setJwtPublicSigningKeys(args.issuer, metadata, args.jwks);
