@@ -2,13 +2,12 @@ package api
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 
+	"github.com/ledgerd/ledgerd/internal/gov"
 	"github.com/ledgerd/ledgerd/internal/recovery"
-	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // The recovery endpoints of CCF's governance API 2024-07-01 (CCF
@@ -63,28 +62,9 @@ func (s *Server) postGovRecoveryMember(c *call) error {
 	if _, err := parseHexID(id, "member"); err != nil {
 		return err
 	}
-	status, err := serviceStatus(s.reads.State())
-	if err != nil {
-		return err
-	}
-	if status != statusWaitingForShares {
+	if gov.ServiceStatus(s.reads.State()) != statusWaitingForShares {
 		return newError(http.StatusForbidden, codeServiceNotWaiting, "Service is not waiting for recovery shares.")
 	}
 	// Unreachable until issue 11: no transition leads to this status.
 	return newError(http.StatusNotImplemented, "NotImplemented", "Submitting recovery shares is not supported yet.")
-}
-
-// serviceStatus returns the service's status in st ("" before genesis).
-func serviceStatus(st interface {
-	Get(string, []byte) ([]byte, bool)
-}) (string, error) {
-	raw, ok := st.Get(tables.ServiceInfoMap, tables.SingletonKey)
-	if !ok {
-		return "", nil
-	}
-	var info tables.ServiceInfo
-	if err := json.Unmarshal(raw, &info); err != nil {
-		return "", fmt.Errorf("couldn't decode the service info: %w", err)
-	}
-	return info.Status, nil
 }
