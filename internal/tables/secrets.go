@@ -272,6 +272,9 @@ func (k *Keyring) unwrap(r Rekey) (*ringSecret, error) {
 func (k *Keyring) UnwrapValue(value []byte) ([]byte, error) { return k.unwrapValue(value) }
 
 func (k *Keyring) unwrapValue(value []byte) ([]byte, error) {
+	if k.wrap == nil {
+		return nil, ErrNoWrappingKey
+	}
 	var v EncryptedLedgerSecrets
 	if err := json.Unmarshal(value, &v); err != nil {
 		return nil, fmt.Errorf("unreadable %s value: %w", EncryptedLedgerSecretsMap, err)

@@ -73,6 +73,9 @@ func TestKeyringChain(t *testing.T) {
 	if _, err := noKey.AEAD(rekeys, 11); !errors.Is(err, ErrNoWrappingKey) {
 		t.Fatalf("without the service key: %v", err)
 	}
+	if _, err := noKey.UnwrapValue(rekeys[0].Value); !errors.Is(err, ErrNoWrappingKey) {
+		t.Fatalf("UnwrapValue without the service key: %v", err)
+	}
 	if _, err := noKey.AEAD(rekeys, 10); err != nil {
 		t.Fatalf("without the service key, up to the first rekey: %v", err)
 	}
