@@ -2,11 +2,16 @@ package api_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/audit"
 	"github.com/ledgerd/ledgerd/internal/gov"
@@ -196,5 +201,96 @@ func TestGovSetMemberWithRecoveryKey(t *testing.T) {
 	}
 	if secret, err := recovery.Recover([][]byte{share0}, st); err == nil && bytes.Equal(secret, e.ids.LedgerSecret) {
 		t.Fatal("one share of two recovered the secret")
+	}
+}
+
+// TestGovDefaultActions: the remaining default actions over HTTPS, each
+// with an effect read back through the governance and ACL APIs.
+func TestGovDefaultActions(t *testing.T) {
+	priv, pub, err := recovery.NewEncryptionKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{memberEncryptionKey: pub})
+	get := func(path string) map[string]any {
+		t.Helper()
+		return e.anonymous.get(path+govV).expect(200, "").object()
+	}
+	memberID := gov.MemberID(e.memberDER)
+	nodeID := e.ids.Node.ID
+
+	e.pass("set_member_data", map[string]any{"member_id": memberID, "member_data": map[string]any{"team": "audit"}})
+	if md, _ := get("/gov/service/members/" + memberID)["memberData"].(map[string]any); md["team"] != "audit" {
+		t.Fatalf("set_member_data: %v", md)
+	}
+
+	e.pass("set_node_data", map[string]any{"node_id": nodeID, "node_data": map[string]any{"rack": 7}})
+	if nd, _ := get("/gov/service/nodes/" + nodeID)["nodeData"].(map[string]any); nd["rack"] != float64(7) {
+		t.Fatalf("set_node_data: %v", nd)
+	}
+	e.pass("transition_node_to_trusted", map[string]any{"node_id": nodeID, "valid_from": time.Now().UTC().Format("20060102150405Z")}) // already Trusted: nothing to do
+	if s := get("/gov/service/nodes/" + nodeID)["status"]; s != "Trusted" {
+		t.Fatalf("node %v", s)
+	}
+
+	e.pass("set_user", map[string]any{"user_id": "jwt-subject-1", "role": "Reader"})
+	e.admin.get(q("/app/users/jwt-subject-1", v2022)).expect(200, "")
+	e.pass("remove_user", map[string]any{"user_id": "jwt-subject-1"})
+	e.admin.get(q("/app/users/jwt-subject-1", v2022)).expect(404, "")
+
+	extra := newCredential(t, "short-lived member")
+	_, extraID := extra.memberKey()
+	e.pass("set_member", map[string]any{"cert": string(extra.pem)})
+	get("/gov/service/members/" + extraID)
+	e.pass("remove_member", map[string]any{"member_id": extraID})
+	e.anonymous.get("/gov/service/members/"+extraID+govV).expect(404, "")
+
+	e.pass("add_virtual_measurement", map[string]any{"measurement": "abc123"})
+	e.pass("add_virtual_host_data", map[string]any{"host_data": "beef"})
+	virtual := get("/gov/service/join-policy")["virtual"].(map[string]any)
+	if fmt.Sprint(virtual["measurements"]) != "[abc123]" || fmt.Sprint(virtual["hostData"]) != "[beef]" {
+		t.Fatalf("join policy %v", virtual)
+	}
+	e.pass("remove_virtual_measurement", map[string]any{"measurement": "abc123"})
+	if virtual := get("/gov/service/join-policy")["virtual"].(map[string]any); fmt.Sprint(virtual["measurements"]) != "[]" {
+		t.Fatalf("join policy after removal %v", virtual)
+	}
+
+	before := e.anonymous.get(q("/gov/recovery/encrypted-shares/"+memberID, vGov)).expect(200, "").object()["encryptedShare"]
+	e.pass("trigger_recovery_shares_refresh", nil)
+	if after := e.anonymous.get(q("/gov/recovery/encrypted-shares/"+memberID, vGov)).expect(200, "").object()["encryptedShare"]; after == before {
+		t.Fatal("trigger_recovery_shares_refresh left the share as it was")
+	}
+	if secret, err := recovery.Recover([][]byte{e.memberShare(priv)}, e.node.Reader.State()); err != nil || !bytes.Equal(secret, e.ids.LedgerSecret) {
+		t.Fatalf("refreshed share: %v", err)
+	}
+	e.pass("set_recovery_threshold", map[string]any{"recovery_threshold": 1})
+	e.pass("trigger_snapshot", nil)
+
+	e.pass("set_service_certificate_validity", map[string]any{"valid_from": time.Now().UTC().Format("20060102150405Z"), "validity_period_days": 30})
+	certPEM := get("/gov/service/info")["certificate"].(string)
+	b, _ := pem.Decode([]byte(certPEM))
+	if b == nil {
+		t.Fatalf("service certificate %q", certPEM)
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.PublicKey.(*ecdsa.PublicKey).Equal(&e.ids.Service.Key.PublicKey) || cert.NotAfter.Sub(cert.NotBefore) != 30*24*time.Hour ||
+		certPEM == string(e.ids.Service.CertPEM) {
+		t.Fatalf("renewed service certificate: %v to %v", cert.NotBefore, cert.NotAfter)
+	}
+	e.pass("set_ca_cert_bundle", map[string]any{"name": "corp", "cert_bundle": string(e.ids.Service.CertPEM)})
+	if _, ok := e.node.State().Get("public:ccf.gov.tls.ca_cert_bundles", []byte("corp")); !ok {
+		t.Fatal("set_ca_cert_bundle wrote nothing")
+	}
+	e.pass("remove_ca_cert_bundle", map[string]any{"name": "corp"})
+
+	// A node without a certificate signing request (a single node that did
+	// not join) cannot be re-endorsed: the proposal fails and says why.
+	p := e.proposeOK(0, actionProposal("set_node_certificate_validity", map[string]any{"node_id": nodeID, "valid_from": time.Now().UTC().Format("20060102150405Z"), "validity_period_days": 30}))
+	if got := e.voteOK(0, p.ProposalID, yesBallot); got.ProposalState != "Failed" || !strings.Contains(got.Failure.Reason, "certificate signing request") {
+		t.Fatalf("set_node_certificate_validity: %+v", got)
 	}
 }

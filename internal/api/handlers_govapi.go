@@ -134,9 +134,19 @@ func (s *Server) getGovServiceInfo(c *call) error {
 	return c.ok(answer)
 }
 
-// jsonNull is the value of the *Data fields ledgerd does not record
-// (memberData, nodeData, serviceData): CCF writes JSON null when unset.
+// jsonNull is the value of the *Data fields when unset (memberData,
+// nodeData, serviceData): CCF writes JSON null.
 var jsonNull = json.RawMessage("null")
+
+// dataField returns a JSON field of a table value (member_data of a
+// member's info, node_data of a node's), or null.
+func dataField(raw []byte, field string) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || fields[field] == nil {
+		return jsonNull
+	}
+	return fields[field]
+}
 
 // govMember is ServiceState.Member; publicEncryptionKey is set for a
 // recovery member (one with an encryption key), as in CCF.
@@ -150,7 +160,8 @@ type govMember struct {
 
 func govMemberOf(st *node.State, m gov.Member) govMember {
 	key, _ := st.Get(tables.MembersEncryptionKeysMap, []byte(m.ID))
-	return govMember{MemberID: m.ID, Status: m.Status, MemberData: jsonNull, Certificate: string(m.CertPEM),
+	info, _ := st.Get(tables.MembersInfoMap, []byte(m.ID))
+	return govMember{MemberID: m.ID, Status: m.Status, MemberData: dataField(info, "member_data"), Certificate: string(m.CertPEM),
 		PublicEncryptionKey: string(key)}
 }
 
@@ -222,7 +233,7 @@ func govNodeOf(st *node.State, id string, raw []byte) (govNode, error) {
 	if endorsed, ok := st.Get(tables.NodeCertsMap, []byte(id)); ok {
 		cert = string(endorsed)
 	}
-	return govNode{NodeID: id, Status: info.Status, NodeData: jsonNull, Certificate: cert,
+	return govNode{NodeID: id, Status: info.Status, NodeData: dataField(raw, "node_data"), Certificate: cert,
 		QuoteInfo: govQuoteInfo{Format: "Insecure_Virtual"}, RPCInterfaces: map[string]json.RawMessage{}}, nil
 }
 
@@ -265,9 +276,9 @@ func (s *Server) getGovNode(c *call) error {
 	return c.ok(n)
 }
 
-// getGovJoinPolicy serves GET /gov/service/join-policy. ledgerd records no
-// join policy in its state (no measurements, host data, UVM endorsements or
-// TCB versions are governed yet), so every list is empty.
+// getGovJoinPolicy serves GET /gov/service/join-policy: the virtual
+// measurements and host data the consortium allows (add_virtual_*); ledgerd
+// runs on no SGX or SNP hardware, so those lists are empty.
 func (s *Server) getGovJoinPolicy(c *call) error {
 	type list = []string
 	type object = map[string]json.RawMessage
@@ -298,8 +309,18 @@ func (s *Server) getGovJoinPolicy(c *call) error {
 		Virtual: struct {
 			Measurements list `json:"measurements"`
 			HostData     list `json:"hostData"`
-		}{list{}, list{}},
+		}{keysOf(s.reads.State(), tables.VirtualMeasurementsMap), keysOf(s.reads.State(), tables.VirtualHostDataMap)},
 	})
+}
+
+// keysOf lists the keys of a table, in order (never nil).
+func keysOf(st *node.State, table string) []string {
+	keys := []string{}
+	st.Range(table, func(k, _ []byte) bool {
+		keys = append(keys, string(k))
+		return true
+	})
+	return keys
 }
 
 // govJWTIssuer is ServiceState.JwtIssuer as CCF's handler writes it.

@@ -171,7 +171,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.quotes = quotes
-	s.gov = &gov.Engine{Limits: cfg.GovLimits, Effects: s.govEffects(cfg.GovEffects)}
+	s.gov = &gov.Engine{Limits: cfg.GovLimits, Effects: s.govEffects(cfg.GovEffects), Host: govHost{s}}
 	s.mux = s.routes()
 	return s, nil
 }

@@ -76,6 +76,8 @@ type Engine struct {
 	// Effects carries out apply's effects; an effect without a function
 	// fails the proposal.
 	Effects map[string]EffectFunc
+	// Host is what apply reaches through ccf.network.* (nil: those throw).
+	Host constitution.Host
 
 	mu      sync.Mutex
 	loaded  *constitution.Constitution
@@ -123,6 +125,9 @@ func (e *Engine) constitutionOf(st State) (*constitution.Constitution, error) {
 	c, err := constitution.Load(src, e.Limits)
 	if err != nil {
 		return nil, refuse(http.StatusInternalServerError, CodeInternalError, "The constitution does not load: %v", err)
+	}
+	if e.Host != nil {
+		c = c.WithHost(e.Host)
 	}
 	e.loaded, e.loadSrc = c, src
 	return c, nil

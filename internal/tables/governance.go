@@ -120,3 +120,12 @@ type ProposalInfo struct {
 type MemberAck struct {
 	StateDigest string `json:"state_digest"`
 }
+
+// The join policy for virtual nodes (CCF's
+// public:ccf.gov.nodes.virtual.*): keys are the allowed measurements and
+// host data, written by the constitution's add_virtual_measurement and
+// add_virtual_host_data.
+const (
+	VirtualMeasurementsMap = "public:ccf.gov.nodes.virtual.measurements"
+	VirtualHostDataMap     = "public:ccf.gov.nodes.virtual.host_data"
+)
