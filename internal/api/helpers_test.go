@@ -77,6 +77,8 @@ type envOptions struct {
 	extraMembers int
 	// govLimits bound the constitution's calls.
 	govLimits constitution.Limits
+	// govEffects add to or replace the server's governance effects.
+	govEffects map[string]gov.EffectFunc
 }
 
 // credential is a client certificate and key.
@@ -162,7 +164,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	srv, err := api.New(api.Config{Node: n, Identities: ids, LedgerID: "test-ledger", JWT: o.jwt, Attestation: platform,
 		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger,
-		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle, GovLimits: o.govLimits})
+		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle, GovLimits: o.govLimits, GovEffects: o.govEffects})
 	if err != nil {
 		t.Fatal(err)
 	}

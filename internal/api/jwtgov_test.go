@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -112,4 +113,66 @@ func TestGovernedIssuerWinsOverLocal(t *testing.T) {
 	e.withBearer(other).get(q("/app/collections", v2022)).expect(401, "InvalidAuthenticationInfo")
 	acl := idp.Sign(authtest.Claims(iss, authtest.Audience, "bob", time.Now()))
 	e.withBearer(acl).get(q("/app/collections", v2022)).expect(200, "")
+}
+
+// jwtEffects carry out the constitution's JWT key effects with
+// gov.SetJWTKeysWrites and gov.RemoveJWTKeysWrites, as the server's own
+// effects do once wired (they replace nothing else).
+var jwtEffects = map[string]gov.EffectFunc{
+	"setJwtPublicSigningKeys": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
+		if len(args) != 3 {
+			return nil, fmt.Errorf("setJwtPublicSigningKeys takes issuer, metadata and jwks, got %d arguments", len(args))
+		}
+		issuer, _ := args[0].(string)
+		return gov.SetJWTKeysWrites(st, issuer, args[1], args[2])
+	},
+	"removeJwtPublicSigningKeys": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
+		if len(args) != 1 {
+			return nil, fmt.Errorf("removeJwtPublicSigningKeys takes the issuer, got %d arguments", len(args))
+		}
+		issuer, _ := args[0].(string)
+		return gov.RemoveJWTKeysWrites(st, issuer)
+	},
+}
+
+// End to end over HTTPS with signed requests and the default constitution:
+// set_jwt_issuer with a JWK Set makes the issuer's tokens accepted on the
+// next request, set_jwt_public_signing_keys rotates its keys, and
+// remove_jwt_issuer makes them refused.
+func TestJWTIssuerByProposal(t *testing.T) {
+	e := newEnv(t, envOptions{govEffects: jwtEffects})
+	const iss = "https://idp.partner.example/"
+	idp := authtest.NewIssuer(t, "ES256")
+	token := func(is *authtest.Issuer) string {
+		return is.Sign(authtest.Claims(iss, "api://ledger", "alice", time.Now()))
+	}
+	collections := q("/app/collections", v2022)
+	e.admin.do("PATCH", q("/app/users/partner:alice", v2022), map[string]string{"assignedRole": "Reader"},
+		"Content-Type", "application/merge-patch+json").expect(200, "")
+	e.withBearer(token(idp)).get(collections).expect(401, "InvalidAuthenticationInfo")
+
+	var jwks map[string]any
+	json.Unmarshal(idp.JWKS(), &jwks)
+	e.pass("set_jwt_issuer", map[string]any{"issuer": iss, "jwks": jwks,
+		"audience": []string{"api://ledger"}, "namespace": "partner"})
+	e.withBearer(token(idp)).get(collections).expect(200, "")
+
+	next := authtest.NewIssuer(t, "RS256")
+	json.Unmarshal(next.JWKS(), &jwks)
+	e.pass("set_jwt_public_signing_keys", map[string]any{"issuer": iss, "jwks": jwks})
+	e.withBearer(token(idp)).get(collections).expect(401, "InvalidAuthenticationInfo")
+	e.withBearer(token(next)).get(collections).expect(200, "")
+
+	e.pass("remove_jwt_issuer", map[string]any{"issuer": iss})
+	e.withBearer(token(next)).get(collections).expect(401, "InvalidAuthenticationInfo")
+
+	// A JWK Set with a bad key fails the proposal and trusts nothing.
+	p := e.proposeOK(0, actionProposal("set_jwt_issuer", map[string]any{"issuer": iss, "namespace": "partner",
+		"jwks": map[string]any{"keys": []any{map[string]any{"kty": "RSA", "kid": "weak", "n": "AQAB", "e": "AQAB"}}}}))
+	if p = e.voteOK(0, p.ProposalID, yesBallot); p.ProposalState != "Failed" {
+		t.Fatalf("bad key: %+v", p)
+	}
+	if _, ok := (gov.JWTRegistry{State: e.node.State()}).JWTIssuer(iss); ok {
+		t.Fatal("a failed set_jwt_issuer left the issuer trusted")
+	}
 }
