@@ -3,6 +3,7 @@ package constitution
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/dop251/goja"
 )
@@ -168,7 +169,7 @@ func (c *Constitution) Apply(ctx context.Context, kv KV, proposal []byte, propos
 // within limits, with read-only access to kv (which may be nil: no table
 // then has entries). The ballot must return a boolean.
 func RunBallot(ctx context.Context, limits Limits, kv KV, ballot string, proposal []byte, proposerID string) (bool, error) {
-	prog, err := compile("ballot", ballot)
+	prog, err := ballots.compile(ballot)
 	if err != nil {
 		return false, err
 	}
@@ -187,4 +188,37 @@ func RunBallot(ctx context.Context, limits Limits, kv KV, ballot string, proposa
 		return nil
 	})
 	return yes, err
+}
+
+// ballots caches compiled ballots by their text: every vote re-runs every
+// ballot of its proposal, and most ballots are the same few texts. A
+// compiled program holds no state of its runs (each run is in a fresh
+// runtime), so sharing it changes nothing but the cost. Texts that do not
+// compile are not cached.
+var ballots = &programCache{max: 256}
+
+type programCache struct {
+	mu    sync.Mutex
+	max   int
+	progs map[string]*goja.Program
+}
+
+func (c *programCache) compile(src string) (*goja.Program, error) {
+	c.mu.Lock()
+	prog, ok := c.progs[src]
+	c.mu.Unlock()
+	if ok {
+		return prog, nil
+	}
+	prog, err := compile("ballot", src)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.progs == nil || len(c.progs) >= c.max {
+		c.progs = map[string]*goja.Program{} // bounded: start over
+	}
+	c.progs[src] = prog
+	return prog, nil
 }

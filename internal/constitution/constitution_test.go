@@ -259,3 +259,32 @@ func (fakeHost) GenerateEndorsedCertificate(string, string, int64) (string, erro
 	return "", nil
 }
 func (fakeHost) LatestLedgerSecretSeqno() (int64, error) { return 42, nil }
+
+func TestBallotProgramCache(t *testing.T) {
+	c := &programCache{max: 2}
+	yes := "export function vote (proposal, proposerId) { return true; }"
+	p1, err := c.compile(yes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2, _ := c.compile(yes); p2 != p1 {
+		t.Fatal("the same ballot text was compiled again")
+	}
+	if _, err := c.compile("export function vote ("); err == nil || len(c.progs) != 1 {
+		t.Fatalf("a ballot that does not compile: err %v, %d cached", err, len(c.progs))
+	}
+	c.compile("export function vote () { return false; }")
+	c.compile("export function vote () { return 1 > 0; }")
+	if len(c.progs) > c.max {
+		t.Fatalf("%d programs cached, max %d", len(c.progs), c.max)
+	}
+	// A cached program runs in a fresh runtime each time: a ballot's global
+	// state does not survive from one run to the next.
+	counter := "var n = 0;\nexport function vote () { n++; return n === 1; }"
+	for i := 0; i < 2; i++ {
+		yes, err := RunBallot(context.Background(), Limits{}, nil, counter, []byte("{}"), "m")
+		if err != nil || !yes {
+			t.Fatalf("run %d: %v %v", i, yes, err)
+		}
+	}
+}

@@ -269,7 +269,13 @@ func (s *sandbox) install() error {
 	// The JSON helpers are JSON.stringify/parse over strToBuf/bufToStr, as
 	// CCF defines them; written in JavaScript so that they use this
 	// runtime's JSON.
-	_, err := rt.RunString(`(function () {
+	_, err := rt.RunProgram(jsonHelpers)
+	return err
+}
+
+// jsonHelpers defines ccf.jsonCompatibleToBuf and ccf.bufToJsonCompatible,
+// compiled once (every call's runtime runs it).
+var jsonHelpers = goja.MustCompile("ccf-json.js", `(function () {
   "use strict";
   const strToBuf = ccf.strToBuf, bufToStr = ccf.bufToStr;
   ccf.jsonCompatibleToBuf = function (v) {
@@ -278,9 +284,7 @@ func (s *sandbox) install() error {
     return strToBuf(s);
   };
   ccf.bufToJsonCompatible = function (b) { return JSON.parse(bufToStr(b)); };
-})();`)
-	return err
-}
+})();`, true)
 
 // kvObject is ccf.kv: any property name is a table.
 type kvObject struct{ s *sandbox }
