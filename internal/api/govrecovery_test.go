@@ -75,19 +75,24 @@ func TestGovRecoveryNoShares(t *testing.T) {
 	}
 }
 
-// TestGovRecoverySubmit: an open service is not waiting for recovery
-// shares, so a submission gets CCF's 403 and changes nothing.
+// TestGovRecoverySubmit: a share must come in a member's signed
+// recovery_share envelope; an open service is not waiting for recovery
+// shares, so a signed submission gets CCF's 403 and changes nothing.
 func TestGovRecoverySubmit(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	id := gov.MemberID(e.memberDER)
 	before := e.quiesce()
-	cose := []byte{0xd2, 0x84, 0x40, 0xa0, 0xf6, 0x40} // a COSE_Sign1 shape; not read
-	for _, c := range []*client{e.anonymous, e.member} {
-		r := c.do("POST", q("/gov/recovery/members/"+id+":recover", vGov), cose, "Content-Type", "application/cose")
-		expectGovError(t, r, 403, "ServiceNotWaitingForRecoveryShares")
-		if msg := r.errorMessage(); msg != "Service is not waiting for recovery shares." {
-			t.Fatalf("message %q", msg)
-		}
+	key, kid := e.members[0].memberKey()
+	share := []byte(`{"share":"AAAA"}`)
+	unsigned := []byte{0xd2, 0x84, 0x40, 0xa0, 0xf6, 0x40}
+	expectGovError(t, e.anonymous.do("POST", q("/gov/recovery/members/"+id+":recover", vGov), unsigned, "Content-Type", "application/cose"),
+		401, "InvalidAuthenticationInfo")
+	expectGovError(t, e.govPost("/gov/recovery/members/"+id+":recover", govMsg{key: key, kid: kid, msgType: "ballot", proposalID: id, payload: share}.sign(t)),
+		401, "InvalidAuthenticationInfo")
+	r := e.govPost("/gov/recovery/members/"+id+":recover", govMsg{key: key, kid: kid, msgType: "recovery_share", payload: share}.sign(t))
+	expectGovError(t, r, 403, "ServiceNotWaitingForRecoveryShares")
+	if msg := r.errorMessage(); msg != "Service is not waiting for recovery shares." {
+		t.Fatalf("message %q", msg)
 	}
 	if last := e.quiesce(); last != before {
 		t.Fatalf("a refused submission wrote: last seqno %d, was %d", last, before)
@@ -95,6 +100,6 @@ func TestGovRecoverySubmit(t *testing.T) {
 	expectGovError(t, e.anonymous.post(q("/gov/recovery/members/"+id+":other", vGov), nil), 404, "ResourceNotFound")
 	expectGovError(t, e.anonymous.post(q("/gov/recovery/members/nothex:recover", vGov), nil), 400, "InvalidResourceName")
 	expectGovError(t, e.anonymous.post("/gov/recovery/members/"+id+":recover", nil), 400, "MissingApiVersionParameter")
-	r := e.anonymous.get(q("/gov/recovery/members/"+id+":recover", vGov))
+	r = e.anonymous.get(q("/gov/recovery/members/"+id+":recover", vGov))
 	expectGovError(t, r, 405, "UnsupportedHttpVerb")
 }

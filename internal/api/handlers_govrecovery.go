@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/ledgerd/ledgerd/internal/cose"
 	"net/http"
 	"strings"
 
@@ -49,10 +50,11 @@ func (s *Server) getGovEncryptedShare(c *call) error {
 // postGovRecoveryMember serves POST /gov/recovery/members/{memberId}:recover
 // (the pattern's last segment is "{memberId}:recover": http.ServeMux
 // wildcards are whole segments). As in CCF, a share is refused unless the
-// service is waiting for recovery shares. ledgerd's service never is until
-// the network can recover (issue 11), so every submission gets CCF's 403
-// ServiceNotWaitingForRecoveryShares; the COSE recovery_share envelope is
-// not read.
+// service is waiting for recovery shares, after the COSE recovery_share
+// envelope is verified (a member's signature, the URL's member). ledgerd's
+// service never waits for shares until the network can recover (issue 11),
+// so every signed submission gets CCF's 403
+// ServiceNotWaitingForRecoveryShares.
 func (s *Server) postGovRecoveryMember(c *call) error {
 	seg := c.r.PathValue("memberAction")
 	id, ok := strings.CutSuffix(seg, ":recover")
@@ -62,9 +64,14 @@ func (s *Server) postGovRecoveryMember(c *call) error {
 	if _, err := parseHexID(id, "member"); err != nil {
 		return err
 	}
-	if gov.ServiceStatus(s.reads.State()) != statusWaitingForShares {
-		return newError(http.StatusForbidden, codeServiceNotWaiting, "Service is not waiting for recovery shares.")
-	}
-	// Unreachable until issue 11: no transition leads to this status.
-	return newError(http.StatusNotImplemented, "NotImplemented", "Submitting recovery shares is not supported yet.")
+	return govSigned(cose.MsgRecoveryShare, func(s *Server, c *call, sg *signed) error {
+		if err := sg.msg.CheckMemberID(id); err != nil {
+			return unauthenticated("Authenticated member id %s does not match the URL's %s.", sg.req.MemberID, id)
+		}
+		if gov.ServiceStatus(s.reads.State()) != statusWaitingForShares {
+			return newError(http.StatusForbidden, codeServiceNotWaiting, "Service is not waiting for recovery shares.")
+		}
+		// Unreachable until issue 11: no transition leads to this status.
+		return newError(http.StatusNotImplemented, "NotImplemented", "Submitting recovery shares is not supported yet.")
+	})(s, c)
 }
