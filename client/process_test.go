@@ -18,50 +18,7 @@ import (
 // TestAgainstLedgerdProcess drives a real ledgerd process through the
 // files its documentation says it writes (DATA/service.pem, DATA/admin.pem).
 func TestAgainstLedgerdProcess(t *testing.T) {
-	bin := testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
-	data := filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(bin, "--data", data, "--listen", "127.0.0.1:0", "--ledger-id", "proc")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on https://"); ok {
-				addr <- a
-			}
-		}
-		done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("ledgerd exited with %v:\n%s", err, stderr.String())
-			}
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			t.Error("ledgerd did not stop on SIGTERM")
-		}
-	})
-	var endpoint string
-	select {
-	case a := <-addr:
-		endpoint = "https://" + a
-	case err := <-done:
-		t.Fatalf("ledgerd exited: %v\n%s", err, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ledgerd did not announce its address:\n%s", stderr.String())
-	}
+	endpoint, data := startLedgerd(t)
 	ctx := testContext(t)
 
 	c, err := client.New(endpoint, client.CertificateFile(filepath.Join(data, "admin.pem")),
@@ -109,4 +66,55 @@ func TestAgainstLedgerdProcess(t *testing.T) {
 	if _, err := member.AppendToLedger(ctx, "x"); !errors.Is(err, client.ErrForbidden) {
 		t.Fatalf("member append: %v", err)
 	}
+}
+
+// startLedgerd starts a real ledgerd process on a fresh data directory and
+// a free loopback port, stopped (SIGTERM) when the test ends, and returns
+// its endpoint and data directory.
+func startLedgerd(t *testing.T, args ...string) (endpoint, data string) {
+	t.Helper()
+	bin := testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
+	data = filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(bin, append([]string{"--data", data, "--listen", "127.0.0.1:0", "--ledger-id", "proc"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on https://"); ok {
+				addr <- a
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ledgerd exited with %v:\n%s", err, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Error("ledgerd did not stop on SIGTERM")
+		}
+	})
+	select {
+	case a := <-addr:
+		return "https://" + a, data
+	case err := <-done:
+		t.Fatalf("ledgerd exited: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ledgerd did not announce its address:\n%s", stderr.String())
+	}
+	return "", ""
 }
