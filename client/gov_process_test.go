@@ -66,6 +66,9 @@ func TestGovernanceAgainstLedgerdProcess(t *testing.T) {
 		t.Fatalf("entry %+v, %v", e, err)
 	}
 	accepted := p.ProposalID
+	if ps, err := member.ListProposals(ctx); err != nil || len(ps) != 1 || ps[0].ProposalID != accepted || ps[0].State != client.ProposalAccepted {
+		t.Fatalf("ListProposals: %+v, %v", ps, err)
+	}
 	got, err := member.GetProposal(ctx, accepted)
 	if err != nil || got.State != client.ProposalAccepted || got.FinalVotes[me] != true {
 		t.Fatalf("GetProposal: %+v, %v", got, err)
@@ -97,16 +100,17 @@ func TestGovernanceAgainstLedgerdProcess(t *testing.T) {
 		t.Fatalf("the withdrawn remove_user applied: %v", err)
 	}
 
+	// A new proposal removed the closed ones before it, as CCF does; the
+	// withdrawn one stays until the next.
 	ps, err := member.ListProposals(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := map[string]string{}
-	for _, p := range ps {
-		states[p.ProposalID] = p.State
-	}
-	if states[accepted] != client.ProposalAccepted || states[withdrawn] != client.ProposalWithdrawn {
+	if len(ps) != 1 || ps[0].ProposalID != withdrawn || ps[0].State != client.ProposalWithdrawn {
 		t.Fatalf("ListProposals: %+v", ps)
+	}
+	if _, err := member.GetProposal(ctx, accepted); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("the accepted proposal after the next one: %v", err)
 	}
 
 	// A second member: Accepted by set_member, Active once it acks.
