@@ -58,6 +58,29 @@ func (s *Server) govEffects(extra map[string]gov.EffectFunc) map[string]gov.Effe
 			}
 			return gov.OpenServiceWrites(st, previous, next)
 		},
+		// ccf.setJwtPublicSigningKeys(issuer, metadata, jwks) and
+		// ccf.removeJwtPublicSigningKeys(issuer): the governed JWT keys.
+		"setJwtPublicSigningKeys": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
+			if len(args) != 3 {
+				return nil, fmt.Errorf("setJwtPublicSigningKeys takes 3 arguments, got %d", len(args))
+			}
+			issuer, ok := args[0].(string)
+			if !ok {
+				return nil, errors.New("setJwtPublicSigningKeys: the issuer is not a string")
+			}
+			return gov.SetJWTKeysWrites(st, issuer, args[1], args[2])
+		},
+		"removeJwtPublicSigningKeys": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
+			issuer, ok := any(nil), false
+			if len(args) == 1 {
+				issuer, ok = args[0], true
+			}
+			name, isString := issuer.(string)
+			if !ok || !isString {
+				return nil, errors.New("removeJwtPublicSigningKeys takes the issuer, a string")
+			}
+			return gov.RemoveJWTKeysWrites(st, name)
+		},
 		// The chunk file ends after the next signature.
 		"node.triggerLedgerChunk": func(gov.State, []any) ([]ledger.MapWrites, error) {
 			s.node.RequestLedgerChunk()

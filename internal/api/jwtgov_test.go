@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -115,32 +114,12 @@ func TestGovernedIssuerWinsOverLocal(t *testing.T) {
 	e.withBearer(acl).get(q("/app/collections", v2022)).expect(200, "")
 }
 
-// jwtEffects carry out the constitution's JWT key effects with
-// gov.SetJWTKeysWrites and gov.RemoveJWTKeysWrites, as the server's own
-// effects do once wired (they replace nothing else).
-var jwtEffects = map[string]gov.EffectFunc{
-	"setJwtPublicSigningKeys": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
-		if len(args) != 3 {
-			return nil, fmt.Errorf("setJwtPublicSigningKeys takes issuer, metadata and jwks, got %d arguments", len(args))
-		}
-		issuer, _ := args[0].(string)
-		return gov.SetJWTKeysWrites(st, issuer, args[1], args[2])
-	},
-	"removeJwtPublicSigningKeys": func(st gov.State, args []any) ([]ledger.MapWrites, error) {
-		if len(args) != 1 {
-			return nil, fmt.Errorf("removeJwtPublicSigningKeys takes the issuer, got %d arguments", len(args))
-		}
-		issuer, _ := args[0].(string)
-		return gov.RemoveJWTKeysWrites(st, issuer)
-	},
-}
-
 // End to end over HTTPS with signed requests and the default constitution:
 // set_jwt_issuer with a JWK Set makes the issuer's tokens accepted on the
 // next request, set_jwt_public_signing_keys rotates its keys, and
 // remove_jwt_issuer makes them refused.
 func TestJWTIssuerByProposal(t *testing.T) {
-	e := newEnv(t, envOptions{govEffects: jwtEffects})
+	e := newEnv(t, envOptions{})
 	const iss = "https://idp.partner.example/"
 	idp := authtest.NewIssuer(t, "ES256")
 	token := func(is *authtest.Issuer) string {
