@@ -46,6 +46,12 @@ a free 127.0.0.1 port with its data in a new directory under $TMPDIR (which
 therefore decides the disk that fsyncs), and stops and removes it afterwards.
 --endpoint, --cert and --service-cert are then the throwaway's own.
 
+--gov-every D runs governance alongside both phases: every D, the member of
+--member-cert (a PEM with a member's certificate and ECDSA key; with --start,
+the throwaway's member0.pem) proposes set_user of a fresh Reader and votes
+yes, one proposal at a time, each answered once Accepted and committed. The
+report says how many it made and their latency; a failed one is a failure.
+
 Flags:`
 
 // benchOptions are the bench's flags: what loadgen measures, and how the
@@ -81,6 +87,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		o.Endpoint = "https://" + srv.Addr
 		o.CertFile = filepath.Join(srv.Data, "admin.pem")
 		o.ServiceCert = filepath.Join(srv.Data, "service.pem")
+		if o.GovEvery > 0 {
+			o.MemberCert = filepath.Join(srv.Data, "member0.pem")
+		}
 		serverPID, serverDesc = srv.PID(), "throwaway "+o.ledgerd
 	}
 	rep, err := loadgen.Run(ctx, o.Options, serverPID, stderr)
@@ -123,6 +132,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.Size, "size", 1024, "entry contents, in bytes")
 	fs.StringVar(&o.Collection, "collection", "bench", "collection to append to")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.DurationVar(&o.GovEvery, "gov-every", 0, "also propose set_user and vote yes every this long, as a member (0: no governance)")
+	fs.StringVar(&o.MemberCert, "member-cert", "", "PEM file with a member's certificate and key, for --gov-every")
 	fs.BoolVar(&o.start, "start", false, "start a throwaway ledgerd on a free loopback port, bench it, stop it")
 	fs.StringVar(&o.ledgerd, "ledgerd", "", "ledgerd binary for --start (default: ledgerd next to ledgerctl, else on PATH)")
 	fs.Usage = func() {
@@ -153,6 +164,14 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, usagef("--start benches its own ledgerd: drop --endpoint, --cert and --service-cert")
 	case !o.start && set["ledgerd"]:
 		return o, usagef("--ledgerd needs --start")
+	case o.GovEvery < 0:
+		return o, usagef("--gov-every must not be negative")
+	case set["member-cert"] && o.GovEvery == 0:
+		return o, usagef("--member-cert goes with --gov-every")
+	case o.start && set["member-cert"]:
+		return o, usagef("--start benches its own ledgerd, whose member is member0.pem: drop --member-cert")
+	case !o.start && o.GovEvery > 0 && o.MemberCert == "":
+		return o, usagef("--gov-every needs --member-cert, a member's certificate and key")
 	}
 	if o.start && o.ledgerd == "" {
 		if o.ledgerd = loadgen.DefaultLedgerd(); o.ledgerd == "" {

@@ -57,6 +57,10 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "--connections", "0"},
 		{"bench", "--duration", "0s"},
 		{"bench", "extra"},
+		{"bench", "--gov-every", "100ms"},
+		{"bench", "--member-cert", "m.pem"},
+		{"bench", "--gov-every", "-1s", "--member-cert", "m.pem"},
+		{"bench", "--start", "--ledgerd", "x", "--gov-every", "100ms", "--member-cert", "m.pem"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {
@@ -67,5 +71,43 @@ func TestBenchUsage(t *testing.T) {
 	run([]string{"bench", "-h"}, &stdout, &stderr)
 	if !strings.Contains(stderr.String(), "usage: ledgerctl bench") {
 		t.Errorf("bench -h:\n%s", &stderr)
+	}
+}
+
+// TestBenchGovernance runs the bench with governance alongside: the member
+// proposes and votes every 100ms, and the report counts the proposals.
+func TestBenchGovernance(t *testing.T) {
+	bin := testbin.Command(t, "LEDGERD_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerd")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"bench", "--start", "--ledgerd", bin, "--connections", "2",
+		"--warmup", "100ms", "--duration", "700ms", "--gov-every", "100ms", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("bench exited %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, &stdout)
+	}
+	g := rep.Governance
+	switch {
+	case g == nil:
+		t.Fatalf("no governance report:\n%s", &stdout)
+	case g.EveryMS != 100 || g.Errors != 0:
+		t.Errorf("governance report %+v", g)
+	case g.Proposals < 3 || g.Latency.P50 <= 0:
+		// 1.6 s of phases at one proposal per 100 ms: at least a few even on a busy machine.
+		t.Errorf("only %d proposals (missed %d), latency %+v", g.Proposals, g.Missed, g.Latency)
+	}
+	if rep.Appends.Requests == 0 || rep.Failures() != 0 {
+		t.Errorf("appends %d, failures %d", rep.Appends.Requests, rep.Failures())
+	}
+	// Without --gov-every there is no governance report.
+	stdout.Reset()
+	if code := run([]string{"bench", "--start", "--ledgerd", bin, "--connections", "1",
+		"--warmup", "0s", "--duration", "200ms", "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench exited %d\n%s", code, &stderr)
+	}
+	if strings.Contains(stdout.String(), `"governance"`) {
+		t.Errorf("a report without --gov-every has a governance section:\n%s", &stdout)
 	}
 }

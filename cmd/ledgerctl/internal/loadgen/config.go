@@ -41,4 +41,9 @@ type Options struct {
 	Timeout     time.Duration // of every request, and of waiting for commits after the append phase
 	Size        int           // entry contents, in bytes
 	Collection  string        // collection to append to
+	// GovEvery, if not 0, runs governance alongside the phases: every
+	// GovEvery, the member of MemberCert proposes set_user of a fresh user
+	// and votes yes (see GovReport).
+	GovEvery   time.Duration
+	MemberCert string // PEM with a member's certificate and ECDSA key
 }

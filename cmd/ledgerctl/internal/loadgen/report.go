@@ -92,11 +92,17 @@ type Report struct {
 	// own, a steadier figure than Ratio on a machine shared with other work.
 	// Known only with --start, where /proc tells.
 	CPURatio *float64 `json:"cpu_ratio,omitempty"`
+	// Governance is what the governance load did (with GovEvery).
+	Governance *GovReport `json:"governance,omitempty"`
 }
 
 // failures counts everything that makes a run fail.
 func (r *Report) Failures() int {
-	return r.Appends.Errors + r.Cheap.Errors + r.Committed.PollErrors + r.Committed.Unresolved + r.Committed.Invalid
+	n := r.Appends.Errors + r.Cheap.Errors + r.Committed.PollErrors + r.Committed.Unresolved + r.Committed.Invalid
+	if r.Governance != nil {
+		n += r.Governance.Errors
+	}
+	return n
 }
 
 func (r *Report) WriteText(w io.Writer) {
@@ -139,6 +145,13 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	for _, k := range sortedKeys(c.PollErrorKinds) {
 		fmt.Fprintf(w, "errors       commit poll: %d × %s\n", c.PollErrorKinds[k], k)
+	}
+	if g := r.Governance; g != nil {
+		fmt.Fprintf(w, "governance   every %s: %d proposals created and Accepted by the member's ballot (p50 %s, p99 %s, max %s), %d errors, %d intervals missed\n",
+			fmtMs(g.EveryMS), g.Proposals, fmtMs(g.Latency.P50), fmtMs(g.Latency.P99), fmtMs(g.Latency.Max), g.Errors, g.Missed)
+		for _, s := range g.ErrorSamples {
+			fmt.Fprintf(w, "             e.g. %s\n", s)
+		}
 	}
 }
 

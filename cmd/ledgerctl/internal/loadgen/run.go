@@ -47,6 +47,16 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 	}
 	statusReq := t.request("GET", statusPath(seed), nil)
 
+	var gl *govLoad
+	if o.GovEvery > 0 {
+		if gl, err = newGovLoad(o); err != nil {
+			return nil, err
+		}
+		if err := gl.check(ctx); err != nil {
+			return nil, fmt.Errorf("first governance proposal (--member-cert %s): %w", o.MemberCert, err)
+		}
+	}
+
 	// Exactly one TLS connection per worker, opened before any phase.
 	conns := make([]*conn, o.Connections)
 	dialErrs := make([]error, o.Connections)
@@ -79,6 +89,16 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 	defer context.AfterFunc(pollCtx, pc.interrupt)()
 	defer func() { stopPolling(); <-pollDone }()
 
+	govCtx, stopGov := context.WithCancel(ctx)
+	govDone := make(chan struct{})
+	if gl != nil {
+		fmt.Fprintf(stderr, "bench: governance: a proposal and its ballot every %s during both phases\n", o.GovEvery)
+		go func() { defer close(govDone); gl.run(govCtx) }()
+	} else {
+		close(govDone)
+	}
+	defer func() { stopGov(); <-govDone }()
+
 	fmt.Fprintf(stderr, "bench: appends: %s warm-up, %s measured, %d connections...\n", o.Warmup, o.Duration, o.Connections)
 	appends := runPhase(ctx, conns, o.Warmup, o.Duration, appendReq, func(rep reply, start, end time.Time, measured bool) string {
 		id, ok := parseTxID(rep.txID)
@@ -105,6 +125,8 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 	}
 	stopPolling()
 	<-pollDone
+	stopGov()
+	<-govDone
 
 	tracker.mu.Lock()
 	committed := CommitReport{
@@ -132,6 +154,9 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 		TLSConnections: int(loadDials.Load()),
 	}
 	rp.Reconnects = rp.TLSConnections - o.Connections
+	if gl != nil {
+		rp.Governance = gl.report()
+	}
 	if rp.Cheap.PerSecond > 0 {
 		rp.Ratio = round3(rp.Appends.PerSecond / rp.Cheap.PerSecond)
 	}
