@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -70,6 +71,13 @@ func runGov(args []string, stdout, stderr io.Writer) error {
 	return usagef("unknown gov command %q", args[0])
 }
 
+// addGovConnFlags defines the connection flags of a gov command.
+func addGovConnFlags(fs *flag.FlagSet) *connFlags {
+	conn := addConnFlags(fs, cliDefaultTimeout)
+	fs.Lookup("api-version").Usage = "api-version of the ACL requests; the governance requests are always " + client.GovAPIVersion
+	return conn
+}
+
 // withMember is withClient for a governance write: it needs --cert, a
 // member's certificate and key, to sign.
 func withMember(conn *connFlags, fn func(ctx context.Context, c *client.Client) error) error {
@@ -97,7 +105,7 @@ type proposeArgs struct {
 
 func parseGovPropose(args []string, stdin io.Reader, stderr io.Writer) (*proposeArgs, *connFlags, error) {
 	fs := newFlags("gov propose", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	action := fs.String("action", "", "name of the one action to propose, instead of FILE.json")
 	argsJSON := fs.String("args", "", "the action's arguments, a JSON object (with --action; default {})")
 	vote := fs.Bool("vote", false, "vote yes at once")
@@ -211,7 +219,7 @@ type voteArgs struct {
 
 func parseGovVote(args []string, stderr io.Writer) (*voteArgs, *connFlags, error) {
 	fs := newFlags("gov vote", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	yes := fs.Bool("yes", false, "vote for the proposal")
 	no := fs.Bool("no", false, "vote against the proposal")
 	ballotFile := fs.String("ballot", "", "JavaScript ballot file (- for standard input)")
@@ -270,7 +278,7 @@ service does not know is reported as such, and is not an error (CCF answers 204)
 
 func runGovWithdraw(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gov withdraw", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	commandUsage(fs, stderr, govWithdrawUsage)
 	pos, err := parseCommand(fs, args, 1, 1, "withdraw needs one proposal id")
 	if err != nil {
@@ -300,7 +308,7 @@ number of ballots; --json prints {"value":[...]} as the service does.`
 
 func runGovList(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gov list", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	commandUsage(fs, stderr, govListUsage)
 	if _, err := parseCommand(fs, args, 0, 0, "list takes no arguments"); err != nil {
 		return err
@@ -337,7 +345,7 @@ failure if any, and its actions (GET .../actions), the document its proposer sig
 
 func runGovShow(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gov show", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	commandUsage(fs, stderr, govShowUsage)
 	pos, err := parseCommand(fs, args, 1, 1, "show needs one proposal id")
 	if err != nil {
@@ -429,7 +437,7 @@ the state digest, then Active), certificate subject and expiry; the --cert membe
 
 func runGovMembers(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gov members", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	commandUsage(fs, stderr, govMembersUsage)
 	if _, err := parseCommand(fs, args, 0, 0, "members takes no arguments"); err != nil {
 		return err
@@ -471,7 +479,7 @@ set_member made Accepted becomes Active, and so counts in votes.`
 
 func runGovAck(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gov ack", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	commandUsage(fs, stderr, govAckUsage)
 	if _, err := parseCommand(fs, args, 0, 0, "ack takes no arguments"); err != nil {
 		return err
@@ -511,7 +519,7 @@ service's constitution (+) instead, as a unified diff, and exits 1 if they diffe
 
 func runGovConstitution(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gov constitution", stderr)
-	conn := addConnFlags(fs, cliDefaultTimeout)
+	conn := addGovConnFlags(fs)
 	diffFile := fs.String("diff", "", "compare the constitution with this local file")
 	commandUsage(fs, stderr, govConstitutionUsage)
 	if _, err := parseCommand(fs, args, 0, 0, "constitution takes no arguments (but --diff FILE)"); err != nil {
