@@ -113,8 +113,10 @@
 // on an unknown kid; not in the ledger). Later starts never write them
 // again: if the flags differ from the governed issuers (another issuer,
 // audience, namespace, URL or JWKS file contents), ledgerd logs a warning
-// and the governed state decides. Change issuers with the constitution's
-// set_jwt_issuer, set_jwt_public_signing_keys and remove_jwt_issuer.
+// and the governed state decides. Dropping a flag removes nothing either:
+// the issuer stays trusted until a remove_jwt_issuer proposal. Change
+// issuers with the constitution's set_jwt_issuer,
+// set_jwt_public_signing_keys and remove_jwt_issuer.
 //
 // # Start-up checks
 //
