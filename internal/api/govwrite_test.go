@@ -203,6 +203,26 @@ func TestGovSignedRequestRefusals(t *testing.T) {
 		govMsg{key: key, kid: kid, msgType: "ballot", proposalID: strings.Repeat("b", 64), payload: ballot}.sign(t)).expect(401, "InvalidAuthenticationInfo")
 	e.govPost("/gov/members/proposals/"+p.ProposalID+"/ballots/"+strangerKID+":submit",
 		govMsg{key: key, kid: kid, msgType: "ballot", proposalID: p.ProposalID, payload: ballot}.sign(t)).expect(401, "InvalidAuthenticationInfo")
+	// Every other message type: forged, stale, from an unknown member.
+	ackBody, _ := json.Marshal(map[string]string{"stateDigest": strings.Repeat("0", 64)})
+	for _, m := range []struct {
+		path    string
+		msgType string
+		pid     string
+		payload []byte
+	}{
+		{"/gov/members/proposals/" + p.ProposalID + "/ballots/" + kid + ":submit", "ballot", p.ProposalID, ballot},
+		{"/gov/members/proposals/" + p.ProposalID + ":withdraw", "withdrawal", p.ProposalID, nil},
+		{"/gov/members/state-digests/" + kid + ":update", "state_digest", "", nil},
+		{"/gov/members/state-digests/" + kid + ":ack", "ack", "", ackBody},
+	} {
+		forged := govMsg{key: strangerKey, kid: kid, msgType: m.msgType, proposalID: m.pid, payload: m.payload}
+		e.govPost(m.path, forged.sign(t)).expect(401, "InvalidAuthenticationInfo")
+		stale := govMsg{key: key, kid: kid, msgType: m.msgType, proposalID: m.pid, payload: m.payload, createdAt: time.Now().Add(-2 * time.Hour).Unix()}
+		e.govPost(m.path, stale.sign(t)).expect(400, "InvalidCreatedAt")
+		unknown := govMsg{key: strangerKey, kid: strangerKID, msgType: m.msgType, proposalID: m.pid, payload: m.payload}
+		e.govPost(strings.Replace(m.path, kid, strangerKID, 1), unknown.sign(t)).expect(401, "InvalidAuthenticationInfo")
+	}
 	if after := e.governanceTrail(); after != before {
 		t.Fatalf("refused requests changed the state:\n%s\n---\n%s", before, after)
 	}
