@@ -212,7 +212,7 @@ func (s *Server) createProposal(c *call, sg *signed) error {
 		if err != nil {
 			return nil, err
 		}
-		return s.gov.Propose(c.r.Context(), st, sg.req, root)
+		return s.gov.Propose(judging(c), st, sg.req, root)
 	})
 	if err != nil {
 		return err
@@ -279,7 +279,7 @@ func (s *Server) postBallot(c *call) error {
 			return unauthenticated("Authenticated member id %s does not match the URL's %s.", sg.req.MemberID, mid)
 		}
 		out, txid, err := s.govExec(c.r.Context(), func(st *node.State) (*gov.Outcome, error) {
-			return s.gov.Ballot(c.r.Context(), st, sg.req, pid)
+			return s.gov.Ballot(judging(c), st, sg.req, pid)
 		})
 		if err != nil {
 			return err
@@ -447,3 +447,8 @@ func (s *Server) postStateDigest(c *call) error {
 func govErrorOf(ge *gov.Error) *apiError {
 	return &apiError{status: ge.Status, code: ge.Code, message: ge.Message}
 }
+
+// judging is the context of the constitution's calls for a request: not
+// cancelled when the client goes away (the limits bound every call), so that
+// a disconnect can never turn into a Failed proposal in the ledger.
+func judging(c *call) context.Context { return context.WithoutCancel(c.r.Context()) }
