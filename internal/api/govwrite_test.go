@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -429,4 +432,41 @@ func TestGovMemberAckBecomesActive(t *testing.T) {
 	if got := e.voteOK(0, np.ProposalID, yesBallot); got.ProposalState != "Open" {
 		t.Fatalf("one of two: %+v", got)
 	}
+}
+
+// TestGovClientDisconnectDoesNotFailTheProposal: a member whose connection
+// drops while the constitution runs does not turn its vote into a Failed
+// proposal: the apply completes and the proposal is Accepted.
+func TestGovClientDisconnectDoesNotFailTheProposal(t *testing.T) {
+	e := newEnv(t, envOptions{govLimits: constitution.Limits{Time: 5 * time.Second}})
+	slow := e.proposeOK(0, constitutionProposal(`
+if (JSON.parse(proposal).actions[0].name === "set_user") { const end = Date.now() + 500; while (Date.now() < end) {} }
+for (const a of JSON.parse(proposal).actions) actions.get(a.name).apply(a.args, proposalId);`))
+	if got := e.voteOK(0, slow.ProposalID, yesBallot); got.ProposalState != "Accepted" {
+		t.Fatalf("installing the constitution: %+v", got)
+	}
+	user := newCredential(t, "patient")
+	p := e.proposeOK(0, setUserProposal(user, "Reader"))
+	key, kid := e.members[0].memberKey()
+	body, _ := json.Marshal(map[string]string{"ballot": yesBallot})
+	envelope := govMsg{key: key, kid: kid, msgType: "ballot", proposalID: p.ProposalID, payload: body}.sign(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", e.base+"/gov/members/proposals/"+p.ProposalID+"/ballots/"+kid+":submit"+govV, bytes.NewReader(envelope))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/cose")
+	if resp, err := e.anonymous.hc.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the ballot was answered (%d) before the client gave up", resp.StatusCode)
+	}
+	waitFor(t, "the proposal to close", func() bool {
+		info, ok, _ := gov.ProposalInfoOf(e.node.State(), p.ProposalID)
+		return ok && info.State != "Open"
+	})
+	if got := e.proposal(p.ProposalID); got.ProposalState != "Accepted" {
+		t.Fatalf("after the client went away: %+v (failure %+v)", got, got.Failure)
+	}
+	e.client(&user).get(q("/app/collections", v2022)).expect(200, "")
 }
