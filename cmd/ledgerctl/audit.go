@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/audit"
+	"github.com/ledgerd/ledgerd/internal/cose"
 	"github.com/ledgerd/ledgerd/internal/dirlock"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/merkle"
@@ -27,6 +31,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	measure := fs.Bool("measure", false, "also measure this machine's raw SHA-256 throughput and print the ratio")
 	quiet := fs.Bool("q", false, "no progress bar")
 	derived := fs.Bool("derived", true, "also check the node's derived files (merkle.tree, signatures.idx, state.checkpoint) against the ledger")
+	governance := fs.Bool("governance", false, "also print the governance history (every signed request in public:ccf.gov.history and every proposal state change, in seqno order) and verify each request's signature against the member's certificate as of that point in the ledger")
 	live := fs.Bool("live", false, "the node is running: audit without its directory lock, and accept (and report) a write in progress at the end of the open chunk; nothing is ever written")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ledgerctl audit [flags] DIR\n\nDIR is a ledgerd data directory or its ledger/ folder.")
@@ -96,12 +101,71 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, ", state.checkpoint not checked (no ledger secret, or none)")
 		}
 	}
+	if *governance {
+		if err := auditGovernance(stdout, ledgerDir, *live); err != nil {
+			return err
+		}
+	}
 	if *measure {
 		raw := rawSHA256Throughput()
 		got := float64(rep.Bytes) / elapsed.Seconds()
 		fmt.Fprintf(stdout, "throughput: %.0f MB/s of entries; raw SHA-256 on this machine: %.0f MB/s; ratio %.2f\n", got/1e6, raw/1e6, got/raw)
 	}
 	return nil
+}
+
+// auditGovernance prints the governance history and verifies every signed
+// request in it.
+func auditGovernance(w io.Writer, ledgerDir string, live bool) error {
+	fmt.Fprintln(w, "governance history (seqno, event):")
+	rep, err := audit.Governance(ledgerDir, audit.GovOptions{Live: live}, func(ev audit.GovEvent) {
+		fmt.Fprintf(w, "  %s\n", formatGovEvent(ev))
+	})
+	if err != nil {
+		var f *audit.Failure
+		if errors.As(err, &f) {
+			fmt.Fprintf(w, "FAIL: seqno %d: %s\n", f.Seqno, f.Reason)
+			return fmt.Errorf("governance audit failed at seqno %d", f.Seqno)
+		}
+		return err
+	}
+	var kinds []string
+	known := []string{cose.MsgProposal, cose.MsgBallot, cose.MsgWithdrawal, cose.MsgStateDigest, cose.MsgAck}
+	for _, t := range append(known, slices.Sorted(maps.Keys(rep.ByType))...) {
+		if n := rep.ByType[t]; n > 0 && !slices.Contains(kinds, fmt.Sprintf("%d %s", n, t)) {
+			kinds = append(kinds, fmt.Sprintf("%d %s", n, t))
+		}
+	}
+	detail := ""
+	if len(kinds) > 0 {
+		detail = " (" + strings.Join(kinds, ", ") + ")"
+	}
+	fmt.Fprintf(w, "OK: %d signed governance requests%s, each verified with its member's certificate as of its seqno; %d proposals\n",
+		rep.Requests, detail, rep.Proposals)
+	return nil
+}
+
+// formatGovEvent is one line of the governance history.
+func formatGovEvent(ev audit.GovEvent) string {
+	if ev.Kind == "state" {
+		line := fmt.Sprintf("%-6d proposal %s is %s", ev.Seqno, ev.ProposalID, ev.State)
+		if ev.Failure != "" {
+			line += ": " + ev.Failure
+		}
+		return line
+	}
+	line := fmt.Sprintf("%-6d %-12s member %s, created_at %s", ev.Seqno, ev.MsgType, ev.MemberID,
+		time.Unix(int64(ev.CreatedAt), 0).UTC().Format(time.RFC3339))
+	if ev.ProposalID != "" {
+		line += ", proposal " + ev.ProposalID
+	}
+	switch ev.MsgType {
+	case cose.MsgProposal:
+		line += ", actions " + strings.Join(ev.Actions, " ")
+	case cose.MsgBallot:
+		line += ", ballot " + audit.BallotSummary(ev.Ballot)
+	}
+	return line
 }
 
 func printReport(w io.Writer, rep *audit.Report, elapsed time.Duration, opts audit.Options) {
