@@ -242,11 +242,17 @@ type pageJSON struct {
 // (default seqno 1), with a nextLink to the next window unless the window
 // holds the last seqno asked for (toTransactionId, capped at the committed
 // seqno). A range ends: a window that starts beyond the end of the ledger
-// (its last seqno, committed or not) is Ready with no entries and no
+// (its last executed seqno, committed or not, on disk or not) is Ready with no entries and no
 // nextLink, as the real service ends a range at its end (acl-api.md §4).
 // Only a window that starts at a transaction that exists but is not yet
 // committed, within a range that reaches there, is Loading, with a nextLink
 // to itself; that lasts until the transaction is committed or rolled back.
+// lastExecuted is the last seqno that exists for a client: executed on this
+// node (sequenced, answered with its id), whether or not it is on disk yet.
+func (s *Server) lastExecuted() uint64 {
+	return max(s.reads.LastSeqno(), s.reads.State().Applied())
+}
+
 func (s *Server) listEntries(c *call) error {
 	rq, err := parseRangeQuery(c.r.URL.Query(), c.d)
 	if err != nil {
@@ -259,7 +265,7 @@ func (s *Server) listEntries(c *call) error {
 	}
 	page := pageJSON{State: stateReady, Entries: []any{}}
 	switch {
-	case rq.from > last && rq.hasTo && rq.from <= s.reads.LastSeqno():
+	case rq.from > last && rq.hasTo && rq.from <= s.lastExecuted():
 		page.State = stateLoading
 		if c.d.legacy {
 			page.Entries = nil

@@ -185,10 +185,12 @@ func TestRangeOfAPendingWrite(t *testing.T) {
 		from, to := id.String(), node.TxID{View: id.View, Seqno: id.Seqno + 1000}.String()
 		path := q("/app/transactions", v2022, "fromTransactionId", from, "toTransactionId", to)
 		loading := e.reader.get(path+"&api-version="+v2022).expect(200, "")
-		lastSeqno := e.node.LastSeqno()
+		// The last transaction that exists: executed, on disk or not yet.
+		executed := func() uint64 { return max(e.node.LastSeqno(), e.node.State().Applied()) }
+		lastSeqno := executed()
 		after := node.TxID{View: id.View, Seqno: lastSeqno + 1}.String()
 		end := e.reader.get(q("/app/transactions", v2022, "fromTransactionId", after, "toTransactionId", to)).expect(200, "")
-		if e.node.Status(id) != node.StatusPending || e.node.LastSeqno() != lastSeqno {
+		if e.node.Status(id) != node.StatusPending || executed() != lastSeqno {
 			continue // committed, or a signature appended, meanwhile
 		}
 		link := "/app/transactions?api-version=2022-05-13&collectionId=subledger%3A0&fromTransactionId=" +
