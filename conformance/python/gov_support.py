@@ -9,8 +9,11 @@ service certificate with `requests`.
 
 import hashlib
 import json
+import re
 import struct
+import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -160,6 +163,8 @@ class GovClient:
         self.endpoint = endpoint
         self.verify = str(service_pem)
         self.session = requests.Session()
+        # Every signed request the node accepted through post_ok: (message type, member id), in order.
+        self.accepted = []
 
     def close(self):
         self.session.close()
@@ -180,6 +185,11 @@ class GovClient:
     def post_ok(self, path: str, envelope: bytes, status: int = 200) -> requests.Response:
         resp = self.post(path, envelope)
         assert resp.status_code == status, f"POST {path}: {resp.status_code} {resp.text}"
+        action = path.rsplit(":", 1)[1]
+        signer = path.split("/")[-1].split(":")[0] if action in ("submit", "update", "ack") else None
+        msg_type = {"create": "proposal", "submit": "ballot", "withdraw": "withdrawal", "update": "state_digest",
+                    "ack": "ack"}[action]
+        self.accepted.append((msg_type, signer or resp.json().get("proposerId")))
         return resp
 
     # ---- the signed operations
@@ -250,3 +260,19 @@ def gov_error(resp: requests.Response) -> tuple:
     assert isinstance(err, dict) and err.get("code") and err.get("message"), body
     assert resp.headers.get("x-ms-error-code") == err["code"], (dict(resp.headers), body)
     return resp.status_code, err["code"]
+
+
+def audit_governance(ledgerctl: Path, data_dir: Path, accepted: list) -> str:
+    """Runs `ledgerctl audit --governance` on a stopped node and asserts that the ledger's governance history holds
+    exactly the signed requests the node accepted (by type, count and signer): refused ones left no trace."""
+    proc = subprocess.run([str(ledgerctl), "audit", "-q", "--governance", str(data_dir)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, f"ledgerctl audit --governance exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    counts = Counter(msg_type for msg_type, _ in accepted)
+    summary = ", ".join(f"{counts[t]} {t}" for t in ("proposal", "ballot", "withdrawal", "state_digest", "ack")
+                        if counts[t])
+    assert f"OK: {len(accepted)} signed governance requests ({summary})" in proc.stdout, proc.stdout
+    signers = [line.split(" member ", 1)[1].split(",")[0] for line in proc.stdout.splitlines()
+               if re.match(r"^\s+\d+\s+(proposal|ballot|withdrawal|state_digest|ack)\s+member ", line)]
+    assert signers == [member for _, member in accepted], proc.stdout
+    return proc.stdout

@@ -31,10 +31,14 @@ def gov_node(binaries, workdir):
 
 
 @pytest.fixture(scope="module")
-def gov(gov_node):
+def gov(gov_node, binaries):
+    """The governance client. At the end, with the node stopped, `ledgerctl audit --governance` must find in the
+    ledger exactly the signed requests the node accepted, each signer in order (gs.audit_governance)."""
     client = gs.GovClient(gov_node.endpoint, gov_node.service_pem)
     yield client
     client.close()
+    gov_node.stop()
+    gs.audit_governance(binaries["ledgerctl"], gov_node.data_dir, client.accepted)
 
 
 @pytest.fixture(scope="module")
