@@ -47,6 +47,17 @@ func TestAuditGovernance(t *testing.T) {
 	ctl(append([]string{"gov", "propose", "--action", "set_member_data", "--args",
 		`{"member_id":"` + signer.MemberID() + `","member_data":{"x":1}}`, "--json"}, mf...)...).decode(t, &withdrawn)
 	ctl(append([]string{"gov", "withdraw", withdrawn.ProposalID}, mf...)...).ok(t)
+	// A second member, whose certificate a proposal records, acks: its
+	// requests verify against that certificate.
+	secondFile, _ := newUserCert(t, "member1")
+	second, err := client.LoadMemberSigner(secondFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	margs, _ := json.Marshal(map[string]string{"cert": certPEMOfFile(t, secondFile)})
+	var added client.Proposal
+	ctl(append([]string{"gov", "propose", "--action", "set_member", "--args", string(margs), "--vote", "--json"}, mf...)...).decode(t, &added)
+	ctl("gov", "ack", "--endpoint", l.endpoint, "--cert", secondFile, "--service-cert", l.servicePEM).ok(t)
 	stopLedger(t, l)
 
 	out := ctl("audit", "-q", "--governance", l.data).ok(t)
@@ -77,6 +88,12 @@ func TestAuditGovernance(t *testing.T) {
 		`^proposal ` + w + ` is Open$`,
 		`^withdrawal member ` + me + `, ` + created + `, proposal ` + w + `$`,
 		`^proposal ` + w + ` is Withdrawn$`,
+		`^proposal member ` + me + `, ` + created + `, proposal ` + added.ProposalID + `, actions set_member$`,
+		`^proposal ` + added.ProposalID + ` is Open$`,
+		`^ballot member ` + me + `, ` + created + `, proposal ` + added.ProposalID + `, ballot yes$`,
+		`^proposal ` + added.ProposalID + ` is Accepted$`,
+		`^state_digest member ` + second.MemberID() + `, ` + created + `$`,
+		`^ack member ` + second.MemberID() + `, ` + created + `$`,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("history:\n%s", hist)
@@ -89,7 +106,7 @@ func TestAuditGovernance(t *testing.T) {
 			t.Errorf("not in seqno order: %v", seqnos)
 		}
 	}
-	if !strings.Contains(out, "OK: 4 signed governance requests (2 proposal, 1 ballot, 1 withdrawal)") {
+	if !strings.Contains(out, "OK: 8 signed governance requests (3 proposal, 2 ballot, 1 withdrawal, 1 state_digest, 1 ack)") {
 		t.Errorf("summary:\n%s", out)
 	}
 
@@ -134,7 +151,7 @@ func TestAuditGovernance(t *testing.T) {
 	r = ctl("audit", "-q", "--governance", forged)
 	r.fails(t, 1, "governance audit failed at seqno")
 	if !strings.Contains(r.stdout, "FAIL: seqno ") || !strings.Contains(r.stdout, "does not verify with the member's certificate") ||
-		!strings.Contains(r.stdout, "is Withdrawn") {
+		!strings.Contains(r.stdout, "member "+second.MemberID()) {
 		t.Fatalf("audit of the forged ledger:\n%s", r.stdout)
 	}
 }
