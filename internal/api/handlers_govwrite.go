@@ -151,13 +151,19 @@ func parseMemberCert(certPEM []byte) (*x509.Certificate, error) {
 	}
 }
 
-// govExec runs one governance decision through the node's executor and
-// answers once it is committed: decide returns the engine's outcome,
-// whose writes are the transaction.
-func (s *Server) govExec(ctx context.Context, decide func(st *node.State) (*gov.Outcome, error)) (*gov.Outcome, node.TxID, error) {
+// govExec runs one governance decision through the node's executor:
+// decide returns the engine's outcome, whose writes are the transaction.
+// It answers once the transaction is executed (wait UntilExecuted: a
+// proposal's creation or withdrawal, as CCF answers every governance
+// write; the next governance request sees it) or committed (UntilCommitted:
+// a ballot, which may apply the proposal, and a member's state digest and
+// ack, because members, users and JWT issuers are authenticated against
+// what they wrote from the next request on, and members against the
+// committed state).
+func (s *Server) govExec(ctx context.Context, wait node.Wait, decide func(st *node.State) (*gov.Outcome, error)) (*gov.Outcome, node.TxID, error) {
 	var out *gov.Outcome
 	var decided error
-	txid, err := s.node.Exec(ctx, node.UntilCommitted, func(st *node.State) ([]ledger.MapWrites, error) {
+	txid, err := s.node.Exec(ctx, wait, func(st *node.State) ([]ledger.MapWrites, error) {
 		o, err := decide(st)
 		if err != nil {
 			decided = err
@@ -207,7 +213,7 @@ func (c *call) replyGov(id node.TxID, body any) error {
 
 // createProposal serves POST /gov/members/proposals:create.
 func (s *Server) createProposal(c *call, sg *signed) error {
-	out, txid, err := s.govExec(c.r.Context(), func(st *node.State) (*gov.Outcome, error) {
+	out, txid, err := s.govExec(c.r.Context(), node.UntilExecuted, func(st *node.State) (*gov.Outcome, error) {
 		root, err := s.reads.StateRoot()
 		if err != nil {
 			return nil, err
@@ -243,7 +249,7 @@ func (s *Server) postProposal(c *call) error {
 		if err := sg.msg.CheckProposalID(id); err != nil {
 			return unauthenticated("Authenticated proposal id %q does not match the URL's %s.", clip(sg.msg.ProposalID), id)
 		}
-		out, txid, err := s.govExec(c.r.Context(), func(st *node.State) (*gov.Outcome, error) {
+		out, txid, err := s.govExec(c.r.Context(), node.UntilExecuted, func(st *node.State) (*gov.Outcome, error) {
 			return s.gov.Withdraw(st, sg.req, id)
 		})
 		if err != nil {
@@ -278,7 +284,7 @@ func (s *Server) postBallot(c *call) error {
 		if err := sg.msg.CheckMemberID(mid); err != nil {
 			return unauthenticated("Authenticated member id %s does not match the URL's %s.", sg.req.MemberID, mid)
 		}
-		out, txid, err := s.govExec(c.r.Context(), func(st *node.State) (*gov.Outcome, error) {
+		out, txid, err := s.govExec(c.r.Context(), node.UntilCommitted, func(st *node.State) (*gov.Outcome, error) {
 			return s.gov.Ballot(judging(c), st, sg.req, pid)
 		})
 		if err != nil {
@@ -418,7 +424,7 @@ func (s *Server) postStateDigest(c *call) error {
 		}
 		if msgType == cose.MsgStateDigest {
 			var digest string
-			_, txid, err := s.govExec(c.r.Context(), func(st *node.State) (*gov.Outcome, error) {
+			_, txid, err := s.govExec(c.r.Context(), node.UntilCommitted, func(st *node.State) (*gov.Outcome, error) {
 				root, err := s.reads.StateRoot()
 				if err != nil {
 					return nil, err
@@ -432,7 +438,7 @@ func (s *Server) postStateDigest(c *call) error {
 			}
 			return c.replyGov(txid, govStateDigest{MemberID: mid, StateDigest: digest})
 		}
-		_, txid, err := s.govExec(c.r.Context(), func(st *node.State) (*gov.Outcome, error) {
+		_, txid, err := s.govExec(c.r.Context(), node.UntilCommitted, func(st *node.State) (*gov.Outcome, error) {
 			return s.gov.Ack(st, sg.req)
 		})
 		if err != nil {
