@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/consensus"
 )
 
 // config is ledgerd's configuration: flags, or the keys of a --config
@@ -25,6 +26,7 @@ type config struct {
 	SANIP             []string `json:"san-ip"`
 	SignatureInterval duration `json:"signature-interval"`
 	SyncInterval      duration `json:"sync-interval"`
+	ElectionTimeout   duration `json:"election-timeout"`
 	ChunkSize         int64    `json:"chunk-size"`
 	MaxConnections    int      `json:"max-connections"`
 	Users             []string `json:"user"`
@@ -47,6 +49,7 @@ func defaultConfig() config {
 		LedgerID:          "ledger",
 		SignatureInterval: duration(5 * time.Millisecond),
 		SyncInterval:      duration(2 * time.Millisecond),
+		ElectionTimeout:   duration(time.Second),
 		ChunkSize:         5_000_000,
 		JWTMaxLifetime:    duration(auth.DefaultMaxLifetime),
 		LogLevel:          "info",
@@ -114,6 +117,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&listFlag{list: &cfg.SANIP}, "san-ip", "extra IP `address` of the node certificate (repeatable)")
 	fs.Var(&cfg.SignatureInterval, "signature-interval", "longest `duration` a transaction waits for a signature, e.g. 5ms")
 	fs.Var(&cfg.SyncInterval, "sync-interval", "shortest `duration` between two fsyncs of the ledger (group commit; 0: none)")
+	fs.Var(&cfg.ElectionTimeout, "election-timeout", "`duration` a follower waits without hearing the primary before it stands for election (Raft's election timeout; heartbeats every tenth of it), e.g. 1s")
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most client connections open at once (0: RLIMIT_NOFILE minus a reserve for the ledger)")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
@@ -203,6 +207,9 @@ func (c *config) validate() error {
 	if c.SyncInterval < 0 {
 		return errors.New("--sync-interval must not be negative")
 	}
+	if _, err := c.raftTiming(); err != nil {
+		return err
+	}
 	if c.MaxConnections < 0 {
 		return fmt.Errorf("--max-connections must not be negative (0: sized from RLIMIT_NOFILE), got %d", c.MaxConnections)
 	}
@@ -291,4 +298,31 @@ func parseIssuerSpec(s string) (auth.IssuerConfig, error) {
 		ic.Namespace = parts[3]
 	}
 	return ic, nil
+}
+
+// Raft's clock, from --election-timeout: a tick of 10ms (a tenth of the
+// timeout below 100ms), the election timeout as a whole number of ticks
+// (rounded down; Raft draws each follower's timeout in [E, 2E)), and a
+// heartbeat every tenth of it (at least one tick). etcd raft needs the
+// election timeout longer than the heartbeat: at least two ticks.
+const (
+	raftTick           = 10 * time.Millisecond
+	minElectionTimeout = 10 * time.Millisecond
+	maxElectionTimeout = time.Hour
+)
+
+// raftTiming maps --election-timeout to Raft's tick interval, election
+// ticks and heartbeat ticks.
+func (c *config) raftTiming() (consensus.Config, error) {
+	e := time.Duration(c.ElectionTimeout)
+	if e < minElectionTimeout || e > maxElectionTimeout {
+		return consensus.Config{}, fmt.Errorf("--election-timeout must be between %v and %v, got %v", minElectionTimeout, maxElectionTimeout, e)
+	}
+	tick := raftTick
+	if e < 10*raftTick {
+		tick = e / 10
+	}
+	election := int(e / tick)
+	rc := consensus.Config{TickInterval: tick, ElectionTicks: election, HeartbeatTicks: max(1, election/10)}
+	return rc, nil
 }

@@ -59,6 +59,9 @@ func TestConfigErrors(t *testing.T) {
 		{"--signature-interval", "-1s"},
 		{"--sync-interval", "-1ms"},
 		{"--chunk-size", "0"},
+		{"--election-timeout", "0s"},
+		{"--election-timeout", "9ms"},
+		{"--election-timeout", "2h"},
 		{"--user", "cert.pem"},
 		{"--user", "cert.pem:Owner"},
 		{"--jwt-issuer", "only,two"},
@@ -153,5 +156,47 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	if _, _, err := parseConfig([]string{"--max-connections", "-1"}, io.Discard); err == nil {
 		t.Error("--max-connections -1 accepted")
+	}
+}
+
+// TestElectionTimeout: --election-timeout (default 1s) becomes Raft's
+// clock: 10ms ticks (a tenth of the timeout below 100ms), the timeout in
+// whole ticks, a heartbeat every tenth of it; every accepted value is one
+// etcd raft accepts.
+func TestElectionTimeout(t *testing.T) {
+	for _, c := range []struct {
+		args            []string
+		tick            time.Duration
+		election, heart int
+	}{
+		{nil, 10 * time.Millisecond, 100, 10},
+		{[]string{"--election-timeout", "3s"}, 10 * time.Millisecond, 300, 30},
+		{[]string{"--election-timeout", "155ms"}, 10 * time.Millisecond, 15, 1},
+		{[]string{"--election-timeout", "50ms"}, 5 * time.Millisecond, 10, 1},
+		{[]string{"--election-timeout", "10ms"}, time.Millisecond, 10, 1},
+	} {
+		cfg, _, err := parseConfig(c.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		rc, err := cfg.raftTiming()
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if rc.TickInterval != c.tick || rc.ElectionTicks != c.election || rc.HeartbeatTicks != c.heart {
+			t.Errorf("%v: tick %v, election %d ticks, heartbeat %d ticks; want %v, %d, %d", c.args, rc.TickInterval, rc.ElectionTicks, rc.HeartbeatTicks, c.tick, c.election, c.heart)
+		}
+		rc.ID = 1
+		if err := rc.Validate(); err != nil {
+			t.Errorf("%v: Raft refuses the mapping: %v", c.args, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(file, []byte(`{"election-timeout":"2s"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := parseConfig([]string{"--config", file}, io.Discard)
+	if err != nil || time.Duration(cfg.ElectionTimeout) != 2*time.Second {
+		t.Fatalf("election-timeout from a config file: %v, %v", cfg.ElectionTimeout, err)
 	}
 }

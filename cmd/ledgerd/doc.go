@@ -48,6 +48,11 @@
 //	                           A write is answered once sequenced (Pending) and is durable once
 //	                           Committed; this group commit delays commit by at most D, and saves
 //	                           the CPU of an fsync per batch (~150µs on a small VM)
+//	--election-timeout D       Raft's election timeout (default 1s, between 10ms and 1h): a follower that
+//	                           hears no primary for D to 2D stands for election, and a primary that hears
+//	                           from no quorum for D steps down (CheckQuorum). Raft ticks every 10ms (a
+//	                           tenth of D below 100ms); D is rounded down to whole ticks; the primary's
+//	                           heartbeat is every D/10. A primary's death is noticed within 2D
 //	--chunk-size BYTES         ledger chunk size (default 5000000)
 //	--max-connections N        most client connections open at once (default: RLIMIT_NOFILE minus a
 //	                           reserve of a quarter, at least 128 and at most 1024, for the ledger's own

@@ -96,6 +96,10 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	raftCfg, err := cfg.raftTiming()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	n, err := node.Open(node.Config{
 		Dir:               cfg.Data,
 		Identities:        ids,
@@ -104,6 +108,7 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 		SignatureInterval: time.Duration(cfg.SignatureInterval),
 		SyncInterval:      nodeSyncInterval(cfg.SyncInterval),
 		ChunkSize:         cfg.ChunkSize,
+		Raft:              raftCfg,
 		Logger:            log,
 
 		UnsafeAcceptLostTail: cfg.UnsafeAcceptLostTail,

@@ -26,6 +26,50 @@
 // the derived files and the state back in line with the ledger after a
 // clean stop or a crash.
 //
+// # Failover
+//
+// Raft runs with CheckQuorum and PreVote (internal/consensus): a primary
+// that has not heard from a quorum for an election timeout steps down, and
+// a cut-off node cannot disturb the others by raising the term. A minority
+// primary may still sequence writes until it steps down; they stay Pending
+// (no quorum persists them, so Raft commits nothing and no signature of its
+// is committed) and turn Invalid once it hears the new primary's history.
+//
+// CCF's new primary truncates its log to its last committable index (its
+// last signature) when it wins (aft/raft.h, become_leader), then signs, so
+// that nothing unsigned from an older view is committed under its
+// signature. CCF must: its voters compare only last committable ids, so
+// the unsigned tails of two candidates may differ and the winner's is not
+// known to be the one a quorum holds. etcd raft cannot express that
+// truncation (a leader never removes entries from its own log; its
+// election compares every entry, signed or not), and does not need it:
+// the Raft leader's log holds every entry a quorum may have committed, and
+// followers' conflicting tails are cut by Raft's log matching (step 1,
+// CCF's rollback on the follower). What ledgerd does instead:
+//
+//   - A node that becomes leader signs at once (viewUnsigned, signatureDue):
+//     Raft's empty entry of the new view is followed by a signature of the
+//     new view over the whole log, ahead of any queued write. Writes commit
+//     promptly after a failover, and the new view's commit point is a
+//     signature of that view.
+//   - Only signatures are committable (invariant 4): entries of an older
+//     view that the new primary holds unsigned are committed only by that
+//     later signature, which covers them only because its log has them,
+//     with the view they were sequenced in (their ids still name it).
+//     Entries it does not hold are overwritten on every node that had them
+//     (rollback) and read Invalid.
+//
+// For clients this is CCF's contract: no write reported Committed is ever
+// lost (it sits under a signature a quorum persisted, which every later
+// leader's log holds), and a Pending write of a dead or cut-off primary
+// ends Invalid or, if the new primary's log holds it, Committed (CCF would
+// always make it Invalid; Pending promises neither). The status rule stays
+// sound: an id (v, s) above a commit point of a later view can never
+// commit, since Raft's terms never decrease along a log.
+// TestFailoverNewPrimarySigns fails without the immediate signature (the
+// old primary's replicated tail then stays Pending) and without
+// CheckQuorum (the cut-off primary never steps down).
+//
 // # The read side
 //
 // Reader (read.go, status.go, receipt.go) is the node's read side, embedded
@@ -50,7 +94,8 @@
 //     tree (step 5, or the cycle after a drained Ready). Every node verifies
 //     every signature it persists against its own tree.
 //  4. Only signatures are committable: CCF's commit point is the last
-//     signature at or below Raft's commit index.
+//     signature at or below Raft's commit index. A new primary signs its
+//     view at once (see Failover).
 //  5. Nothing is Committed before a quorum has it on disk: Raft hears that
 //     entries are stable (Advance) only after their fsync (step 7 before
 //     step 11), and term and vote are durable before any message (step 8

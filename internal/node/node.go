@@ -67,6 +67,9 @@ type Node struct {
 	txsSinceSig int       // transactions persisted since the last signature
 	lastSig     uint64    // seqno of the last signature in the log
 	lastSigAt   time.Time // when this node last proposed a signature
+	// viewUnsigned: this node leads a view it has not signed in yet; the
+	// next signature is due at once (signatureDue).
+	viewUnsigned bool
 	// chunkRequested makes the next signature end the chunk (RequestLedgerChunk).
 	chunkRequested atomic.Bool
 	cycleStart     time.Time // start of the current sequencer cycle

@@ -183,9 +183,16 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// 0. Role. A node that stops leading forgets what it predicted of its
 	// proposals not yet persisted: their ids stop being Pending here, and
 	// turn Invalid once a later view commits.
+	// A node that starts leading owes its view a signature at once (CCF's
+	// new primary signs as soon as it is elected; see doc.go, Failover).
 	if rd.SoftState != nil {
-		n.isPrimary.Store(rd.SoftState.RaftState == raft.StateLeader)
-		if rd.SoftState.RaftState != raft.StateLeader {
+		leads := rd.SoftState.RaftState == raft.StateLeader
+		if leads && !n.isPrimary.Load() {
+			n.viewUnsigned = true
+		}
+		n.isPrimary.Store(leads)
+		if !leads {
+			n.viewUnsigned = false
 			n.forgetProposals()
 		}
 	}
@@ -809,6 +816,11 @@ func (n *Node) signatureDue() bool {
 	if !n.isPrimary.Load() || n.txsSinceSig == 0 || n.genesisQueued {
 		return false
 	}
+	// A new primary signs its view's first entry (Raft's empty entry, which
+	// follows whatever its log held unsigned from older views) at once.
+	if n.viewUnsigned {
+		return true
+	}
 	return n.txsSinceSig >= n.cfg.SignatureTxs || n.cfg.Now().Sub(n.lastSigAt) >= n.cfg.SignatureInterval
 }
 
@@ -858,6 +870,9 @@ func (n *Node) proposeSignature() error {
 	// primary signs.
 	if errors.Is(err, ErrNotPrimary) {
 		return nil
+	}
+	if err == nil {
+		n.viewUnsigned = false
 	}
 	return err
 }
