@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/ledgerd/ledgerd/internal/attest"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -51,6 +52,13 @@ type genesisPlan struct {
 func planGenesis(cfg config, fresh bool, secret []byte, log *slog.Logger) (*genesisPlan, error) {
 	var plan genesisPlan
 	g := gov.Genesis{}
+	// The join policy admits nodes running this very binary, as CCF
+	// admits the first node's measurement.
+	platform, err := attest.NewVirtual("")
+	if err != nil {
+		return nil, err
+	}
+	g.JoinMeasurements = []string{platform.Measurement()}
 	admin, created, err := clientCert(filepath.Join(cfg.Data, adminFile), "ledgerd administrator", fresh)
 	if err != nil {
 		return nil, err

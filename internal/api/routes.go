@@ -91,6 +91,7 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: "/app/governance/members", access: accessReader, handle: (*Server).listMembers},
 		{method: "GET", pattern: "/app/governance/constitution", access: accessReader, handle: (*Server).getConstitution},
 		{method: "GET", pattern: "/app/enclaveQuotes", access: accessReader, handle: (*Server).getEnclaveQuotes},
+		{method: "POST", pattern: "/node/join", access: accessPublic, unversioned: true, handle: (*Server).postJoin},
 		{method: "GET", pattern: "/node/state", access: accessCaller, unversioned: true, handle: (*Server).getNodeState},
 		{method: "GET", pattern: "/metrics", access: accessCaller, unversioned: true, handle: (*Server).getMetrics},
 		{method: "GET", pattern: "/healthz", access: accessPublic, unversioned: true, handle: (*Server).getHealth},

@@ -37,6 +37,11 @@ type Genesis struct {
 	// JWTIssuers are the initial trusted JWT issuers (with their keys, for
 	// a JWKS given inline); see jwt.go.
 	JWTIssuers []JWTIssuer
+	// JoinMeasurements are the virtual measurements the join policy allows
+	// from the start (public:ccf.gov.nodes.virtual.measurements): the first
+	// node's own, as CCF records the first node's, so that nodes running the
+	// same binary can join.
+	JoinMeasurements []string
 }
 
 // Writes validates g and returns its writes: members (certificates, info
@@ -118,5 +123,12 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 		return nil, err
 	}
 	writes = append(writes, jwt...)
+	if len(g.JoinMeasurements) > 0 {
+		policy := ledger.MapWrites{Name: tables.VirtualMeasurementsMap}
+		for _, m := range g.JoinMeasurements {
+			policy.Writes = append(policy.Writes, ledger.KV{Key: []byte(m), Value: tables.Value("AllowedToJoin")})
+		}
+		writes = append(writes, policy)
+	}
 	return writes, nil
 }

@@ -139,3 +139,7 @@ func warnIfNotPrivate(path string, log *slog.Logger) {
 func LoadKey(path string) (*ecdsa.PrivateKey, error) {
 	return loadKey(path, slog.New(slog.DiscardHandler))
 }
+
+// KeyPEM encodes a private key as the key files hold it (PKCS#8 PEM), for
+// handing the service key to a joining node sealed to its key.
+func KeyPEM(key *ecdsa.PrivateKey) ([]byte, error) { return encodeKeyPEM(key) }

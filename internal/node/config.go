@@ -72,6 +72,10 @@ type Config struct {
 	// (the constitution's transition_service_to_open). Only the genesis
 	// transaction reads it.
 	StartOpening bool
+	// RPCAddress and PeerAddress are this node's client and node-to-node
+	// addresses (host:port), recorded in its record of the nodes table so
+	// that joiners and peers reach it. Empty: not recorded.
+	RPCAddress, PeerAddress string
 	// Raft configures consensus. Raft.ID defaults to 1.
 	Raft consensus.Config
 	// Transport sends Raft messages to the other members; peers deliver

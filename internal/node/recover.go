@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
@@ -251,7 +252,7 @@ func (n *Node) queueGenesisIfNeeded() {
 		status = tables.ServiceOpening
 	}
 	info := tables.Value(tables.ServiceInfo{Cert: string(id.Service.CertPEM), Status: status})
-	nodeInfo := tables.Value(tables.NodeInfo{Cert: string(id.Node.CertPEM), Status: tables.NodeTrusted})
+	nodeInfo := tables.Value(n.ownInfo(tables.NodeInfo{Status: tables.NodeTrusted}))
 	writes := []ledger.MapWrites{
 		{Name: tables.ServiceInfoMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: info}}},
 		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.Node.ID), Value: nodeInfo}}},
@@ -265,22 +266,58 @@ func (n *Node) queueGenesisIfNeeded() {
 	n.genesisQueued = true
 }
 
-// queueNodeCertIfChanged records this node's certificate again when it was
-// re-issued (new names, renewal) since the ledger last recorded it, so the
-// ledger names the certificate its signatures carry. The key, and so the
-// node id, never changes.
+// ownInfo returns this node's record with what the node itself knows set:
+// its certificate, Raft member id and addresses (Config.RPCAddress,
+// Config.PeerAddress).
+func (n *Node) ownInfo(info tables.NodeInfo) tables.NodeInfo {
+	info.Cert = string(n.cfg.Identities.Node.CertPEM)
+	info.RaftID = n.cfg.Raft.ID
+	if n.cfg.RPCAddress != "" {
+		info.RPCInterfaces = map[string]tables.Iface{tables.PrimaryRPCInterface: {PublishedAddress: n.cfg.RPCAddress}}
+	}
+	if n.cfg.PeerAddress != "" {
+		info.NodeToNodeInterface = &tables.Iface{PublishedAddress: n.cfg.PeerAddress}
+	}
+	return info
+}
+
+// queueNodeCertIfChanged records this node's certificate, Raft id and
+// addresses again when they changed since the ledger last recorded them (a
+// re-issued certificate: new names, renewal; new addresses), so the ledger
+// names the certificate its signatures carry and peers find the node. The
+// key, and so the node id, never changes. The record's other fields (its
+// status, what it sent when it joined, node data) are kept.
 func (n *Node) queueNodeCertIfChanged() {
 	id := n.cfg.Identities.Node
-	if cur, ok := n.state.Get(tables.NodeCertsMap, []byte(id.ID)); !ok || string(cur) == string(id.CertPEM) {
+	raw, ok := n.state.Get(tables.NodesInfoMap, []byte(id.ID))
+	if !ok {
 		return
 	}
-	nodeInfo := tables.Value(tables.NodeInfo{Cert: string(id.CertPEM), Status: tables.NodeTrusted})
+	var cur tables.NodeInfo
+	if err := json.Unmarshal(raw, &cur); err != nil {
+		n.log.Error("couldn't decode this node's record", "node_id", id.ID, "err", err)
+		return
+	}
+	want := n.ownInfo(cur)
+	certRecorded, _ := n.state.Get(tables.NodeCertsMap, []byte(id.ID))
+	if string(tables.Value(want)) == string(tables.Value(cur)) && string(certRecorded) == string(id.CertPEM) {
+		return
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return
+	}
+	var wantFields map[string]json.RawMessage
+	_ = json.Unmarshal(tables.Value(want), &wantFields)
+	for k, v := range wantFields {
+		fields[k] = v
+	}
 	p := &proposal{writes: []ledger.MapWrites{
-		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: nodeInfo}}},
+		{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: tables.Value(fields)}}},
 		{Name: tables.NodeCertsMap, Writes: []ledger.KV{{Key: []byte(id.ID), Value: id.CertPEM}}},
 	}, fut: newFuture()}
 	n.qmu.Lock()
 	n.queue = append([]*proposal{p}, n.queue...)
 	n.qmu.Unlock()
-	n.log.Info("recording the re-issued node certificate", "node_id", id.ID)
+	n.log.Info("recording this node's changed certificate or addresses", "node_id", id.ID)
 }

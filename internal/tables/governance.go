@@ -49,12 +49,44 @@ type ServiceInfo struct {
 	Status string `json:"status"`
 }
 
-// NodeInfo is the value of NodesInfoMap: the node's certificate (PEM) and
-// its status.
+// NodeInfo is the value of NodesInfoMap (CCF's NodeInfo, the fields
+// ledgerd uses): the node's certificate (PEM) and status, and, for a node
+// that joined, what it sent (its certificate signing request, encryption
+// key, quote and addresses) and its Raft member id (ledgerd's). Writers
+// that change a node's record keep the fields they do not know (the
+// constitution rewrites whole records).
 type NodeInfo struct {
-	Cert   string `json:"cert"`
-	Status string `json:"status"`
+	Cert                      string           `json:"cert"`
+	Status                    string           `json:"status"`
+	CertificateSigningRequest string           `json:"certificate_signing_request,omitempty"`
+	EncryptionPubKey          string           `json:"encryption_pub_key,omitempty"`
+	QuoteInfo                 *NodeQuoteInfo   `json:"quote_info,omitempty"`
+	RPCInterfaces             map[string]Iface `json:"rpc_interfaces,omitempty"`
+	NodeToNodeInterface       *Iface           `json:"node_to_node_interface,omitempty"`
+	RaftID                    uint64           `json:"raft_id,omitempty"`
 }
+
+// NodeQuoteInfo is a node's attestation as recorded (CCF's QuoteInfo).
+type NodeQuoteInfo struct {
+	Format string `json:"format"`
+	Quote  []byte `json:"quote"`
+}
+
+// Iface is one network interface of a node (CCF's NodeInfoNetwork entry).
+type Iface struct {
+	BindAddress      string `json:"bind_address,omitempty"`
+	PublishedAddress string `json:"published_address"`
+}
+
+// PrimaryRPCInterface is the name of a node's client interface in
+// NodeInfo.RPCInterfaces, as CCF names its default one.
+const PrimaryRPCInterface = "primary_rpc_interface"
+
+// Node statuses beyond NodeTrusted, as CCF spells them.
+const (
+	NodePending = "Pending"
+	NodeRetired = "Retired"
+)
 
 // Value returns the JSON value of a table entry: v marshalled. The values
 // of this package marshal without error.
