@@ -103,8 +103,11 @@
 //	 "jwt-issuer": ["https://idp.partner.example/,https://confidential-ledger.azure.com,https://idp.partner.example/keys,partner"]}
 //
 // Besides the ACL API (see package internal/api), the node serves GET
-// /healthz (liveness, no credentials), and GET /metrics (Prometheus text
-// format) and GET /node/state to any ledger user or consortium member.
+// /healthz (liveness, no credentials), CCF's node endpoints (/node/state,
+// /node/network, /node/network/nodes, /node/commit, /node/tx, /node/version,
+// /node/quotes: no credentials; /node/consensus: any ledger user or
+// consortium member), and GET /metrics (Prometheus text format) to any
+// ledger user or consortium member.
 //
 // # JWT issuers
 //

@@ -59,13 +59,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	warnFlagIssuers(plan, n.Reader.State(), log)
-	srv, err := newServer(cfg, n, ids, maxConns, log)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	defer ln.Close() // closed already once served; this covers the errors before
+	srv, err := newServer(cfg, n, ids, maxConns, interfaces(cfg, ln.Addr()), log)
+	if err != nil {
+		return err
 	}
 	if status := gov.ServiceStatus(n.Reader.State()); status != tables.ServiceOpen {
 		fmt.Fprintf(stdout, "service status: %s (/app/* is refused until the members open the service with a transition_service_to_open proposal)\n", status)
@@ -195,7 +196,7 @@ func waitFounded(ctx context.Context, n *node.Node) error {
 }
 
 // newServer builds the API server.
-func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, log *slog.Logger) (*api.Server, error) {
+func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, ifaces api.Interfaces, log *slog.Logger) (*api.Server, error) {
 	platform, err := attest.NewVirtual("")
 	if err != nil {
 		return nil, err
@@ -208,8 +209,25 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int,
 		Attestation:    platform,
 		LedgerDir:      filepath.Join(cfg.Data, "ledger"),
 		MaxConnections: maxConns,
+		Interfaces:     ifaces,
+		Version:        version(),
 		Logger:         log,
 	})
+}
+
+// interfaces describes the node's network interfaces for the node
+// endpoints: the client interface bound at --listen, published at the
+// address it is bound to (its port chosen by the system if --listen asked
+// for port 0), with the listen host when one was given.
+func interfaces(cfg config, bound net.Addr) api.Interfaces {
+	published := bound.String()
+	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && host != "" {
+		if _, port, err := net.SplitHostPort(published); err == nil {
+			published = net.JoinHostPort(host, port)
+		}
+	}
+	return api.Interfaces{Client: api.NetInterface{BindAddress: cfg.Listen, PublishedAddress: published,
+		Protocol: "tcp", AppProtocol: "HTTP2", Endorsement: &api.Endorsement{Authority: "Service"}}}
 }
 
 // announce prints what an operator needs to connect. The address comes

@@ -158,7 +158,7 @@ func TestIdleUnauthenticatedConnectionsClosedSooner(t *testing.T) {
 		return metric(t, e, "ledgerd_connections_idle_unauthenticated_closed_total") >= 3
 	})
 	// A user's connection keeps the server's idle timeout.
-	user := dialIdleAs(t, e, e.admin.cred, "/node/state")
+	user := dialIdleAs(t, e, e.admin.cred, "/metrics")
 	if closedByServer(user, 2500*time.Millisecond) {
 		t.Fatal("an idle connection of a user was closed after the unauthenticated idle timeout")
 	}

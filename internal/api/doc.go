@@ -20,7 +20,12 @@
 //	GET|PATCH|DELETE /app/users/{userId}               Administrator
 //	GET    /app/ledgerUsers[/{userId}], PATCH|DELETE /app/ledgerUsers/{userId}
 //	                                                   Administrator, 2024-12-09-preview and later
-//	GET    /node/state, /metrics                       any ledger user or Active member; no api-version
+//	GET    /metrics, /node/consensus                   any ledger user or Active member; no api-version
+//	GET    /node/state, /node/network, /node/network/nodes[?host=&port=&status=],
+//	       /node/network/nodes/{nodeId|self|primary}, /node/commit,
+//	       /node/tx?transaction_id=, /node/version, /node/quotes[/self]
+//	                                                   public; no api-version (CCF's node
+//	                                                   endpoints; acl-api.md §10)
 //	GET    /healthz                                    public; no api-version
 //	GET    /gov/service/{info,constitution,members[/{memberId}],nodes[/{nodeId}],
 //	       join-policy,jwk,javascript-app,transactions/commit,transactions/{transactionId}}
@@ -53,7 +58,7 @@
 // request, even on a kept-alive connection. No credentials or a rejected
 // token is 401 InvalidAuthenticationInfo; an unknown user or a role too low
 // is 403 NotAllowed, "Not allowed to call POST /app/transactions". Consortium
-// members are not ledger users, but may read /node/state and /metrics.
+// members are not ledger users, but may read /metrics and /node/consensus.
 //
 // # Errors
 //

@@ -64,6 +64,7 @@ func (s *Server) enclaveQuotes() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: couldn't get this node's quote: %w", err)
 	}
+	s.quote = raw
 	// Keys sort as the real service's do.
 	type quote struct {
 		MREnclave    string `json:"mrenclave"`

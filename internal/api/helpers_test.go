@@ -79,6 +79,9 @@ type envOptions struct {
 	govLimits constitution.Limits
 	// govEffects add to or replace the server's governance effects.
 	govEffects map[string]gov.EffectFunc
+	// peer is the node's node-to-node interface; version its version.
+	peer    api.NetInterface
+	version string
 }
 
 // credential is a client certificate and key.
@@ -162,14 +165,18 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if logger == nil {
 		logger = testLogger(t)
 	}
-	srv, err := api.New(api.Config{Node: n, Identities: ids, LedgerID: "test-ledger", JWT: o.jwt, Attestation: platform,
-		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger,
-		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle, GovLimits: o.govLimits, GovEffects: o.govEffects})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	client := api.NetInterface{BindAddress: "127.0.0.1:0", PublishedAddress: ln.Addr().String(), Protocol: "tcp",
+		AppProtocol: "HTTP2", Endorsement: &api.Endorsement{Authority: "Service"}}
+	srv, err := api.New(api.Config{Node: n, Identities: ids, LedgerID: "test-ledger", JWT: o.jwt, Attestation: platform,
+		LedgerDir: filepath.Join(dir, "ledger"), MaxCollections: o.maxCollections, Logger: logger,
+		MaxConnections: o.maxConnections, UnauthenticatedIdleTimeout: o.unauthIdle, GovLimits: o.govLimits, GovEffects: o.govEffects,
+		Interfaces: api.Interfaces{Client: client, Peer: o.peer}, Version: o.version})
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	hs := srv.HTTPServer(ln.Addr().String())

@@ -15,12 +15,15 @@ func TestHealthNodeStateAndMetrics(t *testing.T) {
 	e.reader.get(q("/app/transactions/"+id.String(), v2022)).expect(200, "")
 	e.reader.get(q("/app/transactions/"+id.String(), v2022, "collectionId", "nope")).expect(404, "")
 
-	// /node/state and /metrics: any user or member, no one else.
-	for _, path := range []string{"/node/state", "/metrics"} {
-		e.anonymous.get(path).expect(401, "InvalidAuthenticationInfo")
-		e.stranger.get(path).expect(403, "NotAllowed")
-		e.reader.get(path).expect(200, "")
-		e.member.get(path).expect(200, "")
+	// /metrics: any user or member, no one else. /node/state: anyone, as
+	// in CCF.
+	e.anonymous.get("/metrics").expect(401, "InvalidAuthenticationInfo")
+	e.stranger.get("/metrics").expect(403, "NotAllowed")
+	for _, c := range []*client{e.reader, e.member} {
+		c.get("/metrics").expect(200, "")
+	}
+	for _, c := range []*client{e.anonymous, e.stranger, e.reader, e.member} {
+		c.get("/node/state").expect(200, "")
 	}
 	st := e.member.get("/node/state").object()
 	if st["node_id"] != e.ids.Node.ID || st["state"] != "PartOfNetwork" || st["last_signed_seqno"].(float64) < float64(id.Seqno) {

@@ -79,6 +79,13 @@ type Config struct {
 	// GovEffects add to or replace the functions that carry out the
 	// effects a constitution's apply asks of the node (see govEffects).
 	GovEffects map[string]gov.EffectFunc
+	// Interfaces are the node's own network interfaces, reported by the
+	// node endpoints (/node/network/nodes, /node/consensus) until its node
+	// record carries them.
+	Interfaces Interfaces
+	// Version is ledgerd's version, reported by /node/version. Default:
+	// the binary's module version and VCS revision.
+	Version string
 	// Logger receives structured logs; never tokens, keys or contents.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -90,6 +97,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = mainVersion()
 	}
 	if c.UnauthenticatedIdleTimeout == 0 {
 		c.UnauthenticatedIdleTimeout = DefaultUnauthenticatedIdleTimeout
@@ -128,6 +138,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	quotes  []byte // the /app/enclaveQuotes body, fixed for the node's life
+	quote   []byte // the node's raw quote, fixed for the node's life
 	// startupSeqno is the last seqno when the server was created.
 	startupSeqno   uint64
 	maxCollections int

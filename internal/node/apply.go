@@ -50,7 +50,11 @@ func (n *Node) applyConfChange(e raftpb.Entry) error {
 		cc = c
 	}
 	cs := n.rn.ApplyConfChange(cc)
-	return n.storage.SetConfState(*cs, e.Index)
+	if err := n.storage.SetConfState(*cs, e.Index); err != nil {
+		return err
+	}
+	n.publishRaftInfo()
+	return nil
 }
 
 // commitTo folds the executed transactions up to the signature at target

@@ -44,6 +44,7 @@ type Reader struct {
 	// lastSeqno+1 up to it are Pending: in the log, not yet persisted.
 	lastProposed atomic.Pointer[TxID]
 	isPrimary    atomic.Bool
+	raftInfo     atomic.Pointer[RaftInfo] // see RaftInfo
 	cmu          sync.Mutex
 	commitCh     chan struct{}   // closed and replaced when committed advances
 	stopped      <-chan struct{} // closed when the node's loop has stopped

@@ -67,6 +67,7 @@ func (n *Node) recover() error {
 		return err
 	}
 	n.rn = rn
+	n.publishRaftInfo()
 	n.queueGenesisIfNeeded()
 	n.log.Info("node recovered", "last", last, "committed", committed, "tree", n.tree.Size(), "signatures", n.sigs.Count())
 	return nil

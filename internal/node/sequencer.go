@@ -196,6 +196,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			n.forgetProposals()
 		}
 	}
+	if rd.SoftState != nil || rd.HardState.Term != n.RaftInfo().View && !raft.IsEmptyHardState(rd.HardState) {
+		n.publishRaftInfo()
+	}
 	if len(rd.Entries) > 0 {
 		// 1. Truncate. Entries that replace part of the log (a new
 		// primary's suffix), or proposals this node executed but had not
