@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/ledgerd/ledgerd/internal/attest"
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/internal/tables"
 )
@@ -74,25 +75,14 @@ type nodeAnswer struct {
 	NodeToNodeInterface *NetInterface              `json:"node_to_node_interface,omitempty"`
 }
 
-// nodeRecord is the part of a public:ccf.gov.nodes.info record the node
-// endpoints read: ledgerd's fields (tables.NodeInfo) and CCF's, which a
-// node that joined records (rpc_interfaces, node_to_node_interface,
-// node_data, quote_info, code_digest).
+// nodeRecord is a public:ccf.gov.nodes.info record as the node endpoints
+// read it: ledgerd's fields (tables.NodeInfo: a joiner's addresses, quote
+// and Raft id among them) and CCF's node_data and code_digest, which
+// set_node_data and CCF-written records carry.
 type nodeRecord struct {
 	tables.NodeInfo
-	RPCInterfaces       map[string]json.RawMessage `json:"rpc_interfaces"`
-	NodeToNodeInterface *NetInterface              `json:"node_to_node_interface"`
-	NodeData            json.RawMessage            `json:"node_data"`
-	QuoteInfo           *quoteInfo                 `json:"quote_info"`
-	CodeDigest          string                     `json:"code_digest"`
-}
-
-// quoteInfo is CCF's QuoteInfo as recorded in the node table (byte
-// strings in base64).
-type quoteInfo struct {
-	Format       string `json:"format"`
-	Quote        string `json:"quote"`
-	Endorsements string `json:"endorsements"`
+	NodeData   json.RawMessage `json:"node_data"`
+	CodeDigest string          `json:"code_digest"`
 }
 
 // readNode decodes node id's record.
@@ -104,23 +94,26 @@ func readNode(id string, raw []byte) (nodeRecord, error) {
 	return rec, nil
 }
 
-// answerOf builds the answer about node id from its record. This node's own
-// interfaces fill in what its record lacks (a record written at genesis
-// carries none).
+// answerOf builds the answer about node id from its record. For this node,
+// what it knows of its own interfaces (Config.Interfaces) is preferred to
+// its record's: the record has only published addresses, and a record
+// written before addresses were recorded has none.
 func (s *Server) answerOf(id string, rec nodeRecord, primary string) nodeAnswer {
-	a := nodeAnswer{NodeID: id, Status: rec.Status, Primary: id == primary, RPCInterfaces: rec.RPCInterfaces,
-		NodeData: rec.NodeData, NodeToNodeInterface: rec.NodeToNodeInterface}
+	a := nodeAnswer{NodeID: id, Status: rec.Status, Primary: id == primary, RPCInterfaces: map[string]json.RawMessage{},
+		NodeData: rec.NodeData}
+	for name, iface := range rec.RPCInterfaces {
+		a.RPCInterfaces[name], _ = json.Marshal(NetInterface{BindAddress: iface.BindAddress, PublishedAddress: iface.PublishedAddress})
+	}
+	if p := rec.NodeToNodeInterface; p != nil {
+		a.NodeToNodeInterface = &NetInterface{BindAddress: p.BindAddress, PublishedAddress: p.PublishedAddress}
+	}
 	if id == s.cfg.Identities.Node.ID {
-		if len(a.RPCInterfaces) == 0 {
-			a.RPCInterfaces = s.ownRPCInterfaces()
+		if own := s.ownRPCInterfaces(); len(own) > 0 {
+			a.RPCInterfaces = own
 		}
-		if a.NodeToNodeInterface == nil && s.cfg.Interfaces.Peer.PublishedAddress != "" {
-			peer := s.cfg.Interfaces.Peer
+		if peer := s.cfg.Interfaces.Peer; peer.PublishedAddress != "" {
 			a.NodeToNodeInterface = &peer
 		}
-	}
-	if a.RPCInterfaces == nil {
-		a.RPCInterfaces = map[string]json.RawMessage{}
 	}
 	if len(a.NodeData) == 0 {
 		a.NodeData = jsonNull
@@ -138,15 +131,43 @@ func (s *Server) ownRPCInterfaces() map[string]json.RawMessage {
 	return m
 }
 
-// nodeIDOfRaft returns the node id of the node with Raft id raftID, if this
-// node knows it. Today it knows only its own: a single node is its own Raft
-// group. Joining records each node's Raft id with its node record (issue
-// 11); this function is the one place that will read it.
+// nodeIDOfRaft returns the node id of the node with Raft id raftID: this
+// node's own, or the one whose record carries that Raft id (joining records
+// it).
 func (s *Server) nodeIDOfRaft(raftID uint64) (string, bool) {
-	if raftID != 0 && raftID == s.reads.RaftInfo().ID {
+	if raftID == 0 {
+		return "", false
+	}
+	if raftID == s.reads.RaftInfo().ID {
 		return s.cfg.Identities.Node.ID, true
 	}
-	return "", false
+	id, found := "", false
+	s.reads.State().Range(tables.NodesInfoMap, func(key, value []byte) bool {
+		var rec tables.NodeInfo
+		if json.Unmarshal(value, &rec) == nil && rec.RaftID == raftID {
+			id, found = string(key), true
+			return false
+		}
+		return true
+	})
+	return id, found
+}
+
+// peerAddressOf returns the node-to-node address of node id: this node's
+// own, or its record's.
+func (s *Server) peerAddressOf(id string) string {
+	if id == s.cfg.Identities.Node.ID && s.cfg.Interfaces.Peer.PublishedAddress != "" {
+		return s.cfg.Interfaces.Peer.PublishedAddress
+	}
+	raw, ok := s.reads.State().Get(tables.NodesInfoMap, []byte(id))
+	if !ok {
+		return ""
+	}
+	var rec tables.NodeInfo
+	if json.Unmarshal(raw, &rec) != nil || rec.NodeToNodeInterface == nil {
+		return ""
+	}
+	return rec.NodeToNodeInterface.PublishedAddress
 }
 
 // primaryID returns the node id of the current primary, "" while none is
@@ -393,9 +414,9 @@ func (s *Server) getNodeQuoteSelf(c *call) error {
 	return c.ok(s.ownQuote())
 }
 
-// getNodeQuotes serves GET /node/quotes: the quotes of the Trusted nodes, as
-// recorded in their node records (quote_info, code_digest); this node's own
-// from itself when its record has none (a record written at genesis).
+// getNodeQuotes serves GET /node/quotes: the quotes of the Trusted nodes,
+// this node's from itself, the others' as recorded when they joined
+// (quote_info).
 func (s *Server) getNodeQuotes(c *call) error {
 	quotes := []quoteAnswer{}
 	var err error
@@ -408,11 +429,11 @@ func (s *Server) getNodeQuotes(c *call) error {
 			return true
 		}
 		switch {
-		case rec.QuoteInfo != nil:
-			quotes = append(quotes, quoteAnswer{NodeID: string(key), Raw: rec.QuoteInfo.Quote,
-				Endorsements: rec.QuoteInfo.Endorsements, Format: rec.QuoteInfo.Format, Measurement: rec.CodeDigest})
 		case string(key) == s.cfg.Identities.Node.ID:
 			quotes = append(quotes, s.ownQuote())
+		case rec.QuoteInfo != nil:
+			quotes = append(quotes, quoteAnswer{NodeID: string(key), Raw: base64.StdEncoding.EncodeToString(rec.QuoteInfo.Quote),
+				Endorsements: "", Format: rec.QuoteInfo.Format, Measurement: measurementOf(rec)})
 		}
 		return true
 	})
@@ -422,6 +443,19 @@ func (s *Server) getNodeQuotes(c *call) error {
 	return c.ok(struct {
 		Quotes []quoteAnswer `json:"quotes"`
 	}{quotes})
+}
+
+// measurementOf is the measurement of a recorded quote: the record's
+// code_digest (CCF's), else the one a virtual quote states.
+func measurementOf(rec nodeRecord) string {
+	if rec.CodeDigest != "" {
+		return rec.CodeDigest
+	}
+	var vq attest.VirtualQuote
+	if rec.QuoteInfo.Format == attest.FormatVirtual && json.Unmarshal(rec.QuoteInfo.Quote, &vq) == nil {
+		return vq.Measurement
+	}
+	return ""
 }
 
 // consensusNode is CCF's Configuration::NodeInfo: the node-to-node address.
@@ -440,7 +474,7 @@ type consensusConfig struct {
 // getNodeConsensus serves GET /node/consensus (any ledger user or Active
 // member; CCF serves it to anyone): CCF's ConsensusConfigDetails of what this
 // node knows of its Raft group. Nodes whose node id this node does not know
-// yet are keyed "raft:<Raft id>". acks (the primary's view of each
+// (no record carries their Raft id) are keyed "raft:<Raft id>". acks (the primary's view of each
 // follower's progress) is empty: the node does not publish Raft's progress.
 // raft_id is ledgerd's: this node's Raft id.
 func (s *Server) getNodeConsensus(c *call) error {
@@ -451,11 +485,7 @@ func (s *Server) getNodeConsensus(c *call) error {
 		if !ok {
 			nodeID = "raft:" + strconv.FormatUint(id, 10)
 		}
-		addr := ""
-		if nodeID == s.cfg.Identities.Node.ID {
-			addr = s.cfg.Interfaces.Peer.PublishedAddress
-		}
-		nodes[nodeID] = consensusNode{Address: addr}
+		nodes[nodeID] = consensusNode{Address: s.peerAddressOf(nodeID)}
 	}
 	learners := map[string]uint64{}
 	for _, id := range ri.Learners {

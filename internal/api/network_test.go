@@ -138,7 +138,7 @@ func TestNodeNetworkEndpoints(t *testing.T) {
 	putRecord(e, other, map[string]any{"cert": "x", "status": "Trusted", "node_data": map[string]any{"name": "n2"},
 		"rpc_interfaces": map[string]any{"primary_rpc_interface": otherIface},
 		"quote_info":     map[string]any{"format": "Insecure_Virtual", "quote": "cXVvdGU=", "endorsements": ""},
-		"code_digest":    "abcd"})
+		"code_digest":    "abcd", "raft_id": 2})
 	putRecord(e, pending, map[string]any{"cert": "y", "status": "Pending"})
 	otherItem := nodeItem{NodeID: other, Status: "Trusted", RPCInterfaces: map[string]api.NetInterface{"primary_rpc_interface": otherIface},
 		NodeData: json.RawMessage(`{"name":"n2"}`)}
