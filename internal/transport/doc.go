@@ -1,0 +1,88 @@
+// Package transport is the node-to-node network of a ledgerd service: the
+// peer server (its own listener, --peer-listen, apart from the client
+// interface), the Raft message streams between nodes, and authenticated
+// node-to-node RPC routes. It imports only the standard library and
+// go.etcd.io/raft/v3/raftpb; the caller maps Raft ids to node ids.
+//
+// # Who may connect
+//
+// Both ends of every connection present a certificate and check the
+// other's (TLS 1.3, mutual), by one rule, [VerifyNodeCert]: the peer's leaf
+// certificate must be a node certificate of this service — issued by the
+// service key and verifying against the service certificate of this
+// service (the only root; no intermediates; within its validity period),
+// subject CN "CCF Node", not a CA, extended key usages ServerAuth and
+// ClientAuth, an ECDSA P-256 key — and the node id of its key must be
+// Allowed (the node answers from its state: Trusted and not Retired). What
+// this refuses: a user or member certificate (self-signed, CN of its own,
+// ClientAuth only), the service certificate itself (CN "CCF Network", a
+// CA, no extended key usage), a node of another service (another root), a
+// node the service has not trusted or has retired. The dialling side also
+// requires the server's node id to be the one it meant to reach. Refusals
+// are logged with the remote address, the node id and the reason; never a
+// key. The server issues no session tickets, so every connection is a full
+// handshake with both certificates checked. Allowed is asked again for
+// every RPC request and every Raft message received, so a node retired
+// while connected is cut off at its next message.
+//
+// # Raft streams
+//
+// Each node opens one stream to each peer it sends to (so a pair of nodes
+// has two, one per direction, as etcd's rafthttp): an HTTP/2 POST to
+// [RaftStreamPath] whose request body is an endless sequence of frames,
+// each a uint32 big-endian length and a marshalled raftpb.Message. The
+// server answers 200 at once and then only reads. Why HTTP/2 over the
+// mutual TLS rather than a framed TLS connection of our own: the peer
+// interface must also carry request/response RPCs (write forwarding,
+// join-time catch-up) with the verified peer id, which is an http.Handler
+// mux; HTTP/2 multiplexes both on one connection per direction, and gives
+// per-stream flow control (a receiver that stops reading stalls that stream
+// only), keepalive pings that detect a dead peer (SendPingTimeout) and a
+// write timeout (WriteByteTimeout) for free. The frame inside the stream
+// is still ours, so that its size is checked before anything is allocated.
+//
+// Send (consensus.Transport) never blocks: each message goes to its peer's
+// bounded queue (Config.QueueSize); when the queue is full the message is
+// dropped and Unreachable reported, so Raft probes the peer again and
+// resends (etcd's rafthttp does the same). A peer's sender goroutine
+// writes what is queued and flushes once per batch; one slow or dead peer
+// stalls its own queue only. When the stream fails (dial refused, TLS
+// refusal, peer gone, ping timeout), the sender reports the peer
+// unreachable, drops what is queued during the backoff (50 ms doubling to
+// 1 s, jittered) and reconnects. Messages to one peer are delivered in the
+// order sent; some may be lost across a reconnection, which Raft tolerates.
+//
+// A received frame longer than Config.MaxMessageBytes ends the stream
+// before it is read; a frame's buffer grows only as its bytes arrive. Raft
+// bounds what it sends (MaxSizePerMsg 4 MiB, though a single larger entry
+// is still sent whole), so the default bound (64 MiB) is far above any
+// message a node writes; a message above it is dropped at the sender with
+// an error log. A message is delivered only if it is addressed to this
+// node's Raft id and its From is the Raft id that AddPeer gave the
+// authenticated node (a node cannot speak for another).
+//
+// Snapshots: ledgerd does not send Raft snapshots (its log is the ledger
+// and is never compacted; joining nodes will catch up by a ledgerd
+// snapshot over an RPC route). A MsgSnap given to Send is dropped and
+// reported failed to ReportSnapshot, so Raft does not wait for it.
+//
+// # RPC routes
+//
+// Handle adds a route to the peer server, run only for an authenticated,
+// Allowed peer, whose node id is [PeerNodeID]; Do sends a request to a
+// peer (by Raft id) over a connection checked by the same rule, reusing
+// that peer's HTTP/2 connection. Every peer has its own http.Transport, so
+// a connection made to one node id is never reused for another.
+//
+// # API
+//
+//	t, err := transport.New(transport.Config{RaftID, Cert, ServiceCert, Allowed, Deliver,
+//	        Unreachable, ReportSnapshot, Logger, QueueSize, MaxMessageBytes, Now})
+//	t.Handle("POST /ledgerd/forward", h) // before Serve
+//	go t.Serve(ln)                       // peer listener; TLS added by Serve
+//	t.AddPeer(raftID, nodeID, "host:port")
+//	t.Send(msgs)                         // consensus.Transport
+//	resp, err := t.Do(ctx, raftID, req)
+//	t.RemovePeer(raftID)
+//	t.Close()
+package transport

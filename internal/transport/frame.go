@@ -1,0 +1,125 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// A Raft stream is a sequence of frames, each one marshalled
+// raftpb.Message:
+//
+//	uint32 big-endian length n | n bytes of raftpb.Message (protobuf)
+//
+// The sender writes every message it has queued, then flushes once: a batch
+// is what one flush carries.
+
+// ErrFrameTooLarge is returned by the decoder for a frame longer than its
+// bound, before anything of the frame is allocated or read.
+var ErrFrameTooLarge = errors.New("transport: frame too large")
+
+// readStep is how much of a large frame the decoder allocates ahead of the
+// data that has arrived.
+const readStep = 1 << 20
+
+// keepBuffer bounds the buffer a decoder keeps between frames.
+const keepBuffer = 8 << 20
+
+// encoder writes frames.
+type encoder struct {
+	w   *bufio.Writer
+	max int
+	buf []byte
+}
+
+func newEncoder(w io.Writer, max int) *encoder {
+	return &encoder{w: bufio.NewWriterSize(w, 64<<10), max: max}
+}
+
+// encode buffers one frame. A message larger than the bound is refused
+// (the peer would refuse it) and nothing is written.
+func (e *encoder) encode(m *raftpb.Message) error {
+	n := m.Size()
+	if n > e.max {
+		return fmt.Errorf("%w: message of %d bytes, bound %d", ErrFrameTooLarge, n, e.max)
+	}
+	if cap(e.buf) < 4+n {
+		e.buf = make([]byte, 4+n)
+	}
+	b := e.buf[:4+n]
+	binary.BigEndian.PutUint32(b, uint32(n))
+	if _, err := m.MarshalToSizedBuffer(b[4:]); err != nil {
+		return fmt.Errorf("transport: couldn't marshal message: %w", err)
+	}
+	_, err := e.w.Write(b)
+	if cap(e.buf) > keepBuffer {
+		e.buf = nil
+	}
+	return err
+}
+
+func (e *encoder) flush() error { return e.w.Flush() }
+
+// decoder reads frames of at most max bytes.
+type decoder struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+func newDecoder(r io.Reader, max int) *decoder {
+	return &decoder{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// next reads one frame and unmarshals it. At the end of a stream between
+// frames it returns io.EOF; a stream cut inside a frame is
+// io.ErrUnexpectedEOF. A length above the bound is ErrFrameTooLarge, found
+// before anything is allocated; a frame's buffer grows with the data that
+// has arrived (readStep at a time), so a peer announcing a large frame and
+// sending little makes us allocate little.
+func (d *decoder) next() (raftpb.Message, error) {
+	var m raftpb.Message
+	var hdr [4]byte
+	if _, err := io.ReadFull(d.r, hdr[:]); err != nil {
+		return m, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if uint64(n) > uint64(d.max) {
+		return m, fmt.Errorf("%w: %d bytes announced, bound %d", ErrFrameTooLarge, n, d.max)
+	}
+	b, err := d.read(int(n))
+	if err != nil {
+		return m, err
+	}
+	if err := m.Unmarshal(b); err != nil { // copies what it keeps: b is reused
+		return m, fmt.Errorf("transport: bad message: %w", err)
+	}
+	return m, nil
+}
+
+func (d *decoder) read(n int) ([]byte, error) {
+	b := d.buf[:0]
+	for len(b) < n {
+		k := min(n-len(b), readStep)
+		b = slices.Grow(b, k)
+		got, err := io.ReadFull(d.r, b[len(b):len(b)+k])
+		b = b[:len(b)+got]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	if cap(b) <= keepBuffer {
+		d.buf = b
+	} else {
+		d.buf = nil
+	}
+	return b, nil
+}

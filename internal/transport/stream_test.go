@@ -1,0 +1,204 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// TestOversizedFrameEndsStream: a peer that announces a frame above
+// MaxMessageBytes has its stream closed; what it sent before was
+// delivered, nothing after.
+func TestOversizedFrameEndsStream(t *testing.T) {
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "", func(c *Config) { c.MaxMessageBytes = 1 << 20 })
+	b := svc.node(t)
+	if err := a.t.AddPeer(2, b.Node.ID, "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	frames := encodeAll(t, 1<<20, msg(2, 1, 1, 10))
+	frames = binary.BigEndian.AppendUint32(frames, 0xfffffff0)
+	frames = append(frames, encodeAll(t, 1<<20, msg(2, 1, 2, 10))...)
+	resp, pw, err := post(t, rawClient(b.Node.TLSCertificate(b.Service)), a, frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	if m := a.recv(t); m.Index != 1 {
+		t.Fatalf("got %+v", m)
+	}
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, resp.Body) // ends when the server ends the stream
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream stayed open after an oversized frame")
+	}
+	a.log.waitLog(t, "closed a Raft stream", "frame too large")
+	select {
+	case m := <-a.got:
+		t.Fatalf("a message after the oversized frame was delivered: %+v", m)
+	default:
+	}
+}
+
+// TestMessagesMustBeFromThePeer: a node cannot send messages in another
+// Raft id's name, nor for another node; the stream goes on.
+func TestMessagesMustBeFromThePeer(t *testing.T) {
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "")
+	b, c := svc.node(t), svc.node(t)
+	a.t.AddPeer(2, b.Node.ID, "127.0.0.1:1")
+	a.t.AddPeer(3, c.Node.ID, "127.0.0.1:1")
+	frames := encodeAll(t, 1<<20, msg(3, 1, 1, 0), msg(2, 5, 2, 0), msg(9, 1, 3, 0), msg(2, 1, 4, 0))
+	resp, pw, err := post(t, rawClient(b.Node.TLSCertificate(b.Service)), a, frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	defer pw.Close()
+	if m := a.recv(t); m.Index != 4 || m.From != 2 {
+		t.Fatalf("first message delivered: %+v, want the only one from 2 to 1", m)
+	}
+	a.log.waitLog(t, "dropped Raft messages not from the peer's Raft id")
+}
+
+// TestReconnectAfterRestart: a peer that goes away is reported unreachable;
+// once it is back on its address, the stream is made again.
+func TestReconnectAfterRestart(t *testing.T) {
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "")
+	bIDs := svc.node(t)
+	b := newEndpoint(t, bIDs, 2, "")
+	connect(t, a, b)
+	a.t.Send([]raftpb.Message{msg(1, 2, 0, 0)})
+	if m := b.recv(t); m.Index != 0 {
+		t.Fatalf("got %+v", m)
+	}
+	b.close()
+	a.t.Send([]raftpb.Message{msg(1, 2, 1, 0)})
+	a.waitUnreachable(t, 2)
+
+	b2 := newEndpoint(t, bIDs, 2, b.addr)
+	connect(t, a, b2)
+	i := uint64(2)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.t.Send([]raftpb.Message{msg(1, 2, i, 0)})
+		select {
+		case <-b2.got:
+			// The stream is up: what is sent now arrives in order, after
+			// any probe still in flight.
+			const base = 1000
+			for j := uint64(base); j < base+50; j++ {
+				a.t.Send([]raftpb.Message{msg(1, 2, j, 0)})
+			}
+			m := b2.recv(t)
+			for m.Index < base {
+				m = b2.recv(t)
+			}
+			for j := uint64(base); j < base+50; j++ {
+				if m.Index != j {
+					t.Fatalf("after reconnecting: message %d, want %d", m.Index, j)
+				}
+				if j+1 < base+50 {
+					m = b2.recv(t)
+				}
+			}
+			return
+		case <-time.After(20 * time.Millisecond): // retrying while the sender backs off
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message reached the restarted peer")
+		}
+		i++
+	}
+}
+
+// TestRPCRoutes: a route added with Handle runs for an allowed node of the
+// service, with its verified node id; Do reaches a peer by Raft id; a node
+// revoked since its connection was made is refused at its next request,
+// and its Raft stream is cut at its next message.
+func TestRPCRoutes(t *testing.T) {
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "")
+	b := newEndpoint(t, svc.node(t), 2, "")
+	connect(t, a, b)
+	var calls atomic.Int32
+	a.t.Handle("POST /echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		id, _ := PeerNodeID(r.Context())
+		io.WriteString(w, id)
+	}))
+	do := func() (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodPost, "/echo", strings.NewReader("x"))
+		return b.t.Do(context.Background(), 1, req)
+	}
+	resp, err := do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != b.ids.Node.ID {
+		t.Fatalf("echo: %s %q, want 200 and %s", resp.Status, body, b.ids.Node.ID)
+	}
+	if _, err := b.t.Do(context.Background(), 7, &http.Request{}); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("Do to an unknown peer: %v", err)
+	}
+
+	// b's stream to a works, then a revokes b.
+	b.t.Send([]raftpb.Message{msg(2, 1, 1, 0)})
+	if m := a.recv(t); m.Index != 1 {
+		t.Fatalf("got %+v", m)
+	}
+	a.setAllowed(b.ids.Node.ID, false)
+	a.setAllowed(a.ids.Node.ID, true)
+	resp, err = do()
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("a revoked node's request: %s", resp.Status)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("the handler ran %d times, want once", calls.Load())
+	}
+	b.t.Send([]raftpb.Message{msg(2, 1, 2, 0)})
+	a.log.waitLog(t, "node no longer allowed")
+	b.waitUnreachable(t, 1)
+	a.log.waitLog(t, "refused a node-to-node request", "path="+RaftStreamPath) // its stream again
+	select {
+	case m := <-a.got:
+		t.Fatalf("a revoked node's message was delivered: %+v", m)
+	default:
+	}
+}
+
+// TestSnapshotsReportedFailed: a MsgSnap is not sent but reported failed.
+func TestSnapshotsReportedFailed(t *testing.T) {
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "")
+	b := newEndpoint(t, svc.node(t), 2, "")
+	connect(t, a, b)
+	a.t.Send([]raftpb.Message{{Type: raftpb.MsgSnap, From: 1, To: 2, Snapshot: &raftpb.Snapshot{}}, msg(1, 2, 5, 0)})
+	if m := b.recv(t); m.Type != raftpb.MsgApp || m.Index != 5 {
+		t.Fatalf("got %+v, want the MsgApp only", m)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.snaps) != 1 || a.snaps[0] != 2 {
+		t.Fatalf("ReportSnapshot(failed) calls: %v, want [2]", a.snaps)
+	}
+}
