@@ -70,6 +70,18 @@
 // old primary's replicated tail then stays Pending) and without
 // CheckQuorum (the cut-off primary never steps down).
 //
+// TestRandomFaults (faults_test.go) runs three and then five members
+// through 10,000 randomised steps: messages dropped, delayed and
+// reordered, partitions and heals, power cuts (a simulated disk that keeps
+// only what was fsynced) and clean restarts, appends to random members;
+// after every step, every write seen Committed is Committed with its
+// contents wherever committed that far, committed ledger bytes are
+// identical on all members, its receipt verifies, and no write seen
+// Invalid is ever Committed. Its fault schedule is a function of the seed
+// (LEDGERD_FAULT_SEED, printed); the nodes' goroutines interleave with it
+// as the scheduler decides, so a seed reproduces the faults, not every
+// interleaving.
+//
 // # The read side
 //
 // Reader (read.go, status.go, receipt.go) is the node's read side, embedded

@@ -71,3 +71,7 @@ func (v *stateVersion) dump() string {
 	}
 	return b.String()
 }
+
+// LedgerBytes returns the ledger bytes of seqno on n (for comparing the
+// committed prefixes of nodes).
+func LedgerBytes(n *Node, seqno uint64) ([]byte, error) { return n.ledger.Read(seqno) }

@@ -110,8 +110,22 @@ func (d *Disk) changeLocked() bool {
 	return false
 }
 
+// Survivor returns the disk a power cut would leave now, as PowerCut
+// does, but leaves d on: for a test that stops the program using d (which
+// must not then be heard from) and restarts it on what survived, without
+// the program failing on a disk that went away under it.
+func (d *Disk) Survivor() *Disk {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.survivorLocked()
+}
+
 func (d *Disk) powerCutLocked() *Disk {
 	d.off = true
+	return d.survivorLocked()
+}
+
+func (d *Disk) survivorLocked() *Disk {
 	nd := New(d.opts)
 	for dir := range d.dirs {
 		nd.dirs[dir] = true

@@ -109,3 +109,26 @@ func TestCutAtOp(t *testing.T) {
 		t.Fatalf("%d syncs", d.Syncs())
 	}
 }
+
+// TestSurvivor: Survivor is what a power cut would leave, and d stays on.
+func TestSurvivor(t *testing.T) {
+	d := New(Options{DurableDirs: true})
+	f := write(t, d, "/f", "synced", true)
+	if _, err := f.WriteAt([]byte("SYNCED+more"), 0); err != nil {
+		t.Fatal(err)
+	}
+	after := d.Survivor()
+	if got, ok := contents(t, after, "/f"); !ok || got != "synced" {
+		t.Fatalf("survivor: %q %v, want the synced contents", got, ok)
+	}
+	if _, err := f.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatalf("the original disk went off: %v", err)
+	}
+	if got, _ := contents(t, d, "/f"); got != "xYNCED+more" {
+		t.Fatalf("original after Survivor: %q", got)
+	}
+	write(t, after, "/g", "independent", true)
+	if _, ok := contents(t, d, "/g"); ok {
+		t.Fatal("the survivor shares files with the original")
+	}
+}

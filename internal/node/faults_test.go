@@ -1,0 +1,601 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/durable/simdisk"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// faultSeedEnv reproduces a run of TestRandomFaults: its seed is printed
+// at the start and in every failure.
+const faultSeedEnv = "LEDGERD_FAULT_SEED"
+
+// faultNet is the randomised test's network: messages wait in flight until
+// the test delivers, delays (reorders) or drops them; a partition delivers
+// only within a group.
+type faultNet struct {
+	mu     sync.Mutex
+	flight []inFlight
+	group  map[uint64]int  // partition group of each node; all 0 when healed
+	down   map[uint64]bool // crashed members: nothing they send gets out
+}
+
+type inFlight struct {
+	m   raftpb.Message
+	age int
+}
+
+type faultTransport struct{ net *faultNet }
+
+func (t faultTransport) Send(msgs []raftpb.Message) {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	for _, m := range msgs {
+		if t.net.down[m.From] {
+			continue
+		}
+		t.net.flight = append(t.net.flight, inFlight{m: m})
+	}
+}
+
+// faultNode is one member: its node while up, its simulated disk, its
+// clock and Raft tick channel.
+type faultNode struct {
+	id    uint64
+	n     *node.Node // nil while down
+	disk  *simdisk.Disk
+	clock *fakeClock
+	ticks chan time.Time
+	cfg   node.Config
+	// checked: committed seqnos (1..checked) of this node whose bytes
+	// were compared with the canonical prefix and whose writes reported
+	// Committed were read back. Reset when it restarts.
+	checked uint64
+	life    int // times opened
+}
+
+// answer is a write answered (Pending) by a primary.
+type answer struct {
+	id   node.TxID
+	body string
+	seen string // where and when it was seen Invalid
+	// invalidOn saw it Invalid in its incarnation life (opens counted).
+	invalidOn *faultNode
+	life      int
+}
+
+// faultRun is one randomised run: members, network, the writes answered
+// and the writes seen Committed, and the canonical committed prefix.
+type faultRun struct {
+	t         *testing.T
+	rng       *rand.Rand
+	seed      uint64
+	step      int
+	net       *faultNet
+	nodes     []*faultNode
+	ids       *identity.Identities
+	futures   []pendingWrite
+	answered  []answer
+	committed []answer // reported Committed, in seqno order
+	invalid   []answer // seen Invalid: must never be Committed
+	nAnswered int
+	canonical map[uint64][32]byte // seqno -> SHA-256 of its committed ledger bytes
+	writes    int
+	stats     map[string]int
+}
+
+type pendingWrite struct {
+	fut  *node.Future
+	body string
+}
+
+func (r *faultRun) fatalf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Fatalf("seed %d (%s=%d to reproduce), step %d: %s", r.seed, faultSeedEnv, r.seed, r.step, fmt.Sprintf(format, args...))
+}
+
+// TestRandomFaults runs three members, then five, through randomised
+// faults: messages dropped, delayed and reordered (within maxDelay
+// deliveries), partitions and heals, members crashed (a power cut of their
+// simulated disk, which keeps only what was fsynced, or a clean close) and
+// restarted on their data, all while clients append to random members
+// (followers refuse: the client tries elsewhere). Raft's clock and the
+// nodes' clocks move only when the test ticks. After every step: every
+// write seen Committed is Committed with its contents on every member that
+// has committed that far, the members' committed ledger bytes are
+// identical, and its receipt verifies against the service certificate. At
+// the end the faults stop and every member must converge and commit a new
+// write.
+//
+// The fault schedule is a function of the seed; the nodes' goroutines run
+// concurrently with it, so two runs of one seed take the same faults but
+// may interleave them with the nodes' work differently.
+func TestRandomFaults(t *testing.T) {
+	seed := rand.Uint64()
+	if s := os.Getenv(faultSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: %v", faultSeedEnv, s, err)
+		}
+	}
+	t.Logf("seed %d (%s=%d to reproduce)", seed, faultSeedEnv, seed)
+	steps3, steps5 := 7000, 3000
+	if testing.Short() {
+		steps3, steps5 = 1500, 500
+	}
+	t.Run("3 members", func(t *testing.T) { runFaults(t, seed, 3, steps3) })
+	t.Run("5 members", func(t *testing.T) { runFaults(t, seed+1, 5, steps5) })
+}
+
+func runFaults(t *testing.T, seed uint64, members, steps int) {
+	r := &faultRun{
+		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		net:       &faultNet{group: map[uint64]int{}, down: map[uint64]bool{}},
+		canonical: map[uint64][32]byte{},
+		stats:     map[string]int{},
+	}
+	r.start(members)
+	defer func() {
+		for _, m := range r.nodes {
+			if m.n != nil {
+				m.n.Close()
+			}
+		}
+	}()
+	maxDown := (members - 1) / 2
+	for r.step = 0; r.step < steps; r.step++ {
+		switch x := r.rng.IntN(100); {
+		case x < 40:
+			r.deliver(0.05, 0.2, 3)
+		case x < 65:
+			r.tick()
+		case x < 87:
+			r.submit()
+		case x < 90:
+			r.partition()
+		case x < 94:
+			r.heal()
+		case x < 97:
+			if r.down() < maxDown {
+				r.crash()
+			}
+		default:
+			r.restart()
+		}
+		r.check()
+	}
+	r.converge()
+	t.Logf("%d members, %d steps: %v; %d writes submitted, %d answered (Pending), %d seen Committed, %d seen Invalid, %d committed seqnos compared",
+		members, steps, r.stats, r.writes, r.nAnswered, len(r.committed), len(r.invalid), len(r.canonical))
+	if len(r.committed) == 0 {
+		t.Fatal("no write committed: the run exercised nothing")
+	}
+}
+
+func (r *faultRun) start(members int) {
+	base := r.t.TempDir()
+	peers := make([]uint64, members)
+	for i := range peers {
+		peers[i] = uint64(i + 1)
+	}
+	var err error
+	r.ids, err = identity.LoadOrCreate(filepath.Join(base, "1"), identity.Options{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, id := range peers {
+		dir := filepath.Join(base, fmt.Sprint(id))
+		if id > 1 {
+			os.MkdirAll(dir, 0o700)
+			for _, f := range []string{identity.ServiceCertFile, identity.ServiceKeyFile, identity.LedgerSecretFile} {
+				b, err := os.ReadFile(filepath.Join(base, "1", f))
+				if err != nil {
+					r.t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(dir, f), b, 0o600)
+			}
+		}
+		ids, err := identity.LoadOrCreate(dir, identity.Options{})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		m := &faultNode{id: id, disk: simdisk.New(simdisk.Options{}), clock: &fakeClock{}, ticks: make(chan time.Time)}
+		m.cfg = node.Config{
+			Dir: "/data", Identities: ids, Logger: quietLogger(),
+			Raft:        consensus.Config{ID: id, Peers: peers, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1},
+			Transport:   faultTransport{r.net},
+			NoBootstrap: id != 1,
+			Ticks:       m.ticks,
+			ChunkSize:   4 << 10,
+			SnapshotTxs: 50,
+		}
+		m.clock.set(&m.cfg)
+		r.nodes = append(r.nodes, m)
+		r.open(m)
+	}
+}
+
+func (r *faultRun) open(m *faultNode) {
+	cfg := m.cfg
+	cfg.FS = m.disk
+	n, err := node.Open(cfg)
+	if err != nil {
+		r.fatalf("opening member %d: %v", m.id, err)
+	}
+	m.n, m.checked = n, 0
+	m.life++
+}
+
+func (r *faultRun) live() []*faultNode {
+	var l []*faultNode
+	for _, m := range r.nodes {
+		if m.n != nil {
+			l = append(l, m)
+		}
+	}
+	return l
+}
+
+func (r *faultRun) down() int { return len(r.nodes) - len(r.live()) }
+
+// deliver hands the messages in flight to their members: each is dropped
+// with probability drop, else held back with probability delay (at most
+// maxDelay deliveries), else delivered, in a shuffled order, if a
+// partition does not separate its ends and its destination is up.
+func (r *faultRun) deliver(drop, delay float64, maxDelay int) {
+	r.stats["deliver"]++
+	r.net.mu.Lock()
+	var out []raftpb.Message
+	kept := r.net.flight[:0]
+	for _, f := range r.net.flight {
+		switch p := r.rng.Float64(); {
+		case p < drop:
+		case p < drop+delay && f.age < maxDelay:
+			f.age++
+			kept = append(kept, f)
+		default:
+			if r.net.group[f.m.From] == r.net.group[f.m.To] {
+				out = append(out, f.m)
+			}
+		}
+	}
+	r.net.flight = kept
+	r.net.mu.Unlock()
+	r.rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	for _, m := range out {
+		if to := r.nodes[m.To-1]; to.n != nil {
+			to.n.Step(m)
+		}
+	}
+}
+
+// tick advances every live member's Raft clock by a tick and its clock by
+// the tick's duration (signatures become due by time).
+func (r *faultRun) tick() {
+	r.stats["tick"]++
+	for _, m := range r.live() {
+		m.clock.Advance(10 * time.Millisecond)
+		select {
+		case m.ticks <- time.Time{}:
+		case <-m.n.Done():
+			r.fatalf("member %d stopped: %v", m.id, m.n.Err())
+		case <-time.After(30 * time.Second):
+			r.fatalf("member %d took no tick for 30s: its loop is stuck", m.id)
+		}
+	}
+}
+
+// submit appends a write to a random live member, as a client that does
+// not know the primary: a follower's refusal is simply dropped.
+func (r *faultRun) submit() {
+	l := r.live()
+	if len(l) == 0 {
+		return
+	}
+	m := l[r.rng.IntN(len(l))]
+	body := fmt.Sprintf("w%d-%d", r.step, r.writes)
+	r.writes++
+	f, err := m.n.SubmitEntry("faults", []byte(body))
+	if err != nil {
+		r.stats["refused"]++
+		return
+	}
+	r.futures = append(r.futures, pendingWrite{fut: f, body: body})
+}
+
+// partition splits the members into two random non-empty groups.
+func (r *faultRun) partition() {
+	r.stats["partition"]++
+	r.net.mu.Lock()
+	defer r.net.mu.Unlock()
+	for {
+		for _, m := range r.nodes {
+			r.net.group[m.id] = r.rng.IntN(2)
+		}
+		g := r.net.group[1]
+		for _, m := range r.nodes[1:] {
+			if r.net.group[m.id] != g {
+				return
+			}
+		}
+	}
+}
+
+func (r *faultRun) heal() {
+	r.stats["heal"]++
+	r.net.mu.Lock()
+	defer r.net.mu.Unlock()
+	clear(r.net.group)
+}
+
+// crash stops a random live member: half the time by a power cut (it is
+// cut off the network, then restarts on what its disk had fsynced), else
+// by a clean close.
+func (r *faultRun) crash() {
+	l := r.live()
+	m := l[r.rng.IntN(len(l))]
+	r.net.mu.Lock()
+	r.net.down[m.id] = true
+	r.net.mu.Unlock()
+	if r.rng.IntN(2) == 0 {
+		r.stats["power cut"]++
+		m.disk = m.disk.Survivor()
+	} else {
+		r.stats["close"]++
+	}
+	m.n.Close() // after a power cut it writes to the old disk, which is gone
+	m.n = nil
+}
+
+func (r *faultRun) restart() {
+	for _, m := range r.nodes {
+		if m.n == nil {
+			r.stats["restart"]++
+			r.net.mu.Lock()
+			r.net.down[m.id] = false
+			r.net.mu.Unlock()
+			r.open(m)
+			return
+		}
+	}
+}
+
+// check resolves answered writes, learns which are Committed, and checks
+// the invariants on every live member.
+func (r *faultRun) check() {
+	r.t.Helper()
+	live := r.live()
+	for _, m := range live {
+		select {
+		case <-m.n.Done():
+			r.fatalf("member %d stopped: %v", m.id, m.n.Err())
+		default:
+		}
+	}
+	kept := r.futures[:0]
+	for _, p := range r.futures {
+		select {
+		case <-p.fut.Done():
+			if id, err := p.fut.Wait(context.Background()); err == nil { // resolved: returns at once
+				r.answered = append(r.answered, answer{id: id, body: p.body})
+				r.nAnswered++
+			}
+		default:
+			kept = append(kept, p)
+		}
+	}
+	r.futures = kept
+	// Writes seen Committed by any member are reported Committed.
+	still := r.answered[:0]
+	for _, a := range r.answered {
+		var by, invalidOn *faultNode
+		for _, m := range live {
+			switch m.n.Status(a.id) {
+			case node.StatusCommitted:
+				by = m
+			case node.StatusInvalid:
+				invalidOn = m
+			}
+		}
+		if by != nil && invalidOn != nil {
+			r.fatalf("%s is Committed on member %d and Invalid on member %d", a.id, by.id, invalidOn.id)
+		}
+		if invalidOn != nil {
+			a.seen = fmt.Sprintf("step %d on member %d: %s", r.step, invalidOn.id, r.describe(invalidOn))
+			a.invalidOn, a.life = invalidOn, invalidOn.life
+			r.invalid = append(r.invalid, a)
+			continue
+		}
+		if by == nil {
+			still = append(still, a)
+			continue
+		}
+		rc, err := by.n.Receipt(a.id)
+		if err != nil {
+			r.fatalf("member %d: receipt of Committed %s: %v", by.id, a.id, err)
+		}
+		if err := rc.Verify(r.ids.Service.Cert); err != nil {
+			r.fatalf("member %d: receipt of Committed %s does not verify: %v", by.id, a.id, err)
+		}
+		i, _ := slices.BinarySearchFunc(r.committed, a.id.Seqno, func(x answer, s uint64) int { return cmpU64(x.id.Seqno, s) })
+		if i < len(r.committed) && r.committed[i].id.Seqno == a.id.Seqno {
+			r.fatalf("two writes Committed at seqno %d: %s %q and %s %q", a.id.Seqno, r.committed[i].id, r.committed[i].body, a.id, a.body)
+		}
+		r.committed = slices.Insert(r.committed, i, a)
+		for _, m := range live { // members already past it
+			if a.id.Seqno <= m.checked {
+				r.checkWrite(m, a)
+			}
+		}
+	}
+	r.answered = still
+	for _, m := range live {
+		r.checkMember(m)
+	}
+	if r.step%50 == 0 {
+		r.checkInvalid()
+	}
+}
+
+// checkInvalid: no write seen Invalid is Committed on any member, and the
+// member that said Invalid says so until it restarts. (Another member, not
+// yet told, may hold it Pending, as CCF's backups do.)
+func (r *faultRun) checkInvalid() {
+	r.t.Helper()
+	for _, a := range r.invalid {
+		for _, m := range r.live() {
+			st := m.n.Status(a.id)
+			if st == node.StatusCommitted || (m == a.invalidOn && m.life == a.life && st != node.StatusInvalid) {
+				r.fatalf("member %d: %s, seen Invalid (%s), is now %v (%s)", m.id, a.id, a.seen, st, r.describe(m))
+			}
+		}
+	}
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// checkWrite: a write reported Committed is Committed with its contents on
+// m, which has committed that far.
+func (r *faultRun) checkWrite(m *faultNode, a answer) {
+	r.t.Helper()
+	if st := m.n.Status(a.id); st != node.StatusCommitted {
+		r.fatalf("member %d (commit %d): %s, reported Committed, is %v", m.id, m.n.CommittedSeqno(), a.id, st)
+	}
+	e, err := m.n.Entry(a.id)
+	if err != nil || string(e.Contents) != a.body {
+		r.fatalf("member %d: %s, reported Committed with %q, reads %q (%v)", m.id, a.id, a.body, e.Contents, err)
+	}
+}
+
+// checkMember compares m's newly committed ledger bytes with the canonical
+// committed prefix and reads back the Committed writes among them.
+func (r *faultRun) checkMember(m *faultNode) {
+	r.t.Helper()
+	c := m.n.CommittedSeqno()
+	if c <= m.checked {
+		return
+	}
+	for s := m.checked + 1; s <= c; s++ {
+		raw, err := node.LedgerBytes(m.n, s)
+		if err != nil {
+			r.fatalf("member %d: committed seqno %d (commit %d): %v", m.id, s, c, err)
+		}
+		h := sha256.Sum256(raw)
+		if want, ok := r.canonical[s]; !ok {
+			r.canonical[s] = h
+		} else if h != want {
+			r.fatalf("member %d: committed seqno %d differs from another member's", m.id, s)
+		}
+	}
+	i, _ := slices.BinarySearchFunc(r.committed, m.checked+1, func(x answer, s uint64) int { return cmpU64(x.id.Seqno, s) })
+	for ; i < len(r.committed) && r.committed[i].id.Seqno <= c; i++ {
+		r.checkWrite(m, r.committed[i])
+	}
+	m.checked = c
+}
+
+// converge stops the faults: every member up, no partition, no loss. Then
+// every member must commit everything seen Committed, and a new write must
+// commit on all of them.
+func (r *faultRun) converge() {
+	r.t.Helper()
+	r.heal()
+	for r.down() > 0 {
+		r.restart()
+	}
+	var last answer
+	var maxCommitted uint64
+	if len(r.committed) > 0 {
+		maxCommitted = r.committed[len(r.committed)-1].id.Seqno
+	}
+	for round := 0; ; round++ {
+		if round == 2000 {
+			r.fatalf("no convergence after the faults stopped: commits %v, want %d and the final write %s", r.commits(), maxCommitted, last.id)
+		}
+		r.deliver(0, 0, 0)
+		r.tick()
+		if last.body == "" {
+			for _, m := range r.live() {
+				if m.n.IsPrimary() {
+					if f, err := m.n.SubmitEntry("faults", []byte("final")); err == nil {
+						r.futures = append(r.futures, pendingWrite{fut: f, body: "final"})
+					}
+				}
+			}
+		}
+		r.check()
+		if last.body == "" {
+			for _, a := range append(slices.Clone(r.answered), r.committed...) {
+				if a.body == "final" {
+					last = a
+				}
+			}
+			continue
+		}
+		done := true
+		for _, m := range r.nodes {
+			if m.n.CommittedSeqno() < max(maxCommitted, last.id.Seqno) || m.n.Status(last.id) != node.StatusCommitted {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+	}
+	// Every member holds the same committed bytes up to the lowest commit.
+	low := r.nodes[0].n.CommittedSeqno()
+	for _, m := range r.nodes {
+		low = min(low, m.n.CommittedSeqno())
+	}
+	for s := uint64(1); s <= low; s++ {
+		want, _ := node.LedgerBytes(r.nodes[0].n, s)
+		for _, m := range r.nodes[1:] {
+			if got, err := node.LedgerBytes(m.n, s); err != nil || !bytes.Equal(got, want) {
+				r.fatalf("after convergence, member %d's seqno %d differs from member 1's (%v)", m.id, s, err)
+			}
+		}
+	}
+	for _, m := range r.nodes {
+		m.checked = 0
+		r.checkMember(m)
+	}
+	r.checkInvalid()
+}
+
+func (r *faultRun) commits() []uint64 {
+	var c []uint64
+	for _, m := range r.nodes {
+		if m.n != nil {
+			c = append(c, m.n.CommittedSeqno())
+		}
+	}
+	return c
+}
+
+func (r *faultRun) describe(m *faultNode) string {
+	return fmt.Sprintf("commit %s, last %s, primary %v", m.n.CommittedTxID(), m.n.LastTxID(), m.n.IsPrimary())
+}
