@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -92,8 +93,9 @@ type faultRun struct {
 	ids       *identity.Identities
 	futures   []pendingWrite
 	answered  []answer
-	committed []answer // reported Committed, in seqno order
-	invalid   []answer // seen Invalid: must never be Committed
+	committed []answer             // reported Committed, in seqno order
+	bodies    map[string]node.TxID // body of each write reported Committed
+	invalid   []answer             // seen Invalid: must never be Committed
 	nAnswered int
 	canonical map[uint64][32]byte // seqno -> SHA-256 of its committed ledger bytes
 	writes    int
@@ -101,8 +103,10 @@ type faultRun struct {
 }
 
 type pendingWrite struct {
-	fut  *node.Future
-	body string
+	fut   *node.Future
+	body  string
+	tries int
+	on    *faultNode
 }
 
 func (r *faultRun) fatalf(format string, args ...any) {
@@ -115,7 +119,7 @@ func (r *faultRun) fatalf(format string, args ...any) {
 // deliveries), partitions and heals, members crashed (a power cut of their
 // simulated disk, which keeps only what was fsynced, or a clean close) and
 // restarted on their data, all while clients append to random members
-// (followers refuse: the client tries elsewhere). Raft's clock and the
+// (followers refuse: the client tries up to two others). Raft's clock and the
 // nodes' clocks move only when the test ticks. After every step: every
 // write seen Committed is Committed with its contents on every member that
 // has committed that far, the members' committed ledger bytes are
@@ -148,6 +152,7 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		net:       &faultNet{group: map[uint64]int{}, down: map[uint64]bool{}},
 		canonical: map[uint64][32]byte{},
+		bodies:    map[string]node.TxID{},
 		stats:     map[string]int{},
 	}
 	r.start(members)
@@ -302,21 +307,36 @@ func (r *faultRun) tick() {
 }
 
 // submit appends a write to a random live member, as a client that does
-// not know the primary: a follower's refusal is simply dropped.
+// not know the primary.
 func (r *faultRun) submit() {
-	l := r.live()
-	if len(l) == 0 {
+	body := fmt.Sprintf("w%d-%d", r.step, r.writes)
+	r.writes++
+	r.submitTo(body, 0, nil)
+}
+
+// submitTo submits body to a random live member other than not; a refusal
+// (ErrNotPrimary, ErrBusy) is retried elsewhere up to twice, as a client
+// that tries the next node. Only a refused write is retried: it left no
+// trace (Submit refused it, or the node dropped it unsequenced), so the
+// same body never commits twice (check's bodies).
+func (r *faultRun) submitTo(body string, tries int, not *faultNode) {
+	var l []*faultNode
+	for _, m := range r.live() {
+		if m != not {
+			l = append(l, m)
+		}
+	}
+	if len(l) == 0 || tries > 2 {
 		return
 	}
 	m := l[r.rng.IntN(len(l))]
-	body := fmt.Sprintf("w%d-%d", r.step, r.writes)
-	r.writes++
 	f, err := m.n.SubmitEntry("faults", []byte(body))
 	if err != nil {
 		r.stats["refused"]++
+		r.submitTo(body, tries+1, m)
 		return
 	}
-	r.futures = append(r.futures, pendingWrite{fut: f, body: body})
+	r.futures = append(r.futures, pendingWrite{fut: f, body: body, tries: tries, on: m})
 }
 
 // partition splits the members into two random non-empty groups.
@@ -389,18 +409,27 @@ func (r *faultRun) check() {
 		}
 	}
 	kept := r.futures[:0]
+	var retry []pendingWrite
 	for _, p := range r.futures {
 		select {
 		case <-p.fut.Done():
-			if id, err := p.fut.Wait(context.Background()); err == nil { // resolved: returns at once
+			id, err := p.fut.Wait(context.Background()) // resolved: returns at once
+			switch {
+			case err == nil:
 				r.answered = append(r.answered, answer{id: id, body: p.body})
 				r.nAnswered++
+			case errors.Is(err, node.ErrNotPrimary) || errors.Is(err, node.ErrBusy):
+				r.stats["retried"]++
+				retry = append(retry, p)
 			}
 		default:
 			kept = append(kept, p)
 		}
 	}
 	r.futures = kept
+	for _, p := range retry {
+		r.submitTo(p.body, p.tries+1, p.on)
+	}
 	// Writes seen Committed by any member are reported Committed.
 	still := r.answered[:0]
 	for _, a := range r.answered {
@@ -437,6 +466,10 @@ func (r *faultRun) check() {
 		if i < len(r.committed) && r.committed[i].id.Seqno == a.id.Seqno {
 			r.fatalf("two writes Committed at seqno %d: %s %q and %s %q", a.id.Seqno, r.committed[i].id, r.committed[i].body, a.id, a.body)
 		}
+		if prev, ok := r.bodies[a.body]; ok {
+			r.fatalf("%q Committed twice, at %s and %s: a refused write was sequenced", a.body, prev, a.id)
+		}
+		r.bodies[a.body] = a.id
 		r.committed = slices.Insert(r.committed, i, a)
 		for _, m := range live { // members already past it
 			if a.id.Seqno <= m.checked {
@@ -527,33 +560,40 @@ func (r *faultRun) converge() {
 	for r.down() > 0 {
 		r.restart()
 	}
-	var last answer
 	var maxCommitted uint64
 	if len(r.committed) > 0 {
 		maxCommitted = r.committed[len(r.committed)-1].id.Seqno
 	}
+	// The final write: submitted to the primary; submitted anew (another
+	// body) if it is not answered within 50 rounds or turns Invalid.
+	var last answer
+	final, since := "", 0
 	for round := 0; ; round++ {
 		if round == 2000 {
-			r.fatalf("no convergence after the faults stopped: commits %v, want %d and the final write %s", r.commits(), maxCommitted, last.id)
+			r.fatalf("no convergence after the faults stopped: commits %v, want %d and the final write %s (%s)", r.commits(), maxCommitted, last.id, final)
 		}
 		r.deliver(0, 0, 0)
 		r.tick()
-		if last.body == "" {
+		if last.body == "" && (final == "" || round-since > 50) {
 			for _, m := range r.live() {
 				if m.n.IsPrimary() {
-					if f, err := m.n.SubmitEntry("faults", []byte("final")); err == nil {
-						r.futures = append(r.futures, pendingWrite{fut: f, body: "final"})
-					}
+					final, since = fmt.Sprintf("final-%d", round), round
+					r.submitTo(final, 0, nil)
+					break
 				}
 			}
 		}
 		r.check()
 		if last.body == "" {
 			for _, a := range append(slices.Clone(r.answered), r.committed...) {
-				if a.body == "final" {
+				if a.body == final {
 					last = a
 				}
 			}
+			continue
+		}
+		if slices.ContainsFunc(r.invalid, func(a answer) bool { return a.id == last.id }) {
+			last, final = answer{}, ""
 			continue
 		}
 		done := true
