@@ -23,7 +23,9 @@
 // key. The server issues no session tickets, so every connection is a full
 // handshake with both certificates checked. Allowed is asked again for
 // every RPC request and every Raft message received, so a node retired
-// while connected is cut off at its next message.
+// while connected is cut off at its next message; a request refused so
+// also closes its connection (HTTP/2 GOAWAY), so that the node's next
+// attempt is a handshake, refused there.
 //
 // # Raft streams
 //

@@ -178,7 +178,9 @@ func TestRPCRoutes(t *testing.T) {
 	b.t.Send([]raftpb.Message{msg(2, 1, 2, 0)})
 	a.log.waitLog(t, "node no longer allowed")
 	b.waitUnreachable(t, 1)
-	a.log.waitLog(t, "refused a node-to-node request", "path="+RaftStreamPath) // its stream again
+	// The refused request closed its connection: its next stream is
+	// refused at the handshake.
+	a.log.waitLog(t, "refused a node-to-node connection", "node "+b.ids.Node.ID+" is not allowed")
 	select {
 	case m := <-a.got:
 		t.Fatalf("a revoked node's message was delivered: %+v", m)

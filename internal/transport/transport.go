@@ -392,7 +392,7 @@ func h2Config() *http.HTTP2Config {
 // Allowed now, with its node id in the request's context. The chain was
 // checked at the handshake; the node id is recomputed from the certificate
 // (cheap) and Allowed asked again, so that a node retired since its
-// connection was made is refused.
+// connection was made is refused, and its connection closed.
 func (t *Transport) authenticated(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -402,6 +402,9 @@ func (t *Transport) authenticated(h http.Handler) http.Handler {
 		id, err := nodeID(r.TLS.PeerCertificates[0].PublicKey)
 		if err != nil || !t.cfg.Allowed(id) {
 			t.log.Warn("refused a node-to-node request", "remote", r.RemoteAddr, "node_id", id, "path", r.URL.Path)
+			// The connection goes too (HTTP/2 GOAWAY once idle): the
+			// peer's next one is a handshake, refused there.
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusForbidden, "Forbidden", "node is not allowed")
 			return
 		}
