@@ -80,7 +80,7 @@
 //
 //	t, err := transport.New(transport.Config{RaftID, Cert, ServiceCert, Allowed, Deliver,
 //	        Unreachable, ReportSnapshot, Logger, QueueSize, MaxMessageBytes, Now})
-//	t.Handle("POST /ledgerd/forward", h) // before Serve
+//	t.Handle("POST /ledgerd/forward", h) // an authenticated route
 //	go t.Serve(ln)                       // peer listener; TLS added by Serve
 //	t.AddPeer(raftID, nodeID, "host:port")
 //	t.Send(msgs)                         // consensus.Transport

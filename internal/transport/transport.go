@@ -170,7 +170,8 @@ func (t *Transport) Serve(ln net.Listener) error {
 // Handle adds an authenticated node-to-node route to the peer server
 // (pattern as http.ServeMux's). The handler runs only for a peer that passes
 // the node certificate rule and Allowed (re-asked for every request); its
-// node id is PeerNodeID(r.Context()). Routes are added before Serve.
+// node id is PeerNodeID(r.Context()). Routes may be added at any time
+// (http.ServeMux); a pattern already added panics, as ServeMux does.
 func (t *Transport) Handle(pattern string, h http.Handler) {
 	t.mux.Handle(pattern, t.authenticated(h))
 }
