@@ -127,6 +127,9 @@ func (t *Transport) stream(p *peer) (worked bool, err error) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
+	defer pw.CloseWithError(errStreamEnded)
+	// A write blocked on the peer's flow control ends when the peer is
+	// stopped.
 	stopWriting := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
 	defer stopWriting()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.addr+RaftStreamPath, pr)

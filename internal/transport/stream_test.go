@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -202,5 +203,34 @@ func TestSnapshotsReportedFailed(t *testing.T) {
 	defer a.mu.Unlock()
 	if len(a.snaps) != 1 || a.snaps[0] != 2 {
 		t.Fatalf("ReportSnapshot(failed) calls: %v, want [2]", a.snaps)
+	}
+}
+
+// TestCloseStopsEverything: closed transports leave no goroutine behind
+// (senders, streams, connections, handlers), and Send and AddPeer after
+// Close do nothing.
+func TestCloseStopsEverything(t *testing.T) {
+	svc := newService(t)
+	before := runtime.NumGoroutine()
+	a := newEndpoint(t, svc.node(t), 1, "")
+	b := newEndpoint(t, svc.node(t), 2, "")
+	connect(t, a, b)
+	a.t.Send([]raftpb.Message{msg(1, 2, 1, 100)})
+	b.t.Send([]raftpb.Message{msg(2, 1, 1, 100)})
+	b.recv(t)
+	a.recv(t)
+	a.close()
+	b.close()
+	a.t.Send([]raftpb.Message{msg(1, 2, 2, 0)})
+	if err := a.t.AddPeer(2, b.ids.Node.ID, b.addr); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AddPeer after Close: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond) // polling for goroutines to end, bounded by the deadline
 	}
 }
