@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ type config struct {
 	LogLevel          string   `json:"log-level"`
 	LogFormat         string   `json:"log-format"`
 	StartOpening      bool     `json:"start-opening"`
+	PeerListen        string   `json:"peer-listen"`
+	Join              string   `json:"join"`
+	ServiceCert       string   `json:"service-cert"`
 	// UnsafeAcceptLostTail is a command-line-only override, never read
 	// from a configuration file: see node.Config.UnsafeAcceptLostTail.
 	UnsafeAcceptLostTail bool `json:"-"`
@@ -125,6 +129,9 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.AADTenant, "aad-tenant", cfg.AADTenant, "accept the Azure AD tokens of the tenant with this directory `id` (a GUID), as ACL does")
 	fs.Var(&cfg.JWTMaxLifetime, "jwt-max-lifetime", "longest `duration` a bearer JWT may be valid (exp - iat; exp - now without iat)")
 	fs.BoolVar(&cfg.StartOpening, "start-opening", cfg.StartOpening, "found the service Opening rather than Open: /app/* is refused until the members open it with a transition_service_to_open proposal (first start only)")
+	fs.StringVar(&cfg.PeerListen, "peer-listen", cfg.PeerListen, "node-to-node `address` HOST:PORT (mutual TLS between the service's nodes; default: the --listen host, port + 1)")
+	fs.StringVar(&cfg.Join, "join", cfg.Join, "join the service of the node at this `URL` (https://HOST:PORT, any node of it) instead of founding one (first start only)")
+	fs.StringVar(&cfg.ServiceCert, "service-cert", cfg.ServiceCert, "the service certificate `file` of the service to --join (its service.pem)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
 	fs.BoolVar(&cfg.UnsafeAcceptLostTail, "unsafe-accept-lost-tail", false, "start even though committed transactions are missing from the ledger (a lost chunk): their seqnos are issued again and two signed histories exist; restore the ledger files instead")
@@ -190,6 +197,15 @@ func (c *config) validate() error {
 	}
 	if c.LedgerID == "" {
 		return errors.New("--ledger-id must not be empty")
+	}
+	if c.PeerListen == "" {
+		c.PeerListen = defaultPeerListen(c.Listen)
+	}
+	if _, _, err := net.SplitHostPort(c.PeerListen); err != nil {
+		return fmt.Errorf("--peer-listen %q is not HOST:PORT: %w", c.PeerListen, err)
+	}
+	if c.Join != "" && !strings.HasPrefix(c.Join, "https://") {
+		return fmt.Errorf("--join %q is not an https:// URL of a node of the service", c.Join)
 	}
 	for _, ip := range c.SANIP {
 		if net.ParseIP(ip) == nil {
@@ -325,4 +341,18 @@ func (c *config) raftTiming() (consensus.Config, error) {
 	election := int(e / tick)
 	rc := consensus.Config{TickInterval: tick, ElectionTicks: election, HeartbeatTicks: max(1, election/10)}
 	return rc, nil
+}
+
+// defaultPeerListen is the --listen host with the port after the client
+// port (port 0 stays 0: any free port).
+func defaultPeerListen(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p == 0 || p >= 65535 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+1))
 }
