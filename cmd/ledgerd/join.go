@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/api"
 	"github.com/ledgerd/ledgerd/internal/attest"
 	"github.com/ledgerd/ledgerd/internal/durable"
 	"github.com/ledgerd/ledgerd/internal/identity"
@@ -158,9 +159,8 @@ func askToJoin(ctx context.Context, hc *http.Client, target string, body []byte)
 	return &jr, "", nil
 }
 
-// primaryHeader names, on a backup's 503 to a join request, the primary's
-// client address.
-const primaryHeader = "x-ledgerd-primary"
+// primaryHeader is api.PrimaryHeader.
+const primaryHeader = api.PrimaryHeader
 
 // joinRequest builds the request and the self-signed TLS certificate that
 // proves the node holds its key.

@@ -144,7 +144,7 @@ func (w *network) sync(ctx context.Context) {
 	if !n.IsPrimary() {
 		return
 	}
-	voters := n.Voters()
+	voters := n.Reader.RaftInfo().Voters
 	for _, t := range trusted {
 		if !slices.Contains(voters, t.info.RaftID) {
 			w.changeVoters(ctx, n, raftpb.ConfChange{Type: raftpb.ConfChangeAddNode, NodeID: t.info.RaftID}, t.id)

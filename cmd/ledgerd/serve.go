@@ -43,7 +43,26 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	defer unlock()
-	n, plan, ids, err := openNode(cfg, log)
+	// Listen first: the node records its addresses in its record of the
+	// nodes table, where joiners and peers find it.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	defer ln.Close()
+	pln, err := net.Listen("tcp", cfg.PeerListen)
+	if err != nil {
+		return fmt.Errorf("couldn't listen for peers (--peer-listen): %w", err)
+	}
+	defer pln.Close()
+	raftID, err := membershipOf(ctx, cfg, log, stdout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	n, plan, ids, netw, err := openNode(cfg, log, raftID, publishedAddress(ln.Addr().String()), publishedAddress(pln.Addr().String()))
 	if err != nil {
 		return err
 	}
@@ -52,6 +71,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			log.Error("couldn't close the node cleanly", "err", err)
 		}
 	}()
+	defer netw.tr.Close()
+	netw.attach(n)
+	go netw.tr.Serve(pln)
+	nctx, stopNetwork := context.WithCancel(ctx)
+	defer stopNetwork()
+	go netw.run(nctx)
 	if err := waitFounded(ctx, n); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped by a signal while starting
@@ -59,11 +84,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	warnFlagIssuers(plan, n.Reader.State(), log)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("couldn't listen: %w", err)
-	}
-	defer ln.Close() // closed already once served; this covers the errors before
 	srv, err := newServer(cfg, n, ids, maxConns, interfaces(cfg, ln.Addr()), log)
 	if err != nil {
 		return err
@@ -72,34 +92,63 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		fmt.Fprintf(stdout, "service status: %s (/app/* is refused until the members open the service with a transition_service_to_open proposal)\n", status)
 	}
 	announce(stdout, cfg, ln.Addr().String(), plan)
-	log.Info("serving", "addr", ln.Addr().String(), "ledger_id", cfg.LedgerID, "node_id", ids.Node.ID,
+	log.Info("serving", "addr", ln.Addr().String(), "peer_addr", pln.Addr().String(), "raft_id", raftID, "ledger_id", cfg.LedgerID, "node_id", ids.Node.ID,
 		"max_connections", maxConns, "rlimit_nofile", descriptorLimit())
 	return serveUntilDone(ctx, srv.HTTPServer(cfg.Listen), srv.Listener(ln), n, log)
 }
 
-// openNode loads the identities, plans genesis and opens the node.
-func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity.Identities, error) {
+// membershipOf returns the node's Raft id: 1 for the node that founds (or
+// founded) its service, the one recorded when it joined, or, with --join on
+// a new node, the one the service gives it (joinService).
+func membershipOf(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (uint64, error) {
+	raftID, err := readMembership(cfg.Data)
+	if err != nil || raftID != 0 {
+		return raftID, err
+	}
+	if cfg.Join == "" {
+		return 1, nil
+	}
 	fresh, err := ledgerIsEmpty(cfg.Data, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return 0, err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Data, identity.ServiceKeyFile)); !fresh || err == nil {
+		return 0, fmt.Errorf("%s belongs to a service this node founded; --join is for a new node's empty data directory", cfg.Data)
+	}
+	return joinService(ctx, cfg, log, stdout)
+}
+
+// openNode loads the identities, plans genesis (for the founding node),
+// builds the node-to-node network and opens the node.
+func openNode(cfg config, log *slog.Logger, raftID uint64, rpcAddr, peerAddr string) (*node.Node, *genesisPlan, *identity.Identities, *network, error) {
+	fresh, err := ledgerIsEmpty(cfg.Data, log)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	if !fresh {
 		if err := checkIdentityFiles(cfg.Data); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	dns, ips := certificateNames(cfg)
 	ids, err := identity.LoadOrCreate(cfg.Data, identity.Options{DNSNames: dns, IPs: ips, Logger: log})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("couldn't load the identities: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("couldn't load the identities: %w", err)
 	}
-	plan, err := planGenesis(cfg, fresh, ids.LedgerSecret, log)
-	if err != nil {
-		return nil, nil, nil, err
+	plan := &genesisPlan{}
+	if raftID == 1 {
+		if plan, err = planGenesis(cfg, fresh, ids.LedgerSecret, log); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
 	raftCfg, err := cfg.raftTiming()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
+	}
+	raftCfg.ID = raftID
+	netw, err := newNetwork(ids, raftID, log)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}
 	n, err := node.Open(node.Config{
 		Dir:               cfg.Data,
@@ -110,14 +159,19 @@ func openNode(cfg config, log *slog.Logger) (*node.Node, *genesisPlan, *identity
 		SyncInterval:      nodeSyncInterval(cfg.SyncInterval),
 		ChunkSize:         cfg.ChunkSize,
 		Raft:              raftCfg,
+		Transport:         netw.tr,
+		NoBootstrap:       raftID != 1,
+		RPCAddress:        rpcAddr,
+		PeerAddress:       peerAddr,
 		Logger:            log,
 
 		UnsafeAcceptLostTail: cfg.UnsafeAcceptLostTail,
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("couldn't open the node: %w", err)
+		netw.tr.Close()
+		return nil, nil, nil, nil, fmt.Errorf("couldn't open the node: %w", err)
 	}
-	return n, plan, ids, nil
+	return n, plan, ids, netw, nil
 }
 
 // checkIdentityFiles refuses to start a ledger that holds transactions if

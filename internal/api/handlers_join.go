@@ -82,6 +82,11 @@ func (s *Server) postJoin(c *call) error {
 		}
 		return ws, nil
 	})
+	if errors.Is(err, node.ErrNotPrimary) {
+		if addr := s.primaryRPCAddress(); addr != "" {
+			c.w.Header().Set(PrimaryHeader, addr)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -185,4 +190,27 @@ func (s *Server) welcome(nodeID string, info tables.NodeInfo) (*join.Welcome, er
 		return true
 	})
 	return w, nil
+}
+
+// PrimaryHeader names, on a backup's 503 to a join request, the primary's
+// client address (host:port), so that the joiner asks it.
+const PrimaryHeader = "x-ledgerd-primary"
+
+// primaryRPCAddress is the client address of the primary this node knows
+// of, from its record in the nodes table ("" if unknown).
+func (s *Server) primaryRPCAddress() string {
+	lead := s.reads.RaftInfo().Leader
+	if lead == 0 {
+		return ""
+	}
+	var addr string
+	s.reads.State().Range(tables.NodesInfoMap, func(_, v []byte) bool {
+		var n tables.NodeInfo
+		if json.Unmarshal(v, &n) == nil && n.RaftID == lead {
+			addr = n.RPCInterfaces[tables.PrimaryRPCInterface].PublishedAddress
+			return false
+		}
+		return true
+	})
+	return addr
 }

@@ -144,11 +144,3 @@ func (n *Node) tryOnLoop(f func()) {
 	}
 }
 
-// Voters returns the Raft voters of the configuration this node has
-// applied (its persisted conf state).
-func (n *Node) Voters() []uint64 {
-	return append([]uint64(nil), n.storage.State().Conf.Voters...)
-}
-
-// RaftID is this node's Raft member id.
-func (n *Node) RaftID() uint64 { return n.cfg.Raft.ID }
