@@ -143,4 +143,3 @@ func (n *Node) tryOnLoop(f func()) {
 	default:
 	}
 }
-
