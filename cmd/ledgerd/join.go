@@ -40,26 +40,29 @@ const (
 	joinKeyFile = "join.key"
 )
 
-// membership is membershipFile's content.
+// membership is membershipFile's content: the node's Raft id and the
+// peers it was given when it joined, which it trusts to reach until its
+// own copy of the nodes table (caught up from them) says otherwise.
 type membership struct {
-	RaftID uint64 `json:"raft_id"`
+	RaftID uint64      `json:"raft_id"`
+	Peers  []join.Peer `json:"peers"`
 }
 
-// readMembership returns the Raft id recorded in dir, or 0 if the node has
-// not joined a service (it founded one, or is new).
-func readMembership(dir string) (uint64, error) {
+// readMembership returns the membership recorded in dir, or the zero value
+// if the node has not joined a service (it founded one, or is new).
+func readMembership(dir string) (membership, error) {
 	b, err := os.ReadFile(filepath.Join(dir, membershipFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return membership{}, nil
 	}
 	if err != nil {
-		return 0, err
+		return membership{}, err
 	}
 	var m membership
 	if err := json.Unmarshal(b, &m); err != nil || m.RaftID < 2 {
-		return 0, fmt.Errorf("%s is corrupt: %q", membershipFile, b)
+		return membership{}, fmt.Errorf("%s is corrupt: %q", membershipFile, b)
 	}
-	return m.RaftID, nil
+	return m, nil
 }
 
 // joinService runs the join protocol of a new node (--join): it asks a
@@ -68,30 +71,30 @@ func readMembership(dir string) (uint64, error) {
 // it is Pending (the consortium must pass transition_node_to_trusted),
 // then saves the service identity, its endorsed certificate and the
 // ledger secret it receives sealed to its key, and records its Raft id.
-// It returns that Raft id.
-func joinService(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (uint64, error) {
+// It returns the membership it recorded.
+func joinService(ctx context.Context, cfg config, rpcAddr, peerAddr string, log *slog.Logger, stdout io.Writer) (membership, error) {
 	if cfg.ServiceCert == "" {
-		return 0, errors.New("--join needs --service-cert: the certificate of the service to join (its service.pem), to authenticate it")
+		return membership{}, errors.New("--join needs --service-cert: the certificate of the service to join (its service.pem), to authenticate it")
 	}
 	svcPEM, err := os.ReadFile(cfg.ServiceCert)
 	if err != nil {
-		return 0, fmt.Errorf("--service-cert: %w", err)
+		return membership{}, fmt.Errorf("--service-cert: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(svcPEM) {
-		return 0, fmt.Errorf("--service-cert %s holds no PEM certificate", cfg.ServiceCert)
+		return membership{}, fmt.Errorf("--service-cert %s holds no PEM certificate", cfg.ServiceCert)
 	}
 	key, err := identity.LoadOrCreateNodeKey(cfg.Data, log)
 	if err != nil {
-		return 0, err
+		return membership{}, err
 	}
 	enc, encPub, err := loadOrCreateJoinKey(cfg.Data)
 	if err != nil {
-		return 0, err
+		return membership{}, err
 	}
-	req, clientCert, err := joinRequest(cfg, key, encPub)
+	req, clientCert, err := joinRequest(cfg, key, encPub, rpcAddr, peerAddr)
 	if err != nil {
-		return 0, err
+		return membership{}, err
 	}
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs: pool, Certificates: []tls.Certificate{clientCert}, MinVersion: tls.VersionTLS12}}}
@@ -101,7 +104,10 @@ func joinService(ctx context.Context, cfg config, log *slog.Logger, stdout io.Wr
 	pendingSaid := false
 	for attempt := 0; ; attempt++ {
 		resp, next, err := askToJoin(ctx, hc, target, body)
+		var refused *joinRefused
 		switch {
+		case errors.As(err, &refused):
+			return membership{}, fmt.Errorf("the service refused to admit this node: %w", err)
 		case err != nil:
 			log.Warn("join request failed; retrying", "node", target, "err", err)
 		case next != "":
@@ -116,11 +122,11 @@ func joinService(ctx context.Context, cfg config, log *slog.Logger, stdout io.Wr
 				pendingSaid = true
 			}
 		default:
-			return 0, fmt.Errorf("the service answered the join request with status %q", resp.NodeStatus)
+			return membership{}, fmt.Errorf("the service answered the join request with status %q", resp.NodeStatus)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return membership{}, ctx.Err()
 		case <-time.After(min(time.Duration(attempt+1)*250*time.Millisecond, 2*time.Second)):
 		}
 	}
@@ -149,6 +155,9 @@ func askToJoin(ctx context.Context, hc *http.Client, target string, body []byte)
 			return nil, "https://" + p, nil
 		}
 	}
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		return nil, "", &joinRefused{fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(data))}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, "", fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(data))
 	}
@@ -159,12 +168,18 @@ func askToJoin(ctx context.Context, hc *http.Client, target string, body []byte)
 	return &jr, "", nil
 }
 
+// joinRefused is a 4xx answer to a join request: asking again will not
+// change it.
+type joinRefused struct{ msg string }
+
+func (e *joinRefused) Error() string { return e.msg }
+
 // primaryHeader is api.PrimaryHeader.
 const primaryHeader = api.PrimaryHeader
 
 // joinRequest builds the request and the self-signed TLS certificate that
 // proves the node holds its key.
-func joinRequest(cfg config, key *ecdsa.PrivateKey, encPub string) (join.Request, tls.Certificate, error) {
+func joinRequest(cfg config, key *ecdsa.PrivateKey, encPub, rpcAddr, peerAddr string) (join.Request, tls.Certificate, error) {
 	dns, ips := certificateNames(cfg)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{CommonName: "CCF Node"}, DNSNames: dns, IPAddresses: ips}, key)
@@ -193,8 +208,8 @@ func joinRequest(cfg config, key *ecdsa.PrivateKey, encPub string) (join.Request
 		CSR:           string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
 		EncryptionKey: encPub,
 		QuoteInfo:     join.QuoteInfo{Format: attest.FormatVirtual, Quote: quote},
-		RPCAddress:    publishedAddress(cfg.Listen),
-		PeerAddress:   publishedAddress(cfg.PeerListen),
+		RPCAddress:    rpcAddr,
+		PeerAddress:   peerAddr,
 	}, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
@@ -255,24 +270,25 @@ func loadOrCreateJoinKey(dir string) (*ecdh.PrivateKey, string, error) {
 // saveWelcome opens the sealed secrets and saves the joined node's files,
 // the membership last (a crash before it asks again: the answer is the
 // same).
-func saveWelcome(dir string, key *ecdsa.PrivateKey, enc *ecdh.PrivateKey, resp *join.Response, log *slog.Logger) (uint64, error) {
+func saveWelcome(dir string, key *ecdsa.PrivateKey, enc *ecdh.PrivateKey, resp *join.Response, log *slog.Logger) (membership, error) {
 	w := resp.Welcome
 	secrets, err := join.OpenSecrets(enc, w.Secrets)
 	if err != nil {
-		return 0, err
+		return membership{}, err
 	}
 	defer clear(secrets.LedgerSecret)
 	defer clear(secrets.ServiceKey)
 	if err := identity.WriteJoined(dir, key, []byte(w.ServiceCert), secrets.ServiceKey, secrets.LedgerSecret, []byte(w.EndorsedCert)); err != nil {
-		return 0, err
+		return membership{}, err
 	}
-	b, _ := json.Marshal(membership{RaftID: w.RaftID})
+	m := membership{RaftID: w.RaftID, Peers: w.Peers}
+	b, _ := json.Marshal(m)
 	if err := durable.WriteFile(filepath.Join(dir, membershipFile), b, 0o600); err != nil {
-		return 0, err
+		return membership{}, err
 	}
 	if err := os.Remove(filepath.Join(dir, joinKeyFile)); err != nil {
 		log.Warn("couldn't remove the join key", "err", err)
 	}
 	log.Info("joined the service", "node_id", resp.NodeID, "raft_id", w.RaftID, "peers", len(w.Peers))
-	return w.RaftID, nil
+	return m, nil
 }

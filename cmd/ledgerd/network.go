@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/join"
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/internal/tables"
 	"github.com/ledgerd/ledgerd/internal/transport"
@@ -30,12 +31,15 @@ type network struct {
 	log  *slog.Logger
 
 	peers map[uint64]string // raft id -> address the transport has
+	// bootstrap are the peers a joined node was given: trusted and reached
+	// until its copy of the nodes table has a record of them.
+	bootstrap []join.Peer
 }
 
 // newNetwork builds the transport of a node whose identities are ids and
 // Raft id is raftID. Its callbacks reach the node once attach is called.
-func newNetwork(ids *identity.Identities, raftID uint64, log *slog.Logger) (*network, error) {
-	w := &network{self: raftID, log: log, peers: map[uint64]string{}}
+func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, log *slog.Logger) (*network, error) {
+	w := &network{self: raftID, log: log, peers: map[uint64]string{}, bootstrap: bootstrap}
 	tr, err := transport.New(transport.Config{
 		RaftID:      raftID,
 		Cert:        ids.Node.TLSCertificate(ids.Service),
@@ -73,7 +77,9 @@ func (w *network) allowed(nodeID string) bool {
 	}
 	raw, ok := n.Reader.State().Get(tables.NodesInfoMap, []byte(nodeID))
 	if !ok {
-		return false
+		// A joined node that has not caught up yet trusts the peers it was
+		// given.
+		return slices.ContainsFunc(w.bootstrap, func(p join.Peer) bool { return p.NodeID == nodeID })
 	}
 	var info tables.NodeInfo
 	return json.Unmarshal(raw, &info) == nil && info.Status == tables.NodeTrusted
@@ -121,6 +127,12 @@ func (w *network) sync(ctx context.Context) {
 		}
 		return true
 	})
+	for _, p := range w.bootstrap {
+		if _, known := n.Reader.State().Get(tables.NodesInfoMap, []byte(p.NodeID)); !known {
+			trusted = append(trusted, trustedNode{p.NodeID, tables.NodeInfo{RaftID: p.RaftID,
+				NodeToNodeInterface: &tables.Iface{PublishedAddress: p.Address}}})
+		}
+	}
 	for _, t := range trusted {
 		if t.info.RaftID == w.self || t.info.NodeToNodeInterface == nil {
 			continue
@@ -144,6 +156,7 @@ func (w *network) sync(ctx context.Context) {
 	if !n.IsPrimary() {
 		return
 	}
+	trusted = slices.DeleteFunc(trusted, func(t trustedNode) bool { return t.info.Status != tables.NodeTrusted })
 	voters := n.Reader.RaftInfo().Voters
 	for _, t := range trusted {
 		if !slices.Contains(voters, t.info.RaftID) {

@@ -28,7 +28,7 @@ type network3 struct {
 // trusted at once), joins nodes 1 and 2 to it, and opens the service.
 func startNetwork(t *testing.T) *network3 {
 	t.Helper()
-	w := &network3{bin: testbin.Build(t, "./cmd/ledgerd")}
+	w := &network3{bin: testbin.Command(t, "", "github.com/ledgerd/ledgerd/cmd/ledgerd")}
 	base := t.TempDir()
 	for i := range w.dirs {
 		w.dirs[i] = filepath.Join(base, string(rune('a'+i)))

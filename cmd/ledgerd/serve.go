@@ -55,14 +55,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return fmt.Errorf("couldn't listen for peers (--peer-listen): %w", err)
 	}
 	defer pln.Close()
-	raftID, err := membershipOf(ctx, cfg, log, stdout)
+	rpcAddr, peerAddr := publishedAddress(ln.Addr().String()), publishedAddress(pln.Addr().String())
+	m, err := membershipOf(ctx, cfg, rpcAddr, peerAddr, log, stdout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	n, plan, ids, netw, err := openNode(cfg, log, raftID, publishedAddress(ln.Addr().String()), publishedAddress(pln.Addr().String()))
+	raftID := m.RaftID
+	n, plan, ids, netw, err := openNode(cfg, log, m, rpcAddr, peerAddr)
 	if err != nil {
 		return err
 	}
@@ -77,7 +79,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	nctx, stopNetwork := context.WithCancel(ctx)
 	defer stopNetwork()
 	go netw.run(nctx)
-	if err := waitFounded(ctx, n); err != nil {
+	if err := waitFounded(ctx, n, ids.Node.ID, raftID != 1); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped by a signal while starting
 		}
@@ -100,27 +102,28 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 // membershipOf returns the node's Raft id: 1 for the node that founds (or
 // founded) its service, the one recorded when it joined, or, with --join on
 // a new node, the one the service gives it (joinService).
-func membershipOf(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) (uint64, error) {
-	raftID, err := readMembership(cfg.Data)
-	if err != nil || raftID != 0 {
-		return raftID, err
+func membershipOf(ctx context.Context, cfg config, rpcAddr, peerAddr string, log *slog.Logger, stdout io.Writer) (membership, error) {
+	m, err := readMembership(cfg.Data)
+	if err != nil || m.RaftID != 0 {
+		return m, err
 	}
 	if cfg.Join == "" {
-		return 1, nil
+		return membership{RaftID: 1}, nil
 	}
 	fresh, err := ledgerIsEmpty(cfg.Data, log)
 	if err != nil {
-		return 0, err
+		return membership{}, err
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Data, identity.ServiceKeyFile)); !fresh || err == nil {
-		return 0, fmt.Errorf("%s belongs to a service this node founded; --join is for a new node's empty data directory", cfg.Data)
+		return membership{}, fmt.Errorf("%s belongs to a service this node founded; --join is for a new node's empty data directory", cfg.Data)
 	}
-	return joinService(ctx, cfg, log, stdout)
+	return joinService(ctx, cfg, rpcAddr, peerAddr, log, stdout)
 }
 
 // openNode loads the identities, plans genesis (for the founding node),
 // builds the node-to-node network and opens the node.
-func openNode(cfg config, log *slog.Logger, raftID uint64, rpcAddr, peerAddr string) (*node.Node, *genesisPlan, *identity.Identities, *network, error) {
+func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr string) (*node.Node, *genesisPlan, *identity.Identities, *network, error) {
+	raftID := m.RaftID
 	fresh, err := ledgerIsEmpty(cfg.Data, log)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -146,7 +149,8 @@ func openNode(cfg config, log *slog.Logger, raftID uint64, rpcAddr, peerAddr str
 		return nil, nil, nil, nil, err
 	}
 	raftCfg.ID = raftID
-	netw, err := newNetwork(ids, raftID, log)
+	raftCfg.Joining = raftID != 1
+	netw, err := newNetwork(ids, raftID, m.Peers, log)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}
@@ -233,7 +237,28 @@ func uniqueIPs(ips []net.IP) []net.IP {
 
 // waitFounded waits until the service's genesis transaction is committed,
 // so that the first requests find the initial users.
-func waitFounded(ctx context.Context, n *node.Node) error {
+//
+// A node that joined waits instead until it has caught up far enough to
+// hold its own record in the nodes table (the service's state as of its
+// admission), with no time limit: catching up a long ledger takes as long
+// as it takes, and the node serves nothing stale meanwhile.
+func waitFounded(ctx context.Context, n *node.Node, nodeID string, joined bool) error {
+	if joined {
+		st := n.Reader.State()
+		for {
+			if _, ok := st.GetCommitted(tables.NodesInfoMap, []byte(nodeID)); ok {
+				return nil
+			}
+			if err := n.Err(); err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, genesisTimeout)
 	defer cancel()
 	for n.CommittedSeqno() == 0 {

@@ -23,6 +23,11 @@ type Config struct {
 	// this node bootstraps a new service. A single-node service has one peer:
 	// itself.
 	Peers []uint64
+	// Joining: the node joins an existing group (it has been added to its
+	// configuration, or will be) and must not bootstrap one, whatever its
+	// log: it starts with no configuration and learns it from the leader's
+	// log, as etcd's joining members do.
+	Joining bool
 	// TickInterval is the duration of one Raft tick. Default 10ms.
 	TickInterval time.Duration
 	// ElectionTicks is Raft's election timeout in ticks. Default 50.
@@ -98,7 +103,7 @@ func NewRawNode(c Config, storage *Storage, applied uint64) (*raft.RawNode, erro
 	if err != nil {
 		return nil, err
 	}
-	if last, _ := storage.LastIndex(); last == 0 && raft.IsEmptyHardState(storage.State().Hard) {
+	if last, _ := storage.LastIndex(); !c.Joining && last == 0 && raft.IsEmptyHardState(storage.State().Hard) {
 		peers := make([]raft.Peer, len(c.Peers))
 		for i, id := range c.Peers {
 			peers[i] = raft.Peer{ID: id}
