@@ -43,6 +43,9 @@ type request struct {
 	contentType string
 	// identity requests go to the identity endpoint without credentials.
 	identity bool
+	// public requests need no credentials: no bearer token is sent (nor
+	// asked of the credential).
+	public bool
 	// hc, if not nil, overrides the client that sends the request.
 	hc *http.Client
 	// apiVersion, if not empty, overrides the client's api-version (the
@@ -164,7 +167,7 @@ func (c *Client) newHTTPRequest(ctx context.Context, rq *request, reqID string) 
 	} else if rq.method == http.MethodDelete {
 		req.ContentLength = 0 // sends Content-Length: 0, as Python does
 	}
-	if c.tokens != nil && !rq.identity {
+	if c.tokens != nil && !rq.identity && !rq.public {
 		authz, err := c.tokens.authorization(ctx)
 		if err != nil {
 			return nil, permanent{err} // the credential's own policy decides on retries

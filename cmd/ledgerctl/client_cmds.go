@@ -195,19 +195,17 @@ func runList(args []string, stdout, stderr io.Writer) error {
 	})
 }
 
-const statusUsage = `
-usage: ledgerctl status [flags] TRANSACTION_ID
-
-Prints the state of a transaction (GET /app/transactions/{id}/status): Committed or Pending.
-A transaction the ledger does not know, or that was rolled back, is not found (exit 1).`
-
 func runStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	conn := addConnFlags(fs, cliDefaultTimeout)
-	commandUsage(fs, stderr, statusUsage)
-	pos, err := parseCommand(fs, args, 1, 1, "status needs one transaction id")
+	nodeTimeout := fs.Duration("node-timeout", 3*time.Second, "without a transaction id: how long each node has to answer")
+	commandUsage(fs, stderr, networkStatusUsage)
+	pos, err := parseCommand(fs, args, 0, 1, "status takes one transaction id, or none for the network")
 	if err != nil {
 		return err
+	}
+	if len(pos) == 0 {
+		return runNetworkStatus(conn, *nodeTimeout, stdout)
 	}
 	return withClient(conn, true, func(ctx context.Context, c *client.Client) error {
 		st, err := c.GetTransactionStatus(ctx, pos[0])
