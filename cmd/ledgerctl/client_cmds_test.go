@@ -49,7 +49,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"get", "--endpoint", "https://h", "--cert", "x", "2.1"}, "no service certificate"},
 		{[]string{"get", "--endpoint", "https://h", "--service-cert", "y", "2.1"}, "no credential"},
 		{append([]string{"get", "--token-file", "t"}, conn...), "not both"},
-		{append([]string{"status"}, conn...), "one transaction id"},
+		{append([]string{"status", "2.1", "2.2"}, conn...), "one transaction id, or none"},
 		{append([]string{"wait", "2.1", "--interval", "0s"}, conn...), "--interval"},
 		{append([]string{"receipt"}, conn...), "transaction id, or --file"},
 		{append([]string{"receipt", "--verify", "--file", "r.json"}, conn[:4]...), "--verify needs the service certificate"},
