@@ -86,7 +86,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	warnFlagIssuers(plan, n.Reader.State(), log)
-	srv, err := newServer(cfg, n, ids, maxConns, interfaces(cfg, ln.Addr()), log)
+	srv, err := newServer(cfg, n, ids, maxConns, interfaces(cfg, rpcAddr, peerAddr), log)
 	if err != nil {
 		return err
 	}
@@ -295,18 +295,15 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int,
 }
 
 // interfaces describes the node's network interfaces for the node
-// endpoints: the client interface bound at --listen, published at the
-// address it is bound to (its port chosen by the system if --listen asked
-// for port 0), with the listen host when one was given.
-func interfaces(cfg config, bound net.Addr) api.Interfaces {
-	published := bound.String()
-	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && host != "" {
-		if _, port, err := net.SplitHostPort(published); err == nil {
-			published = net.JoinHostPort(host, port)
-		}
+// endpoints: the client interface bound at --listen and the node-to-node
+// one at --peer-listen, each published at the address recorded in the
+// node's record (publishedAddress of the bound address).
+func interfaces(cfg config, rpcAddr, peerAddr string) api.Interfaces {
+	return api.Interfaces{
+		Client: api.NetInterface{BindAddress: cfg.Listen, PublishedAddress: rpcAddr,
+			Protocol: "tcp", AppProtocol: "HTTP2", Endorsement: &api.Endorsement{Authority: "Service"}},
+		Peer: api.NetInterface{BindAddress: cfg.PeerListen, PublishedAddress: peerAddr, Protocol: "tcp"},
 	}
-	return api.Interfaces{Client: api.NetInterface{BindAddress: cfg.Listen, PublishedAddress: published,
-		Protocol: "tcp", AppProtocol: "HTTP2", Endorsement: &api.Endorsement{Authority: "Service"}}}
 }
 
 // announce prints what an operator needs to connect. The address comes
