@@ -451,3 +451,34 @@ func TestSteppedElections(t *testing.T) {
 		t.Fatal("node 1 still leads after following the new primary")
 	}
 }
+
+// TestFollowerStatusOfUnreceivedID: a backup that has not received an id
+// the primary handed out in the backup's current view answers Pending for
+// it (CCF's evaluate_tx_status: its local view of a seqno beyond its ledger
+// is its current view), never Unknown; once it catches up, Committed.
+func TestFollowerStatusOfUnreceivedID(t *testing.T) {
+	net, nodes, _ := startCluster(t)
+	l := leader(t, nodes, -1)
+	first := appendEntry(t, nodes[l], "c", "first")
+	for _, n := range nodes {
+		waitCommitted(t, n, first)
+	}
+	f := (l + 1) % 3
+	net.partition(uint64(f+1), true)
+	id := appendEntry(t, nodes[l], "c", "unreceived")
+	waitCommitted(t, nodes[l], id)
+	if got := nodes[f].LastSeqno(); got >= id.Seqno {
+		t.Fatalf("the cut-off backup holds seqno %d >= %d", got, id.Seqno)
+	}
+	if st := nodes[f].Status(id); st != node.StatusPending {
+		t.Fatalf("backup's status of %s it has not received: %v, want Pending", id, st)
+	}
+	// An id of an older view it has not received is Invalid once a later
+	// view is committed, as before; one of a view it has not reached is
+	// Unknown.
+	if st := nodes[f].Status(node.TxID{View: id.View + 1, Seqno: id.Seqno}); st != node.StatusUnknown {
+		t.Fatalf("status of an id of a later view: %v, want Unknown", st)
+	}
+	net.partition(uint64(f+1), false)
+	waitCommitted(t, nodes[f], id)
+}

@@ -80,6 +80,12 @@ func (r *Reader) WaitCommitted(ctx context.Context, id TxID) error {
 // with local_view the view this node holds for the seqno, Committed if
 // committed and the views match, Invalid if committed with another view or
 // a later view is already committed, Pending if held locally, else Unknown.
+//
+// For a seqno beyond its ledger, CCF's local view is the node's current
+// view: a backup answers Pending for an id of its current view that it has
+// not received yet (the primary handed it out, and it is on its way), never
+// Unknown; the primary, which knows every id it handed out, answers
+// Pending for those only.
 func (r *Reader) Status(id TxID) Status {
 	committed := r.committed.Load()
 	var localView uint64
@@ -99,6 +105,8 @@ func (r *Reader) Status(id TxID) Status {
 	case haveLocal && localView == id.View:
 		return StatusPending
 	case id.Seqno > last && r.proposed(id):
+		return StatusPending
+	case id.Seqno > last && !r.IsPrimary() && id.View == r.RaftInfo().View:
 		return StatusPending
 	}
 	if cv, err := r.ledger.View(committed); err == nil && committed > 0 && cv > id.View {
