@@ -72,8 +72,9 @@
 //
 // TestRandomFaults (faults_test.go) runs three and then five members
 // through 10,000 randomised steps: messages dropped, delayed and
-// reordered, partitions and heals, power cuts (a simulated disk that keeps
-// only what was fsynced) and clean restarts, appends to random members;
+// reordered, partitions and heals, a slow disk (fsyncs held), power cuts
+// (a simulated disk that keeps only what was fsynced) and clean restarts,
+// appends to random members;
 // after every step, every write seen Committed is Committed with its
 // contents wherever committed that far, committed ledger bytes are
 // identical on all members, its receipt verifies, and no write seen

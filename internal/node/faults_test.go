@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/durable"
 	"github.com/ledgerd/ledgerd/internal/durable/simdisk"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -61,6 +63,7 @@ type faultNode struct {
 	id    uint64
 	n     *node.Node // nil while down
 	disk  *simdisk.Disk
+	gate  *syncGate // holds its fsyncs while the test says (a slow disk)
 	clock *fakeClock
 	ticks chan time.Time
 	cfg   node.Config
@@ -116,16 +119,16 @@ func (r *faultRun) fatalf(format string, args ...any) {
 
 // TestRandomFaults runs three members, then five, through randomised
 // faults: messages dropped, delayed and reordered (within maxDelay
-// deliveries), partitions and heals, members crashed (a power cut of their
-// simulated disk, which keeps only what was fsynced, or a clean close) and
-// restarted on their data, all while clients append to random members
-// (followers refuse: the client tries up to two others). Raft's clock and the
-// nodes' clocks move only when the test ticks. After every step: every
-// write seen Committed is Committed with its contents on every member that
-// has committed that far, the members' committed ledger bytes are
-// identical, and its receipt verifies against the service certificate. At
-// the end the faults stop and every member must converge and commit a new
-// write.
+// deliveries), partitions and heals, slow disks (a member's fsyncs held),
+// members crashed (a power cut of their simulated disk, which keeps only
+// what was fsynced, or a clean close) and restarted on their data, all
+// while clients append to random members (followers refuse: the client
+// tries up to two others). Raft's clock and the nodes' clocks move only
+// when the test ticks. After every step: every write seen Committed is
+// Committed with its contents on every member that has committed that far,
+// the members' committed ledger bytes are identical, and its receipt
+// verifies against the service certificate. At the end the faults stop and
+// every member must converge and commit a new write.
 //
 // The fault schedule is a function of the seed; the nodes' goroutines run
 // concurrently with it, so two runs of one seed take the same faults but
@@ -176,12 +179,16 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 			r.partition()
 		case x < 94:
 			r.heal()
-		case x < 97:
+		case x < 96:
 			if r.down() < maxDown {
 				r.crash()
 			}
-		default:
+		case x < 98:
 			r.restart()
+		case x < 99:
+			r.holdSyncs()
+		default:
+			r.releaseSyncs()
 		}
 		r.check()
 	}
@@ -220,7 +227,7 @@ func (r *faultRun) start(members int) {
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		m := &faultNode{id: id, disk: simdisk.New(simdisk.Options{}), clock: &fakeClock{}, ticks: make(chan time.Time)}
+		m := &faultNode{id: id, disk: simdisk.New(simdisk.Options{}), gate: &syncGate{}, clock: &fakeClock{}, ticks: make(chan time.Time)}
 		m.cfg = node.Config{
 			Dir: "/data", Identities: ids, Logger: quietLogger(),
 			Raft:        consensus.Config{ID: id, Peers: peers, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1},
@@ -238,7 +245,7 @@ func (r *faultRun) start(members int) {
 
 func (r *faultRun) open(m *faultNode) {
 	cfg := m.cfg
-	cfg.FS = m.disk
+	cfg.FS = gatedFS{m.disk, m.gate}
 	n, err := node.Open(cfg)
 	if err != nil {
 		r.fatalf("opening member %d: %v", m.id, err)
@@ -295,6 +302,9 @@ func (r *faultRun) deliver(drop, delay float64, maxDelay int) {
 func (r *faultRun) tick() {
 	r.stats["tick"]++
 	for _, m := range r.live() {
+		if m.gate.isHeld() {
+			continue // its loop may wait for an fsync: a stalled member misses ticks
+		}
 		m.clock.Advance(10 * time.Millisecond)
 		select {
 		case m.ticks <- time.Time{}:
@@ -375,10 +385,11 @@ func (r *faultRun) crash() {
 	r.net.mu.Unlock()
 	if r.rng.IntN(2) == 0 {
 		r.stats["power cut"]++
-		m.disk = m.disk.Survivor()
+		m.disk = m.disk.Survivor() // what its held fsyncs would have made durable is lost
 	} else {
 		r.stats["close"]++
 	}
+	m.gate.release()
 	m.n.Close() // after a power cut it writes to the old disk, which is gone
 	m.n = nil
 }
@@ -394,6 +405,90 @@ func (r *faultRun) restart() {
 			return
 		}
 	}
+}
+
+// holdSyncs stalls a random live member's fsyncs (a slow disk) until
+// releaseSyncs or its crash: what it writes meanwhile is not durable, and
+// must not be counted so by anyone.
+func (r *faultRun) holdSyncs() {
+	l := r.live()
+	if len(l) == 0 {
+		return
+	}
+	r.stats["hold fsyncs"]++
+	l[r.rng.IntN(len(l))].gate.hold()
+}
+
+func (r *faultRun) releaseSyncs() {
+	for _, m := range r.nodes {
+		if m.gate.isHeld() {
+			r.stats["release fsyncs"]++
+			m.gate.release()
+			return
+		}
+	}
+}
+
+// syncGate holds the fsyncs of a member's files while held.
+type syncGate struct {
+	mu   sync.Mutex
+	held chan struct{} // non-nil while held; closed on release
+}
+
+func (g *syncGate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held == nil {
+		g.held = make(chan struct{})
+	}
+}
+
+func (g *syncGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held != nil {
+		close(g.held)
+		g.held = nil
+	}
+}
+
+func (g *syncGate) isHeld() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.held != nil
+}
+
+func (g *syncGate) wait() {
+	g.mu.Lock()
+	c := g.held
+	g.mu.Unlock()
+	if c != nil {
+		<-c
+	}
+}
+
+// gatedFS is a member's disk with its fsyncs behind its gate.
+type gatedFS struct {
+	durable.FS
+	gate *syncGate
+}
+
+func (g gatedFS) OpenFile(name string, flag int, perm fs.FileMode) (durable.File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return gatedFile{f, g.gate}, nil
+}
+
+type gatedFile struct {
+	durable.File
+	gate *syncGate
+}
+
+func (f gatedFile) Sync() error {
+	f.gate.wait()
+	return f.File.Sync()
 }
 
 // check resolves answered writes, learns which are Committed, and checks
@@ -557,6 +652,9 @@ func (r *faultRun) checkMember(m *faultNode) {
 func (r *faultRun) converge() {
 	r.t.Helper()
 	r.heal()
+	for _, m := range r.nodes {
+		m.gate.release()
+	}
 	for r.down() > 0 {
 		r.restart()
 	}
