@@ -118,7 +118,7 @@ func joinService(ctx context.Context, cfg config, rpcAddr, peerAddr string, log 
 			return saveWelcome(cfg.Data, key, enc, resp, log)
 		case resp.NodeStatus == "Pending":
 			if !pendingSaid {
-				fmt.Fprintf(stdout, "node %s is Pending: the consortium must trust it (ledgerctl gov propose --action transition_node_to_trusted ...)\n", resp.NodeID)
+				fmt.Fprintf(stdout, "node %s is Pending: the consortium must trust it (ledgerctl nodes trust %s)\n", resp.NodeID, resp.NodeID)
 				pendingSaid = true
 			}
 		default:

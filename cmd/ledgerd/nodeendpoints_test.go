@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -156,4 +158,129 @@ func mapsEqual(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// TestNodesTrustPendingJoiner: a node joining an Open service is listed
+// Pending (and not primary); ledgerctl nodes trust, as the member, makes it
+// Trusted: it then joins, serves, and reads the service's committed data.
+func TestNodesTrustPendingJoiner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four ledgerd processes")
+	}
+	w := startNetwork(t)
+	txid, _ := w.appendOnPrimary(t, "before the fourth", func(int) bool { return true })
+	ctl := testbin.Command(t, "LEDGERCTL_BIN", "github.com/ledgerd/ledgerd/cmd/ledgerctl")
+	serviceCert := filepath.Join(w.dirs[0], "service.pem")
+
+	data := filepath.Join(t.TempDir(), "d")
+	cmd := exec.Command(w.bin, "--data", data, "--listen", "127.0.0.1:0", "--peer-listen", freeAddr(t),
+		"--election-timeout", "500ms", "--join", "https://"+w.procs[0].addr, "--service-cert", serviceCert)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &stderrWriter{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	listening := make(chan string, 1)
+	pending := make(chan string, 1)
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "listening on https://"); ok {
+				listening <- a
+			}
+			if rest, ok := strings.CutPrefix(line, "node "); ok && strings.Contains(rest, " is Pending") {
+				pending <- strings.Fields(rest)[0]
+			}
+		}
+		cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	var id string
+	select {
+	case id = <-pending:
+	case <-exited:
+		t.Fatalf("the joiner exited:\n%s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the joiner never said it is Pending:\n%s", stderr.String())
+	}
+	conn := []string{"--endpoint", "https://" + w.procs[0].addr, "--service-cert", serviceCert}
+	var list struct {
+		Nodes []struct {
+			NodeID  string `json:"node_id"`
+			Status  string `json:"status"`
+			Primary bool   `json:"primary"`
+		} `json:"nodes"`
+	}
+	b, err := exec.Command(ctl, append([]string{"nodes", "list", "--json"}, conn...)...).Output()
+	if err != nil || json.Unmarshal(b, &list) != nil {
+		t.Fatalf("nodes list: %v %s", err, b)
+	}
+	found := false
+	for _, n := range list.Nodes {
+		if n.NodeID == id {
+			found = n.Status == "Pending" && !n.Primary
+		}
+	}
+	if len(list.Nodes) != 4 || !found {
+		t.Fatalf("nodes list with %s joining: %s", id, b)
+	}
+
+	b, err = exec.Command(ctl, append([]string{"nodes", "trust", id, "--cert", filepath.Join(w.dirs[0], "member0.pem")}, conn...)...).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`^proposal [0-9a-f]{64} Accepted\n`).Match(b) {
+		t.Fatalf("nodes trust %s: %v\n%s", id, err, b)
+	}
+	var addr string
+	select {
+	case addr = <-listening:
+	case <-exited:
+		t.Fatalf("the trusted joiner exited:\n%s", stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the trusted joiner does not serve:\n%s", stderr.String())
+	}
+	admin := httpsClientWith(t, serviceCert, filepath.Join(w.dirs[0], "admin.pem"))
+	waitCommittedHTTP(t, admin, "https://"+addr, txid)
+	readEntry(t, admin, "https://"+addr, txid, "before the fourth")
+	b, err = exec.Command(ctl, append([]string{"nodes", "list", "--json"}, conn...)...).Output()
+	if err != nil || json.Unmarshal(b, &list) != nil || len(list.Nodes) != 4 {
+		t.Fatalf("nodes list: %v %s", err, b)
+	}
+	for _, n := range list.Nodes {
+		if n.Status != "Trusted" {
+			t.Fatalf("after trust: %s", b)
+		}
+	}
+}
+
+// stderrWriter collects a process's standard error, safe to read while
+// the process writes.
+type stderrWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *stderrWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *stderrWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
