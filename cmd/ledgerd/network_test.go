@@ -26,7 +26,8 @@ type network3 struct {
 
 // startNetwork founds a service on node 0 (Opening, so that joiners are
 // trusted at once), joins nodes 1 and 2 to it, and opens the service.
-func startNetwork(t *testing.T) *network3 {
+// extra are flags given to every node.
+func startNetwork(t *testing.T, extra ...string) *network3 {
 	t.Helper()
 	w := &network3{bin: testbin.Command(t, "", "github.com/ledgerd/ledgerd/cmd/ledgerd")}
 	base := t.TempDir()
@@ -36,10 +37,10 @@ func startNetwork(t *testing.T) *network3 {
 	for i := range w.peers {
 		w.peers[i] = freeAddr(t)
 	}
-	w.procs[0] = startLedgerd(t, w.bin, "--data", w.dirs[0], "--peer-listen", w.peers[0], "--start-opening", "--election-timeout", "500ms")
+	w.procs[0] = startLedgerd(t, w.bin, append([]string{"--data", w.dirs[0], "--peer-listen", w.peers[0], "--start-opening", "--election-timeout", "500ms"}, extra...)...)
 	for i := 1; i < 3; i++ {
-		w.procs[i] = startLedgerd(t, w.bin, "--data", w.dirs[i], "--peer-listen", w.peers[i], "--election-timeout", "500ms",
-			"--join", "https://"+w.procs[0].addr, "--service-cert", filepath.Join(w.dirs[0], "service.pem"))
+		w.procs[i] = startLedgerd(t, w.bin, append([]string{"--data", w.dirs[i], "--peer-listen", w.peers[i], "--election-timeout", "500ms",
+			"--join", "https://" + w.procs[0].addr, "--service-cert", filepath.Join(w.dirs[0], "service.pem")}, extra...)...)
 	}
 	// The joined nodes hold the service's certificate; the administrator's
 	// credentials are the founder's.
