@@ -110,6 +110,9 @@ type Stats struct {
 type proposal struct {
 	writes []ledger.MapWrites
 	fut    *Future
+	// queued is when a client's submission was queued (zero for the
+	// node's own: genesis, its record), for expireQueued.
+	queued time.Time
 }
 
 // Future is the result of Submit: it resolves to the transaction id once
@@ -283,7 +286,7 @@ func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 	if st := n.stall.Load(); st != nil {
 		return nil, st.Err
 	}
-	p := &proposal{writes: writes, fut: newFuture()}
+	p := &proposal{writes: writes, fut: newFuture(), queued: n.cfg.Now()}
 	n.qmu.Lock()
 	if len(n.queue) >= n.cfg.MaxQueue {
 		n.qmu.Unlock()

@@ -635,9 +635,37 @@ func (n *Node) failQueued(err error) {
 // no leader is known they wait (an election is under way).
 func (n *Node) rejectQueuedIfFollower() {
 	if n.rn.BasicStatus().Lead == raft.None {
+		n.expireQueued()
 		return
 	}
 	for _, p := range n.takeQueue(1 << 30) {
+		p.fut.resolve(TxID{}, ErrNotPrimary)
+	}
+}
+
+// expireQueued refuses, with ErrNotPrimary, the clients' submissions that
+// have waited longer than twice the election timeout while no primary is
+// known: the node may be cut off from the others (a primary that stepped
+// down for want of a quorum, or a backup during a partition), and its
+// clients should try another node rather than wait for an election that
+// may not come. The node's own proposals (genesis, its record) wait on:
+// they are what a new service needs once its first election is over.
+func (n *Node) expireQueued() {
+	limit := 2 * time.Duration(n.cfg.Raft.ElectionTicks) * n.cfg.Raft.TickInterval
+	now := n.cfg.Now()
+	var expired []*proposal
+	n.qmu.Lock()
+	kept := n.queue[:0]
+	for _, p := range n.queue {
+		if !p.queued.IsZero() && now.Sub(p.queued) > limit {
+			expired = append(expired, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	n.queue = kept
+	n.qmu.Unlock()
+	for _, p := range expired {
 		p.fut.resolve(TxID{}, ErrNotPrimary)
 	}
 }
