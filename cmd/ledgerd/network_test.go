@@ -168,3 +168,112 @@ func TestThreeNodeNetwork(t *testing.T) {
 		t.Fatal("no announcement")
 	}
 }
+
+// oneConnection returns a client like w.admin[i] that keeps a single
+// connection (one client session, in CCF's terms).
+func (w *network3) oneConnection(t *testing.T, i int) *http.Client {
+	t.Helper()
+	tr := w.admin[i].Transport.(*http.Transport).Clone()
+	tr.MaxConnsPerHost = 1
+	c := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	return c
+}
+
+// answeringNode returns the node id that answered /app/enclaveQuotes
+// (its currentNodeId) through c on node i.
+func (w *network3) answeringNode(t *testing.T, c *http.Client, i int) string {
+	t.Helper()
+	status, _, body := call(t, c, "GET", "https://"+w.procs[i].addr+"/app/enclaveQuotes?api-version=2022-05-13", "")
+	id, _ := body["currentNodeId"].(string)
+	if status != 200 || id == "" {
+		t.Fatalf("enclaveQuotes on node %d: %d %v", i, status, body)
+	}
+	return id
+}
+
+// primaryID is the primary's node id as node i knows it.
+func (w *network3) primaryID(t *testing.T, i int) string {
+	t.Helper()
+	status, _, body := call(t, w.admin[i], "GET", "https://"+w.procs[i].addr+"/node/network", "")
+	id, _ := body["primary_id"].(string)
+	if status != 200 || id == "" {
+		t.Fatalf("/node/network on node %d: %d %v", i, status, body)
+	}
+	return id
+}
+
+// expectStatus polls txid's status through c on node i until Committed;
+// every answer must be 200 Pending or Committed, never 404.
+func expectStatus(t *testing.T, c *http.Client, base, txid string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, _, st := call(t, c, "GET", base+"/app/transactions/"+txid+"/status?api-version=2022-05-13", "")
+		if status != 200 || (st["state"] != "Pending" && st["state"] != "Committed") {
+			t.Fatalf("status of %s on %s: %d %v", txid, base, status, st)
+		}
+		if st["state"] == "Committed" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never committed on %s", txid, base)
+		}
+		time.Sleep(5 * time.Millisecond) // polling another process, bounded by the deadline
+	}
+}
+
+// TestWritesOnEveryNode: an append sent to any node of a three-node network
+// succeeds (a backup forwards it to the primary and answers with the
+// primary's transaction id); the client reads it back at once on the same
+// connection, whose later requests a backup forwards too (CCF's session
+// consistency: the answers come from the primary); a fresh connection to a
+// backup is served by the backup; a backup answers the status of an id
+// fresh from the primary Pending, then Committed, never 404.
+func TestWritesOnEveryNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three ledgerd processes")
+	}
+	w := startNetwork(t)
+	ids := make([]string, 3)
+	for i := range w.procs {
+		ids[i] = w.answeringNode(t, w.oneConnection(t, i), i)
+	}
+	for i, p := range w.procs {
+		base := "https://" + p.addr
+		c := w.oneConnection(t, i)
+		contents := "written on node " + string(rune('0'+i))
+		status, h, body := call(t, c, "POST", base+"/app/transactions?api-version=2022-05-13", `{"contents":"`+contents+`"}`)
+		txid := h.Get("x-ms-ccf-transaction-id")
+		if status != 200 || txid == "" || body["collectionId"] != "subledger:0" {
+			t.Fatalf("append on node %d: %d %q %v", i, status, txid, body)
+		}
+		expectStatus(t, c, base, txid)
+		readEntry(t, c, base, txid, contents)
+		primary := w.primaryID(t, i)
+		if ids[i] != primary {
+			if got := w.answeringNode(t, c, i); got != primary {
+				t.Fatalf("after a forwarded write, node %d's connection is answered by %s, not the primary %s", i, got, primary)
+			}
+			if got := w.answeringNode(t, w.oneConnection(t, i), i); got != ids[i] {
+				t.Fatalf("a fresh connection to backup %d is answered by %s", i, got)
+			}
+		}
+		for j := range w.procs {
+			w.waitReadable(t, j, txid, contents)
+		}
+	}
+	// A backup's status of an id the primary has just handed out.
+	var p int
+	for i := range ids {
+		if ids[i] == w.primaryID(t, 0) {
+			p = i
+		}
+	}
+	for k := range 20 {
+		_, h, _ := call(t, w.admin[p], "POST", "https://"+w.procs[p].addr+"/app/transactions?api-version=2022-05-13", `{"contents":"fresh"}`)
+		txid := h.Get("x-ms-ccf-transaction-id")
+		b := (p + 1 + k%2) % 3
+		expectStatus(t, w.oneConnection(t, b), "https://"+w.procs[b].addr, txid)
+	}
+}

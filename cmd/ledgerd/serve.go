@@ -86,10 +86,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	warnFlagIssuers(plan, n.Reader.State(), log)
-	srv, err := newServer(cfg, n, ids, maxConns, interfaces(cfg, rpcAddr, peerAddr), log)
+	srv, err := newServer(cfg, n, ids, maxConns, interfaces(cfg, rpcAddr, peerAddr), netw.tr.Do, log)
 	if err != nil {
 		return err
 	}
+	// Writes a backup receives come here over the node-to-node interface.
+	netw.tr.Handle(api.ForwardedPrefix+"/", srv.ForwardedHandler())
 	if status := gov.ServiceStatus(n.Reader.State()); status != tables.ServiceOpen {
 		fmt.Fprintf(stdout, "service status: %s (/app/* is refused until the members open the service with a transition_service_to_open proposal)\n", status)
 	}
@@ -275,7 +277,7 @@ func waitFounded(ctx context.Context, n *node.Node, nodeID string, joined bool) 
 }
 
 // newServer builds the API server.
-func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, ifaces api.Interfaces, log *slog.Logger) (*api.Server, error) {
+func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, ifaces api.Interfaces, forward api.Forwarder, log *slog.Logger) (*api.Server, error) {
 	platform, err := attest.NewVirtual("")
 	if err != nil {
 		return nil, err
@@ -289,6 +291,7 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int,
 		LedgerDir:      filepath.Join(cfg.Data, "ledger"),
 		MaxConnections: maxConns,
 		Interfaces:     ifaces,
+		Forward:        forward,
 		Version:        version(),
 		Logger:         log,
 	})

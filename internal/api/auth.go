@@ -16,7 +16,16 @@ import (
 // a client certificate); otherwise the TLS client certificate identifies
 // it. The certificate's user id is recomputed per request: a SHA-256 of a
 // few hundred bytes costs less than a cache lookup would save.
+//
+// A request forwarded by a backup (forward.go) is the principal the backup
+// authenticated, or no one.
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	if fc, ok := forwardedOf(r.Context()); ok {
+		if fc.who.ID == "" {
+			return auth.Principal{}, fmt.Errorf("%w: forwarded by node %s without a principal", auth.ErrNoCredentials, fc.peer)
+		}
+		return fc.who, nil
+	}
 	if len(r.Header.Values("Authorization")) > 0 {
 		token, err := auth.BearerToken(r.Header)
 		if err != nil {

@@ -197,7 +197,10 @@ type connKey struct{}
 
 // connContext is http.Server.ConnContext: it lets a request mark its
 // connection authenticated.
+//
+// It also gives the connection its session (forward.go).
 func (t *connTracker) connContext(ctx context.Context, conn net.Conn) context.Context {
+	ctx = context.WithValue(ctx, sessionKey{}, &session{})
 	if c := tracked(conn); c != nil {
 		return context.WithValue(ctx, connKey{}, c)
 	}

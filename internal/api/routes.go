@@ -194,7 +194,11 @@ func (s *Server) dispatch(eps []*endpoint) http.Handler {
 		if err == nil {
 			c := &call{w: rec, r: r, ep: ep}
 			if err = s.admit(c); err == nil {
-				err = ep.handle(s, c)
+				if s.shouldForward(c) {
+					err = s.forward(c)
+				} else {
+					err = ep.handle(s, c)
+				}
 			}
 		}
 		if err != nil {

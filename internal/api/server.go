@@ -83,6 +83,10 @@ type Config struct {
 	// node endpoints (/node/network/nodes, /node/consensus) until its node
 	// record carries them.
 	Interfaces Interfaces
+	// Forward, if set, makes the server a node of a network: on a backup,
+	// writes (and a forwarded session's later requests) go to the primary
+	// through it (forward.go). Nil: a backup answers writes 503.
+	Forward Forwarder
 	// Version is ledgerd's version, reported by /node/version. Default:
 	// the binary's module version and VCS revision.
 	Version string
