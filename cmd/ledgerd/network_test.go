@@ -145,6 +145,22 @@ func TestThreeNodeNetwork(t *testing.T) {
 	for i := range w.procs {
 		w.waitReadable(t, i, txid, "replicated")
 	}
+	// Every node lists the three nodes' quotes, for the same code.
+	for i := range w.procs {
+		_, _, body := call(t, w.admin[i], "GET", "https://"+w.procs[i].addr+"/app/enclaveQuotes?api-version=2022-05-13", "")
+		quotes, _ := body["enclaveQuotes"].(map[string]any)
+		if len(quotes) != 3 {
+			t.Fatalf("node %d lists %d quotes: %v", i, len(quotes), body)
+		}
+		var measurement any
+		for id, q := range quotes {
+			m := q.(map[string]any)["mrenclave"]
+			if measurement != nil && m != measurement || m == "" {
+				t.Fatalf("node %d: quote of %s has mrenclave %v, another %v", i, id, m, measurement)
+			}
+			measurement = m
+		}
+	}
 	// Kill the primary.
 	w.procs[primary].cmd.Process.Signal(syscall.SIGKILL)
 	<-w.procs[primary].done

@@ -152,6 +152,10 @@ func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr stri
 	}
 	raftCfg.ID = raftID
 	raftCfg.Joining = raftID != 1
+	quote, err := ownQuote(ids)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	netw, err := newNetwork(ids, raftID, m.Peers, log)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
@@ -169,6 +173,7 @@ func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr stri
 		NoBootstrap:       raftID != 1,
 		RPCAddress:        rpcAddr,
 		PeerAddress:       peerAddr,
+		Quote:             quote,
 		Logger:            log,
 
 		UnsafeAcceptLostTail: cfg.UnsafeAcceptLostTail,
@@ -367,4 +372,22 @@ func nodeSyncInterval(d duration) time.Duration {
 		return -1
 	}
 	return time.Duration(d)
+}
+
+// ownQuote is this node's virtual quote, over the SHA-256 of its public key,
+// as its record in the nodes table carries it.
+func ownQuote(ids *identity.Identities) (*tables.NodeQuoteInfo, error) {
+	platform, err := attest.NewVirtual("")
+	if err != nil {
+		return nil, err
+	}
+	rd, err := attest.ReportData(&ids.Node.Key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := platform.Quote(rd)
+	if err != nil {
+		return nil, err
+	}
+	return &tables.NodeQuoteInfo{Format: platform.Format(), Quote: raw}, nil
 }

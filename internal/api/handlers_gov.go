@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -41,30 +40,18 @@ func (s *Server) getConstitution(c *call) error {
 	}{gov.Digest(script), script})
 }
 
-// getEnclaveQuotes serves GET /app/enclaveQuotes: this node's quote,
-// computed once when the server was created.
+// getEnclaveQuotes serves GET /app/enclaveQuotes: the quote of every
+// Trusted node of the service (this node's own, the others' as recorded
+// when they joined), keyed by node id, with the measurement of the code
+// each runs as mrenclave. The real service's answers carry mrenclave (the
+// hex MRENCLAVE of SGX nodes) next to nodeId, quoteVersion and raw, and
+// clients read it (the SDK's verify_service sample); ledgerd's is the
+// virtual platform's measurement, the hex SHA-256 of the running binary.
 func (s *Server) getEnclaveQuotes(c *call) error {
-	return c.ok(json.RawMessage(s.quotes))
-}
-
-// enclaveQuotes builds the /app/enclaveQuotes body of this node: its quote
-// over the SHA-256 of its public key, keyed by its node id, with the
-// measurement of the code it runs as mrenclave. The real service's answers
-// carry mrenclave (the hex MRENCLAVE of SGX nodes) next to nodeId,
-// quoteVersion and raw, and clients read it (the SDK's verify_service
-// sample); ledgerd's is the virtual platform's measurement, the hex SHA-256
-// of the running binary.
-func (s *Server) enclaveQuotes() ([]byte, error) {
-	n := s.cfg.Identities.Node
-	rd, err := attest.ReportData(&n.Key.PublicKey)
+	quotes, err := s.trustedQuotes()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	raw, err := s.cfg.Attestation.Quote(rd)
-	if err != nil {
-		return nil, fmt.Errorf("api: couldn't get this node's quote: %w", err)
-	}
-	s.quote = raw
 	// Keys sort as the real service's do.
 	type quote struct {
 		MREnclave    string `json:"mrenclave"`
@@ -72,14 +59,27 @@ func (s *Server) enclaveQuotes() ([]byte, error) {
 		QuoteVersion string `json:"quoteVersion"`
 		Raw          string `json:"raw"`
 	}
-	q := quote{MREnclave: s.cfg.Attestation.Measurement(), NodeID: n.ID, QuoteVersion: s.cfg.Attestation.Format(),
-		Raw: hex.EncodeToString(raw)}
-	body, err := json.Marshal(struct {
+	all := map[string]quote{}
+	for _, q := range quotes {
+		all[q.NodeID] = quote{MREnclave: q.Measurement, NodeID: q.NodeID, QuoteVersion: q.Format, Raw: hex.EncodeToString(q.raw)}
+	}
+	return c.ok(struct {
 		CurrentNodeID string           `json:"currentNodeId"`
 		EnclaveQuotes map[string]quote `json:"enclaveQuotes"`
-	}{n.ID, map[string]quote{n.ID: q}})
+	}{s.cfg.Identities.Node.ID, all})
+}
+
+// takeQuote takes this node's quote over the SHA-256 of its public key
+// (s.quote), once, at start.
+func (s *Server) takeQuote() error {
+	rd, err := attest.ReportData(&s.cfg.Identities.Node.Key.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("api: couldn't encode enclave quotes: %w", err)
+		return err
 	}
-	return body, nil
+	raw, err := s.cfg.Attestation.Quote(rd)
+	if err != nil {
+		return fmt.Errorf("api: couldn't get this node's quote: %w", err)
+	}
+	s.quote = raw
+	return nil
 }

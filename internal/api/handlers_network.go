@@ -400,12 +400,13 @@ type quoteAnswer struct {
 	Endorsements string `json:"endorsements"`
 	Format       string `json:"format"`
 	Measurement  string `json:"measurement,omitempty"`
+	raw          []byte // the quote's bytes
 }
 
 // ownQuote is this node's quote.
 func (s *Server) ownQuote() quoteAnswer {
 	return quoteAnswer{NodeID: s.cfg.Identities.Node.ID, Raw: base64.StdEncoding.EncodeToString(s.quote),
-		Endorsements: "", Format: s.cfg.Attestation.Format(), Measurement: s.cfg.Attestation.Measurement()}
+		Endorsements: "", Format: s.cfg.Attestation.Format(), Measurement: s.cfg.Attestation.Measurement(), raw: s.quote}
 }
 
 // getNodeQuoteSelf serves GET /node/quotes/self: this node's quote over the
@@ -414,10 +415,21 @@ func (s *Server) getNodeQuoteSelf(c *call) error {
 	return c.ok(s.ownQuote())
 }
 
-// getNodeQuotes serves GET /node/quotes: the quotes of the Trusted nodes,
-// this node's from itself, the others' as recorded when they joined
-// (quote_info).
+// getNodeQuotes serves GET /node/quotes: the quotes of the Trusted nodes
+// (trustedQuotes).
 func (s *Server) getNodeQuotes(c *call) error {
+	quotes, err := s.trustedQuotes()
+	if err != nil {
+		return err
+	}
+	return c.ok(struct {
+		Quotes []quoteAnswer `json:"quotes"`
+	}{quotes})
+}
+
+// trustedQuotes are the quotes of the Trusted nodes: this node's from
+// itself, the others' as recorded when they joined (quote_info).
+func (s *Server) trustedQuotes() ([]quoteAnswer, error) {
 	quotes := []quoteAnswer{}
 	var err error
 	s.reads.State().Range(tables.NodesInfoMap, func(key, value []byte) bool {
@@ -433,16 +445,11 @@ func (s *Server) getNodeQuotes(c *call) error {
 			quotes = append(quotes, s.ownQuote())
 		case rec.QuoteInfo != nil:
 			quotes = append(quotes, quoteAnswer{NodeID: string(key), Raw: base64.StdEncoding.EncodeToString(rec.QuoteInfo.Quote),
-				Endorsements: "", Format: rec.QuoteInfo.Format, Measurement: measurementOf(rec)})
+				Endorsements: "", Format: rec.QuoteInfo.Format, Measurement: measurementOf(rec), raw: rec.QuoteInfo.Quote})
 		}
 		return true
 	})
-	if err != nil {
-		return err
-	}
-	return c.ok(struct {
-		Quotes []quoteAnswer `json:"quotes"`
-	}{quotes})
+	return quotes, err
 }
 
 // measurementOf is the measurement of a recorded quote: the record's

@@ -141,7 +141,6 @@ type Server struct {
 	reads   *node.Reader
 	mux     *http.ServeMux
 	metrics *metrics
-	quotes  []byte // the /app/enclaveQuotes body, fixed for the node's life
 	quote   []byte // the node's raw quote, fixed for the node's life
 	// startupSeqno is the last seqno when the server was created.
 	startupSeqno   uint64
@@ -181,11 +180,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("api: Config.JWTOptions: %w", err)
 	}
 	s.jwt = jwt
-	quotes, err := s.enclaveQuotes()
-	if err != nil {
+	if err := s.takeQuote(); err != nil {
 		return nil, err
 	}
-	s.quotes = quotes
 	s.gov = &gov.Engine{Limits: cfg.GovLimits, Effects: s.govEffects(cfg.GovEffects), Host: govHost{s}}
 	s.mux = s.routes()
 	return s, nil

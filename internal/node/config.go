@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/ledgerd/ledgerd/internal/tables"
 	"log/slog"
 	"time"
 
@@ -76,6 +77,10 @@ type Config struct {
 	// addresses (host:port), recorded in its record of the nodes table so
 	// that joiners and peers reach it. Empty: not recorded.
 	RPCAddress, PeerAddress string
+	// Quote is this node's attestation, recorded in its record (a joiner's
+	// is recorded by the join; the founder's here), so that every node can
+	// list every Trusted node's quote. Nil: not recorded.
+	Quote *tables.NodeQuoteInfo
 	// Raft configures consensus. Raft.ID defaults to 1.
 	Raft consensus.Config
 	// Transport sends Raft messages to the other members; peers deliver

@@ -279,6 +279,9 @@ func (n *Node) ownInfo(info tables.NodeInfo) tables.NodeInfo {
 	if n.cfg.PeerAddress != "" {
 		info.NodeToNodeInterface = &tables.Iface{PublishedAddress: n.cfg.PeerAddress}
 	}
+	if n.cfg.Quote != nil {
+		info.QuoteInfo = n.cfg.Quote
+	}
 	return info
 }
 
