@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/client"
+	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/testbin"
 )
 
@@ -286,10 +288,62 @@ func TestWritesOnEveryNode(t *testing.T) {
 			p = i
 		}
 	}
+	b1, b2 := (p+1)%3, (p+2)%3
+	// Governance through a backup: member0 proposes a new user and votes
+	// for it on b1; the administrator raises its role on b2 and reads it
+	// back on the same connection; the new user appends through b1.
+	certPEM, keyPEM, err := identity.NewClientIdentity("forwarded user", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := client.New("https://"+w.procs[b1].addr, client.CertificateFile(filepath.Join(w.dirs[0], "member0.pem")),
+		&client.Options{ServiceCertFile: filepath.Join(w.dirs[0], "service.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, err := gc.CreateProposal(t.Context(), client.Action{Name: "set_user", Args: map[string]any{"cert": string(certPEM), "role": "Reader"}})
+	if err != nil {
+		t.Fatalf("proposal through a backup: %v", err)
+	}
+	if prop, err = gc.Vote(t.Context(), prop.ProposalID, true); err != nil || prop.State != "Accepted" {
+		t.Fatalf("vote through a backup: %+v %v", prop, err)
+	}
+	tlsCert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userID := identity.Fingerprint(tlsCert.Certificate[0])
+	c2 := w.oneConnection(t, b2)
+	base2 := "https://" + w.procs[b2].addr
+	userURL := base2 + "/app/users/" + userID + "?api-version=2022-05-13"
+	if status, _, body := call(t, c2, "PATCH", userURL, `{"assignedRole":"Contributor"}`); status != 200 || body["assignedRole"] != "Contributor" {
+		t.Fatalf("PATCH user through backup %d: %d %v", b2, status, body)
+	}
+	if status, _, body := call(t, c2, "GET", userURL, ""); status != 200 || body["assignedRole"] != "Contributor" {
+		t.Fatalf("GET user on the same connection to backup %d: %d %v", b2, status, body)
+	}
+	tr := w.admin[b1].Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.Certificates = []tls.Certificate{tlsCert}
+	t.Cleanup(tr.CloseIdleConnections)
+	uc := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	base1 := "https://" + w.procs[b1].addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// b1 learns of the new role once it has the PATCH's commit.
+		status, h, body := call(t, uc, "POST", base1+"/app/transactions?api-version=2022-05-13", `{"contents":"by the new user"}`)
+		if status == 200 {
+			expectStatus(t, uc, base1, h.Get("x-ms-ccf-transaction-id"))
+			break
+		}
+		if status != 403 || time.Now().After(deadline) {
+			t.Fatalf("append by the new Contributor through backup %d: %d %v", b1, status, body)
+		}
+		time.Sleep(10 * time.Millisecond) // polling another process, bounded by the deadline
+	}
 	for k := range 20 {
 		_, h, _ := call(t, w.admin[p], "POST", "https://"+w.procs[p].addr+"/app/transactions?api-version=2022-05-13", `{"contents":"fresh"}`)
 		txid := h.Get("x-ms-ccf-transaction-id")
-		b := (p + 1 + k%2) % 3
+		b := []int{b1, b2}[k%2]
 		expectStatus(t, w.oneConnection(t, b), "https://"+w.procs[b].addr, txid)
 	}
 }
