@@ -347,3 +347,83 @@ func TestWritesOnEveryNode(t *testing.T) {
 		expectStatus(t, w.oneConnection(t, b), "https://"+w.procs[b].addr, txid)
 	}
 }
+
+// voters is node i's Raft configuration as /node/consensus reports it: the
+// node ids of its last configuration.
+func (w *network3) voters(t *testing.T, i int) map[string]any {
+	t.Helper()
+	status, _, body := call(t, w.admin[i], "GET", "https://"+w.procs[i].addr+"/node/consensus", "")
+	if status != 200 {
+		t.Fatalf("/node/consensus on node %d: %d %v", i, status, body)
+	}
+	details, _ := body["details"].(map[string]any)
+	configs, _ := details["configs"].([]any)
+	if len(configs) == 0 {
+		t.Fatalf("no configuration: %v", body)
+	}
+	last, _ := configs[len(configs)-1].(map[string]any)
+	nodes, _ := last["nodes"].(map[string]any)
+	return nodes
+}
+
+// TestRetiredNodeLeavesTheNetwork: remove_node retires a backup; the
+// primary removes it from the Raft configuration, its peers stop talking
+// to it, and the two others go on committing.
+func TestRetiredNodeLeavesTheNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three ledgerd processes")
+	}
+	w := startNetwork(t)
+	all := func(int) bool { return true }
+	txid, primary := w.appendOnPrimary(t, "three", all)
+	for i := range w.procs {
+		w.waitReadable(t, i, txid, "three")
+	}
+	victim := (primary + 1) % 3
+	_, _, self := call(t, w.admin[victim], "GET", "https://"+w.procs[victim].addr+"/node/network/nodes/self", "")
+	victimID, _ := self["node_id"].(string)
+	if len(victimID) != 64 {
+		t.Fatalf("node %d's id: %v", victim, self)
+	}
+	c, err := client.New("https://"+w.procs[primary].addr, client.CertificateFile(filepath.Join(w.dirs[0], "member0.pem")),
+		&client.Options{ServiceCertFile: filepath.Join(w.dirs[0], "service.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := c.CreateProposal(ctx, client.Action{Name: "remove_node", Args: map[string]any{"node_id": victimID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = c.Vote(ctx, p.ProposalID, true); err != nil || p.State != "Accepted" {
+		t.Fatalf("remove_node: %+v %v", p, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, still := w.voters(t, primary)[victimID]; !still {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retired node is still a voter: %v", w.voters(t, primary))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(w.voters(t, primary)); n != 2 {
+		t.Fatalf("%d voters after the removal", n)
+	}
+	// The two others commit; the retired node gets nothing new.
+	alive := func(i int) bool { return i != victim }
+	after, _ := w.appendOnPrimary(t, "two", alive)
+	for i := range w.procs {
+		if alive(i) {
+			w.waitReadable(t, i, after, "two")
+		}
+	}
+	status, _, _ := call(t, w.admin[victim], "GET", "https://"+w.procs[victim].addr+"/app/transactions/"+after+"?api-version=2022-05-13", "")
+	if status == 200 {
+		_, _, body := call(t, w.admin[victim], "GET", "https://"+w.procs[victim].addr+"/app/transactions/"+after+"?api-version=2022-05-13", "")
+		if body["state"] == "Ready" {
+			t.Fatalf("the retired node serves %s, committed after it left: %v", after, body)
+		}
+	}
+}
