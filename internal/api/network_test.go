@@ -163,6 +163,22 @@ func TestNodeNetworkEndpoints(t *testing.T) {
 		quotes.Quotes[0]["measurement"] != "abcd" || quotes.Quotes[1]["node_id"] != self {
 		t.Fatalf("/node/quotes %v", quotes)
 	}
+	// /app/enclaveQuotes: the same nodes' quotes, in the ACL's shape.
+	var acl struct {
+		CurrentNodeID string `json:"currentNodeId"`
+		EnclaveQuotes map[string]struct {
+			MREnclave    string `json:"mrenclave"`
+			NodeID       string `json:"nodeId"`
+			QuoteVersion string `json:"quoteVersion"`
+			Raw          string `json:"raw"`
+		} `json:"enclaveQuotes"`
+	}
+	e.reader.get(q2("/app/enclaveQuotes")).expect(200, "").decode(&acl)
+	if o := acl.EnclaveQuotes[other]; acl.CurrentNodeID != self || len(acl.EnclaveQuotes) != 2 || o.NodeID != other ||
+		o.Raw != hex.EncodeToString([]byte("quote")) || o.MREnclave != "abcd" || o.QuoteVersion != "Insecure_Virtual" ||
+		acl.EnclaveQuotes[self].MREnclave != e.platform.Measurement() {
+		t.Fatalf("/app/enclaveQuotes %+v", acl)
+	}
 	selfQuote := e.anonymous.get("/node/quotes/self").expect(200, "").object()
 	if g, w := selfQuote, quotes.Quotes[1]; len(g) != len(w) || g["raw"] != w["raw"] || g["measurement"] != w["measurement"] {
 		t.Fatalf("/node/quotes/self %v and in /node/quotes %v", g, w)
