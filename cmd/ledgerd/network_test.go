@@ -102,15 +102,15 @@ func httpsClientWith(t *testing.T, serviceCert, credPEM string) *http.Client {
 	return httpsClient(t, dir)
 }
 
-// appendOnPrimary appends through whichever node takes the write (backups
-// answer 503 until writes are forwarded) and returns its transaction id
-// and the node's index.
+// appendOnPrimary appends through the node that says it is the primary
+// (/node/network/nodes/self; a backup would forward the write) and returns
+// its transaction id and the node's index.
 func (w *network3) appendOnPrimary(t *testing.T, contents string, alive func(int) bool) (string, int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		for i, p := range w.procs {
-			if !alive(i) {
+			if !alive(i) || !w.isPrimary(t, i) {
 				continue
 			}
 			status, h, _ := call(t, w.admin[i], "POST", "https://"+p.addr+"/app/transactions?api-version=2022-05-13",
