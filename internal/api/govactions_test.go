@@ -175,9 +175,8 @@ func TestGovSetMemberWithRecoveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	share1, err := recovery.DecryptShare(k1, enc)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := recovery.DecryptShare(k1, enc); err != nil {
+		t.Fatalf("the new recovery member's share after its ack: %v", err)
 	}
 	// Threshold 2: both shares are needed. (Two Active members now: the
 	// proposal needs both votes.)
@@ -192,7 +191,8 @@ func TestGovSetMemberWithRecoveryKey(t *testing.T) {
 	}
 	share0 := e.memberShare(priv0)
 	enc, _ = base64.StdEncoding.DecodeString(e.anonymous.get(q("/gov/recovery/encrypted-shares/"+kid, vGov)).expect(200, "").object()["encryptedShare"].(string))
-	if share1, err = recovery.DecryptShare(k1, enc); err != nil {
+	share1, err := recovery.DecryptShare(k1, enc)
+	if err != nil {
 		t.Fatal(err)
 	}
 	st := e.node.Reader.State()

@@ -82,7 +82,6 @@ type Config struct {
 type Transport struct {
 	cfg    Config
 	nodeID string
-	roots  *x509.Certificate
 	log    *slog.Logger
 	mux    *http.ServeMux
 	srv    *http.Server
