@@ -168,6 +168,21 @@ func TestThreeNodeNetwork(t *testing.T) {
 	<-w.procs[primary].done
 	killed := time.Now()
 	alive := func(i int) bool { return i != primary }
+	// A survivor takes writes again once a new primary is elected (as the
+	// primary, or forwarding to it); until then it answers 503, never
+	// anything else, and never hangs.
+	s := (primary + 1) % 3
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		status, h, body := call(t, w.admin[s], "POST", "https://"+w.procs[s].addr+"/app/transactions?api-version=2022-05-13", `{"contents":"survivor"}`)
+		if status == 200 {
+			w.waitReadable(t, s, h.Get("x-ms-ccf-transaction-id"), "survivor")
+			break
+		}
+		if e, _ := body["error"].(map[string]any); status != 503 || e["code"] != "ServiceUnavailable" || time.Now().After(deadline) {
+			t.Fatalf("a write on survivor %d after the primary's death: %d %v", s, status, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process, bounded by the deadline
+	}
 	after, newPrimary := w.appendOnPrimary(t, "after failover", alive)
 	for i := range w.procs {
 		if alive(i) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/transport"
@@ -44,6 +45,12 @@ const ForwardedPrefix = "/forwarded"
 // as JSON {"kind":"certificate"|"jwt","id":...}. Read only on the
 // node-to-node route.
 const forwardedPrincipalHeader = "X-Ledgerd-Forwarded-Principal"
+
+// forwardTimeout bounds a forwarded request, the primary's answer
+// included (a write waits to be sequenced, a user change to be committed:
+// well under this on a healthy network), so that a stalled primary costs
+// the client a clear 503 rather than its own timeout.
+const forwardTimeout = 10 * time.Second
 
 // Forwarder sends req to the node whose Raft id is raftID over the
 // node-to-node channel, mutually authenticated (transport.Transport.Do).
@@ -162,10 +169,17 @@ func (s *Server) forward(c *call) error {
 	if c.who.ID != "" {
 		req.Header.Set(forwardedPrincipalHeader, encodePrincipal(c.who))
 	}
-	resp, err := s.cfg.Forward(c.r.Context(), primary, req)
+	ctx, cancel := context.WithTimeout(c.r.Context(), forwardTimeout)
+	defer cancel()
+	resp, err := s.cfg.Forward(ctx, primary, req.WithContext(ctx))
 	if err != nil {
 		if ctxErr := c.r.Context().Err(); ctxErr != nil {
 			return ctxErr
+		}
+		if ctx.Err() != nil {
+			s.log.Warn("the primary did not answer a forwarded request in time", "route", c.ep.name(), "primary_raft_id", primary, "timeout", forwardTimeout)
+			return newError(http.StatusServiceUnavailable, codeUnavailable,
+				"This node is a backup; the primary (Raft id %d) did not answer the forwarded request within %s, so its effect, if any, is unknown. Retry shortly.", primary, forwardTimeout)
 		}
 		s.log.Warn("couldn't forward a request to the primary", "route", c.ep.name(), "primary_raft_id", primary, "err", err)
 		return newError(http.StatusServiceUnavailable, codeUnavailable,
