@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/api"
@@ -75,6 +76,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}()
 	defer netw.tr.Close()
 	netw.attach(n)
+	// Writes a backup receives come here over the node-to-node interface,
+	// once this node serves its API (503 until then).
+	var apiSrv atomic.Pointer[api.Server]
+	netw.tr.Handle(api.ForwardedPrefix+"/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if srv := apiSrv.Load(); srv != nil {
+			srv.ForwardedHandler().ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":{"code":"ServiceUnavailable","message":"The primary is starting; retry shortly."}}`))
+	}))
 	go netw.tr.Serve(pln)
 	nctx, stopNetwork := context.WithCancel(ctx)
 	defer stopNetwork()
@@ -90,8 +103,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	// Writes a backup receives come here over the node-to-node interface.
-	netw.tr.Handle(api.ForwardedPrefix+"/", srv.ForwardedHandler())
+	apiSrv.Store(srv)
 	if status := gov.ServiceStatus(n.Reader.State()); status != tables.ServiceOpen {
 		fmt.Fprintf(stdout, "service status: %s (/app/* is refused until the members open the service with a transition_service_to_open proposal)\n", status)
 	}
