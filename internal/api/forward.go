@@ -34,7 +34,7 @@ import (
 // principal header, and the node-to-node interface admits nodes only.
 //
 // Session consistency (CCF): once a request of a connection has been
-// forwarded, the connection's later /app/ requests are forwarded too while
+// forwarded, the connection's later /app/ and /gov/ requests are forwarded too while
 // this node is not the primary, so the client reads its own writes.
 
 // ForwardedPrefix is the path prefix of forwarded requests on the
@@ -117,7 +117,7 @@ func (ep *endpoint) writes() bool {
 }
 
 // shouldForward reports whether c goes to the primary: a write, or any
-// /app/ request of a connection whose writes were forwarded, received by a
+// /app/ or /gov/ request of a connection whose writes were forwarded, received by a
 // backup of a network (Config.Forward set), and not itself forwarded.
 func (s *Server) shouldForward(c *call) bool {
 	if s.cfg.Forward == nil || s.reads.IsPrimary() {
@@ -130,7 +130,7 @@ func (s *Server) shouldForward(c *call) bool {
 		return true
 	}
 	sess := sessionOf(c.r.Context())
-	return sess != nil && sess.forwarding.Load() && strings.HasPrefix(c.r.URL.Path, "/app/")
+	return sess != nil && sess.forwarding.Load() && (strings.HasPrefix(c.r.URL.Path, "/app/") || strings.HasPrefix(c.r.URL.Path, "/gov/"))
 }
 
 // hopHeaders are not forwarded either way (RFC 9110 §7.6.1), nor are

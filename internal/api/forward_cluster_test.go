@@ -220,6 +220,16 @@ func TestForwardingInProcess(t *testing.T) {
 		t.Fatalf("the backup's entry of an id it has not received: %+v", got)
 	}
 
+	// Governance through the cut-off backup: the member's proposal is
+	// forwarded (the primary verifies its signature), and the same
+	// connection reads it back; another connection to the backup does not
+	// find it.
+	p := backup.proposeOK(0, setUserProposal(newCredential(t, "new user"), "Reader"))
+	if got := backup.proposal(p.ProposalID); got.ProposalID != p.ProposalID || got.ProposalState != "Open" {
+		t.Fatalf("the proposal read back on the same connection: %+v", got)
+	}
+	backup.client(nil).get("/gov/members/proposals/" + p.ProposalID + govV).expect(404, "")
+
 	w.net.mu.Lock()
 	w.net.cut[3] = false
 	w.net.mu.Unlock()
