@@ -228,7 +228,7 @@ func TestForwardingInProcess(t *testing.T) {
 	if got := backup.proposal(p.ProposalID); got.ProposalID != p.ProposalID || got.ProposalState != "Open" {
 		t.Fatalf("the proposal read back on the same connection: %+v", got)
 	}
-	backup.client(nil).get("/gov/members/proposals/" + p.ProposalID + govV).expect(404, "")
+	backup.client(nil).get("/gov/members/proposals/"+p.ProposalID+govV).expect(404, "")
 
 	w.net.mu.Lock()
 	w.net.cut[3] = false
