@@ -298,9 +298,7 @@ func TestTornTailIsRecovered(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open after a torn tail: %v", err)
 			}
-			if got := n.LastSeqno(); got != last.seqno {
-				t.Fatalf("recovered to %d, want %d", got, last.seqno)
-			}
+			recoveredTo(t, n, last.seqno)
 			appendAndAudit(t, n, dir)
 		})
 	}
@@ -338,11 +336,37 @@ func TestTruncatedCommittedTailIsRefused(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open with the override: %v", err)
 			}
-			if got := n.LastSeqno(); got != last.seqno-1 {
-				t.Fatalf("recovered to %d, want %d", got, last.seqno-1)
-			}
+			recoveredTo(t, n, last.seqno-1)
 			appendAndAudit(t, n, dir)
 		})
+	}
+}
+
+// recoveredTo checks that n recovered its log to want: a node that starts
+// primary begins a new view (Raft's empty entry) and signs it at once
+// (internal/node/doc.go, Failover), so once that signature is committed,
+// every entry after want must be of the new view, and want of an older one
+// (a torn tail taken for an entry would sit after want in the old view).
+func recoveredTo(t *testing.T, n *node.Node, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.CommittedSeqno() <= want {
+		if time.Now().After(deadline) {
+			n.Close()
+			t.Fatalf("the node did not commit its new view's signature after %d (committed %d, last %d)", want, n.CommittedSeqno(), n.LastSeqno())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the node's commit, bounded by the deadline
+	}
+	view := n.CommittedTxID().View
+	if n.Status(node.TxID{View: view, Seqno: want}) == node.StatusCommitted {
+		n.Close()
+		t.Fatalf("seqno %d is of the node's new view %d: the recovered log did not end there", want, view)
+	}
+	for s := want + 1; s <= n.CommittedSeqno(); s++ {
+		if st := n.Status(node.TxID{View: view, Seqno: s}); st != node.StatusCommitted {
+			n.Close()
+			t.Fatalf("seqno %d after the recovered %d is not of the new view %d (%v): the log was not cut at %d", s, want, view, st, want)
+		}
 	}
 }
 
