@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/join"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/internal/tables"
 	"github.com/ledgerd/ledgerd/internal/transport"
@@ -34,12 +39,27 @@ type network struct {
 	// bootstrap are the peers a joined node was given: trusted and reached
 	// until its copy of the nodes table has a record of them.
 	bootstrap []join.Peer
+	// rpcAddr and peerAddr are the addresses this node serves on now;
+	// lastPublish is when a backup last asked the primary to record them.
+	rpcAddr, peerAddr string
+	lastPublish       time.Time
+}
+
+// addressesPath is the node-to-node route on which a backup asks the
+// primary to record the addresses it serves on now (after a restart on
+// other addresses: a backup cannot write its own record).
+const addressesPath = "/ledgerd/node/addresses"
+
+// nodeAddresses is addressesPath's request body.
+type nodeAddresses struct {
+	RPCAddress  string `json:"rpc_address"`
+	PeerAddress string `json:"node_to_node_address"`
 }
 
 // newNetwork builds the transport of a node whose identities are ids and
 // Raft id is raftID. Its callbacks reach the node once attach is called.
-func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, log *slog.Logger) (*network, error) {
-	w := &network{self: raftID, log: log, peers: map[uint64]string{}, bootstrap: bootstrap}
+func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, rpcAddr, peerAddr string, log *slog.Logger) (*network, error) {
+	w := &network{self: raftID, log: log, peers: map[uint64]string{}, bootstrap: bootstrap, rpcAddr: rpcAddr, peerAddr: peerAddr}
 	tr, err := transport.New(transport.Config{
 		RaftID:      raftID,
 		Cert:        ids.Node.TLSCertificate(ids.Service),
@@ -66,6 +86,7 @@ func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, 
 		return nil, err
 	}
 	w.tr = tr
+	tr.Handle(addressesPath, http.HandlerFunc(w.serveAddresses))
 	return w, nil
 }
 
@@ -154,6 +175,7 @@ func (w *network) sync(ctx context.Context) {
 		}
 	}
 	if !n.IsPrimary() {
+		w.publishAddresses(ctx, n)
 		return
 	}
 	trusted = slices.DeleteFunc(trusted, func(t trustedNode) bool { return t.info.Status != tables.NodeTrusted })
@@ -184,4 +206,95 @@ func (w *network) changeVoters(ctx context.Context, n *node.Node, cc raftpb.Conf
 		return
 	}
 	w.log.Info("configuration changed", "change", cc.Type.String(), "node_id", nodeID, "raft_id", cc.NodeID, "transaction_id", id.String())
+}
+
+// publishAddresses: a backup whose record names other addresses than the
+// ones it serves on asks the primary (whichever peer answers as primary) to
+// record its own, at most every 2 s, so that its peers reach it again.
+func (w *network) publishAddresses(ctx context.Context, n *node.Node) {
+	if time.Since(w.lastPublish) < 2*time.Second {
+		return
+	}
+	raw, ok := n.Reader.State().Get(tables.NodesInfoMap, []byte(w.tr.NodeID()))
+	if !ok {
+		return
+	}
+	var info tables.NodeInfo
+	if json.Unmarshal(raw, &info) != nil || recordsAddresses(info, w.rpcAddr, w.peerAddr) {
+		return
+	}
+	w.lastPublish = time.Now()
+	body, _ := json.Marshal(nodeAddresses{RPCAddress: w.rpcAddr, PeerAddress: w.peerAddr})
+	for raftID := range w.peers {
+		req, err := http.NewRequest("POST", addressesPath, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := w.tr.Do(rctx, raftID, req)
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+		}
+		cancel()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			w.log.Info("asked the primary to record this node's addresses", "rpc_address", w.rpcAddr, "node_to_node_address", w.peerAddr)
+			return
+		}
+	}
+}
+
+// recordsAddresses reports whether a record names these addresses.
+func recordsAddresses(info tables.NodeInfo, rpcAddr, peerAddr string) bool {
+	return info.RPCInterfaces[tables.PrimaryRPCInterface].PublishedAddress == rpcAddr &&
+		info.NodeToNodeInterface != nil && info.NodeToNodeInterface.PublishedAddress == peerAddr
+}
+
+// serveAddresses serves addressesPath on the primary: the calling node
+// (authenticated by the transport, Trusted) has its record's addresses set
+// to the ones it sends, in a transaction answered once committed; its other
+// fields are kept.
+func (w *network) serveAddresses(rw http.ResponseWriter, r *http.Request) {
+	peer, ok := transport.PeerNodeID(r.Context())
+	n := w.n.Load()
+	switch {
+	case !ok || r.Method != http.MethodPost:
+		http.Error(rw, "forbidden", http.StatusForbidden)
+		return
+	case n == nil || !n.IsPrimary():
+		http.Error(rw, "not the primary", http.StatusServiceUnavailable)
+		return
+	}
+	var a nodeAddresses
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&a); err != nil {
+		http.Error(rw, "bad request", http.StatusBadRequest)
+		return
+	}
+	if (&join.Request{RPCAddress: a.RPCAddress, PeerAddress: a.PeerAddress}).CheckAddresses() != nil {
+		http.Error(rw, "bad addresses", http.StatusBadRequest)
+		return
+	}
+	_, err := n.Exec(r.Context(), node.UntilCommitted, func(st *node.State) ([]ledger.MapWrites, error) {
+		raw, ok := st.Get(tables.NodesInfoMap, []byte(peer))
+		if !ok {
+			return nil, errors.New("no record")
+		}
+		var info tables.NodeInfo
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(raw, &info) != nil || json.Unmarshal(raw, &fields) != nil || info.Status != tables.NodeTrusted {
+			return nil, errors.New("not a Trusted node")
+		}
+		if recordsAddresses(info, a.RPCAddress, a.PeerAddress) {
+			return nil, nil
+		}
+		fields["rpc_interfaces"] = tables.Value(map[string]tables.Iface{tables.PrimaryRPCInterface: {PublishedAddress: a.RPCAddress}})
+		fields["node_to_node_interface"] = tables.Value(tables.Iface{PublishedAddress: a.PeerAddress})
+		return []ledger.MapWrites{{Name: tables.NodesInfoMap, Writes: []ledger.KV{{Key: []byte(peer), Value: tables.Value(fields)}}}}, nil
+	})
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusConflict)
+		return
+	}
+	w.log.Info("recorded a node's new addresses", "node_id", peer, "rpc_address", a.RPCAddress, "node_to_node_address", a.PeerAddress)
+	rw.WriteHeader(http.StatusOK)
 }

@@ -442,3 +442,37 @@ func TestRetiredNodeLeavesTheNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupRestartsOnNewAddresses: a backup restarted on other client and
+// node-to-node addresses asks the primary to record them (it cannot write
+// its own record), so that its peers reach it again: it catches up on what
+// was written while it was away, and the node table names its new address.
+func TestBackupRestartsOnNewAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three ledgerd processes")
+	}
+	w := startNetwork(t)
+	all := func(int) bool { return true }
+	_, primary := w.appendOnPrimary(t, "before", all)
+	b := (primary + 1) % 3
+	w.procs[b].stop(t)
+	away, _ := w.appendOnPrimary(t, "while away", func(i int) bool { return i != b })
+	w.peers[b] = freeAddr(t)
+	w.procs[b] = startLedgerd(t, w.bin, "--data", w.dirs[b], "--election-timeout", "500ms",
+		"--listen", freeAddr(t), "--peer-listen", w.peers[b])
+	w.waitReadable(t, b, away, "while away")
+	_, _, self := call(t, w.admin[b], "GET", "https://"+w.procs[b].addr+"/node/network/nodes/self", "")
+	id, _ := self["node_id"].(string)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, _, rec := call(t, w.admin[primary], "GET", "https://"+w.procs[primary].addr+"/node/network/nodes/"+id, "")
+		n2n, _ := rec["node_to_node_interface"].(map[string]any)
+		if n2n["published_address"] == w.peers[b] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the primary's record of node %s: %v, want node-to-node address %s", id, rec, w.peers[b])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -168,7 +168,7 @@ func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr stri
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	netw, err := newNetwork(ids, raftID, m.Peers, log)
+	netw, err := newNetwork(ids, raftID, m.Peers, rpcAddr, peerAddr, log)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}

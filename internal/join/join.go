@@ -118,12 +118,21 @@ func (r *Request) Check() (*x509.CertificateRequest, error) {
 	if _, err := ParseEncryptionKey(r.EncryptionKey); err != nil {
 		return nil, err
 	}
-	for what, addr := range map[string]string{"rpc_address": r.RPCAddress, "node_to_node_address": r.PeerAddress} {
-		if err := checkAddress(addr); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
+	if err := r.CheckAddresses(); err != nil {
+		return nil, err
 	}
 	return csr, nil
+}
+
+// CheckAddresses checks the request's two addresses (host:port, a port of
+// 1-65535).
+func (r *Request) CheckAddresses() error {
+	for what, addr := range map[string]string{"rpc_address": r.RPCAddress, "node_to_node_address": r.PeerAddress} {
+		if err := checkAddress(addr); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
 }
 
 func checkAddress(addr string) error {
