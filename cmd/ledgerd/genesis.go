@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/ledgerd/ledgerd/internal/attest"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -54,7 +53,7 @@ func planGenesis(cfg config, fresh bool, secret []byte, log *slog.Logger) (*gene
 	g := gov.Genesis{}
 	// The join policy admits nodes running this very binary, as CCF
 	// admits the first node's measurement.
-	platform, err := attest.NewVirtual("")
+	platform, err := thisPlatform()
 	if err != nil {
 		return nil, err
 	}

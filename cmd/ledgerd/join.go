@@ -186,7 +186,7 @@ func joinRequest(cfg config, key *ecdsa.PrivateKey, encPub, rpcAddr, peerAddr st
 	if err != nil {
 		return join.Request{}, tls.Certificate{}, err
 	}
-	platform, err := attest.NewVirtual("")
+	platform, err := thisPlatform()
 	if err != nil {
 		return join.Request{}, tls.Certificate{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -295,7 +296,7 @@ func waitFounded(ctx context.Context, n *node.Node, nodeID string, joined bool) 
 
 // newServer builds the API server.
 func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int, ifaces api.Interfaces, forward api.Forwarder, log *slog.Logger) (*api.Server, error) {
-	platform, err := attest.NewVirtual("")
+	platform, err := thisPlatform()
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +390,7 @@ func nodeSyncInterval(d duration) time.Duration {
 // ownQuote is this node's virtual quote, over the SHA-256 of its public key,
 // as its record in the nodes table carries it.
 func ownQuote(ids *identity.Identities) (*tables.NodeQuoteInfo, error) {
-	platform, err := attest.NewVirtual("")
+	platform, err := thisPlatform()
 	if err != nil {
 		return nil, err
 	}
@@ -403,3 +404,8 @@ func ownQuote(ids *identity.Identities) (*tables.NodeQuoteInfo, error) {
 	}
 	return &tables.NodeQuoteInfo{Format: platform.Format(), Quote: raw}, nil
 }
+
+// thisPlatform is the virtual attestation platform of the running binary,
+// measured once (hashing the binary) however many times start-up needs it:
+// the join policy at genesis, the join request, the node's record, the API.
+var thisPlatform = sync.OnceValues(func() (*attest.Virtual, error) { return attest.NewVirtual("") })

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -121,22 +122,12 @@ func committedMemberStatus(st *node.State, id string) string {
 	if !ok {
 		return ""
 	}
-	return gov.MemberStatus(committedInfo{id, raw}, id)
-}
-
-// committedInfo is a one-entry State holding a member's committed info.
-type committedInfo struct {
-	id  string
-	raw []byte
-}
-
-func (c committedInfo) Get(name string, key []byte) ([]byte, bool) {
-	if name == tables.MembersInfoMap && string(key) == c.id {
-		return c.raw, true
+	var info tables.MemberInfo
+	if json.Unmarshal(raw, &info) != nil {
+		return ""
 	}
-	return nil, false
+	return info.Status
 }
-func (committedInfo) Range(string, func(key, value []byte) bool) {}
 
 func parseMemberCert(certPEM []byte) (*x509.Certificate, error) {
 	for rest := certPEM; ; {

@@ -199,18 +199,17 @@ const PrimaryHeader = "x-ledgerd-primary"
 // primaryRPCAddress is the client address of the primary this node knows
 // of, from its record in the nodes table ("" if unknown).
 func (s *Server) primaryRPCAddress() string {
-	lead := s.reads.RaftInfo().Leader
-	if lead == 0 {
+	id, ok := s.nodeIDOfRaft(s.reads.RaftInfo().Leader)
+	if !ok {
 		return ""
 	}
-	var addr string
-	s.reads.State().Range(tables.NodesInfoMap, func(_, v []byte) bool {
-		var n tables.NodeInfo
-		if json.Unmarshal(v, &n) == nil && n.RaftID == lead {
-			addr = n.RPCInterfaces[tables.PrimaryRPCInterface].PublishedAddress
-			return false
-		}
-		return true
-	})
-	return addr
+	raw, ok := s.reads.State().Get(tables.NodesInfoMap, []byte(id))
+	if !ok {
+		return ""
+	}
+	var n tables.NodeInfo
+	if json.Unmarshal(raw, &n) != nil {
+		return ""
+	}
+	return n.RPCInterfaces[tables.PrimaryRPCInterface].PublishedAddress
 }
