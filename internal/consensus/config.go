@@ -97,7 +97,13 @@ func NewRawNode(c Config, storage *Storage, applied uint64) (*raft.RawNode, erro
 		// primary.
 		DisableProposalForwarding: true,
 		PreVote:                   true,
-		Logger:                    raftLogger{c.Logger.With("component", "raft")},
+		// A leader that applies its own removal (a retired node's, once
+		// committed) steps down at once: a removed node must not go on
+		// serving writes and signing (CCF's retired node). Without it
+		// etcd raft keeps it leading the new configuration.
+		// TestRandomFaults' membership steps fail without it.
+		StepDownOnRemoval: true,
+		Logger:            raftLogger{c.Logger.With("component", "raft")},
 	}
 	rn, err := raft.NewRawNode(rc)
 	if err != nil {

@@ -74,11 +74,19 @@
 // through 10,000 randomised steps: messages dropped, delayed and
 // reordered, partitions and heals, a slow disk (fsyncs held), power cuts
 // (a simulated disk that keeps only what was fsynced) and clean restarts,
-// appends to random members;
+// configuration changes (a new node joins as a voter and catches up from
+// the log; a member, the primary included, is removed), appends to random
+// members;
 // after every step, every write seen Committed is Committed with its
 // contents wherever committed that far, committed ledger bytes are
-// identical on all members, its receipt verifies, and no write seen
-// Invalid is ever Committed. Its fault schedule is a function of the seed
+// identical on all members, its receipt verifies, no write seen
+// Invalid is ever Committed, and a removed node that has applied its
+// removal sends no new entry, is not primary and has no later signature
+// committed (Raft runs with StepDownOnRemoval: without it a removed
+// primary goes on leading and signing, and the test fails). A removed
+// node applies its removal only if it hears of its commit (etcd raft
+// applies a configuration once committed; CCF's at once): one that does
+// not is shut down by its operator, as the test does. Its fault schedule is a function of the seed
 // (LEDGERD_FAULT_SEED, printed); the nodes' goroutines interleave with it
 // as the scheduler decides, so a seed reproduces the faults, not every
 // interleaving.

@@ -37,6 +37,10 @@ type faultNet struct {
 	flight []inFlight
 	group  map[uint64]int  // partition group of each node; all 0 when healed
 	down   map[uint64]bool // crashed members: nothing they send gets out
+	// sentMax is the highest log index each node has sent in entries
+	// (MsgApp): a node's entries reach others only through its own sends
+	// first, so a removed node's sends show whether it went on leading.
+	sentMax map[uint64]uint64
 }
 
 type inFlight struct {
@@ -52,6 +56,9 @@ func (t faultTransport) Send(msgs []raftpb.Message) {
 	for _, m := range msgs {
 		if t.net.down[m.From] {
 			continue
+		}
+		if k := len(m.Entries); k > 0 {
+			t.net.sentMax[m.From] = max(t.net.sentMax[m.From], m.Entries[k-1].Index)
 		}
 		t.net.flight = append(t.net.flight, inFlight{m: m})
 	}
@@ -71,7 +78,8 @@ type faultNode struct {
 	// were compared with the canonical prefix and whose writes reported
 	// Committed were read back. Reset when it restarts.
 	checked uint64
-	life    int // times opened
+	life    int  // times opened
+	gone    bool // decommissioned (removed from the service and shut down): never restarted
 }
 
 // answer is a write answered (Pending) by a primary.
@@ -103,6 +111,19 @@ type faultRun struct {
 	canonical map[uint64][32]byte // seqno -> SHA-256 of its committed ledger bytes
 	writes    int
 	stats     map[string]int
+	// Membership (membership_test.go): the configuration's voters as the
+	// committed conf changes left it, the one change in flight, the
+	// removed nodes, and the data directory's parent of new members.
+	voters  map[uint64]bool
+	change  *confChange
+	removed map[uint64]*removal
+	signers map[string]uint64 // signer node id -> Raft id
+	sigBy   map[uint64]string // committed signature seqno -> signer node id
+	base    string
+	initial int // founding members
+	// converging: the faults have stopped; removed nodes are shut down
+	// as soon as their removal is seen committed.
+	converging bool
 }
 
 type pendingWrite struct {
@@ -153,10 +174,15 @@ func TestRandomFaults(t *testing.T) {
 func runFaults(t *testing.T, seed uint64, members, steps int) {
 	r := &faultRun{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		net:       &faultNet{group: map[uint64]int{}, down: map[uint64]bool{}},
+		net:       &faultNet{group: map[uint64]int{}, down: map[uint64]bool{}, sentMax: map[uint64]uint64{}},
 		canonical: map[uint64][32]byte{},
 		bodies:    map[string]node.TxID{},
 		stats:     map[string]int{},
+		voters:    map[uint64]bool{},
+		removed:   map[uint64]*removal{},
+		signers:   map[string]uint64{},
+		sigBy:     map[uint64]string{},
+		initial:   members,
 	}
 	r.start(members)
 	defer func() {
@@ -166,26 +192,25 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 			}
 		}
 	}()
-	maxDown := (members - 1) / 2
 	for r.step = 0; r.step < steps; r.step++ {
-		switch x := r.rng.IntN(100); {
-		case x < 40:
+		switch x := r.rng.IntN(1000); {
+		case x < 400:
 			r.deliver(0.05, 0.2, 3)
-		case x < 65:
+		case x < 650:
 			r.tick()
-		case x < 87:
+		case x < 858:
 			r.submit()
-		case x < 90:
+		case x < 870:
+			r.reconfigure() // a member added or removed (membership_test.go)
+		case x < 900:
 			r.partition()
-		case x < 94:
+		case x < 940:
 			r.heal()
-		case x < 96:
-			if r.down() < maxDown {
-				r.crash()
-			}
-		case x < 98:
+		case x < 960:
+			r.crash()
+		case x < 980:
 			r.restart()
-		case x < 99:
+		case x < 990:
 			r.holdSyncs()
 		default:
 			r.releaseSyncs()
@@ -193,8 +218,8 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 		r.check()
 	}
 	r.converge()
-	t.Logf("%d members, %d steps: %v; %d writes submitted, %d answered (Pending), %d seen Committed, %d seen Invalid, %d committed seqnos compared",
-		members, steps, r.stats, r.writes, r.nAnswered, len(r.committed), len(r.invalid), len(r.canonical))
+	t.Logf("%d members, %d steps: %v; %d writes submitted, %d answered (Pending), %d seen Committed, %d seen Invalid, %d committed seqnos compared; voters at the end %v",
+		members, steps, r.stats, r.writes, r.nAnswered, len(r.committed), len(r.invalid), len(r.canonical), r.memberIDs())
 	if len(r.committed) == 0 {
 		t.Fatal("no write committed: the run exercised nothing")
 	}
@@ -202,6 +227,7 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 
 func (r *faultRun) start(members int) {
 	base := r.t.TempDir()
+	r.base = base
 	peers := make([]uint64, members)
 	for i := range peers {
 		peers[i] = uint64(i + 1)
@@ -227,20 +253,31 @@ func (r *faultRun) start(members int) {
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		m := &faultNode{id: id, disk: simdisk.New(simdisk.Options{}), gate: &syncGate{}, clock: &fakeClock{}, ticks: make(chan time.Time)}
-		m.cfg = node.Config{
-			Dir: "/data", Identities: ids, Logger: quietLogger(),
-			Raft:        consensus.Config{ID: id, Peers: peers, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1},
-			Transport:   faultTransport{r.net},
-			NoBootstrap: id != 1,
-			Ticks:       m.ticks,
-			ChunkSize:   4 << 10,
-			SnapshotTxs: 50,
-		}
-		m.clock.set(&m.cfg)
-		r.nodes = append(r.nodes, m)
-		r.open(m)
+		r.voters[id] = true
+		r.addNode(id, ids, consensus.Config{ID: id, Peers: peers}, id != 1)
 	}
+}
+
+// addNode opens a new node: a founding member (raft's Peers set) or a
+// joiner (raft.Joining: no configuration until the leader's log gives it
+// one).
+func (r *faultRun) addNode(id uint64, ids *identity.Identities, rc consensus.Config, noBootstrap bool) *faultNode {
+	m := &faultNode{id: id, disk: simdisk.New(simdisk.Options{}), gate: &syncGate{}, clock: &fakeClock{}, ticks: make(chan time.Time)}
+	rc.TickInterval, rc.ElectionTicks, rc.HeartbeatTicks = 10*time.Millisecond, 10, 1
+	m.cfg = node.Config{
+		Dir: "/data", Identities: ids, Logger: quietLogger(),
+		Raft:        rc,
+		Transport:   faultTransport{r.net},
+		NoBootstrap: noBootstrap,
+		Ticks:       m.ticks,
+		ChunkSize:   4 << 10,
+		SnapshotTxs: 50,
+	}
+	m.clock.set(&m.cfg)
+	r.signers[ids.Node.ID] = id
+	r.nodes = append(r.nodes, m)
+	r.open(m)
+	return m
 }
 
 func (r *faultRun) open(m *faultNode) {
@@ -277,7 +314,27 @@ func (r *faultRun) readable() []*faultNode {
 	return l
 }
 
-func (r *faultRun) down() int { return len(r.nodes) - len(r.live()) }
+// downVoters counts the voters that are down.
+func (r *faultRun) downVoters() int {
+	k := 0
+	for _, m := range r.nodes {
+		if m.n == nil && !m.gone && r.voters[m.id] {
+			k++
+		}
+	}
+	return k
+}
+
+// down counts the nodes that are down and will be restarted.
+func (r *faultRun) down() int {
+	k := 0
+	for _, m := range r.nodes {
+		if m.n == nil && !m.gone {
+			k++
+		}
+	}
+	return k
+}
 
 // deliver hands the messages in flight to their members: each is dropped
 // with probability drop, else held back with probability delay (at most
@@ -387,12 +444,16 @@ func (r *faultRun) heal() {
 	clear(r.net.group)
 }
 
-// crash stops a random live member: half the time by a power cut (it is
-// cut off the network, then restarts on what its disk had fsynced), else
-// by a clean close.
+// crash stops a random live node, unless it is a voter and a minority of
+// the voters is down already: half the time by a power cut (it is cut off
+// the network, then restarts on what its disk had fsynced), else by a
+// clean close.
 func (r *faultRun) crash() {
 	l := r.live()
 	m := l[r.rng.IntN(len(l))]
+	if r.voters[m.id] && r.downVoters() >= (len(r.voters)-1)/2 {
+		return
+	}
 	r.net.mu.Lock()
 	r.net.down[m.id] = true
 	r.net.mu.Unlock()
@@ -409,7 +470,7 @@ func (r *faultRun) crash() {
 
 func (r *faultRun) restart() {
 	for _, m := range r.nodes {
-		if m.n == nil {
+		if m.n == nil && !m.gone {
 			r.stats["restart"]++
 			r.net.mu.Lock()
 			r.net.down[m.id] = false
@@ -589,6 +650,7 @@ func (r *faultRun) check() {
 	for _, m := range live {
 		r.checkMember(m)
 	}
+	r.checkMembership(live)
 	if r.step%50 == 0 {
 		r.checkInvalid()
 	}
@@ -648,6 +710,7 @@ func (r *faultRun) checkMember(m *faultNode) {
 		h := sha256.Sum256(raw)
 		if want, ok := r.canonical[s]; !ok {
 			r.canonical[s] = h
+			r.committedSignature(s, raw)
 		} else if h != want {
 			r.fatalf("member %d: committed seqno %d differs from another member's", m.id, s)
 		}
@@ -664,6 +727,8 @@ func (r *faultRun) checkMember(m *faultNode) {
 // commit on all of them.
 func (r *faultRun) converge() {
 	r.t.Helper()
+	r.converging = true // removed nodes are shut down once their removal is seen committed
+	r.decommission(true)
 	r.heal()
 	for _, m := range r.nodes {
 		m.gate.release()
@@ -707,8 +772,8 @@ func (r *faultRun) converge() {
 			last, final = answer{}, ""
 			continue
 		}
-		done := true
-		for _, m := range r.nodes {
+		done := r.change == nil // a change in flight is seen through first
+		for _, m := range r.members() {
 			if m.n.CommittedSeqno() < max(maxCommitted, last.id.Seqno) || m.n.Status(last.id) != node.StatusCommitted {
 				done = false
 			}
@@ -717,20 +782,23 @@ func (r *faultRun) converge() {
 			break
 		}
 	}
-	// Every member holds the same committed bytes up to the lowest commit.
-	low := r.nodes[0].n.CommittedSeqno()
-	for _, m := range r.nodes {
+	// Every member (joined ones too: they caught up from the log) holds
+	// the same committed bytes up to the lowest commit.
+	members := r.members()
+	first := members[0]
+	low := first.n.CommittedSeqno()
+	for _, m := range members {
 		low = min(low, m.n.CommittedSeqno())
 	}
 	for s := uint64(1); s <= low; s++ {
-		want, _ := node.LedgerBytes(r.nodes[0].n, s)
-		for _, m := range r.nodes[1:] {
+		want, _ := node.LedgerBytes(first.n, s)
+		for _, m := range members[1:] {
 			if got, err := node.LedgerBytes(m.n, s); err != nil || !bytes.Equal(got, want) {
-				r.fatalf("after convergence, member %d's seqno %d differs from member 1's (%v)", m.id, s, err)
+				r.fatalf("after convergence, member %d's seqno %d differs from member %d's (%v)", m.id, s, first.id, err)
 			}
 		}
 	}
-	for _, m := range r.nodes {
+	for _, m := range members {
 		m.checked = 0
 		r.checkMember(m)
 		// Receipts from every member, for a sample of the writes it has
