@@ -3,6 +3,7 @@ module github.com/ledgerd/ledgerd
 go 1.26
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/dop251/goja v0.0.0-20260917113740-793a2a65c13b
 	go.etcd.io/raft/v3 v3.6.0
 )
