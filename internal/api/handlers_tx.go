@@ -194,8 +194,9 @@ func legacyReceiptOf(r *receipt.Receipt) (*legacyReceipt, error) {
 		Root: hex.EncodeToString(root[:]), Signature: r.Signature}, nil
 }
 
-// getCurrentEntry serves GET /app/transactions/current: the latest
-// committed entry of the collection, with its own transaction id.
+// getCurrentEntry serves GET /app/transactions/current: the latest entry
+// of the collection in the node's latest executed state (possibly still
+// Pending, as CCF's endpoints read), with its own transaction id.
 func (s *Server) getCurrentEntry(c *call) error {
 	coll, err := collectionOf(c.r.URL.Query(), c.d)
 	if err != nil {
