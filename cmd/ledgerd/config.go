@@ -29,6 +29,7 @@ type config struct {
 	SyncInterval      duration `json:"sync-interval"`
 	ElectionTimeout   duration `json:"election-timeout"`
 	ChunkSize         int64    `json:"chunk-size"`
+	SnapshotInterval  int      `json:"snapshot-tx-interval"`
 	MaxConnections    int      `json:"max-connections"`
 	Users             []string `json:"user"`
 	JWTIssuers        []string `json:"jwt-issuer"`
@@ -55,6 +56,7 @@ func defaultConfig() config {
 		SyncInterval:      duration(2 * time.Millisecond),
 		ElectionTimeout:   duration(time.Second),
 		ChunkSize:         5_000_000,
+		SnapshotInterval:  10_000,
 		JWTMaxLifetime:    duration(auth.DefaultMaxLifetime),
 		LogLevel:          "info",
 		LogFormat:         "text",
@@ -123,6 +125,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.SyncInterval, "sync-interval", "shortest `duration` between two fsyncs of the ledger (group commit; 0: none)")
 	fs.Var(&cfg.ElectionTimeout, "election-timeout", "`duration` a follower waits without hearing the primary before it stands for election (Raft's election timeout; heartbeats every tenth of it), e.g. 1s")
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
+	fs.IntVar(&cfg.SnapshotInterval, "snapshot-tx-interval", cfg.SnapshotInterval, "take a snapshot at the first signature of every `N` seqnos (CCF's snapshots.tx_count; the same on every node; 0: none)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most client connections open at once (0: RLIMIT_NOFILE minus a reserve for the ledger)")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
 	fs.Var(&listFlag{list: &cfg.JWTIssuers}, "jwt-issuer", "JWT issuer `ISSUER,AUDIENCE,JWKS[,NAMESPACE]` (JWKS: file or https URL; repeatable)")
@@ -228,6 +231,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxConnections < 0 {
 		return fmt.Errorf("--max-connections must not be negative (0: sized from RLIMIT_NOFILE), got %d", c.MaxConnections)
+	}
+	if c.SnapshotInterval < 0 {
+		return fmt.Errorf("--snapshot-tx-interval must be 0 (no snapshots) or positive, got %d", c.SnapshotInterval)
 	}
 	if c.ChunkSize < 1 || c.ChunkSize > 1<<32-1 {
 		return fmt.Errorf("--chunk-size must be between 1 and 4294967295 bytes, got %d", c.ChunkSize)

@@ -54,6 +54,9 @@
 //	                           tenth of D below 100ms); D is rounded down to whole ticks; the primary's
 //	                           heartbeat is every D/10. A primary's death is noticed within 2D
 //	--chunk-size BYTES         ledger chunk size (default 5000000)
+//	--snapshot-tx-interval N   take a snapshot at the first committed signature of every N seqnos (CCF's
+//	                           snapshots.tx_count, default 10000; 0: none): Data/snapshots/
+//	                           snapshot_<seqno>_<evidence seqno>.committed, the 5 latest kept
 //	--max-connections N        most client connections open at once (default: RLIMIT_NOFILE minus a
 //	                           reserve of a quarter, at least 128 and at most 1024, for the ledger's own
 //	                           files; a larger N is refused). At the limit a new connection replaces

@@ -174,20 +174,21 @@ func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr stri
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}
 	n, err := node.Open(node.Config{
-		Dir:               cfg.Data,
-		Identities:        ids,
-		Genesis:           plan.writes,
-		StartOpening:      cfg.StartOpening,
-		SignatureInterval: time.Duration(cfg.SignatureInterval),
-		SyncInterval:      nodeSyncInterval(cfg.SyncInterval),
-		ChunkSize:         cfg.ChunkSize,
-		Raft:              raftCfg,
-		Transport:         netw.tr,
-		NoBootstrap:       raftID != 1,
-		RPCAddress:        rpcAddr,
-		PeerAddress:       peerAddr,
-		Quote:             quote,
-		Logger:            log,
+		Dir:                cfg.Data,
+		Identities:         ids,
+		Genesis:            plan.writes,
+		StartOpening:       cfg.StartOpening,
+		SignatureInterval:  time.Duration(cfg.SignatureInterval),
+		SyncInterval:       nodeSyncInterval(cfg.SyncInterval),
+		ChunkSize:          cfg.ChunkSize,
+		SnapshotTxInterval: snapshotInterval(cfg.SnapshotInterval),
+		Raft:               raftCfg,
+		Transport:          netw.tr,
+		NoBootstrap:        raftID != 1,
+		RPCAddress:         rpcAddr,
+		PeerAddress:        peerAddr,
+		Quote:              quote,
+		Logger:             log,
 
 		UnsafeAcceptLostTail: cfg.UnsafeAcceptLostTail,
 	})
@@ -409,3 +410,12 @@ func ownQuote(ids *identity.Identities) (*tables.NodeQuoteInfo, error) {
 // measured once (hashing the binary) however many times start-up needs it:
 // the join policy at genesis, the join request, the node's record, the API.
 var thisPlatform = sync.OnceValues(func() (*attest.Virtual, error) { return attest.NewVirtual("") })
+
+// snapshotInterval is node.Config.SnapshotTxInterval for
+// --snapshot-tx-interval: 0 (none) is negative there.
+func snapshotInterval(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

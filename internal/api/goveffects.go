@@ -86,9 +86,12 @@ func (s *Server) govEffects(extra map[string]gov.EffectFunc) map[string]gov.Effe
 			s.node.RequestLedgerChunk()
 			return nil, nil
 		},
-		// ledgerd keeps no snapshots (a node's state checkpoint is its own,
-		// not a ledger artefact): accepted and recorded, it does nothing.
-		"node.triggerSnapshot": func(gov.State, []any) ([]ledger.MapWrites, error) { return nil, nil },
+		// A snapshot is taken at the primary's next signature (CCF's
+		// trigger_snapshot; see node/snapshot.go).
+		"node.triggerSnapshot": func(gov.State, []any) ([]ledger.MapWrites, error) {
+			s.node.RequestSnapshot()
+			return nil, nil
+		},
 	}
 	for name, f := range extra {
 		effects[name] = f

@@ -88,3 +88,25 @@ func (l *Ledger) rebuildViews() error {
 	}
 	return nil
 }
+
+// ViewStart says that the entries from Seqno on have View, until the next
+// ViewStart (CCF's view history).
+type ViewStart struct {
+	Seqno uint64 `json:"seqno"`
+	View  uint64 `json:"view"`
+}
+
+// Views returns the view history of the entries up to last: one ViewStart
+// per view, by seqno.
+func (l *Ledger) Views(last uint64) []ViewStart {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []ViewStart
+	for _, v := range l.views {
+		if v.seqno > last {
+			break
+		}
+		out = append(out, ViewStart{Seqno: v.seqno, View: v.view})
+	}
+	return out
+}

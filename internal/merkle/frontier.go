@@ -1,5 +1,10 @@
 package merkle
 
+import (
+	"fmt"
+	"math/bits"
+)
+
 // A Frontier is the right edge of a growing tree (a "compact range"): the
 // hashes of the complete subtrees that the leaves appended so far decompose
 // into, largest first, one per set bit of Size(). It computes roots over a
@@ -60,3 +65,19 @@ func (f *Frontier) push(leaf Hash, emit func(Hash)) {
 	f.hashes = append(f.hashes, h)
 	f.size++
 }
+
+// FrontierOf returns the Frontier of a tree of size leaves given its right
+// edge (the hashes of the complete subtrees size's set bits give, largest
+// first), as Tree.Edge returns it: untrusted input is checked for shape only.
+func FrontierOf(size uint64, hashes []Hash) (*Frontier, error) {
+	if size > MaxSize {
+		return nil, fmt.Errorf("merkle: frontier of %d leaves: %w", size, ErrOutOfRange)
+	}
+	if want := bits.OnesCount64(size); len(hashes) != want {
+		return nil, fmt.Errorf("merkle: a frontier of %d leaves has %d hashes, not %d", size, want, len(hashes))
+	}
+	return &Frontier{size: size, hashes: append([]Hash(nil), hashes...)}, nil
+}
+
+// Hashes returns the frontier's hashes, largest subtree first.
+func (f *Frontier) Hashes() []Hash { return append([]Hash(nil), f.hashes...) }

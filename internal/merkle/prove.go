@@ -171,3 +171,29 @@ func (t *Tree) readable(n, i uint64) error {
 	}
 	return nil
 }
+
+// Edge returns the right edge of the tree of the first n leaves
+// (n <= Size()): the hashes of the complete subtrees that n's set bits
+// give, largest first. With FrontierOf it is what a tree needs to go on
+// appending after leaf n-1 (a CCF snapshot's tree).
+func (t *Tree) Edge(n uint64) ([]Hash, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.f == nil {
+		return nil, ErrClosed
+	}
+	if n > t.edge.size {
+		return nil, fmt.Errorf("merkle: edge of %d leaves: size is %d: %w", n, t.edge.size, ErrOutOfRange)
+	}
+	if n == t.edge.size {
+		return append([]Hash(nil), t.edge.hashes...), nil
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	f, err := t.rightEdge(n)
+	if err != nil {
+		return nil, fmt.Errorf("merkle: edge of %d leaves: %w", n, err)
+	}
+	return append([]Hash(nil), f.hashes...), nil
+}

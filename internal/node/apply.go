@@ -61,6 +61,24 @@ func (n *Node) applyConfChange(e raftpb.Entry) error {
 // into the committed state and publishes target as the commit point. Chunk
 // files wholly at or below it become .committed.
 func (n *Node) commitTo(target uint64) error {
+	for _, s := range n.snapshotPointsIn(n.committed.Load(), target) {
+		if err := n.commitStep(s); err != nil {
+			return err
+		}
+		n.takeSnapshot(s)
+	}
+	if err := n.commitStep(target); err != nil {
+		return err
+	}
+	n.completeSnapshots(target)
+	return nil
+}
+
+// commitStep is commitTo without snapshots.
+func (n *Node) commitStep(target uint64) error {
+	if target <= n.committed.Load() {
+		return nil
+	}
 	k := n.state.commit(target)
 	if err := n.ledger.Commit(target); err != nil {
 		if !ledger.IsResourceExhausted(err) {

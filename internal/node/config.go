@@ -54,6 +54,14 @@ type Config struct {
 	// were appended, so that the replay after a crash stays bounded in
 	// bytes when entries are large. Default 128 MiB.
 	SnapshotBytes int64
+	// SnapshotTxInterval is CCF's snapshots.tx_count: every node takes a
+	// snapshot (snapshot.go) at the first committed signature of each
+	// window of this many seqnos, and the primary records its evidence.
+	// Default 10000 (CCF's default); negative: no snapshots.
+	SnapshotTxInterval int
+	// SnapshotsKept bounds the committed snapshot files kept in
+	// Dir/snapshots (the oldest are removed). Default 5.
+	SnapshotsKept int
 	// NoBootstrap stops this node from founding a new service: by default a
 	// node that finds no service record writes the genesis transaction
 	// (single node, or the first member of a new group). Set it on the
@@ -132,6 +140,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotTxs == 0 {
 		c.SnapshotTxs = 100_000
+	}
+	if c.SnapshotTxInterval == 0 {
+		c.SnapshotTxInterval = 10_000
+	}
+	if c.SnapshotsKept <= 0 {
+		c.SnapshotsKept = 5
 	}
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = 128 << 20

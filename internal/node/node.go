@@ -81,6 +81,13 @@ type Node struct {
 	execLock       chan struct{} // the executor's lock (Exec)
 	genesisQueued  bool
 
+	// Snapshots (snapshot.go). snapshotRequested: trigger_snapshot asked
+	// for one at the next signature; snapshotRequestedAt: that signature's
+	// seqno (loop-owned, as are pendingSnaps).
+	snapshotRequested   atomic.Bool
+	snapshotRequestedAt uint64
+	pendingSnaps        []*pendingSnapshot
+
 	// bytesSinceSnap is the bytes of entries appended since the last
 	// checkpoint (Config.SnapshotBytes). Loop-owned.
 	bytesSinceSnap int64
@@ -109,6 +116,7 @@ type Stats struct {
 
 type proposal struct {
 	writes []ledger.MapWrites
+	claims [32]byte // the transaction's claims digest (snapshot evidence)
 	fut    *Future
 	// queued is when a client's submission was queued (zero for the
 	// node's own: genesis, its record), for expireQueued.

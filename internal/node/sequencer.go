@@ -514,6 +514,7 @@ func (n *Node) index(raws [][]byte) error {
 			n.stats.Signatures.Add(1)
 		} else {
 			n.txsSinceSig++
+			n.noteSnapshotEvidence(e)
 		}
 		leaves = append(leaves, leaf)
 	}
@@ -743,7 +744,7 @@ func (n *Node) encodeBatch(ents []raftpb.Entry, batch []*proposal, view, next ui
 	}
 	encodeRange := func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			raw, err := n.encode(nil, view, next+uint64(i), batch[i].writes, 0, aeads(i))
+			raw, err := n.encodeTx(nil, view, next+uint64(i), batch[i].writes, 0, batch[i].claims, aeads(i))
 			if err != nil {
 				return err
 			}
@@ -839,10 +840,17 @@ func (n *Node) failStaleRekeys(batch []*proposal) []*proposal {
 // encode serialises a transaction at (view, seqno) as a CCF ledger entry,
 // its private domain encrypted with aead (the ledger secret of seqno).
 func (n *Node) encode(dst []byte, view, seqno uint64, writes []ledger.MapWrites, flags uint8, aead cipher.AEAD) ([]byte, error) {
+	return n.encodeTx(dst, view, seqno, writes, flags, [32]byte{}, aead)
+}
+
+// encodeTx is encode with the transaction's claims digest (CCF's claims:
+// the snapshot evidence carries the snapshot's digest).
+func (n *Node) encodeTx(dst []byte, view, seqno uint64, writes []ledger.MapWrites, flags uint8, claims [32]byte, aead cipher.AEAD) ([]byte, error) {
 	tx := ledger.Tx{
 		View:                 view,
 		Seqno:                seqno,
 		Flags:                flags,
+		ClaimsDigest:         claims,
 		CommitEvidenceDigest: n.evidence.digest(view, seqno),
 		Maps:                 writes,
 	}
@@ -885,6 +893,15 @@ func (n *Node) proposeSignature() error {
 		var flags uint8
 		if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize || n.chunkRequested.Swap(false) {
 			flags = ledger.FlagForceChunkAfter
+		}
+		// A snapshot is taken at this signature once it is committed: the
+		// chunk ends with it, so that a node joining from the snapshot
+		// writes the same chunk files as the others (CCF).
+		if n.snapshotPoint(seqno, n.lastSig) || n.snapshotRequested.Load() {
+			flags |= ledger.FlagForceChunkAfter
+			if n.snapshotRequested.Swap(false) {
+				n.snapshotRequestedAt = seqno
+			}
 		}
 		aead, err := n.aeadAt(seqno)
 		if err != nil {

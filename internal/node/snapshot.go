@@ -1,0 +1,536 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ledgerd/ledgerd/internal/durable"
+	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/merkle"
+	"github.com/ledgerd/ledgerd/internal/tables"
+	"github.com/ledgerd/ledgerd/receipt"
+)
+
+// CCF snapshots.
+//
+// Every node takes a snapshot at the first committed signature S of each
+// window of Config.SnapshotTxInterval seqnos (S / interval > previous
+// signature / interval: the same seqnos on every node, from the ledger
+// alone), and the primary also at the signature after trigger_snapshot.
+// The signature that will be snapshotted ends its chunk (CCF: a snapshot
+// starts a new ledger file), so a node that starts from the snapshot writes
+// the chunk files the others write. A snapshot is the committed state at S
+// (the checkpoint's serialisation: maps, query index, rekeys), the Merkle
+// tree's right edge at S and leaf S, the signature transaction at S, the
+// Raft configuration at S and the view history up to S: what a node needs to
+// go on from S+1.
+//
+// The primary then records the snapshot's evidence (CCF's
+// public:ccf.internal.snapshot_evidence: SHA-256 of the snapshot and S) in
+// a transaction at E whose claims digest is that SHA-256. Once E is
+// committed under a signature, each node whose own snapshot at S has that
+// digest (the bytes are deterministic) appends E's receipt and writes
+// Dir/snapshots/snapshot_S_E.committed (CCF's name); snapshots whose
+// evidence is not committed stay in memory (CCF writes them uncommitted; a
+// crash loses them here, and the next window takes another).
+// VerifySnapshot checks such a file against the service certificate alone.
+
+// snapshotDir is the directory of committed snapshot files, in Dir.
+const snapshotDir = "snapshots"
+
+// File layout: magic, u32 big-endian length and the body (JSON), u32
+// big-endian length and E's receipt (JSON; length 0 in no file written).
+// The evidence digest is SHA-256 of the body.
+var snapshotMagic = []byte("LDSNAP\x00\x01")
+
+// Bounds on untrusted input.
+const (
+	maxSnapshotBody    = 1 << 30
+	maxSnapshotPending = 5 // CCF's max_pending_snapshots_count
+)
+
+// snapshotBody is what a snapshot holds. Its JSON is deterministic (sorted
+// maps, Go's sorted map keys), so every node serialises the same bytes.
+type snapshotBody struct {
+	Format    int                     `json:"format"`
+	Seqno     uint64                  `json:"seqno"`
+	View      uint64                  `json:"view"`
+	Frontier  []string                `json:"frontier"` // right edge of the tree of leaves [0, Seqno)
+	Leaf      string                  `json:"leaf"`     // leaf Seqno: the signature transaction's
+	Signature tables.PrimarySignature `json:"signature"`
+	Voters    []uint64                `json:"voters"`
+	Learners  []uint64                `json:"learners,omitempty"`
+	ConfIndex uint64                  `json:"conf_index"`
+	Views     []ledger.ViewStart      `json:"views"`
+	State     *checkpointFile         `json:"state"`
+}
+
+// Snapshot is a parsed snapshot file (ParseSnapshot), verified if
+// VerifySnapshot returned it.
+type Snapshot struct {
+	Seqno         uint64 // the state's seqno S (a signature transaction)
+	View          uint64 // its view
+	EvidenceSeqno uint64 // E, the evidence transaction's seqno (0 if uncommitted)
+	Digest        [32]byte
+	Receipt       *receipt.Receipt // E's receipt, nil if uncommitted
+
+	body     snapshotBody
+	frontier *merkle.Frontier // of the tree of leaves [0, Seqno)
+	leaf     merkle.Hash      // leaf Seqno
+	bodyRaw  []byte
+}
+
+// Errors of snapshot files.
+var (
+	// ErrSnapshotMalformed: the bytes are not a snapshot file.
+	ErrSnapshotMalformed = errors.New("node: malformed snapshot")
+	// ErrSnapshotUnverified: the snapshot does not verify against the
+	// service certificate.
+	ErrSnapshotUnverified = errors.New("node: snapshot does not verify")
+	// ErrNoSnapshot: this node has no committed snapshot.
+	ErrNoSnapshot = errors.New("node: no committed snapshot")
+)
+
+func snapErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrSnapshotMalformed, fmt.Sprintf(format, args...))
+}
+
+// frameSnapshot serialises a snapshot file.
+func frameSnapshot(body, rc []byte) []byte {
+	out := make([]byte, 0, len(snapshotMagic)+8+len(body)+len(rc))
+	out = append(out, snapshotMagic...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(body)))
+	out = append(out, body...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(rc)))
+	return append(out, rc...)
+}
+
+// ParseSnapshot parses a snapshot file (untrusted bytes) and checks its
+// shape; it verifies nothing cryptographically (see VerifySnapshot).
+func ParseSnapshot(data []byte) (*Snapshot, error) {
+	if !bytes.HasPrefix(data, snapshotMagic) {
+		return nil, snapErr("not a ledgerd snapshot file")
+	}
+	rest := data[len(snapshotMagic):]
+	take := func(what string, limit int) ([]byte, error) {
+		if len(rest) < 4 {
+			return nil, snapErr("truncated before the %s length", what)
+		}
+		n := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(n) > uint64(limit) || uint64(n) > uint64(len(rest)) {
+			return nil, snapErr("%s of %d bytes: %d bytes left, at most %d allowed", what, n, len(rest), limit)
+		}
+		b := rest[:n]
+		rest = rest[n:]
+		return b, nil
+	}
+	bodyRaw, err := take("body", maxSnapshotBody)
+	if err != nil {
+		return nil, err
+	}
+	rcRaw, err := take("receipt", receipt.MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != 0 {
+		return nil, snapErr("%d bytes after the receipt", len(rest))
+	}
+	s := &Snapshot{Digest: sha256.Sum256(bodyRaw), bodyRaw: bodyRaw}
+	dec := json.NewDecoder(bytes.NewReader(bodyRaw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s.body); err != nil {
+		return nil, snapErr("body: %v", err)
+	}
+	if dec.More() {
+		return nil, snapErr("body: data after the JSON object")
+	}
+	if err := s.checkBody(); err != nil {
+		return nil, err
+	}
+	if len(rcRaw) > 0 {
+		rc, err := receipt.Parse(rcRaw)
+		if err != nil {
+			return nil, snapErr("receipt: %v", err)
+		}
+		_, e, err := rc.TransactionID()
+		if err != nil {
+			return nil, snapErr("receipt: %v", err)
+		}
+		if e <= s.Seqno {
+			return nil, snapErr("evidence at %d is not after the snapshot's seqno %d", e, s.Seqno)
+		}
+		s.Receipt, s.EvidenceSeqno = rc, e
+	}
+	return s, nil
+}
+
+func (s *Snapshot) checkBody() error {
+	b := &s.body
+	switch {
+	case b.Format != 1:
+		return snapErr("format %d, want 1", b.Format)
+	case b.Seqno == 0 || b.Seqno >= merkle.MaxSize:
+		return snapErr("seqno %d out of range", b.Seqno)
+	case b.State == nil || b.State.Version != 1 || b.State.Applied != b.Seqno || b.State.AppliedView != b.View:
+		return snapErr("the state is not the state at seqno %d", b.Seqno)
+	case b.Signature.Seqno != b.Seqno || b.Signature.View != b.View:
+		return snapErr("the signature is at %d.%d, not at the snapshot's %d.%d", b.Signature.View, b.Signature.Seqno, b.View, b.Seqno)
+	case b.ConfIndex > b.Seqno || len(b.Voters) == 0:
+		return snapErr("no Raft configuration at %d", b.Seqno)
+	case len(b.Views) == 0 || b.Views[0].Seqno != 1 || b.Views[len(b.Views)-1].View != b.View:
+		return snapErr("the view history does not lead from seqno 1 to view %d", b.View)
+	}
+	for i := 1; i < len(b.Views); i++ {
+		if b.Views[i].Seqno <= b.Views[i-1].Seqno || b.Views[i].View <= b.Views[i-1].View || b.Views[i].Seqno > b.Seqno {
+			return snapErr("view history out of order at %d", i)
+		}
+	}
+	hashes := make([]merkle.Hash, len(b.Frontier))
+	for i, h := range b.Frontier {
+		if err := decodeHash(h, &hashes[i]); err != nil {
+			return snapErr("frontier hash %d: %v", i, err)
+		}
+	}
+	f, err := merkle.FrontierOf(b.Seqno, hashes)
+	if err != nil {
+		return snapErr("%v", err)
+	}
+	if err := decodeHash(b.Leaf, &s.leaf); err != nil {
+		return snapErr("leaf: %v", err)
+	}
+	s.frontier, s.Seqno, s.View = f, b.Seqno, b.View
+	return nil
+}
+
+func decodeHash(s string, h *merkle.Hash) error {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return fmt.Errorf("%q is not a hex SHA-256", s)
+	}
+	copy(h[:], b)
+	return nil
+}
+
+// VerifySnapshot parses a snapshot file and verifies it against the
+// service certificate alone: the evidence transaction's receipt verifies
+// (a node endorsed by the service signed the root it folds to); its claims
+// digest is SHA-256 of the snapshot's body, so the service recorded exactly
+// these bytes; and the Merkle tree's right edge in the snapshot gives the
+// root that the signature transaction at the snapshot's seqno signed, with
+// a node certificate the service endorses. An uncommitted snapshot (no
+// receipt) does not verify.
+func VerifySnapshot(data []byte, service *x509.Certificate) (*Snapshot, error) {
+	s, err := ParseSnapshot(data)
+	if err != nil {
+		return nil, err
+	}
+	if s.Receipt == nil {
+		return nil, fmt.Errorf("%w: no receipt of its evidence (an uncommitted snapshot)", ErrSnapshotUnverified)
+	}
+	if err := s.Receipt.Verify(service); err != nil {
+		return nil, fmt.Errorf("%w: the receipt of its evidence: %v", ErrSnapshotUnverified, err)
+	}
+	if got := s.Receipt.LeafComponents.ClaimsDigest; got != hex.EncodeToString(s.Digest[:]) {
+		return nil, fmt.Errorf("%w: its evidence records digest %s, its bytes hash to %x", ErrSnapshotUnverified, got, s.Digest)
+	}
+	if err := tables.VerifySignature(&s.body.Signature, s.frontier.Root(), service); err != nil {
+		return nil, fmt.Errorf("%w: its Merkle tree against the signature at %d: %v", ErrSnapshotUnverified, s.Seqno, err)
+	}
+	return s, nil
+}
+
+// SnapshotName is CCF's name of a committed snapshot file.
+func SnapshotName(seqno, evidence uint64) string {
+	return fmt.Sprintf("snapshot_%d_%d.committed", seqno, evidence)
+}
+
+// ParseSnapshotName parses a committed snapshot file's name.
+func ParseSnapshotName(name string) (seqno, evidence uint64, ok bool) {
+	rest, found := strings.CutPrefix(name, "snapshot_")
+	if !found {
+		return 0, 0, false
+	}
+	rest, found = strings.CutSuffix(rest, ".committed")
+	if !found {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(rest, "_")
+	if !found {
+		return 0, 0, false
+	}
+	s, err1 := strconv.ParseUint(a, 10, 64)
+	e, err2 := strconv.ParseUint(b, 10, 64)
+	if err1 != nil || err2 != nil || s == 0 || e <= s || strconv.FormatUint(s, 10) != a || strconv.FormatUint(e, 10) != b {
+		return 0, 0, false
+	}
+	return s, e, true
+}
+
+// pendingSnapshot is a snapshot taken whose evidence is not committed yet.
+type pendingSnapshot struct {
+	seqno    uint64
+	digest   [32]byte
+	body     []byte
+	evidence uint64 // seqno of its evidence transaction, once seen
+}
+
+// RequestSnapshot makes the primary take a snapshot at its next signature
+// (CCF's trigger_snapshot).
+func (n *Node) RequestSnapshot() { n.snapshotRequested.Store(true) }
+
+// snapshotPoint reports whether the signature at seqno, whose previous
+// signature is at prev, is a snapshot's seqno by the interval rule.
+func (n *Node) snapshotPoint(seqno, prev uint64) bool {
+	i := uint64(max(n.cfg.SnapshotTxInterval, 0))
+	return i > 0 && seqno/i > prev/i
+}
+
+// snapshotPointsIn returns the snapshot seqnos among the signatures in
+// (from, to], from being a signature (the commit point).
+func (n *Node) snapshotPointsIn(from, to uint64) []uint64 {
+	req := n.snapshotRequestedAt
+	i := uint64(max(n.cfg.SnapshotTxInterval, 0))
+	if (i == 0 || to/i == from/i) && (req <= from || req > to) {
+		return nil
+	}
+	var out []uint64
+	prev := from
+	for s := from; ; {
+		next, ok, err := n.sigs.FirstAfter(s)
+		if err != nil || !ok || next > to {
+			break
+		}
+		if n.snapshotPoint(next, prev) || next == req {
+			out = append(out, next)
+		}
+		prev, s = next, next
+	}
+	return out
+}
+
+// takeSnapshot snapshots the committed state, which is at the signature
+// at seqno, and has the primary record its evidence.
+func (n *Node) takeSnapshot(seqno uint64) {
+	body, err := n.snapshotBody(seqno)
+	if err != nil {
+		n.log.Warn("couldn't take a snapshot", "seqno", seqno, "err", err)
+		return
+	}
+	p := &pendingSnapshot{seqno: seqno, digest: sha256.Sum256(body), body: body}
+	n.pendingSnaps = append(n.pendingSnaps, p)
+	if k := len(n.pendingSnaps) - maxSnapshotPending; k > 0 {
+		n.pendingSnaps = slices.Delete(n.pendingSnaps, 0, k)
+	}
+	n.log.Info("snapshot taken", "seqno", seqno, "bytes", len(body), "digest", hex.EncodeToString(p.digest[:]))
+	if n.isPrimary.Load() {
+		ev := &proposal{writes: tables.SnapshotEvidenceWrites(p.digest, seqno), claims: p.digest, fut: newFuture()}
+		n.qmu.Lock()
+		n.queue = append(n.queue, ev)
+		n.qmu.Unlock()
+		n.signalQueue()
+	}
+}
+
+// snapshotBody serialises the committed state, which must be at seqno.
+func (n *Node) snapshotBody(seqno uint64) ([]byte, error) {
+	st := n.storage.State()
+	if st.ConfIndex > seqno {
+		return nil, fmt.Errorf("the Raft configuration changed at %d, after the snapshot's seqno", st.ConfIndex)
+	}
+	cp, err := n.snapshotState()
+	if err != nil {
+		return nil, err
+	}
+	if cp == nil || cp.Applied != seqno {
+		return nil, fmt.Errorf("the committed state is not at %d", seqno)
+	}
+	edge, err := n.tree.Edge(seqno)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := n.tree.Leaf(seqno)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := n.signatureAt(seqno)
+	if err != nil {
+		return nil, err
+	}
+	b := snapshotBody{
+		Format: 1, Seqno: seqno, View: cp.AppliedView, Leaf: hex.EncodeToString(leaf[:]), Signature: *ps,
+		Voters: slices.Sorted(slices.Values(st.Conf.Voters)), Learners: slices.Sorted(slices.Values(st.Conf.Learners)),
+		ConfIndex: st.ConfIndex, Views: n.viewsUpTo(seqno), State: cp,
+	}
+	for _, h := range edge {
+		b.Frontier = append(b.Frontier, hex.EncodeToString(h[:]))
+	}
+	return json.Marshal(b)
+}
+
+// viewsUpTo is the view history of the seqnos up to last.
+func (n *Node) viewsUpTo(last uint64) []ledger.ViewStart {
+	return n.ledger.Views(last)
+}
+
+// noteSnapshotEvidence matches an evidence transaction appended to the log
+// with this node's pending snapshot of that seqno.
+func (n *Node) noteSnapshotEvidence(e *ledger.Entry) {
+	d, err := e.PublicDomain()
+	if err != nil {
+		return
+	}
+	hash, version, ok, err := tables.SnapshotEvidenceOf(d.Maps)
+	if err != nil || !ok || d.ClaimsDigest != hash {
+		return
+	}
+	for i, p := range n.pendingSnaps {
+		if p.seqno != version {
+			continue
+		}
+		if p.digest != hash {
+			n.log.Warn("this node's snapshot differs from the one whose evidence the primary recorded; dropping it", "seqno", version, "evidence", e.Seqno)
+			n.pendingSnaps = slices.Delete(n.pendingSnaps, i, i+1)
+			return
+		}
+		p.evidence = e.Seqno
+		return
+	}
+}
+
+// completeSnapshots writes the snapshots whose evidence is committed
+// (at or below the commit point), each with its evidence's receipt.
+func (n *Node) completeSnapshots(committed uint64) {
+	kept := n.pendingSnaps[:0]
+	wrote := false
+	for _, p := range n.pendingSnaps {
+		if p.evidence == 0 || p.evidence > committed {
+			kept = append(kept, p)
+			continue
+		}
+		if err := n.writeSnapshot(p); err != nil {
+			n.log.Warn("couldn't complete a snapshot", "seqno", p.seqno, "evidence", p.evidence, "err", err)
+			continue
+		}
+		wrote = true
+	}
+	clear(n.pendingSnaps[len(kept):])
+	n.pendingSnaps = kept
+	if wrote {
+		n.pruneSnapshots()
+	}
+}
+
+func (n *Node) writeSnapshot(p *pendingSnapshot) error {
+	view, err := n.ledger.View(p.evidence)
+	if err != nil {
+		return err
+	}
+	rc, err := n.receipt(TxID{View: view, Seqno: p.evidence})
+	if err != nil {
+		return err
+	}
+	if rc.LeafComponents == nil || rc.LeafComponents.ClaimsDigest != hex.EncodeToString(p.digest[:]) {
+		return fmt.Errorf("the transaction at %d is not this snapshot's evidence", p.evidence)
+	}
+	rcJSON, err := json.Marshal(rc)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(n.cfg.Dir, snapshotDir)
+	if err := n.cfg.FS.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	name := SnapshotName(p.seqno, p.evidence)
+	if err := durable.WriteFileFS(n.cfg.FS, filepath.Join(dir, name), frameSnapshot(p.body, rcJSON), 0o600); err != nil {
+		return err
+	}
+	n.log.Info("snapshot committed", "file", name)
+	return nil
+}
+
+// committedSnapshots lists the committed snapshot files in Dir/snapshots,
+// oldest first.
+func committedSnapshots(fsys durable.FS, dir string) ([]string, error) {
+	ents, err := fsys.ReadDir(filepath.Join(dir, snapshotDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	type named struct {
+		name string
+		s, e uint64
+	}
+	var out []named
+	for _, d := range ents {
+		if s, e, ok := ParseSnapshotName(d.Name()); ok && d.Type().IsRegular() {
+			out = append(out, named{d.Name(), s, e})
+		}
+	}
+	slices.SortFunc(out, func(a, b named) int {
+		if a.s != b.s {
+			return cmpU(a.s, b.s)
+		}
+		return cmpU(a.e, b.e)
+	})
+	names := make([]string, len(out))
+	for i, x := range out {
+		names[i] = x.name
+	}
+	return names, nil
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// pruneSnapshots removes the oldest committed snapshot files beyond
+// Config.SnapshotsKept.
+func (n *Node) pruneSnapshots() {
+	names, err := committedSnapshots(n.cfg.FS, n.cfg.Dir)
+	if err != nil {
+		n.log.Warn("couldn't list the snapshots", "err", err)
+		return
+	}
+	for len(names) > n.cfg.SnapshotsKept {
+		if err := n.cfg.FS.Remove(filepath.Join(n.cfg.Dir, snapshotDir, names[0])); err != nil {
+			n.log.Warn("couldn't remove an old snapshot", "file", names[0], "err", err)
+		}
+		names = names[1:]
+	}
+}
+
+// LatestSnapshot returns the name and bytes of this node's latest
+// committed snapshot file (ErrNoSnapshot if it has none). The bytes are as
+// on disk: the caller verifies them (VerifySnapshot) before trusting them.
+func (n *Node) LatestSnapshot() (string, []byte, error) {
+	names, err := committedSnapshots(n.cfg.FS, n.cfg.Dir)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(names) == 0 {
+		return "", nil, ErrNoSnapshot
+	}
+	name := names[len(names)-1]
+	b, err := durable.ReadFile(n.cfg.FS, filepath.Join(n.cfg.Dir, snapshotDir, name))
+	return name, b, err
+}
