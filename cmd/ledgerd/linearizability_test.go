@@ -74,6 +74,11 @@ import (
 //     a view change) is only checked for contents: an id the final history
 //     has must carry the same contents.
 //
+// Besides the history, one rule CCF states per node is checked directly
+// (finalStatusFlips): once a node's process has answered Committed or
+// Invalid for an id, it answers the same from then on. A restarted node is
+// a new process that may lag, as another node may.
+//
 // Faults: the primary killed with SIGKILL and restarted on its directory,
 // twice; the primary stopped (SIGSTOP) past an election timeout, so that it
 // resumes as a deposed primary; a backup stopped and resumed.
@@ -267,6 +272,7 @@ type linRecord struct {
 	contents     string
 	txid         string
 	state        string
+	incarnation  int // status: the node's process, counted from 0; -1 if it was restarted during the call
 }
 
 // linLoad is the clients of the linearizability test.
@@ -278,9 +284,16 @@ type linLoad struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	known   []string // ids answered to appends, for status reads
-	records [][]linRecord
+	mu          sync.Mutex
+	known       []string // ids answered to appends, for status reads
+	records     [][]linRecord
+	incarnation [3]int // each node's restarts
+}
+
+func (l *linLoad) incarnationOf(i int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.incarnation[i]
 }
 
 const linCollection = "lin"
@@ -337,9 +350,12 @@ func (l *linLoad) client(g int) {
 		l.mu.Unlock()
 		if id != "" {
 			sn := rng.IntN(3)
-			r = linRecord{client: g, node: sn, kind: linStatus, txid: id, call: l.now()}
+			r = linRecord{client: g, node: sn, kind: linStatus, txid: id, incarnation: l.incarnationOf(sn), call: l.now()}
 			status, _, body, err := try(l.reads[sn], "GET", "https://"+l.addrs[sn]+"/node/tx?transaction_id="+id, "")
 			r.ret = l.now()
+			if l.incarnationOf(sn) != r.incarnation {
+				r.incarnation = -1
+			}
 			if s, _ := body["status"].(string); err == nil && status == 200 && s != "" {
 				r.answered, r.state = true, s
 			}
@@ -378,6 +394,9 @@ func TestLinearizability(t *testing.T) {
 		}
 	}
 	restart := func(i int) {
+		l.mu.Lock()
+		l.incarnation[i]++
+		l.mu.Unlock()
 		w.procs[i] = startLedgerd(t, w.bin, "--data", w.dirs[i], "--election-timeout", "500ms",
 			"--listen", l.addrs[i], "--peer-listen", w.peers[i])
 	}
@@ -485,6 +504,9 @@ func TestLinearizability(t *testing.T) {
 	}
 	leaders := viewLeaders(t, w.dirs)
 
+	for _, e := range finalStatusFlips(l.records) {
+		t.Error(e)
+	}
 	history, stats := buildLinHistory(t, l.records, final, leaders, nodeIDs, end)
 	t.Logf("history: %d operations (%s), %d committed appends in the final history", len(history), stats, len(final))
 	if stats.fenced == 0 {
@@ -666,4 +688,64 @@ func fenced(recs []linRecord, k int, byTxid map[string]string, leaders map[uint6
 		return false
 	}
 	return leaders[v] == node
+}
+
+// finalStatusFlips checks CCF's rule for one node: once it has answered
+// Committed or Invalid for an id, it answers the same from then on. A
+// restarted node is a new process, whose view may lag (it recovers its
+// commit point from disk and catches up), so the rule is checked per
+// process. It returns the violations.
+func finalStatusFlips(records [][]linRecord) []string {
+	var flips []string
+	type key struct {
+		node, incarnation int
+		txid              string
+	}
+	answers := map[key][]linRecord{}
+	for _, recs := range records {
+		for _, r := range recs {
+			if r.kind == linStatus && r.answered && r.incarnation >= 0 {
+				k := key{r.node, r.incarnation, r.txid}
+				answers[k] = append(answers[k], r)
+			}
+		}
+	}
+	for k, rs := range answers {
+		for _, a := range rs {
+			if a.state != "Committed" && a.state != "Invalid" {
+				continue
+			}
+			for _, b := range rs {
+				if b.call > a.ret && b.state != a.state {
+					flips = append(flips, fmt.Sprintf("node %d (process %d) answered %s for %s, then %s", k.node, k.incarnation, a.state, k.txid, b.state))
+				}
+			}
+		}
+	}
+	return flips
+}
+
+// TestFinalStatusFlips: a node that answers Committed then Pending for one
+// id in one process is caught; across a restart, or before a final status,
+// it is not.
+func TestFinalStatusFlips(t *testing.T) {
+	st := func(node, inc int, call, ret int64, state string) linRecord {
+		return linRecord{kind: linStatus, node: node, incarnation: inc, call: call, ret: ret, answered: true, txid: "2.5", state: state}
+	}
+	for _, tc := range []struct {
+		name  string
+		recs  []linRecord
+		flips int
+	}{
+		{"Committed then Pending", []linRecord{st(0, 0, 0, 1, "Committed"), st(0, 0, 2, 3, "Pending")}, 1},
+		{"Invalid then Committed", []linRecord{st(1, 2, 0, 1, "Invalid"), st(1, 2, 2, 3, "Committed")}, 1},
+		{"Pending then Committed", []linRecord{st(0, 0, 0, 1, "Pending"), st(0, 0, 2, 3, "Committed")}, 0},
+		{"a restarted node lags", []linRecord{st(0, 0, 0, 1, "Committed"), st(0, 1, 2, 3, "Pending")}, 0},
+		{"another node lags", []linRecord{st(0, 0, 0, 1, "Committed"), st(1, 0, 2, 3, "Unknown")}, 0},
+		{"concurrent answers", []linRecord{st(0, 0, 0, 5, "Committed"), st(0, 0, 2, 3, "Pending")}, 0},
+	} {
+		if got := finalStatusFlips([][]linRecord{tc.recs}); len(got) != tc.flips {
+			t.Errorf("%s: %d violations, want %d: %v", tc.name, len(got), tc.flips, got)
+		}
+	}
 }
