@@ -534,3 +534,54 @@ func (n *Node) LatestSnapshot() (string, []byte, error) {
 	b, err := durable.ReadFile(n.cfg.FS, filepath.Join(n.cfg.Dir, snapshotDir, name))
 	return name, b, err
 }
+
+// Leaf returns the snapshot's leaf at its seqno (the signature
+// transaction's), for comparison with a ledger that holds it.
+func (s *Snapshot) Leaf() merkle.Hash { return s.leaf }
+
+// SnapshotCheck is the result of CheckSnapshots for one file.
+type SnapshotCheck struct {
+	Name     string
+	Snapshot *Snapshot // nil if Err
+	Err      error
+}
+
+// CheckSnapshots verifies every committed snapshot file of the data
+// directory dir against the service certificate (VerifySnapshot) and the
+// file's name (its seqno and evidence seqno), and, where leaf is given
+// (the audited ledger's leaf of a seqno, ok=false if the ledger does not
+// hold it), that the snapshot's leaf at its seqno is the ledger's. It only
+// reads.
+func CheckSnapshots(dir string, service *x509.Certificate, leaf func(uint64) (merkle.Hash, bool)) ([]SnapshotCheck, error) {
+	names, err := committedSnapshots(durable.OS, dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SnapshotCheck, 0, len(names))
+	for _, name := range names {
+		c := SnapshotCheck{Name: name}
+		b, err := durable.ReadFile(durable.OS, filepath.Join(dir, snapshotDir, name))
+		var s *Snapshot
+		if err == nil {
+			s, err = VerifySnapshot(b, service)
+		}
+		if err == nil {
+			seqno, evidence, _ := ParseSnapshotName(name)
+			if s.Seqno != seqno || s.EvidenceSeqno != evidence {
+				err = fmt.Errorf("%w: the file holds seqno %d with evidence at %d, its name says %d and %d", ErrSnapshotUnverified, s.Seqno, s.EvidenceSeqno, seqno, evidence)
+			}
+		}
+		if err == nil && leaf != nil {
+			if l, ok := leaf(s.Seqno); ok && l != s.leaf {
+				err = fmt.Errorf("%w: its leaf at %d is not the ledger's", ErrSnapshotUnverified, s.Seqno)
+			}
+		}
+		if err != nil {
+			c.Err = err
+		} else {
+			c.Snapshot = s
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
