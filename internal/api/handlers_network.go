@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/attest"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -470,6 +471,13 @@ type consensusNode struct {
 	Address string `json:"address"`
 }
 
+// consensusAck is CCF's ConsensusDetails::Ack: a backup's acknowledged
+// seqno and the milliseconds since its last acknowledgement.
+type consensusAck struct {
+	Seqno          uint64 `json:"seqno"`
+	LastReceivedMS int64  `json:"last_received_ms"`
+}
+
 // consensusConfig is CCF's Configuration: idx is the seqno of the
 // configuration change, rid the reconfiguration id (ledgerd: the same).
 type consensusConfig struct {
@@ -481,9 +489,12 @@ type consensusConfig struct {
 // getNodeConsensus serves GET /node/consensus (any ledger user or Active
 // member; CCF serves it to anyone): CCF's ConsensusConfigDetails of what this
 // node knows of its Raft group. Nodes whose node id this node does not know
-// (no record carries their Raft id) are keyed "raft:<Raft id>". acks (the primary's view of each
-// follower's progress) is empty: the node does not publish Raft's progress.
-// raft_id is ledgerd's: this node's Raft id.
+// (no record carries their Raft id) are keyed "raft:<Raft id>". acks is, on
+// the primary, CCF's view of each other member's replication: seqno, the
+// highest seqno known to be in its log (Raft's Progress.Match), and
+// last_received_ms, the milliseconds since its last acknowledgement (an
+// append or heartbeat response; since this node started if none); empty on
+// a backup, as in CCF. raft_id is ledgerd's: this node's Raft id.
 func (s *Server) getNodeConsensus(c *call) error {
 	ri := s.reads.RaftInfo()
 	nodes := map[string]consensusNode{}
@@ -502,16 +513,25 @@ func (s *Server) getNodeConsensus(c *call) error {
 		}
 		learners[nodeID] = 0
 	}
+	acks := map[string]consensusAck{}
+	now := time.Now()
+	for _, a := range ri.Acks {
+		nodeID, ok := s.nodeIDOfRaft(a.ID)
+		if !ok {
+			nodeID = "raft:" + strconv.FormatUint(a.ID, 10)
+		}
+		acks[nodeID] = consensusAck{Seqno: a.Match, LastReceivedMS: max(0, now.Sub(a.LastAck).Milliseconds())}
+	}
 	type details struct {
-		Configs         []consensusConfig `json:"configs"`
-		Acks            map[string]any    `json:"acks"`
-		MembershipState string            `json:"membership_state"`
-		LeadershipState string            `json:"leadership_state"`
-		Learners        map[string]uint64 `json:"learners,omitempty"`
-		PrimaryID       string            `json:"primary_id,omitempty"`
-		CurrentView     uint64            `json:"current_view"`
-		Ticking         bool              `json:"ticking"`
-		RaftID          uint64            `json:"raft_id"`
+		Configs         []consensusConfig       `json:"configs"`
+		Acks            map[string]consensusAck `json:"acks"`
+		MembershipState string                  `json:"membership_state"`
+		LeadershipState string                  `json:"leadership_state"`
+		Learners        map[string]uint64       `json:"learners,omitempty"`
+		PrimaryID       string                  `json:"primary_id,omitempty"`
+		CurrentView     uint64                  `json:"current_view"`
+		Ticking         bool                    `json:"ticking"`
+		RaftID          uint64                  `json:"raft_id"`
 	}
 	membership := "Active"
 	if !slices.Contains(ri.Voters, ri.ID) {
@@ -524,7 +544,7 @@ func (s *Server) getNodeConsensus(c *call) error {
 		Details details `json:"details"`
 	}{details{
 		Configs:         []consensusConfig{{Idx: ri.ConfIndex, Nodes: nodes, RID: ri.ConfIndex}},
-		Acks:            map[string]any{},
+		Acks:            acks,
 		MembershipState: membership,
 		LeadershipState: ri.Role,
 		Learners:        learners,

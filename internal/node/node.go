@@ -59,6 +59,7 @@ type Node struct {
 	hs       *consensus.HardStateFile
 	storage  *consensus.Storage
 	rn       *raft.RawNode // owned by the loop goroutine
+	acks     ackTimes      // when each peer's last acknowledgement arrived (RaftInfo.Acks)
 
 	// Owned by the loop goroutine.
 	hints       []hint    // what the primary learnt serialising its proposals, in seqno order
@@ -190,6 +191,7 @@ func Open(cfg Config) (*Node, error) {
 		donec:     donec,
 		verifier:  tables.NewVerifier(cfg.Identities.Service.Cert),
 		transport: cfg.Transport,
+		acks:      ackTimes{since: cfg.Now()},
 	}
 	n.rebuild = n.repairDerived
 	if err := n.openFiles(); err != nil {
@@ -319,6 +321,9 @@ func EntryWrites(collection string, contents []byte) []ledger.MapWrites {
 // Step delivers a Raft message from a peer. It never blocks: if the node is
 // overwhelmed the message is dropped, which Raft tolerates (it retries).
 func (n *Node) Step(m raftpb.Message) {
+	if m.Type == raftpb.MsgAppResp || m.Type == raftpb.MsgHeartbeatResp {
+		n.acks.heard(m.From, n.cfg.Now())
+	}
 	select {
 	case n.recvc <- m:
 	default:

@@ -61,6 +61,9 @@ func (n *Node) run() {
 			return
 		case <-ticks:
 			n.rn.Tick()
+			if n.isPrimary.Load() {
+				n.publishRaftInfo() // the backups' progress (RaftInfo.Acks)
+			}
 		case m := <-n.recvc:
 			_ = n.rn.Step(m)
 			// And every other peer message already received: a cycle
