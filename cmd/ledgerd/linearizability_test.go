@@ -5,8 +5,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,9 +81,11 @@ import (
 // Invalid for an id, it answers the same from then on. A restarted node is
 // a new process that may lag, as another node may.
 //
-// Faults: the primary killed with SIGKILL and restarted on its directory,
-// twice; the primary stopped (SIGSTOP) past an election timeout, so that it
-// resumes as a deposed primary; a backup stopped and resumed.
+// Faults, in each of two rounds (LEDGERD_LIN_ROUNDS sets more, to hunt bugs
+// outside CI): the primary killed with SIGKILL and restarted on its
+// directory; then a node stopped (SIGSTOP) past an election timeout and
+// resumed: the primary in even rounds, so that it resumes deposed, a backup
+// in odd ones.
 
 // linKind is the kind of an operation of the history.
 type linKind int
@@ -454,8 +458,16 @@ func TestLinearizability(t *testing.T) {
 	// The faults, with load between them (these sleeps are the load's
 	// duration, not synchronisation).
 	const between = 2 * time.Second
+	rounds := 2
+	if v := os.Getenv("LEDGERD_LIN_ROUNDS"); v != "" { // more faults, to hunt bugs outside CI
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("LEDGERD_LIN_ROUNDS=%q: want a positive number", v)
+		}
+		rounds = n
+	}
 	var faults []string
-	for k := range 2 {
+	for k := range rounds {
 		time.Sleep(between)
 		p := primary()
 		w.procs[p].cmd.Process.Signal(syscall.SIGKILL)
@@ -466,7 +478,7 @@ func TestLinearizability(t *testing.T) {
 		caughtUp()
 
 		time.Sleep(between)
-		if k == 0 {
+		if k%2 == 0 {
 			p = primary() // the primary, resumed after a new one is elected: deposed
 		} else {
 			p = (primary() + 1) % 3 // a backup
@@ -513,7 +525,7 @@ func TestLinearizability(t *testing.T) {
 		t.Fatal("no fenced read: the history checks no read")
 	}
 	began := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(linModel, history, 30*time.Second)
+	res, info := porcupine.CheckOperationsVerbose(linModel, history, time.Duration(rounds)*15*time.Second)
 	t.Logf("porcupine: %s in %s", res, time.Since(began).Round(time.Millisecond))
 	if res != porcupine.Ok {
 		path := filepath.Join(t.ArtifactDir(), "linearizability.html")
