@@ -60,6 +60,9 @@ func (t *Tree) load() error {
 	if n > MaxSize {
 		return fmt.Errorf("%w: %d bytes is more than %d leaves", ErrCorrupt, length, uint64(MaxSize))
 	}
+	if n < t.Base() {
+		return fmt.Errorf("%w: %d leaves, fewer than its base's %d", ErrCorrupt, n, t.Base())
+	}
 	t.synced, t.durable = n, n
 	t.cache.reset()
 	t.fileLeaves = n
@@ -101,7 +104,7 @@ func (t *Tree) checkHeader() (int64, error) {
 // in the file: each subtree hash a record stores must be the hash of its two
 // children. It returns n, or the size before the first damage it finds.
 func (t *Tree) checkTail(n uint64) (uint64, error) {
-	from := n - min(n, tailCheckLeaves)
+	from := max(n-min(n, tailCheckLeaves), t.Base())
 	r := reader{t: t}
 	if err := r.loadRecords(from, n); err != nil {
 		return 0, err
@@ -169,6 +172,7 @@ func (t *Tree) CheckRecords(from, to uint64) (leaf uint64, found bool, err error
 		return 0, false, ErrClosed
 	}
 	to = min(to, t.edge.size)
+	from = max(from, t.Base())
 	const block = 4096
 	for lo := from; lo < to; lo += block {
 		hi := min(lo+block, to)

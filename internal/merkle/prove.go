@@ -9,6 +9,9 @@ func (t *Tree) Leaf(i uint64) (Hash, error) {
 	if err := t.readable(t.edge.size, i); err != nil {
 		return Hash{}, fmt.Errorf("merkle: couldn't read leaf %d: %w", i, err)
 	}
+	if err := t.pruned(t.edge.size, i); err != nil {
+		return Hash{}, fmt.Errorf("merkle: couldn't read leaf %d: %w", i, err)
+	}
 	r := reader{t: t}
 	h, err := r.stored(0, i)
 	if err != nil {
@@ -24,6 +27,9 @@ func (t *Tree) Root(n uint64) (Hash, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if err := t.readable(n, 0); err != nil {
+		return Hash{}, fmt.Errorf("merkle: couldn't compute root of %d leaves: %w", n, err)
+	}
+	if err := t.pruned(n, n); err != nil {
 		return Hash{}, fmt.Errorf("merkle: couldn't compute root of %d leaves: %w", n, err)
 	}
 	if n == t.edge.size {
@@ -56,6 +62,9 @@ func (t *Tree) InclusionProof(i, n uint64) ([]ProofStep, error) {
 
 func (t *Tree) inclusionProof(i, n uint64) ([]ProofStep, error) {
 	if err := t.readable(n, i); err != nil {
+		return nil, err
+	}
+	if err := t.pruned(n, i); err != nil {
 		return nil, err
 	}
 	r, err := t.newReader(i, n)
@@ -118,6 +127,9 @@ func (t *Tree) consistencyProof(m, n uint64) ([]Hash, error) {
 		return nil, fmt.Errorf("sizes must satisfy 1 <= m <= n: %w", ErrOutOfRange)
 	}
 	if err := t.readable(n, 0); err != nil {
+		return nil, err
+	}
+	if err := t.pruned(n, m); err != nil {
 		return nil, err
 	}
 	r, err := t.newReader(m-1, n)

@@ -104,6 +104,11 @@ func (r *reader) stored(level int, k uint64) (Hash, error) {
 			return h, nil
 		}
 	}
+	if b := r.t.base; b != nil {
+		if h, ok := b.hashAt(level, k); ok {
+			return h, nil
+		}
+	}
 	c := &r.t.cache
 	if h, ok := c.get(level, k); ok {
 		return h, nil

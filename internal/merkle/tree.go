@@ -44,6 +44,9 @@ type Tree struct {
 	readOnly bool
 	// fileLeaves: the leaves whose records the file held at open (FileLeaves).
 	fileLeaves uint64
+	// base: the right edge of the leaves the tree does not hold (see
+	// CreateFromEdge), nil if it holds them all. Set at open, never changed.
+	base *Frontier
 }
 
 // Open opens the tree stored at path, creating an empty one if there is no
@@ -76,6 +79,10 @@ func OpenReadOnly(path string) (*Tree, error) {
 		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
 	}
 	t := &Tree{f: f, cache: levelCache{budget: defaultCacheBudget}, readOnly: true}
+	if t.base, err = readBase(durable.OS, path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
+	}
 	if err := t.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
@@ -95,6 +102,10 @@ func openFS(fsys durable.FS, path string, cacheBudget uint64) (*Tree, error) {
 		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
 	}
 	t := &Tree{f: f, cache: levelCache{budget: cacheBudget}}
+	if t.base, err = readBase(fsys, path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
+	}
 	if err := t.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("merkle: couldn't open %s: %w", path, err)
@@ -255,6 +266,9 @@ func (t *Tree) truncate(n uint64) error {
 	}
 	if n > t.edge.size {
 		return fmt.Errorf("size is %d: %w", t.edge.size, ErrOutOfRange)
+	}
+	if err := t.pruned(n, n); err != nil {
+		return err
 	}
 	if n < t.synced {
 		if err := t.truncateFile(n); err != nil {
