@@ -43,6 +43,14 @@ type Config struct {
 	// MaxBatch bounds the transactions proposed to Raft in one batch.
 	// Default 8192.
 	MaxBatch int
+	// CommitWindow bounds how far the primary runs ahead of commit: it
+	// sequences queued submissions only while its oldest proposal that Raft
+	// has not committed was sequenced less than CommitWindow ago. When the
+	// followers (or its own disk) fall behind, submissions wait in the
+	// queue (and beyond MaxQueue are refused) rather than pile up answered
+	// but uncommitted, so the time from a write to its commit stays bounded
+	// under overload. Default 20ms.
+	CommitWindow time.Duration
 	// SnapshotInterval is how often the applied state, the query index and
 	// the sizes of the derived files are checkpointed, bounding the ledger
 	// suffix replayed at start-up. Default 10s.
@@ -135,6 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = 8192
 	}
+	if c.CommitWindow == 0 {
+		c.CommitWindow = 20 * time.Millisecond
+	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 10 * time.Second
 	}
@@ -178,6 +189,8 @@ func (c Config) validate() error {
 		return errors.New("node: SignatureInterval must be >= 0 and SignatureTxs >= 1")
 	case c.ChunkSize < 1 || c.ChunkSize > 1<<32-1:
 		return fmt.Errorf("node: ChunkSize must be in [1, 2^32-1] (CCF's positions are uint32), got %d", c.ChunkSize)
+	case c.CommitWindow < 0:
+		return errors.New("node: CommitWindow must not be negative")
 	case c.MaxBatch < 1 || c.MaxQueue < c.MaxBatch:
 		return errors.New("node: MaxBatch must be >= 1 and MaxQueue >= MaxBatch")
 	}

@@ -18,11 +18,14 @@
 // per value, and Config.Now is the clock of signatures, cycles and fsyncs.
 //
 // handleReady handles one Raft Ready in numbered steps, each with its crash
-// window written: 0 role; 1 truncate (rollback); 2 write the entries to the
+// window written: 0 role; 0b the primary sends its appends and heartbeats
+// (replication in parallel with its own write); 1 truncate (rollback); 2 write the entries to the
 // ledger; 3 start the delayed fsync; 4 derive (Merkle tree, signature index,
 // execute what this node did not sequence); 5 propose a due signature;
-// 6 sequence submissions while the fsync runs; 7 wait for the fsync; 8 hard
-// state; 9 send messages; 10 commit; 11 advance. recover (recover.go) brings
+// 6 sequence submissions while the fsync runs (and, on the primary, step
+// the followers' acknowledgements as they arrive); 7 wait for the fsync;
+// 8 hard state; 9 send the other messages (acknowledgements, votes);
+// 10 commit; 11 advance. recover (recover.go) brings
 // the derived files and the state back in line with the ledger after a
 // clean stop or a crash.
 //
@@ -119,13 +122,22 @@
 //     view at once (see Failover).
 //  5. Nothing is Committed before a quorum has it on disk: Raft hears that
 //     entries are stable (Advance) only after their fsync (step 7 before
-//     step 11), and term and vote are durable before any message (step 8
-//     before step 9).
+//     step 11), a node acknowledges entries (MsgAppResp) only after their
+//     fsync (step 9), and term and vote are durable before any message
+//     (step 8 before step 9; the primary's early sends of step 0b are
+//     skipped when the Ready changes them). The primary's appends go out
+//     before its own fsync (Raft thesis 10.2.1), so a quorum may be the
+//     followers without it; a node reports Committed only entries it has
+//     itself fsynced (step 10 after step 7).
 //  6. A write is answered once it is sequenced and executed (Pending), as
 //     CCF answers once a transaction is executed locally. Pending promises
 //     nothing durable: a write a crash loses before its fsync turns Invalid
 //     (the recovered node leads a later view), never Committed with other
-//     contents. At most MaxBatch answered writes wait beyond the ledger.
+//     contents. At most MaxBatch answered writes wait beyond the ledger, and
+//     the primary sequences new writes only while its oldest proposal Raft
+//     has not committed is younger than CommitWindow (windowOpen): when
+//     commit falls behind, writes wait in the queue, not answered, so the
+//     time from a write to its commit stays bounded under overload.
 //  7. The state's latest version is its committed base plus the write sets
 //     of the executed, uncommitted transactions in seqno order. Reads see
 //     the latest version. A truncation to t drops the write sets above t;

@@ -78,8 +78,10 @@ type Node struct {
 	sinceSnap      int       // transactions applied since the last checkpoint
 	transport      consensus.Transport
 	recvc          chan raftpb.Message
-	ctrlc          chan func()   // work for the loop goroutine (onLoop)
-	execLock       chan struct{} // the executor's lock (Exec)
+	held           []raftpb.Message // peers' messages stepAck left for the loop
+	uncommitted    []proposedAt     // proposals Raft has not committed, oldest first (windowOpen)
+	ctrlc          chan func()      // work for the loop goroutine (onLoop)
+	execLock       chan struct{}    // the executor's lock (Exec)
 	genesisQueued  bool
 
 	// Snapshots (snapshot.go). snapshotRequested: trigger_snapshot asked
@@ -113,6 +115,13 @@ type Stats struct {
 	Signatures atomic.Uint64
 	Batches    atomic.Uint64
 	Stalls     atomic.Uint64 // times persisting stalled for lack of disk space or descriptors
+}
+
+// proposedAt records that the proposals up to seqno last were sequenced at
+// (or within a millisecond after) at.
+type proposedAt struct {
+	last uint64
+	at   time.Time
 }
 
 type proposal struct {

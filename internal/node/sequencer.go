@@ -55,10 +55,16 @@ func (n *Node) run() {
 		return
 	}
 	for {
+		var heldc <-chan struct{} // ready while stepAck has held messages
+		if len(n.held) > 0 {
+			heldc = closedChan
+		}
 		select {
 		case <-n.stopc:
 			n.failQueued(ErrStopped)
 			return
+		case <-heldc:
+			n.stepHeld()
 		case <-ticks:
 			n.rn.Tick()
 			if n.isPrimary.Load() {
@@ -125,7 +131,7 @@ func (n *Node) cycle() error {
 			if err := n.proposeSignature(); err != nil {
 				return err
 			}
-		} else if n.queued() > 0 {
+		} else if n.queued() > 0 && n.windowOpen() {
 			n.yieldToSubmitters()
 			if err := n.proposeQueued(); err != nil {
 				return err
@@ -209,6 +215,21 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil || rd.HardState.Term != n.RaftInfo().View && !raft.IsEmptyHardState(rd.HardState) {
 		n.publishRaftInfo()
 	}
+	// 0b. Replicate in parallel. The primary sends its appends (and
+	// heartbeats) now, before it writes and fsyncs them itself, so the
+	// followers persist while it does (Raft thesis 10.2.1; etcd's server
+	// does the same, as the Ready contract allows). Its own vote for them
+	// still waits for its fsync (Advance, step 11): an entry is committed
+	// once a quorum, with or without the primary, has it on disk. Not when
+	// this Ready changes term or vote (durable before any message, step 8),
+	// and responses (which acknowledge this node's own log or vote) wait for
+	// step 9.
+	msgs := rd.Messages
+	if n.isPrimary.Load() && n.transport != nil && len(msgs) > 0 && !n.hardStateMustSync(rd.HardState) {
+		var now []raftpb.Message
+		now, msgs = splitResponses(msgs)
+		n.transport.Send(now)
+	}
 	if len(rd.Entries) > 0 {
 		// 1. Truncate. Entries that replace part of the log (a new
 		// primary's suffix), or proposals this node executed but had not
@@ -264,15 +285,14 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// 8. Hard state. Term and vote must be durable before any message is
 	// sent; the commit index need not be (it is recoverable from a quorum).
 	if !raft.IsEmptyHardState(rd.HardState) {
-		prev := n.storage.State().Hard
-		mustSync := rd.HardState.Term != prev.Term || rd.HardState.Vote != prev.Vote
-		if err := n.storage.SetHardState(rd.HardState, mustSync); err != nil {
+		if err := n.storage.SetHardState(rd.HardState, n.hardStateMustSync(rd.HardState)); err != nil {
 			return err
 		}
 	}
-	// 9. Only now may messages go out (etcd raft's Ready contract).
-	if len(rd.Messages) > 0 && n.transport != nil {
-		n.transport.Send(rd.Messages)
+	// 9. Only now may the other messages go out (etcd raft's Ready
+	// contract): a follower's acknowledgements, a candidate's votes.
+	if len(msgs) > 0 && n.transport != nil {
+		n.transport.Send(msgs)
 	}
 	// 10. Commit. Apply Raft-committed conf changes, then advance CCF's
 	// commit to the last signature Raft has committed, folding the
@@ -286,6 +306,40 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// 11. Advance: Raft learns the entries are stable and the Ready done.
 	n.rn.Advance(rd)
 	return nil
+}
+
+// hardStateMustSync reports whether hs changes term or vote, which must be
+// durable before any message goes out.
+func (n *Node) hardStateMustSync(hs raftpb.HardState) bool {
+	if raft.IsEmptyHardState(hs) {
+		return false
+	}
+	prev := n.storage.State().Hard
+	return hs.Term != prev.Term || hs.Vote != prev.Vote
+}
+
+// isResponse reports whether m answers for this node's own log or vote
+// (etcd raft's messages "after append"): it may go out only once the
+// Ready's entries and hard state are durable.
+func isResponse(m raftpb.Message) bool {
+	switch m.Type {
+	case raftpb.MsgAppResp, raftpb.MsgVoteResp, raftpb.MsgPreVoteResp:
+		return true
+	}
+	return false
+}
+
+// splitResponses returns the messages of msgs that may go out before the
+// Ready is persisted, and the responses, which may not, each in order.
+func splitResponses(msgs []raftpb.Message) (early, after []raftpb.Message) {
+	for _, m := range msgs {
+		if isResponse(m) {
+			after = append(after, m)
+		} else {
+			early = append(early, m)
+		}
+	}
+	return early, after
 }
 
 // truncateFor rolls the log and the latest state back before ents if they
@@ -362,16 +416,53 @@ sequencing:
 			n.yieldToSubmitters()
 			err = n.proposeQueued()
 		}
+		n.refuseQueuedIfStalled()
 		select {
 		case serr = <-synced:
 			break sequencing
 		case <-n.qsignal:
+		case m := <-n.recvcWhilePrimary():
+			n.stepAck(m)
 		}
 	}
 	if serr != nil {
 		return fmt.Errorf("couldn't sync the ledger: %w", serr)
 	}
 	return err
+}
+
+// recvcWhilePrimary is the channel of peers' messages while this node is
+// the primary, else nil (a follower's loop takes them between Readies).
+func (n *Node) recvcWhilePrimary() <-chan raftpb.Message {
+	if n.isPrimary.Load() {
+		return n.recvc
+	}
+	return nil
+}
+
+// stepAck steps a peer's message received while the primary waits for its
+// fsync (step 7), which is where a loaded primary spends most of its time:
+// followers' acknowledgements of the current term are stepped at once, so
+// that commit advances without waiting for the loop (up to a tick later).
+// Anything else (a vote, a message of another term, which may change the
+// role) is held for the loop, which steps it before anything else.
+func (n *Node) stepAck(m raftpb.Message) {
+	if (m.Type == raftpb.MsgAppResp || m.Type == raftpb.MsgHeartbeatResp) && m.Term == n.rn.BasicStatus().Term {
+		_ = n.rn.Step(m)
+		return
+	}
+	n.held = append(n.held, m)
+}
+
+// closedChan is always ready.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// stepHeld steps the messages stepAck held, in the order received.
+func (n *Node) stepHeld() {
+	for _, m := range n.held {
+		_ = n.rn.Step(m)
+	}
+	n.held = n.held[:0]
 }
 
 // persisted records that ents are durable: Raft's storage serves them from
@@ -425,7 +516,18 @@ func (n *Node) firstReplaced(ents []raftpb.Entry) uint64 {
 // proposed before them), nor are ticks and peers' messages
 // (drainReadyForATick returns to the loop after a tick).
 func (n *Node) mayOverlap() bool {
-	return n.isPrimary.Load() && n.queued() > 0 && n.nextSeqno()-n.ledger.LastSeqno()-1 < uint64(n.cfg.MaxBatch)
+	return n.isPrimary.Load() && n.queued() > 0 && n.nextSeqno()-n.ledger.LastSeqno()-1 < uint64(n.cfg.MaxBatch) && n.windowOpen()
+}
+
+// windowOpen reports whether the primary may sequence more submissions:
+// whether its oldest proposal that Raft has not committed was sequenced
+// less than CommitWindow ago.
+func (n *Node) windowOpen() bool {
+	commit := n.rn.BasicStatus().Commit
+	for len(n.uncommitted) > 0 && n.uncommitted[0].last <= commit {
+		n.uncommitted = n.uncommitted[1:]
+	}
+	return len(n.uncommitted) == 0 || n.cfg.Now().Sub(n.uncommitted[0].at) < n.cfg.CommitWindow
 }
 
 // rekeyIn returns the EncryptedLedgerSecretsMap value of a serialised
@@ -618,6 +720,7 @@ func (n *Node) forgetProposals() {
 	n.lastProposed.Store(nil)
 	n.proposeNext = 0
 	n.hints = nil
+	n.uncommitted = nil
 }
 
 func (n *Node) queued() int {
@@ -730,6 +833,11 @@ func (n *Node) nextSeqno() uint64 {
 // published before any of their ids is handed out, so a status query with
 // such an id finds it Pending.
 func (n *Node) sequenced(view, last uint64) {
+	if k := len(n.uncommitted); k > 0 && n.cfg.Now().Sub(n.uncommitted[k-1].at) < time.Millisecond {
+		n.uncommitted[k-1].last = last // one record per millisecond at most
+	} else {
+		n.uncommitted = append(n.uncommitted, proposedAt{last: last, at: n.cfg.Now()})
+	}
 	n.proposeNext = last + 1
 	n.lastProposed.Store(&TxID{View: view, Seqno: last})
 }

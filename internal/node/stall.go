@@ -66,6 +66,34 @@ func (n *Node) beginStall(err error) {
 	n.stall.Store(&Stall{Err: fmt.Errorf("%w (%w)", kind, err), Since: n.cfg.Now()})
 	n.stats.Stalls.Add(1)
 	n.log.Error("couldn't persist the ledger; refusing writes and retrying until it succeeds", "err", err)
+	n.signalQueue() // the loop refuses what is queued (refuseQueuedIfStalled)
+}
+
+// refuseQueuedIfStalled refuses, with the stall's error, the clients'
+// submissions still queued during a stall, as Submit refuses new ones:
+// nothing commits meanwhile, so the commit window keeps them from being
+// sequenced, and they would wait for the disk. The node's own proposals
+// (genesis, its record) wait on.
+func (n *Node) refuseQueuedIfStalled() {
+	st := n.stall.Load()
+	if st == nil {
+		return
+	}
+	var refused []*proposal
+	n.qmu.Lock()
+	kept := n.queue[:0]
+	for _, p := range n.queue {
+		if !p.queued.IsZero() {
+			refused = append(refused, p)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	n.queue = kept
+	n.qmu.Unlock()
+	for _, p := range refused {
+		p.fut.resolve(TxID{}, st.Err)
+	}
 }
 
 // endStall ends a stall, if any.
