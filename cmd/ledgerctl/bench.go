@@ -52,6 +52,16 @@ the throwaway's member0.pem) proposes set_user of a fresh Reader and votes
 yes, one proposal at a time, each answered once Accepted and committed. The
 report says how many it made and their latency; a failed one is a failure.
 
+--etcd URL measures an etcd cluster (3.4 or later) under the same load
+instead, for comparison: the same connections (mTLS, HTTP/1.1 keep-alive),
+each putting --size-byte values back to back to its own key (--collection/N)
+through etcd's v3 JSON gateway (POST URL/v3/kv/put, key and value base64).
+--cert is then a PEM file with the client certificate and key etcd trusts,
+--service-cert the CA of etcd's server certificate. etcd answers a put once
+it is committed and applied, so the put's latency is its append-to-commit
+latency; there is no status phase. scripts/bench-etcd.sh runs both side by
+side.
+
 Flags:`
 
 // benchOptions are the bench's flags: what loadgen measures, and how the
@@ -61,6 +71,7 @@ type benchOptions struct {
 	json    bool
 	start   bool
 	ledgerd string
+	etcd    string
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -92,7 +103,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		serverPID, serverDesc = srv.PID(), "throwaway "+o.ledgerd
 	}
-	rep, err := loadgen.Run(ctx, o.Options, serverPID, stderr)
+	var rep *loadgen.Report
+	if o.etcd != "" {
+		o.Endpoint = o.etcd
+		rep, err = loadgen.RunEtcd(ctx, o.Options, stderr)
+		serverDesc = "etcd"
+	} else {
+		rep, err = loadgen.Run(ctx, o.Options, serverPID, stderr)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return errors.New("bench interrupted")
@@ -136,6 +154,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.StringVar(&o.MemberCert, "member-cert", "", "PEM file with a member's certificate and key, for --gov-every")
 	fs.BoolVar(&o.start, "start", false, "start a throwaway ledgerd on a free loopback port, bench it, stop it")
 	fs.StringVar(&o.ledgerd, "ledgerd", "", "ledgerd binary for --start (default: ledgerd next to ledgerctl, else on PATH)")
+	fs.StringVar(&o.etcd, "etcd", "", "bench the etcd cluster member at this `URL` (https) instead of ledgerd, with the same load")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchUsage)
 		fs.PrintDefaults()
@@ -162,6 +181,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, usagef("--collection must not be empty")
 	case o.start && (set["endpoint"] || set["cert"] || set["service-cert"]):
 		return o, usagef("--start benches its own ledgerd: drop --endpoint, --cert and --service-cert")
+	case o.etcd != "" && (o.start || set["endpoint"] || o.GovEvery != 0):
+		return o, usagef("--etcd names the server: drop --start, --endpoint and --gov-every")
 	case !o.start && set["ledgerd"]:
 		return o, usagef("--ledgerd needs --start")
 	case o.GovEvery < 0:

@@ -29,6 +29,13 @@ type phaseResult struct {
 // learns from it.
 func runPhase(ctx context.Context, conns []*conn, warmup, measure time.Duration, req []byte,
 	ok func(rep reply, start, end time.Time, measured bool) string, serverPID int) phaseResult {
+	return runPhaseEach(ctx, conns, warmup, measure, func(int) []byte { return req }, ok, serverPID)
+}
+
+// runPhaseEach is runPhase with each connection's own request: worker i
+// sends req(i).
+func runPhaseEach(ctx context.Context, conns []*conn, warmup, measure time.Duration, req func(i int) []byte,
+	ok func(rep reply, start, end time.Time, measured bool) string, serverPID int) phaseResult {
 	begin := time.Now()
 	t0 := begin.Add(warmup)
 	t1 := t0.Add(measure)
@@ -38,6 +45,7 @@ func runPhase(ctx context.Context, conns []*conn, warmup, measure time.Duration,
 		wg.Go(func() {
 			r := &results[i]
 			r.errors = map[string]int{}
+			req := req(i)
 			for ctx.Err() == nil {
 				start := time.Now()
 				if !start.Before(t1) {

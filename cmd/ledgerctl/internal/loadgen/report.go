@@ -115,6 +115,16 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%-22s %9d %10s %9s %9s %9s %9s %9s %7d\n", name, count, rate,
 			fmtMs(l.Mean), fmtMs(l.P50), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max), errs)
 	}
+	if r.Server == "etcd" { // RunEtcd: a put is answered once committed
+		row("put (= Committed)", r.Appends.Requests, fmt.Sprintf("%.0f", r.Appends.PerSecond), r.Appends.Latency, r.Appends.Errors)
+		for _, k := range sortedKeys(r.Appends.ErrorKinds) {
+			fmt.Fprintf(w, "errors       put: %d × %s\n", r.Appends.ErrorKinds[k], k)
+		}
+		for _, s := range r.Appends.ErrorSamples {
+			fmt.Fprintf(w, "             e.g. %s\n", s)
+		}
+		return
+	}
 	row("append", r.Appends.Requests, fmt.Sprintf("%.0f", r.Appends.PerSecond), r.Appends.Latency, r.Appends.Errors)
 	c := r.Committed
 	row("append → Committed", c.Measured, "-", c.Latency, c.Unresolved+c.Invalid)
