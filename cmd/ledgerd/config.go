@@ -39,8 +39,16 @@ type config struct {
 	LogFormat         string   `json:"log-format"`
 	StartOpening      bool     `json:"start-opening"`
 	PeerListen        string   `json:"peer-listen"`
-	Join              string   `json:"join"`
-	ServiceCert       string   `json:"service-cert"`
+	// PeerPublish is the node-to-node address recorded in the node's
+	// record, which the other nodes dial (CCF's
+	// node_to_node_interface.published_address); default: --peer-listen's.
+	PeerPublish string `json:"peer-publish"`
+	// PeerClientInterface is the local IP address the node's own
+	// node-to-node connections are made from (CCF's node_client_interface);
+	// default: the operating system's choice.
+	PeerClientInterface string `json:"peer-client-interface"`
+	Join                string `json:"join"`
+	ServiceCert         string `json:"service-cert"`
 	// UnsafeAcceptLostTail is a command-line-only override, never read
 	// from a configuration file: see node.Config.UnsafeAcceptLostTail.
 	UnsafeAcceptLostTail bool `json:"-"`
@@ -133,6 +141,8 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.JWTMaxLifetime, "jwt-max-lifetime", "longest `duration` a bearer JWT may be valid (exp - iat; exp - now without iat)")
 	fs.BoolVar(&cfg.StartOpening, "start-opening", cfg.StartOpening, "found the service Opening rather than Open: /app/* is refused until the members open it with a transition_service_to_open proposal (first start only)")
 	fs.StringVar(&cfg.PeerListen, "peer-listen", cfg.PeerListen, "node-to-node `address` HOST:PORT (mutual TLS between the service's nodes; default: the --listen host, port + 1)")
+	fs.StringVar(&cfg.PeerPublish, "peer-publish", cfg.PeerPublish, "node-to-node `address` HOST:PORT the other nodes are told to dial (behind NAT, a port forward or a proxy; default: the --peer-listen address)")
+	fs.StringVar(&cfg.PeerClientInterface, "peer-client-interface", cfg.PeerClientInterface, "local IP `address` this node's node-to-node connections are made from (default: the system's choice)")
 	fs.StringVar(&cfg.Join, "join", cfg.Join, "join the service of the node at this `URL` (https://HOST:PORT, any node of it) instead of founding one (first start only)")
 	fs.StringVar(&cfg.ServiceCert, "service-cert", cfg.ServiceCert, "the service certificate `file` of the service to --join (its service.pem)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
@@ -206,6 +216,15 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.PeerListen); err != nil {
 		return fmt.Errorf("--peer-listen %q is not HOST:PORT: %w", c.PeerListen, err)
+	}
+	if c.PeerPublish != "" {
+		host, port, err := net.SplitHostPort(c.PeerPublish)
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 1 || p > 65535 || host == "" || net.ParseIP(host).IsUnspecified() {
+			return fmt.Errorf("--peer-publish %q is not HOST:PORT with a host the other nodes can reach and a port", c.PeerPublish)
+		}
+	}
+	if c.PeerClientInterface != "" && net.ParseIP(c.PeerClientInterface) == nil {
+		return fmt.Errorf("--peer-client-interface %q is not an IP address", c.PeerClientInterface)
 	}
 	if c.Join != "" && !strings.HasPrefix(c.Join, "https://") {
 		return fmt.Errorf("--join %q is not an https:// URL of a node of the service", c.Join)

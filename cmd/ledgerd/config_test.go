@@ -79,10 +79,31 @@ func TestConfigErrors(t *testing.T) {
 		{"--config", unknown},
 		{"--config", filepath.Join(dir, "missing.json")},
 		{"extra-argument"},
+		{"--peer-publish", "nocolon"},
+		{"--peer-publish", ":9000"},
+		{"--peer-publish", "0.0.0.0:9000"},
+		{"--peer-publish", "ledger.example:0"},
+		{"--peer-client-interface", "ledger.example"},
 	} {
 		if _, _, err := parseConfig(args, io.Discard); err == nil {
 			t.Errorf("parseConfig(%q) accepted", args)
 		}
+	}
+}
+
+// TestPeerPublishFlags: --peer-publish and --peer-client-interface are
+// taken as given (flags or file).
+func TestPeerPublishFlags(t *testing.T) {
+	cfg, _, err := parseConfig([]string{"--peer-listen", "10.0.0.5:9001", "--peer-publish", "ledger0.example:443",
+		"--peer-client-interface", "10.0.0.5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PeerPublish != "ledger0.example:443" || cfg.PeerClientInterface != "10.0.0.5" {
+		t.Fatalf("%+v", cfg)
+	}
+	if cfg, _, err = parseConfig(nil, io.Discard); err != nil || cfg.PeerPublish != "" || cfg.PeerClientInterface != "" {
+		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 }
 

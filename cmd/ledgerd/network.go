@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -57,14 +58,16 @@ type nodeAddresses struct {
 }
 
 // newNetwork builds the transport of a node whose identities are ids and
-// Raft id is raftID. Its callbacks reach the node once attach is called.
-func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, rpcAddr, peerAddr string, log *slog.Logger) (*network, error) {
+// Raft id is raftID, its outgoing connections made from clientIface (nil:
+// the system's choice). Its callbacks reach the node once attach is called.
+func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, rpcAddr, peerAddr string, clientIface net.IP, log *slog.Logger) (*network, error) {
 	w := &network{self: raftID, log: log, peers: map[uint64]string{}, bootstrap: bootstrap, rpcAddr: rpcAddr, peerAddr: peerAddr}
 	tr, err := transport.New(transport.Config{
-		RaftID:      raftID,
-		Cert:        ids.Node.TLSCertificate(ids.Service),
-		ServiceCert: ids.Service.Cert,
-		Allowed:     w.allowed,
+		RaftID:          raftID,
+		Cert:            ids.Node.TLSCertificate(ids.Service),
+		ServiceCert:     ids.Service.Cert,
+		ClientInterface: clientIface,
+		Allowed:         w.allowed,
 		Deliver: func(m raftpb.Message) {
 			if n := w.n.Load(); n != nil {
 				n.Step(m)

@@ -58,6 +58,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	}
 	defer pln.Close()
 	rpcAddr, peerAddr := publishedAddress(ln.Addr().String()), publishedAddress(pln.Addr().String())
+	if cfg.PeerPublish != "" {
+		peerAddr = cfg.PeerPublish
+	}
 	m, err := membershipOf(ctx, cfg, rpcAddr, peerAddr, log, stdout)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -169,7 +172,7 @@ func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr stri
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	netw, err := newNetwork(ids, raftID, m.Peers, rpcAddr, peerAddr, log)
+	netw, err := newNetwork(ids, raftID, m.Peers, rpcAddr, peerAddr, net.ParseIP(cfg.PeerClientInterface), log)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}
@@ -319,7 +322,7 @@ func newServer(cfg config, n *node.Node, ids *identity.Identities, maxConns int,
 // interfaces describes the node's network interfaces for the node
 // endpoints: the client interface bound at --listen and the node-to-node
 // one at --peer-listen, each published at the address recorded in the
-// node's record (publishedAddress of the bound address).
+// node's record (publishedAddress of the bound address, or --peer-publish).
 func interfaces(cfg config, rpcAddr, peerAddr string) api.Interfaces {
 	return api.Interfaces{
 		Client: api.NetInterface{BindAddress: cfg.Listen, PublishedAddress: rpcAddr,

@@ -42,7 +42,7 @@ func (t *Transport) newPeer(raftID uint64, nodeID, addr string) *peer {
 		TLSClientConfig:        t.clientTLS(nodeID, addr),
 		Protocols:              h2Only(),
 		HTTP2:                  h2Config(),
-		DialContext:            (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:            t.dialer().DialContext,
 		TLSHandshakeTimeout:    5 * time.Second,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
@@ -56,6 +56,15 @@ func (t *Transport) newPeer(raftID uint64, nodeID, addr string) *peer {
 		ctx:    ctx, cancel: cancel,
 		done: make(chan struct{}),
 	}
+}
+
+// dialer makes the peers' connections, from ClientInterface if set.
+func (t *Transport) dialer() *net.Dialer {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	if t.cfg.ClientInterface != nil {
+		d.LocalAddr = &net.TCPAddr{IP: t.cfg.ClientInterface}
+	}
+	return d
 }
 
 // stop ends the peer's sender and closes its connections.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -232,5 +233,52 @@ func TestCloseStopsEverything(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond) // polling for goroutines to end, bounded by the deadline
+	}
+}
+
+// TestClientInterface: a node's connections to its peers (its Raft stream
+// and its RPCs) are made from ClientInterface, so a peer (or a firewall,
+// or a test's partition proxy) sees it at that address; without it, from
+// the system's choice.
+func TestClientInterface(t *testing.T) {
+	from := net.ParseIP("127.0.0.2") // Linux routes all of 127.0.0.0/8 to lo
+	if ln, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("no second loopback address here: %v", err)
+	} else {
+		ln.Close()
+	}
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "")
+	b := newEndpoint(t, svc.node(t), 2, "", func(c *Config) { c.ClientInterface = from })
+	c := newEndpoint(t, svc.node(t), 3, "")
+	connect(t, a, b, c)
+	a.t.Handle("GET /remote", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	}))
+	remote := func(e *endpoint) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "/remote", nil)
+		resp, err := e.t.Do(context.Background(), 1, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		host, _, err := net.SplitHostPort(string(body))
+		if err != nil {
+			t.Fatalf("remote address %q: %v", body, err)
+		}
+		return host
+	}
+	if got := remote(b); got != "127.0.0.2" {
+		t.Fatalf("b's connection comes from %s, want its client interface 127.0.0.2", got)
+	}
+	if got := remote(c); got != "127.0.0.1" {
+		t.Fatalf("c's connection comes from %s, want the system's choice 127.0.0.1", got)
+	}
+	// b's Raft stream works from there too.
+	b.t.Send([]raftpb.Message{msg(2, 1, 1, 0)})
+	if m := a.recv(t); m.From != 2 || m.Index != 1 {
+		t.Fatalf("got %+v", m)
 	}
 }

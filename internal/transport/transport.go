@@ -43,6 +43,12 @@ type Config struct {
 	// ServiceCert is the service certificate of this service: the only root
 	// a peer's certificate may chain to.
 	ServiceCert *x509.Certificate
+	// ClientInterface is the local IP address this node's outgoing
+	// connections (Raft streams and RPCs) are made from, as CCF's
+	// node_client_interface: on a machine with several addresses, peers
+	// and firewalls then see the node at the one it is configured with.
+	// Nil: the operating system chooses.
+	ClientInterface net.IP
 	// Allowed reports whether a node may take part in the service (CCF:
 	// Trusted, not Retired). It is asked at every TLS handshake (both
 	// sides), at every RPC request and for every Raft message received, so
