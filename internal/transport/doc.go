@@ -76,10 +76,13 @@
 // that peer's HTTP/2 connection. Every peer has its own http.Transport, so
 // a connection made to one node id is never reused for another.
 //
+// Connections to peers are made from Config.ClientInterface when set (CCF's
+// node_client_interface), else from the address the system chooses.
+//
 // # API
 //
-//	t, err := transport.New(transport.Config{RaftID, Cert, ServiceCert, Allowed, Deliver,
-//	        Unreachable, ReportSnapshot, Logger, QueueSize, MaxMessageBytes, Now})
+//	t, err := transport.New(transport.Config{RaftID, Cert, ServiceCert, ClientInterface, Allowed,
+//	        Deliver, Unreachable, ReportSnapshot, Logger, QueueSize, MaxMessageBytes, Now})
 //	t.Handle("POST /ledgerd/forward", h) // an authenticated route
 //	go t.Serve(ln)                       // peer listener; TLS added by Serve
 //	t.AddPeer(raftID, nodeID, "host:port")
