@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -571,17 +569,6 @@ func (w *partNet) others(not ...int) []int {
 	return o
 }
 
-// viewOf is the view (term) of a transaction id "view.seqno".
-func viewOf(t *testing.T, txid string) uint64 {
-	t.Helper()
-	v, _, _ := strings.Cut(txid, ".")
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil {
-		t.Fatalf("transaction id %q", txid)
-	}
-	return n
-}
-
 // TestMinorityPrimaryCommitsNothing (issue 11): the primary of a
 // three-node network under load is cut off from both backups (its
 // node-to-node links reset; it keeps running and serving its clients). It
@@ -641,7 +628,7 @@ func TestMinorityPrimaryCommitsNothing(t *testing.T) {
 		t.Fatalf("a write to the cut-off node that stepped down: %d, want 503", status)
 	}
 	t.Logf("the cut-off primary accepted %d writes and stepped down after %s; node %d is the new primary (view %d)",
-		len(accepted), steppedDown.Round(time.Millisecond), p, viewOf(t, during))
+		len(accepted), steppedDown.Round(time.Millisecond), p, viewOf(during))
 
 	w.heal()
 	after, _ := w.commitOn(t, nil, "after")
@@ -701,7 +688,7 @@ func TestPartitionedBackupCatchesUp(t *testing.T) {
 			t.Fatalf("the cut-off backup has %s Committed", id)
 		}
 	}
-	primaryView := viewOf(t, during[len(during)-1])
+	primaryView := viewOf(during[len(during)-1])
 
 	w.heal()
 	for k, id := range during {
@@ -712,7 +699,7 @@ func TestPartitionedBackupCatchesUp(t *testing.T) {
 	// the view while away and depose the primary when it came back (one
 	// election's slack, for one unrelated to the partition on a loaded
 	// machine).
-	if v := viewOf(t, after); v > primaryView+1 {
+	if v := viewOf(after); v > primaryView+1 {
 		t.Fatalf("view %d during the partition, %d after the heal: the healed backup deposed the primary", primaryView, v)
 	}
 	w.converge(t, l.end())
