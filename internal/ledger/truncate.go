@@ -16,6 +16,20 @@ import (
 // (a crash here: Open sees a valid table and completes it again), cut to
 // the end of entry last and fsynced (a crash here: Open sees a header
 // without a table and walks the entries), then its header is zeroed.
+//
+// Readers do not wait for those fsyncs. Under the readers' lock, and
+// before any file changes, the entries after last leave the in-memory
+// view (last, the chunk lists, the cache; a completed chunk that is cut
+// becomes the open chunk, read through a descriptor opened then): from
+// that moment a Read of a seqno after last is ErrNotFound, and a Read
+// that began earlier has finished (it held the lock). The files are then
+// changed, and fsynced, outside the readers' lock: what a reader can still
+// reach is entries up to last, whose bytes none of the steps touches (a
+// file is cut only after them; a header write is not within an entry; a
+// file deleted or renamed is reached by no reader any more, or through a
+// descriptor that a rename does not affect). So a concurrent Read never
+// returns a truncated entry's bytes once Truncate has begun dropping it,
+// and never waits for its disk.
 func (l *Ledger) Truncate(last uint64) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
@@ -33,55 +47,61 @@ func (l *Ledger) Truncate(last uint64) error {
 	if err := l.syncLocked(); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.truncateLocked(last); err != nil {
-		l.failed = err
-		return err
+	steps, err := l.dropFromView(last)
+	if err != nil {
+		return l.fail(err)
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return l.fail(err)
+		}
 	}
 	return nil
 }
 
-// truncateLocked drops the entries after last from the synced files.
-func (l *Ledger) truncateLocked(last uint64) error {
+// dropFromView removes the synced entries after last from what readers
+// see, under the readers' lock, and returns the file changes that make it
+// so on disk, in order (see Truncate). It changes no file.
+func (l *Ledger) dropFromView(last uint64) (steps []func() error, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if c := l.openTail(); c != nil {
 		if c.start <= last {
 			k := int(last - c.start + 1)
-			if err := l.shrinkFile(c.f, int64(c.offsets[k]), false); err != nil {
-				return err
-			}
-			c.offsets, c.size, c.written = c.offsets[:k], int64(c.offsets[k]), int64(c.offsets[k])
-			return l.truncated(last)
+			size := int64(c.offsets[k])
+			c.offsets, c.size, c.written = c.offsets[:k], size, size
+			l.truncated(last)
+			return []func() error{func() error { return l.shrinkFile(c.f, size, false) }}, nil
 		}
-		c.f.Close()
 		l.tail = nil
-		if err := l.remove(openName(c.start)); err != nil {
-			return err
-		}
+		steps = append(steps, func() error {
+			c.f.Close()
+			return l.remove(openName(c.start))
+		})
 	}
 	for len(l.chunks) > 0 && l.chunks[len(l.chunks)-1].start > last {
 		m := l.chunks[len(l.chunks)-1]
 		l.cache.remove(m.start)
 		l.chunks = l.chunks[:len(l.chunks)-1]
-		if err := l.remove(m.name()); err != nil {
-			return err
-		}
+		steps = append(steps, func() error { return l.remove(m.name()) })
 	}
 	if n := len(l.chunks); n > 0 && l.chunks[n-1].end > last {
-		if err := l.reopen(l.chunks[n-1], last); err != nil {
-			return err
+		reopen, err := l.reopen(l.chunks[n-1], last)
+		if err != nil {
+			return nil, err
 		}
 		l.chunks = l.chunks[:n-1]
+		steps = append(steps, reopen)
 	}
-	return l.truncated(last)
+	l.truncated(last)
+	return steps, nil
 }
 
 // truncated records the new end of the ledger.
-func (l *Ledger) truncated(last uint64) error {
+func (l *Ledger) truncated(last uint64) {
 	l.log.Info("ledger truncated", "last", last, "dropped", l.last-last)
 	l.last = last
 	l.views.truncate(last)
-	return nil
 }
 
 // remove deletes a chunk file durably.
@@ -93,39 +113,37 @@ func (l *Ledger) remove(name string) error {
 }
 
 // reopen turns the completed chunk m back into the open chunk, holding the
-// entries up to last (see Truncate for the order of the steps).
-func (l *Ledger) reopen(m chunkMeta, last uint64) error {
+// entries up to last: at once for readers (the open chunk, read through a
+// descriptor opened here), and on disk by the step it returns (see
+// Truncate for the order of its parts).
+func (l *Ledger) reopen(m chunkMeta, last uint64) (func() error, error) {
 	l.cache.remove(m.start)
 	f, err := l.fs.OpenFile(l.path(m.name()), os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
+		return nil, fmt.Errorf("ledger: couldn't open %s: %w", m.name(), err)
 	}
 	b := make([]byte, m.count()*positionSize)
 	if _, err := f.ReadAt(b, m.tableOff); err != nil {
 		f.Close()
-		return fmt.Errorf("ledger: couldn't read the positions table of %s: %w", m.name(), err)
+		return nil, fmt.Errorf("ledger: couldn't read the positions table of %s: %w", m.name(), err)
 	}
 	pos, i, reason := decodeTable(b, m.tableOff)
 	if reason != "" {
 		f.Close()
-		return &CorruptionError{File: m.name(), Seqno: m.start + uint64(i), Offset: m.tableOff + int64(i)*positionSize, Reason: reason}
+		return nil, &CorruptionError{File: m.name(), Seqno: m.start + uint64(i), Offset: m.tableOff + int64(i)*positionSize, Reason: reason}
 	}
 	k := last - m.start + 1
 	size := int64(pos[k])
-	if err := l.rename(m.name(), openName(m.start)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := l.syncDir(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := l.shrinkFile(f, size, true); err != nil {
-		f.Close()
-		return err
-	}
 	l.tail = []*tailChunk{{start: m.start, f: f, offsets: pos[:k:k], size: size, written: size}}
-	return nil
+	return func() error {
+		if err := l.rename(m.name(), openName(m.start)); err != nil {
+			return err
+		}
+		if err := l.syncDir(); err != nil {
+			return err
+		}
+		return l.shrinkFile(f, size, true)
+	}, nil
 }
 
 // Commit records that every entry up to seqno is committed, and renames each

@@ -302,8 +302,9 @@ func (r *faultRun) live() []*faultNode {
 }
 
 // readable returns the live members whose fsyncs are not held: a held
-// member's reads may wait for its disk (a rollback holds the ledger's
-// lock across its fsync), and the test must not.
+// member's reads may wait for its disk (a rollback cuts the Merkle tree
+// file durably under the tree's lock; the ledger's no longer makes
+// readers wait), and the test must not.
 func (r *faultRun) readable() []*faultNode {
 	var l []*faultNode
 	for _, m := range r.live() {
