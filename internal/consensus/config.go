@@ -98,10 +98,12 @@ func NewRawNode(c Config, storage *Storage, applied uint64) (*raft.RawNode, erro
 		DisableProposalForwarding: true,
 		PreVote:                   true,
 		// A leader that applies its own removal (a retired node's, once
-		// committed) steps down at once: a removed node must not go on
-		// serving writes and signing (CCF's retired node). Without it
-		// etcd raft keeps it leading the new configuration.
-		// TestRandomFaults' membership steps fail without it.
+		// committed) steps down at once, and the others elect a primary.
+		// Without it etcd raft keeps it leader: it drops its proposals (no
+		// write, no signature) but its heartbeats hold off any election,
+		// so the service takes no write while it runs
+		// (TestRemovedPrimaryStepsDown and TestRandomFaults' membership
+		// invariant fail without it).
 		StepDownOnRemoval: true,
 		Logger:            raftLogger{c.Logger.With("component", "raft")},
 	}

@@ -482,3 +482,36 @@ func TestFollowerStatusOfUnreceivedID(t *testing.T) {
 	net.partition(uint64(f+1), false)
 	waitCommitted(t, nodes[f], id)
 }
+
+// TestRemovedPrimaryStepsDown: a primary that removes itself from the
+// configuration (a retired primary: cmd/ledgerd's network removes every
+// Retired node, the primary included) steps down once the removal is
+// committed, and the others elect a primary that commits. Without Raft's
+// StepDownOnRemoval it stays leader: etcd raft drops its proposals (it
+// takes no write and signs nothing) while its heartbeats keep the others
+// from electing another, and the service takes no write at all.
+func TestRemovedPrimaryStepsDown(t *testing.T) {
+	_, nodes, _ := startCluster(t)
+	l := leader(t, nodes, -1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id, err := nodes[l].ProposeConfChange(ctx, raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode, NodeID: uint64(l + 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2 := leader(t, nodes, l)
+	waitCommitted(t, nodes[l2], id)
+	after := appendEntry(t, nodes[l2], "c", "after the primary's removal")
+	for i, n := range nodes {
+		if i != l {
+			waitCommitted(t, n, after)
+		}
+	}
+	if nodes[l].IsPrimary() {
+		t.Fatal("the removed primary still says it is primary")
+	}
+	// A write to the removed node is refused, never sequenced.
+	if _, err := submitUntilAccepted(t, nodes[l], "c", "to the removed node"); !errors.Is(err, node.ErrNotPrimary) {
+		t.Fatalf("a write to the removed node: %v, want ErrNotPrimary", err)
+	}
+}

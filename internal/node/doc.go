@@ -86,7 +86,8 @@
 // Invalid is ever Committed, and a removed node that has applied its
 // removal sends no new entry, is not primary and has no later signature
 // committed (Raft runs with StepDownOnRemoval: without it a removed
-// primary goes on leading and signing, and the test fails). A removed
+// primary stays primary, etcd raft dropping its proposals while its
+// heartbeats hold off an election, and the test fails). A removed
 // node applies its removal only if it hears of its commit (etcd raft
 // applies a configuration once committed; CCF's at once): one that does
 // not is shut down by its operator, as the test does. Its fault schedule is a function of the seed
