@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -90,6 +91,7 @@ func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, 
 	}
 	w.tr = tr
 	tr.Handle(addressesPath, http.HandlerFunc(w.serveAddresses))
+	tr.Handle(snapshotPath, http.HandlerFunc(w.serveSnapshot))
 	return w, nil
 }
 
@@ -97,7 +99,9 @@ func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, 
 func (w *network) allowed(nodeID string) bool {
 	n := w.n.Load()
 	if n == nil {
-		return false
+		// Before the node opens (a joiner fetching its snapshot): the
+		// peers it was given.
+		return slices.ContainsFunc(w.bootstrap, func(p join.Peer) bool { return p.NodeID == nodeID })
 	}
 	raw, ok := n.Reader.State().Get(tables.NodesInfoMap, []byte(nodeID))
 	if !ok {
@@ -300,4 +304,118 @@ func (w *network) serveAddresses(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.log.Info("recorded a node's new addresses", "node_id", peer, "rpc_address", a.RPCAddress, "node_to_node_address", a.PeerAddress)
 	rw.WriteHeader(http.StatusOK)
+}
+
+// snapshotPath is the node-to-node route that serves this node's latest
+// committed snapshot file (CCF's GET /node/snapshot, here on the
+// authenticated node-to-node interface: the snapshot holds the state's
+// private maps in plaintext). The snapshot's name is in snapshotNameHeader;
+// 404 if the node has none.
+const (
+	snapshotPath       = "/ledgerd/node/snapshot"
+	snapshotNameHeader = "X-Ledgerd-Snapshot-Name"
+)
+
+func (w *network) serveSnapshot(rw http.ResponseWriter, r *http.Request) {
+	n := w.n.Load()
+	if n == nil {
+		writeJSONError(rw, http.StatusServiceUnavailable, "ServiceUnavailable", "The node is starting; retry shortly.")
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeJSONError(rw, http.StatusMethodNotAllowed, "MethodNotAllowed", "GET only.")
+		return
+	}
+	name, data, err := n.LatestSnapshot()
+	if errors.Is(err, node.ErrNoSnapshot) {
+		writeJSONError(rw, http.StatusNotFound, "ResourceNotFound", "This node has no committed snapshot.")
+		return
+	}
+	if err != nil {
+		w.log.Warn("couldn't read the latest snapshot", "err", err)
+		writeJSONError(rw, http.StatusInternalServerError, "InternalError", "Couldn't read the latest snapshot.")
+		return
+	}
+	rw.Header().Set(snapshotNameHeader, name)
+	rw.Header().Set("Content-Type", "application/octet-stream")
+	rw.Write(data)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// fetchSnapshot is a new joiner's first step after it is trusted (CCF's
+// fetch_recent_snapshot): it asks each peer it was given for its latest
+// committed snapshot over the node-to-node interface, verifies the latest
+// one against the service certificate and installs it, so that the node
+// opens at the snapshot's seqno and Raft sends only the suffix. Without a
+// snapshot (none yet, or none that verifies) the node replays the whole
+// ledger from its peers, as CCF does.
+func (w *network) fetchSnapshot(ctx context.Context, dir string, ids *identity.Identities) {
+	var best *fetchedSnapshot
+	for _, p := range w.bootstrap {
+		if p.RaftID == w.self || p.Address == "" {
+			continue
+		}
+		if err := w.tr.AddPeer(p.RaftID, p.NodeID, p.Address); err != nil {
+			continue
+		}
+		w.peers[p.RaftID] = p.Address
+		g, err := w.askSnapshot(ctx, p.RaftID, ids)
+		if err != nil {
+			w.log.Warn("no snapshot from a peer", "node_id", p.NodeID, "err", err)
+			continue
+		}
+		if best == nil || g.s.Seqno > best.s.Seqno {
+			best = &g
+		}
+	}
+	if best == nil {
+		w.log.Info("no snapshot to start from; catching up the whole ledger from the peers")
+		return
+	}
+	if _, err := node.InstallSnapshot(nil, dir, ids.Service.Cert, best.data); err != nil {
+		w.log.Warn("couldn't install the snapshot; catching up the whole ledger from the peers", "snapshot", best.name, "err", err)
+		return
+	}
+	w.log.Info("installed a snapshot to start from", "snapshot", best.name, "seqno", best.s.Seqno, "bytes", len(best.data))
+}
+
+type fetchedSnapshot struct {
+	name string
+	data []byte
+	s    *node.Snapshot
+}
+
+func (w *network) askSnapshot(ctx context.Context, raftID uint64, ids *identity.Identities) (fetchedSnapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequest("GET", snapshotPath, nil)
+	if err != nil {
+		return fetchedSnapshot{}, err
+	}
+	resp, err := w.tr.Do(ctx, raftID, req)
+	if err != nil {
+		return fetchedSnapshot{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30+1<<21))
+	if err != nil {
+		return fetchedSnapshot{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fetchedSnapshot{}, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(data))
+	}
+	s, err := node.VerifySnapshot(data, ids.Service.Cert)
+	if err != nil {
+		return fetchedSnapshot{}, err
+	}
+	name := resp.Header.Get(snapshotNameHeader)
+	if seqno, evidence, ok := node.ParseSnapshotName(name); !ok || seqno != s.Seqno || evidence != s.EvidenceSeqno {
+		return fetchedSnapshot{}, fmt.Errorf("the snapshot named %q holds seqno %d with evidence at %d", name, s.Seqno, s.EvidenceSeqno)
+	}
+	return fetchedSnapshot{name, data, s}, nil
 }

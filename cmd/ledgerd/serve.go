@@ -69,7 +69,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		return err
 	}
 	raftID := m.RaftID
-	n, plan, ids, netw, err := openNode(cfg, log, m, rpcAddr, peerAddr)
+	n, plan, ids, netw, err := openNode(ctx, cfg, log, m, rpcAddr, peerAddr)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func membershipOf(ctx context.Context, cfg config, rpcAddr, peerAddr string, log
 
 // openNode loads the identities, plans genesis (for the founding node),
 // builds the node-to-node network and opens the node.
-func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr string) (*node.Node, *genesisPlan, *identity.Identities, *network, error) {
+func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr string) (*node.Node, *genesisPlan, *identity.Identities, *network, error) {
 	raftID := m.RaftID
 	fresh, err := ledgerIsEmpty(cfg.Data, log)
 	if err != nil {
@@ -175,6 +175,9 @@ func openNode(cfg config, log *slog.Logger, m membership, rpcAddr, peerAddr stri
 	netw, err := newNetwork(ids, raftID, m.Peers, rpcAddr, peerAddr, net.ParseIP(cfg.PeerClientInterface), log)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
+	}
+	if raftID != 1 && fresh && !hasStartupSnapshot(cfg.Data) {
+		netw.fetchSnapshot(ctx, cfg.Data, ids)
 	}
 	n, err := node.Open(node.Config{
 		Dir:                cfg.Data,
@@ -421,4 +424,11 @@ func snapshotInterval(n int) int {
 		return -1
 	}
 	return n
+}
+
+// hasStartupSnapshot reports whether dir holds the snapshot its node
+// started from (node.InstallSnapshot).
+func hasStartupSnapshot(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "startup.snapshot"))
+	return err == nil
 }

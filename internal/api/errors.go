@@ -113,6 +113,9 @@ func classify(err error) *apiError {
 	case errors.Is(err, node.ErrInvalid):
 		return newError(http.StatusNotFound, codeTransactionInvalid,
 			"The transaction was rolled back and will never be committed.")
+	case errors.Is(err, node.ErrBeforeSnapshot):
+		return newError(http.StatusNotFound, codeTransactionNotFound,
+			"%v: this node started from a snapshot and holds no entry or receipt before it; ask a node that holds the whole ledger.", err)
 	case errors.Is(err, node.ErrNotFound):
 		return newError(http.StatusNotFound, codeTransactionNotFound, "No such transaction.")
 	case errors.Is(err, node.ErrNotEntry):

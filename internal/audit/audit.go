@@ -51,6 +51,11 @@ type Options struct {
 	// Report.TornTail instead of failing the audit. Off, they are a Failure:
 	// a stopped node's ledger has none once it has been opened again.
 	Live bool
+	// Start, if set, audits a ledger that starts after a snapshot (a node
+	// that joined from one): the caller verified the snapshot; the ledger
+	// must start at Start.Seqno+1 and every signature after it must verify
+	// against the tree that goes on from the snapshot's right edge.
+	Start *Start
 }
 
 // Report summarises a successful audit.
@@ -100,6 +105,15 @@ type item struct {
 
 type nodeCert struct{ id, pem string }
 
+// Start is what an audit of a ledger that starts after a snapshot at Seqno
+// takes from the (verified) snapshot.
+type Start struct {
+	Seqno     uint64
+	Edge      []merkle.Hash     // right edge of the tree of leaves [0, Seqno]
+	Rekeys    []tables.Rekey    // the rekeys up to Seqno
+	NodeCerts map[string]string // node id -> endorsed certificate PEM, as of Seqno
+}
+
 // Dir audits the ledger chunk files in dir.
 func Dir(dir string, opts Options) (*Report, error) {
 	if opts.ServiceCert == nil {
@@ -115,7 +129,22 @@ func Dir(dir string, opts Options) (*Report, error) {
 	a := &auditor{opts: opts, keys: keys, nodes: map[string]string{}, verifier: tables.NewVerifier(opts.ServiceCert)}
 	a.rekeys.Store(&[]tables.Rekey{})
 	a.rep.Authenticated = keys != nil
-	a.front.Append(merkle.Hash{}) // leaf 0: 32 zero bytes
+	if st := opts.Start; st != nil {
+		f, err := merkle.FrontierOf(st.Seqno+1, st.Edge)
+		if err != nil {
+			return nil, fmt.Errorf("audit: the snapshot's tree: %w", err)
+		}
+		a.front = *f
+		list := append([]tables.Rekey(nil), st.Rekeys...)
+		a.rekeyList = list
+		a.rekeys.Store(&list)
+		for id, pem := range st.NodeCerts {
+			a.nodes[id] = pem
+		}
+		a.prevSig = st.Seqno
+	} else {
+		a.front.Append(merkle.Hash{}) // leaf 0: 32 zero bytes
+	}
 	if err := a.run(dir); err != nil {
 		return &a.rep, err
 	}
@@ -347,8 +376,8 @@ func (a *auditor) check(it *item) error {
 	}
 	if a.rep.Entries == 0 {
 		a.rep.FirstSeqno = it.seqno
-		if it.seqno != 1 {
-			return &Failure{Seqno: it.seqno, Reason: "ledger does not start at seqno 1"}
+		if want := a.front.Size(); it.seqno != want {
+			return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("ledger does not start at seqno %d", want)}
 		}
 	}
 	if it.sig != nil {

@@ -30,13 +30,19 @@ type Log interface {
 // Contract: the caller (the Ready loop) appends entries to the ledger and
 // syncs it before calling raft's Advance, and saves hard state through
 // SetHardState; Storage itself never writes the ledger. Entries are never
-// compacted: FirstIndex is always 1 and Snapshot is always empty.
+// compacted: FirstIndex is 1 and Snapshot is empty, unless the node started
+// from a CCF snapshot at S (SetSnapshot): its log then starts at S+1,
+// Term(S) is the snapshot's view and Snapshot names S (no data: ledgerd
+// never sends a Raft snapshot; a joiner fetches the CCF snapshot first).
 type Storage struct {
 	log Log
 	hs  *HardStateFile
 
 	mu sync.RWMutex
 	st State
+
+	// snapIndex and snapTerm: the CCF snapshot the log starts after (0: none).
+	snapIndex, snapTerm uint64
 
 	// recent caches the Raft entries of the last appends, so that Raft's
 	// reads of freshly committed entries (and of entries to replicate) do
@@ -54,6 +60,21 @@ var _ raft.Storage = (*Storage)(nil)
 // NewStorage returns a Storage over log with the hard state kept in hs.
 func NewStorage(log Log, hs *HardStateFile) *Storage {
 	return &Storage{log: log, hs: hs, st: hs.State()}
+}
+
+// SetSnapshot makes the log start after the snapshot at index (term):
+// FirstIndex is index+1, Term(index) is term, Entries below index+1 are
+// compacted. Call it before the Raft node is built.
+func (s *Storage) SetSnapshot(index, term uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapIndex, s.snapTerm = index, term
+}
+
+func (s *Storage) snapshot() (uint64, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.snapIndex, s.snapTerm
 }
 
 // InitialState implements raft.Storage.
@@ -150,8 +171,9 @@ func (s *Storage) cached(lo, hi, maxSize uint64) ([]raftpb.Entry, bool) {
 
 // Entries implements raft.Storage by reading ledger entries [lo, hi).
 func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
-	last := s.log.LastSeqno()
-	if lo < 1 {
+	si, _ := s.snapshot()
+	last := max(s.log.LastSeqno(), si)
+	if lo < si+1 || lo < 1 {
 		return nil, raft.ErrCompacted
 	}
 	if hi > last+1 {
@@ -182,6 +204,13 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 
 // Term implements raft.Storage: the view of the ledger entry at i.
 func (s *Storage) Term(i uint64) (uint64, error) {
+	si, st := s.snapshot()
+	switch {
+	case i == si:
+		return st, nil
+	case i < si:
+		return 0, raft.ErrCompacted
+	}
 	if i == 0 {
 		return 0, nil
 	}
@@ -192,14 +221,28 @@ func (s *Storage) Term(i uint64) (uint64, error) {
 }
 
 // LastIndex implements raft.Storage.
-func (s *Storage) LastIndex() (uint64, error) { return s.log.LastSeqno(), nil }
+func (s *Storage) LastIndex() (uint64, error) {
+	si, _ := s.snapshot()
+	return max(s.log.LastSeqno(), si), nil
+}
 
-// FirstIndex implements raft.Storage. The ledger keeps every entry.
-func (s *Storage) FirstIndex() (uint64, error) { return 1, nil }
+// FirstIndex implements raft.Storage: 1, or the entry after the snapshot
+// the node started from.
+func (s *Storage) FirstIndex() (uint64, error) {
+	si, _ := s.snapshot()
+	return si + 1, nil
+}
 
-// Snapshot implements raft.Storage. ledgerd does not compact the Raft log,
-// so there is never a snapshot to send.
-func (s *Storage) Snapshot() (raftpb.Snapshot, error) { return raftpb.Snapshot{}, nil }
+// Snapshot implements raft.Storage: the metadata of the snapshot the node
+// started from (empty if none). It holds no data: a follower that needs
+// entries before a leader's first index must join anew, from a CCF
+// snapshot (etcd raft then keeps probing; nothing is sent).
+func (s *Storage) Snapshot() (raftpb.Snapshot, error) {
+	if si, _ := s.snapshot(); si == 0 {
+		return raftpb.Snapshot{}, nil
+	}
+	return raftpb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+}
 
 // DecodeEntry turns a serialised CCF ledger entry back into the Raft entry it
 // was written for: configuration changes get their type and data back; every

@@ -305,3 +305,26 @@ func (l *Ledger) Close() error {
 	l.cache.close()
 	return err
 }
+
+// StartAt makes an empty ledger start at seqno first instead of 1: a node
+// that starts from a snapshot at first-1 appends the entries after it. The
+// first chunk file is then ledger_<first>-..., as on the nodes that hold
+// the whole ledger (a snapshot's seqno ends a chunk). A ledger that holds
+// entries cannot be moved.
+func (l *Ledger) StartAt(first uint64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case first == 0 || first > seqnoLimit:
+		return fmt.Errorf("ledger: couldn't start at %d: out of range", first)
+	case l.last >= l.first && l.first != first:
+		return fmt.Errorf("ledger: couldn't start at %d: it holds entries %d to %d", first, l.first, l.last)
+	case l.last >= l.first:
+		return nil
+	}
+	l.first, l.last = first, first-1
+	l.committed = max(l.committed, first-1)
+	return nil
+}

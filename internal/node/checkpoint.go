@@ -82,6 +82,9 @@ func (n *Node) snapshotState() (*checkpointFile, error) {
 	if s.seqno == 0 {
 		return nil, nil
 	}
+	if n.startup != nil && s.seqno == n.startup.Seqno { // its state is the startup snapshot's
+		return nil, nil
+	}
 	leaf, err := n.tree.Leaf(s.seqno)
 	if err != nil {
 		return nil, err

@@ -90,6 +90,10 @@ type Node struct {
 	snapshotRequested   atomic.Bool
 	snapshotRequestedAt uint64
 	pendingSnaps        []*pendingSnapshot
+	evidenceSeen        []seenEvidence
+	// startup is the snapshot this node started from (nil: it holds the
+	// whole ledger); set at open.
+	startup *Snapshot
 
 	// bytesSinceSnap is the bytes of entries appended since the last
 	// checkpoint (Config.SnapshotBytes). Loop-owned.
@@ -228,8 +232,17 @@ func (n *Node) openFiles() error {
 		}
 		return err
 	}
+	startup, err := n.loadStartup()
+	if err != nil {
+		return err
+	}
+	if startup != nil {
+		if err := n.setUpStartupLedger(startup); err != nil {
+			return err
+		}
+	}
 	treePath := filepath.Join(n.cfg.Dir, "merkle.tree")
-	if n.tree, err = merkle.OpenFS(fsys, treePath); errors.Is(err, merkle.ErrCorrupt) {
+	if n.tree, err = merkle.OpenFS(fsys, treePath); errors.Is(err, merkle.ErrCorrupt) && startup == nil {
 		// Derived data: keep the damaged file for inspection, rebuild.
 		n.log.Warn("merkle.tree is not a tree file; rebuilding it from the ledger", "path", treePath, "err", err)
 		if err = fsys.Rename(treePath, treePath+".corrupt"); err == nil {
@@ -246,6 +259,9 @@ func (n *Node) openFiles() error {
 		return err
 	}
 	n.storage = consensus.NewStorage(n.ledger, n.hs)
+	if startup != nil {
+		return n.setUpStartupRaft(startup)
+	}
 	return nil
 }
 

@@ -49,6 +49,11 @@ type Reader struct {
 	commitCh     chan struct{}   // closed and replaced when committed advances
 	stopped      <-chan struct{} // closed when the node's loop has stopped
 
+	// baseSeqno and baseViews: the seqno and view history of the snapshot
+	// the node started from (0, nil: it holds the whole ledger). Set at open.
+	baseSeqno uint64
+	baseViews []ledger.ViewStart
+
 	sigCache sigCache
 	repair   repairState // rebuilds of the derived files (receipt.go)
 	// rebuild rebuilds the derived files on the loop unless a rebuild has
@@ -135,6 +140,9 @@ func (r *Reader) Entries(collection string, from, to uint64, fn func(Entry) bool
 // readEntry decrypts the transaction at seqno and returns its user entry, if
 // it has one.
 func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
+	if err := r.held(seqno); err != nil {
+		return Entry{}, false, err
+	}
 	raw, err := r.ledger.Read(seqno)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("node: couldn't read %d: %w", seqno, err)

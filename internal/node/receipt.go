@@ -56,6 +56,9 @@ func (r *Reader) receipt(id TxID) (*receipt.Receipt, error) {
 	case StatusUnknown:
 		return nil, ErrNotFound
 	}
+	if err := r.held(id.Seqno); err != nil {
+		return nil, err
+	}
 	if r.sigs.LastAtOrBefore(id.Seqno) == id.Seqno {
 		return r.signatureReceipt(id.Seqno)
 	}
@@ -168,10 +171,10 @@ func (n *Node) rebuildDerived() error {
 	if size != last+1 {
 		return fmt.Errorf("the tree holds %d leaves and the ledger ends at %d", size, last)
 	}
-	if err := n.tree.Truncate(0); err != nil {
+	if err := n.tree.Truncate(n.tree.Base()); err != nil {
 		return err
 	}
-	if err := n.sigs.Reset(); err != nil {
+	if err := n.resetSigs(); err != nil {
 		return err
 	}
 	n.sigCache.reset()

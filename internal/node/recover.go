@@ -97,17 +97,32 @@ func (n *Node) recoverTree(last uint64, cp *checkpointFile) error {
 		}
 	}
 	n.log.Warn("Merkle tree disagrees with the ledger; rebuilding it", "size", n.tree.Size())
-	if err := n.tree.Truncate(0); err != nil {
+	if err := n.tree.Truncate(n.tree.Base()); err != nil {
 		return err
 	}
-	return n.sigs.TruncateAfter(0)
+	return n.resetSigs()
+}
+
+// resetSigs empties the signature index, but for the startup snapshot's
+// signature (the first a node that started from a snapshot knows).
+func (n *Node) resetSigs() error {
+	if err := n.sigs.Reset(); err != nil {
+		return err
+	}
+	if n.startup != nil {
+		if err := n.sigs.Append(n.startup.Seqno); err != nil {
+			return err
+		}
+		return n.sigs.Flush()
+	}
+	return nil
 }
 
 // treeMatchesLedger checks the tree's last leaf and the root at the last
 // signature it covers against the ledger.
 func (n *Node) treeMatchesLedger() bool {
 	size := n.tree.Size()
-	if size <= 1 {
+	if size <= max(1, n.tree.Base()) {
 		return true
 	}
 	raw, err := n.ledger.Read(size - 1)
@@ -119,7 +134,7 @@ func (n *Node) treeMatchesLedger() bool {
 		return false
 	}
 	s := n.sigs.LastAtOrBefore(size - 1)
-	if s == 0 {
+	if s == 0 || s < n.tree.Base() {
 		return true
 	}
 	ps, err := n.signatureAt(s)
@@ -193,8 +208,13 @@ func (n *Node) replaySuffix(last uint64) error {
 func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {
 	if cp != nil && n.checkpointMatches(cp, committed) {
 		n.state.restore(cp)
-	} else if cp != nil {
-		n.log.Warn("checkpoint does not match the ledger; replaying from the start", "applied", cp.Applied)
+	} else {
+		if cp != nil {
+			n.log.Warn("checkpoint does not match the ledger; replaying from the start", "applied", cp.Applied)
+		}
+		if n.startup != nil { // the start is the snapshot's state
+			n.state.restore(n.startup.body.State)
+		}
 	}
 	// Committed in steps, so the deltas held meanwhile stay few.
 	const step = 4096
@@ -225,6 +245,9 @@ func (n *Node) recoverState(cp *checkpointFile, committed, last uint64) error {
 func (n *Node) checkpointMatches(cp *checkpointFile, committed uint64) bool {
 	if cp.Applied > committed || cp.Applied >= n.tree.Size() {
 		return false
+	}
+	if n.startup != nil && cp.Applied <= n.startup.Seqno {
+		return n.startupCheckpoint(cp)
 	}
 	v, err := n.ledger.View(cp.Applied)
 	if err != nil || v != cp.AppliedView {

@@ -334,6 +334,11 @@ func (n *Node) takeSnapshot(seqno uint64) {
 		n.pendingSnaps = slices.Delete(n.pendingSnaps, 0, k)
 	}
 	n.log.Info("snapshot taken", "seqno", seqno, "bytes", len(body), "digest", hex.EncodeToString(p.digest[:]))
+	for _, ev := range n.evidenceSeen {
+		if ev.version == seqno && ev.seqno <= n.ledger.LastSeqno() {
+			n.matchEvidence(ev.seqno, ev.version, ev.hash)
+		}
+	}
 	if n.isPrimary.Load() {
 		ev := &proposal{writes: tables.SnapshotEvidenceWrites(p.digest, seqno), claims: p.digest, fut: newFuture()}
 		n.qmu.Lock()
@@ -356,6 +361,7 @@ func (n *Node) snapshotBody(seqno uint64) ([]byte, error) {
 	if cp == nil || cp.Applied != seqno {
 		return nil, fmt.Errorf("the committed state is not at %d", seqno)
 	}
+	cp.TreeSize = seqno + 1 // the checkpoint's is this node's tree now: not the same on every node
 	edge, err := n.tree.Edge(seqno)
 	if err != nil {
 		return nil, err
@@ -381,7 +387,13 @@ func (n *Node) snapshotBody(seqno uint64) ([]byte, error) {
 
 // viewsUpTo is the view history of the seqnos up to last.
 func (n *Node) viewsUpTo(last uint64) []ledger.ViewStart {
-	return n.ledger.Views(last)
+	views := append([]ledger.ViewStart(nil), n.baseViews...)
+	for _, v := range n.ledger.Views(last) {
+		if len(views) == 0 || v.View > views[len(views)-1].View {
+			views = append(views, v)
+		}
+	}
+	return views
 }
 
 // noteSnapshotEvidence matches an evidence transaction appended to the log
@@ -395,16 +407,34 @@ func (n *Node) noteSnapshotEvidence(e *ledger.Entry) {
 	if err != nil || !ok || d.ClaimsDigest != hash {
 		return
 	}
+	// A backup may append the evidence before it learns that S is
+	// committed (both in one message): the snapshot taken then finds it.
+	n.evidenceSeen = append(n.evidenceSeen, seenEvidence{seqno: e.Seqno, version: version, hash: hash})
+	if k := len(n.evidenceSeen) - maxSnapshotPending; k > 0 {
+		n.evidenceSeen = slices.Delete(n.evidenceSeen, 0, k)
+	}
+	n.matchEvidence(e.Seqno, version, hash)
+}
+
+// seenEvidence is an evidence transaction appended to the log.
+type seenEvidence struct {
+	seqno, version uint64
+	hash           [32]byte
+}
+
+// matchEvidence gives the pending snapshot of version its evidence at
+// seqno, or drops it if the digests differ.
+func (n *Node) matchEvidence(seqno, version uint64, hash [32]byte) {
 	for i, p := range n.pendingSnaps {
 		if p.seqno != version {
 			continue
 		}
 		if p.digest != hash {
-			n.log.Warn("this node's snapshot differs from the one whose evidence the primary recorded; dropping it", "seqno", version, "evidence", e.Seqno)
+			n.log.Warn("this node's snapshot differs from the one whose evidence the primary recorded; dropping it", "seqno", version, "evidence", seqno)
 			n.pendingSnaps = slices.Delete(n.pendingSnaps, i, i+1)
 			return
 		}
-		p.evidence = e.Seqno
+		p.evidence = seqno
 		return
 	}
 }
@@ -442,7 +472,9 @@ func (n *Node) writeSnapshot(p *pendingSnapshot) error {
 		return err
 	}
 	if rc.LeafComponents == nil || rc.LeafComponents.ClaimsDigest != hex.EncodeToString(p.digest[:]) {
-		return fmt.Errorf("the transaction at %d is not this snapshot's evidence", p.evidence)
+		e := p.evidence
+		p.evidence = 0 // rolled back and replaced: wait for the evidence again
+		return fmt.Errorf("the transaction at %d is not this snapshot's evidence", e)
 	}
 	rcJSON, err := json.Marshal(rc)
 	if err != nil {

@@ -87,33 +87,37 @@ func TestSnapshotsOnEveryNode(t *testing.T) {
 	// keeps at most 2.
 	var latest string
 	var want []byte
-	for i, dir := range dirs {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var lasts []string
+		for _, dir := range dirs {
 			names := snapshotFiles(t, dir)
-			if k := len(names); k > 0 && k <= 2 {
-				name := names[len(names)-1]
-				if latest == "" {
-					latest = name
-				}
-				if name == latest {
-					got, err := os.ReadFile(filepath.Join(dir, "snapshots", name))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if want == nil {
-						want = got
-					}
-					if !bytes.Equal(got, want) {
-						t.Fatalf("node %d's %s differs from node 1's", i+1, latest)
-					}
-					break
-				}
+			if len(names) > 0 {
+				lasts = append(lasts, names[len(names)-1])
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d holds %v, not %s (at most 2)", i+1, names, latest)
-			}
-			time.Sleep(10 * time.Millisecond) // polling files the nodes write, bounded
+		}
+		if len(lasts) == 3 && lasts[0] == lasts[1] && lasts[1] == lasts[2] {
+			latest = lasts[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes' latest snapshots differ: %v", lasts)
+		}
+		time.Sleep(20 * time.Millisecond) // polling files the nodes write, bounded
+	}
+	for i, dir := range dirs {
+		got, err := os.ReadFile(filepath.Join(dir, "snapshots", latest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want = got
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("node %d's %s differs from node 1's", i+1, latest)
+		}
+		if names := snapshotFiles(t, dir); len(names) > 2 {
+			t.Fatalf("node %d keeps %v, SnapshotsKept is 2", i+1, names)
 		}
 	}
 	s, err := node.VerifySnapshot(want, ids.Service.Cert)

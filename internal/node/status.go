@@ -42,14 +42,14 @@ func (r *Reader) LastSeqno() uint64 { return r.lastSeqno.Load() }
 // CommittedTxID is the id of the last committed transaction.
 func (r *Reader) CommittedTxID() TxID {
 	s := r.committed.Load()
-	v, _ := r.ledger.View(s)
+	v, _ := r.viewOf(s)
 	return TxID{View: v, Seqno: s}
 }
 
 // LastTxID is the id of the last transaction in the local ledger.
 func (r *Reader) LastTxID() TxID {
 	s := r.lastSeqno.Load()
-	v, _ := r.ledger.View(s)
+	v, _ := r.viewOf(s)
 	return TxID{View: v, Seqno: s}
 }
 
@@ -92,7 +92,7 @@ func (r *Reader) Status(id TxID) Status {
 	haveLocal := false
 	last := r.lastSeqno.Load()
 	if id.Seqno <= last {
-		if v, err := r.ledger.View(id.Seqno); err == nil {
+		if v, err := r.viewOf(id.Seqno); err == nil {
 			localView, haveLocal = v, true
 		}
 	}
@@ -109,7 +109,7 @@ func (r *Reader) Status(id TxID) Status {
 	case id.Seqno > last && !r.IsPrimary() && id.View == r.RaftInfo().View:
 		return StatusPending
 	}
-	if cv, err := r.ledger.View(committed); err == nil && committed > 0 && cv > id.View {
+	if cv, err := r.viewOf(committed); err == nil && committed > 0 && cv > id.View {
 		return StatusInvalid
 	}
 	return StatusUnknown

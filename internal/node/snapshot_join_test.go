@@ -1,0 +1,154 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ledgerd/ledgerd/internal/consensus"
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// TestJoinFromSnapshot: a node installs the latest committed snapshot of a
+// running service (verified against the service certificate), opens with
+// its ledger starting after the snapshot's seqno S, is added to the Raft
+// configuration and catches up the suffix only: its first chunk starts at
+// S+1, it serves the entries after S with receipts that verify, answers
+// ErrBeforeSnapshot for those up to S (whose status it still knows), ends
+// with the founder's committed state, and reopens from the snapshot and
+// the suffix.
+func TestJoinFromSnapshot(t *testing.T) {
+	net := &memNet{nodes: map[uint64]*node.Node{}, cut: map[uint64]bool{}}
+	base := t.TempDir()
+	dir1, dir2 := filepath.Join(base, "1"), filepath.Join(base, "2")
+	ids1, err := identity.LoadOrCreate(dir1, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raftCfg := func(id uint64) consensus.Config {
+		return consensus.Config{ID: id, Peers: []uint64{1}, Joining: id != 1, TickInterval: 5 * time.Millisecond, ElectionTicks: 20, HeartbeatTicks: 2}
+	}
+	n1 := openNode(t, dir1, func(c *node.Config) {
+		c.Raft, c.Transport, c.SnapshotTxInterval = raftCfg(1), memTransport{net}, 30
+	})
+	defer n1.Close()
+	net.mu.Lock()
+	net.nodes[1] = n1
+	net.mu.Unlock()
+	var early node.TxID
+	for i := 0; latestSnapshot(t, dir1) < 60; i++ {
+		id := appendEntry(t, n1, "c"+strconv.Itoa(i%4), "before "+strconv.Itoa(i))
+		if i == 0 {
+			early = id
+		}
+		waitCommitted(t, n1, id)
+	}
+	_, data, err := n1.LatestSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The joiner: the service's identity and ledger secret, its own node key.
+	os.MkdirAll(dir2, 0o700)
+	for _, f := range []string{identity.ServiceCertFile, identity.ServiceKeyFile, identity.LedgerSecretFile} {
+		b, _ := os.ReadFile(filepath.Join(dir1, f))
+		os.WriteFile(filepath.Join(dir2, f), b, 0o600)
+	}
+	bad := append([]byte(nil), data...)
+	bad[len(bad)/2] ^= 1
+	if _, err := node.InstallSnapshot(nil, dir2, ids1.Service.Cert, bad); !errors.Is(err, node.ErrSnapshotUnverified) && !errors.Is(err, node.ErrSnapshotMalformed) {
+		t.Fatalf("a tampered snapshot installed: %v", err)
+	}
+	snap, err := node.InstallSnapshot(nil, dir2, ids1.Service.Cert, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := snap.Seqno
+	n2 := openNode(t, dir2, func(c *node.Config) {
+		c.Raft, c.Transport, c.NoBootstrap, c.SnapshotTxInterval = raftCfg(2), memTransport{net}, true, 30
+	})
+	net.mu.Lock()
+	net.nodes[2] = n2
+	net.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cc, err := n1.ProposeConfChange(ctx, raftpb.ConfChange{Type: raftpb.ConfChangeAddNode, NodeID: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, n1, cc)
+	var after node.TxID
+	for i := range 40 {
+		after = appendEntry(t, n1, "c"+strconv.Itoa(i%4), "after "+strconv.Itoa(i))
+	}
+	waitCommitted(t, n1, after)
+	waitCommitted(t, n2, after)
+
+	ents, err := os.ReadDir(filepath.Join(dir2, "ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "ledger_") && !strings.HasPrefix(e.Name(), "ledger_"+strconv.FormatUint(s+1, 10)) {
+			first, _, _ := strings.Cut(strings.TrimPrefix(e.Name(), "ledger_"), "-")
+			if v, _ := strconv.ParseUint(strings.TrimSuffix(first, ".committed"), 10, 64); v <= s {
+				t.Fatalf("the joiner holds %s, from before the snapshot at %d: it replayed", e.Name(), s)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir2, "ledger", "ledger_1-"+strconv.FormatUint(s, 10)+".committed")); err == nil {
+		t.Fatal("the joiner holds the chunk before the snapshot")
+	}
+	ent, err := n2.Entry(after)
+	if err != nil || string(ent.Contents) != "after 39" {
+		t.Fatalf("joiner reads %s: %q, %v", after, ent.Contents, err)
+	}
+	verifyReceipt(t, n2, ids1, after)
+	if _, err := n2.Entry(early); !errors.Is(err, node.ErrBeforeSnapshot) {
+		t.Fatalf("joiner reads %s, before its snapshot at %d: %v", early, s, err)
+	}
+	if st := n2.Status(early); st != node.StatusCommitted {
+		t.Fatalf("joiner's status of %s: %v", early, st)
+	}
+	// Same committed state once both are at the same commit point.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, c1 := node.StateDumps(n1)
+		_, c2 := node.StateDumps(n2)
+		if c1 == c2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed states differ:\n%s\n---\n%s", c1, c2)
+		}
+		appendEntry(t, n1, "sync", "x") // moves both commit points on
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A restart opens from the startup snapshot and the suffix.
+	last := n2.LastSeqno()
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 = openNode(t, dir2, func(c *node.Config) {
+		c.Raft, c.Transport, c.NoBootstrap = raftCfg(2), memTransport{net}, true
+	})
+	defer n2.Close()
+	net.mu.Lock()
+	net.nodes[2] = n2
+	net.mu.Unlock()
+	if n2.LastSeqno() < last {
+		t.Fatalf("reopened at %d, had %d", n2.LastSeqno(), last)
+	}
+	next := appendEntry(t, n1, "c0", "after restart")
+	waitCommitted(t, n2, next)
+	if ent, err := n2.Entry(next); err != nil || string(ent.Contents) != "after restart" {
+		t.Fatalf("after restart: %q, %v", ent.Contents, err)
+	}
+}
