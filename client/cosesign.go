@@ -36,6 +36,8 @@ const (
 	MsgAck = "ack"
 	// MsgStateDigest signs POST /gov/members/state-digests/{memberId}:update.
 	MsgStateDigest = "state_digest"
+	// MsgRecoveryShare signs POST /gov/recovery/members/{memberId}:recover.
+	MsgRecoveryShare = "recovery_share"
 )
 
 // COSE header labels (RFC 9052 §3.1) and CCF's governance headers

@@ -3,7 +3,12 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"mime"
@@ -532,4 +537,99 @@ func (c *Client) govList(ctx context.Context, path string, item func(json.RawMes
 		rq.apiVersion = GovAPIVersion
 	}
 	return fmt.Errorf("GET %s: more than %d pages", path, maxListPages)
+}
+
+// RecoveryShareResult is the answer to a submitted recovery share (CCF's
+// submit_recovery_share).
+type RecoveryShareResult struct {
+	Message           string `json:"message"`
+	SubmittedCount    int    `json:"submittedCount"`
+	RecoveryThreshold int    `json:"recoveryThreshold"`
+}
+
+// GetEncryptedShare returns a recovery member's share, encrypted to its
+// encryption key: GET /gov/recovery/encrypted-shares/{memberId}
+// (unauthenticated, as in CCF).
+func (c *Client) GetEncryptedShare(ctx context.Context, memberID string) ([]byte, error) {
+	esc, err := govID("member id", memberID)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, govRequest(http.MethodGet, "/gov/recovery/encrypted-shares/"+esc))
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		EncryptedShare string `json:"encryptedShare"`
+	}
+	if err := resp.decode(&body); err != nil {
+		return nil, err
+	}
+	return base64.StdEncoding.DecodeString(body.EncryptedShare)
+}
+
+// DecryptRecoveryShare decrypts an encrypted recovery share with the
+// member's encryption private key (PEM, PKCS #8 or PKCS #1 RSA): RSA-OAEP
+// with SHA-256, as CCF encrypts shares (the equivalent of openssl pkeyutl
+// -decrypt -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256).
+func DecryptRecoveryShare(encryptionKeyPEM, encrypted []byte) ([]byte, error) {
+	for rest := encryptionKeyPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, errors.New("no PEM PRIVATE KEY block in the encryption key")
+		}
+		var key *rsa.PrivateKey
+		switch b.Type {
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			var ok bool
+			if key, ok = k.(*rsa.PrivateKey); !ok {
+				return nil, fmt.Errorf("the encryption key is %T, not RSA", k)
+			}
+		case "RSA PRIVATE KEY":
+			k, err := x509.ParsePKCS1PrivateKey(b.Bytes)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		default:
+			continue
+		}
+		share, err := rsa.DecryptOAEP(sha256.New(), nil, key, encrypted, nil)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't decrypt the recovery share (is this the member's encryption key?): %w", err)
+		}
+		return share, nil
+	}
+}
+
+// SubmitRecoveryShare submits the signing member's decrypted recovery
+// share to a recovering service waiting for shares: POST
+// /gov/recovery/members/{memberId}:recover, a COSE recovery_share message
+// whose payload is {"share": base64}.
+func (c *Client) SubmitRecoveryShare(ctx context.Context, share []byte) (RecoveryShareResult, error) {
+	if c.member == nil {
+		return RecoveryShareResult{}, ErrNoMemberSigner
+	}
+	esc, err := govID("member id", c.member.MemberID())
+	if err != nil {
+		return RecoveryShareResult{}, err
+	}
+	body := jsonBody(struct {
+		Share string `json:"share"`
+	}{base64.StdEncoding.EncodeToString(share)})
+	rq, err := c.signed("/gov/recovery/members/"+esc+":recover", MsgRecoveryShare, "", body)
+	if err != nil {
+		return RecoveryShareResult{}, err
+	}
+	resp, err := c.do(ctx, rq)
+	if err != nil {
+		return RecoveryShareResult{}, err
+	}
+	var out RecoveryShareResult
+	err = resp.decode(&out)
+	return out, err
 }

@@ -80,6 +80,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "started from a snapshot: state at %d, evidence at %d, verified against the service certificate; the ledger is audited from %d\n",
 			startup.Seqno, startup.EvidenceSeqno, startup.Seqno+1)
 	}
+	if err := auditRecovered(dataDir, ledgerDir, &opts); err != nil {
+		return err
+	}
 	bar := newProgress(stderr, !*quiet)
 	opts.Progress = bar.update
 	start := time.Now()
@@ -295,4 +298,31 @@ func auditSnapshots(w io.Writer, dataDir string, opts audit.Options) error {
 	fmt.Fprintf(w, "snapshots verified: %d (latest %s: state at %d, evidence at %d, receipt verifies against the service certificate)\n",
 		len(checks), last.Name, last.Snapshot.Seqno, last.Snapshot.EvidenceSeqno)
 	return nil
+}
+
+// auditRecovered sets up the audit of a recovered service's directory
+// (ledgerd --recover: recovery.json): the previous service's signatures
+// verify against its certificate, and its entries authenticate with the
+// recovered secrets the ledger holds (with this service's key), else are
+// covered by the signatures only.
+func auditRecovered(dataDir, ledgerDir string, opts *audit.Options) error {
+	prevPEM, end, ok, err := node.ReadRecovery(dataDir)
+	if err != nil || !ok {
+		return err
+	}
+	prev, err := receipt.ParseCertificatePEM(prevPEM)
+	if err != nil {
+		return fmt.Errorf("the previous service certificate in %s: %w", node.RecoveryFile, err)
+	}
+	opts.Previous = &audit.Previous{ServiceCert: prev, End: end}
+	if opts.Keyring == nil && opts.LedgerSecret != nil {
+		if opts.Keyring, err = tables.NewKeyring(opts.LedgerSecret, nil); err != nil {
+			return err
+		}
+	}
+	if opts.Keyring == nil {
+		return nil
+	}
+	_, err = node.LoadRecoveredSecrets(ledgerDir, end, opts.Keyring, opts.Live)
+	return err
 }

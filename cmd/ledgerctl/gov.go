@@ -33,6 +33,7 @@ func govCommands() []govCommand {
 		{"show", "show a proposal, its actions and votes: ID", runGovShow},
 		{"members", "list the consortium members and their status", runGovMembers},
 		{"ack", "ack the state digest, to become an Active member", runGovAck},
+		{"submit-share", "recovery: fetch this member's encrypted recovery share, decrypt it with --enc-key and submit it", runGovSubmitShare},
 		{"constitution", "print the constitution (--diff FILE: compare it with a local file)", runGovConstitution},
 	}
 }
@@ -696,4 +697,51 @@ func splitLines(s string) []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+const govSubmitShareUsage = `
+usage: ledgerctl gov submit-share [flags] --enc-key FILE
+
+Disaster recovery (ledgerd --recover): fetches the member's encrypted recovery share
+(GET /gov/recovery/encrypted-shares/{memberId}), decrypts it locally with the member's recovery
+encryption key (--enc-key: RSA private key PEM; ledgerd writes the first member's as
+DATA/member0_enc_privk.pem) and submits it, signed as the member (POST
+/gov/recovery/members/{memberId}:recover). Prints the service's answer: how many shares of the
+recovery threshold are in. The decrypted share never leaves this process but in that request.`
+
+func runGovSubmitShare(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("gov submit-share", stderr)
+	conn := addGovConnFlags(fs)
+	encKey := fs.String("enc-key", "", "the member's recovery encryption private key `file` (PEM)")
+	commandUsage(fs, stderr, govSubmitShareUsage)
+	if _, err := parseCommand(fs, args, 0, 0, "submit-share takes no arguments"); err != nil {
+		return err
+	}
+	if *encKey == "" {
+		return usagef("submit-share needs the member's encryption key: --enc-key FILE")
+	}
+	keyPEM, err := os.ReadFile(*encKey)
+	if err != nil {
+		return err
+	}
+	return withMember(conn, func(ctx context.Context, c *client.Client) error {
+		enc, err := c.GetEncryptedShare(ctx, c.MemberSigner().MemberID())
+		if err != nil {
+			return err
+		}
+		share, err := client.DecryptRecoveryShare(keyPEM, enc)
+		if err != nil {
+			return err
+		}
+		defer clear(share)
+		res, err := c.SubmitRecoveryShare(ctx, share)
+		if err != nil {
+			return err
+		}
+		if conn.json {
+			return writeJSON(stdout, res)
+		}
+		fmt.Fprintln(stdout, res.Message)
+		return nil
+	})
 }

@@ -52,6 +52,9 @@ type config struct {
 	// UnsafeAcceptLostTail is a command-line-only override, never read
 	// from a configuration file: see node.Config.UnsafeAcceptLostTail.
 	UnsafeAcceptLostTail bool `json:"-"`
+	// Recover starts a new service over the ledger files of a previous one
+	// (command line only; see recover.go).
+	Recover bool `json:"-"`
 }
 
 // defaultConfig is the configuration without flags or file.
@@ -147,6 +150,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.ServiceCert, "service-cert", cfg.ServiceCert, "the service certificate `file` of the service to --join (its service.pem)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	fs.BoolVar(&cfg.Recover, "recover", false, "disaster recovery: start a new service from a previous service's ledger files copied into --data (DATA/ledger/ and the previous service.pem as DATA/service.pem, without its keys or ledger.secret); the recovery members then accept the recovery and submit their recovery shares (see README)")
 	fs.BoolVar(&cfg.UnsafeAcceptLostTail, "unsafe-accept-lost-tail", false, "start even though committed transactions are missing from the ledger (a lost chunk): their seqnos are issued again and two signed histories exist; restore the ledger files instead")
 	fs.BoolVar(&opts.version, "version", false, "print the version and exit")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` until shutdown (for performance work)")

@@ -45,6 +45,11 @@ type network struct {
 	// lastPublish is when a backup last asked the primary to record them.
 	rpcAddr, peerAddr string
 	lastPublish       time.Time
+	// serviceCert is this node's service certificate (PEM): until the
+	// state names it (a recovered service before its recovery transaction
+	// is executed), the nodes table is the previous service's, whose nodes
+	// are neither peers nor voters.
+	serviceCert string
 }
 
 // addressesPath is the node-to-node route on which a backup asks the
@@ -62,7 +67,8 @@ type nodeAddresses struct {
 // Raft id is raftID, its outgoing connections made from clientIface (nil:
 // the system's choice). Its callbacks reach the node once attach is called.
 func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, rpcAddr, peerAddr string, clientIface net.IP, log *slog.Logger) (*network, error) {
-	w := &network{self: raftID, log: log, peers: map[uint64]string{}, bootstrap: bootstrap, rpcAddr: rpcAddr, peerAddr: peerAddr}
+	w := &network{self: raftID, log: log, peers: map[uint64]string{}, bootstrap: bootstrap, rpcAddr: rpcAddr, peerAddr: peerAddr,
+		serviceCert: string(ids.Service.CertPEM)}
 	tr, err := transport.New(transport.Config{
 		RaftID:          raftID,
 		Cert:            ids.Node.TLSCertificate(ids.Service),
@@ -140,6 +146,12 @@ func (w *network) sync(ctx context.Context) {
 	n := w.n.Load()
 	if n == nil {
 		return
+	}
+	if raw, ok := n.Reader.State().Get(tables.ServiceInfoMap, tables.SingletonKey); ok {
+		var info tables.ServiceInfo
+		if json.Unmarshal(raw, &info) == nil && info.Cert != w.serviceCert {
+			return
+		}
 	}
 	var trusted, retired []trustedNode
 	n.Reader.State().Range(tables.NodesInfoMap, func(k, v []byte) bool {

@@ -96,7 +96,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	nctx, stopNetwork := context.WithCancel(ctx)
 	defer stopNetwork()
 	go netw.run(nctx)
-	if err := waitFounded(ctx, n, ids.Node.ID, raftID != 1); err != nil {
+	recovered, _ := n.PreviousEnd()
+	if err := waitFounded(ctx, n, ids.Node.ID, raftID != 1 || recovered > 0); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped by a signal while starting
 		}
@@ -146,7 +147,16 @@ func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, r
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if !fresh {
+	var rec *node.Recover
+	if cfg.Recover {
+		if raftID != 1 {
+			return nil, nil, nil, nil, errors.New("--recover starts a new service's first node; it does not go with --join")
+		}
+		if rec, err = prepareRecovery(cfg, log); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
+	if !fresh && rec == nil {
 		if err := checkIdentityFiles(cfg.Data); err != nil {
 			return nil, nil, nil, nil, err
 		}
@@ -195,6 +205,7 @@ func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, r
 		PeerAddress:        peerAddr,
 		Quote:              quote,
 		Logger:             log,
+		Recover:            rec,
 
 		UnsafeAcceptLostTail: cfg.UnsafeAcceptLostTail,
 	})

@@ -56,7 +56,19 @@ func (s *Server) govEffects(extra map[string]gov.EffectFunc) map[string]gov.Effe
 			if len(args) > 1 {
 				next, _ = args[1].([]byte)
 			}
-			return gov.OpenServiceWrites(st, previous, next)
+			recovering := gov.ServiceStatus(st) == tables.ServiceRecovering
+			ws, err := gov.OpenServiceWrites(st, previous, next)
+			if err != nil || !recovering {
+				return ws, err
+			}
+			// A recovered service: the new service key endorses the
+			// previous service certificate, so that receipts of the
+			// previous service's transactions verify against the new one.
+			endorsement, err := s.node.EndorsePreviousWrites(previous)
+			if err != nil {
+				return nil, err
+			}
+			return append(ws, endorsement...), nil
 		},
 		// ccf.setJwtPublicSigningKeys(issuer, metadata, jwks) and
 		// ccf.removeJwtPublicSigningKeys(issuer): the governed JWT keys.

@@ -56,6 +56,18 @@ type Options struct {
 	// must start at Start.Seqno+1 and every signature after it must verify
 	// against the tree that goes on from the snapshot's right edge.
 	Start *Start
+	// Previous, for a recovered service's ledger (ledgerd --recover): the
+	// seqnos up to Previous.End are the previous service's, whose
+	// signatures verify against Previous.ServiceCert. Their entries are
+	// authenticated if the Keyring holds the recovered secrets
+	// (tables.Keyring.SetPrevious), else not (Report.Authenticated false).
+	Previous *Previous
+}
+
+// Previous is the previous service of a recovered ledger.
+type Previous struct {
+	ServiceCert *x509.Certificate
+	End         uint64
 }
 
 // Report summarises a successful audit.
@@ -127,6 +139,9 @@ func Dir(dir string, opts Options) (*Report, error) {
 		}
 	}
 	a := &auditor{opts: opts, keys: keys, nodes: map[string]string{}, verifier: tables.NewVerifier(opts.ServiceCert)}
+	if opts.Previous != nil {
+		a.prevVerifier = tables.NewVerifier(opts.Previous.ServiceCert)
+	}
 	a.rekeys.Store(&[]tables.Rekey{})
 	a.rep.Authenticated = keys != nil
 	if st := opts.Start; st != nil {
@@ -169,7 +184,9 @@ type auditor struct {
 	rep       Report
 	nodes     map[string]string // node id -> endorsed certificate PEM
 	verifier  *tables.Verifier
-	prevSig   uint64
+	// prevVerifier checks the previous service's signatures (Options.Previous).
+	prevVerifier *tables.Verifier
+	prevSig      uint64
 	// Leaves since the last verified signature, from seqno recentBase on,
 	// to name a modified entry when the next root does not match.
 	recentBase uint64
@@ -344,6 +361,12 @@ func (a *auditor) authenticate(it *item) error {
 		a.noAuth, a.rep.Authenticated, a.rep.AuthenticatedTo = true, false, it.seqno-1
 		return nil
 	}
+	if errors.Is(err, tables.ErrNotRecovered) {
+		// The previous service's entry, its secrets not recovered (or not
+		// available to the auditor): covered by the signatures only.
+		a.rep.Authenticated = false
+		return nil
+	}
 	if err != nil {
 		return &Failure{Seqno: it.seqno, Reason: err.Error()}
 	}
@@ -415,7 +438,11 @@ func (a *auditor) checkSignature(it *item) error {
 		return fail("signed by node %s, which no earlier transaction endorsed", ps.Node)
 	}
 	root := a.front.Root()
-	if err := a.verifier.Verify(ps, root); err != nil {
+	verifier := a.verifier
+	if a.prevVerifier != nil && it.seqno <= a.opts.Previous.End {
+		verifier = a.prevVerifier
+	}
+	if err := verifier.Verify(ps, root); err != nil {
 		if s, ok := a.locateModified(it.seqno); ok {
 			return &Failure{Seqno: s, Reason: fmt.Sprintf("entry was modified: its leaf differs from the node's Merkle tree, and the signature at %d no longer verifies (%v)", it.seqno, err)}
 		}

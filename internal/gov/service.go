@@ -73,13 +73,24 @@ func OpenServiceWrites(st State, previous, next []byte) ([]ledger.MapWrites, err
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return nil, fmt.Errorf("couldn't decode the service information: %w", err)
 	}
+	to := tables.ServiceOpen
 	switch info.Status {
 	case tables.ServiceOpen:
 		return nil, errors.New("the service is already open")
 	case tables.ServiceRecovering:
+		// CCF: the members accept the recovery; the service then waits
+		// for the recovery shares, and opens once the private ledger is
+		// recovered.
 		if len(previous) == 0 {
 			return nil, errors.New("opening a recovering service needs the previous service identity")
 		}
+		recorded, _ := st.Get(tables.PreviousServiceIdentityMap, tables.SingletonKey)
+		if !bytes.Equal(bytes.TrimSpace(previous), bytes.TrimSpace(recorded)) {
+			return nil, errors.New("service identity mismatch: the previous service identity is not the one this service recovered from")
+		}
+		to = tables.ServiceWaitingForShares
+	case tables.ServiceWaitingForShares:
+		return nil, errors.New("the service is already waiting for recovery shares")
 	case tables.ServiceOpening:
 	default:
 		return nil, fmt.Errorf("a service that is %q cannot be opened", info.Status)
@@ -87,7 +98,29 @@ func OpenServiceWrites(st State, previous, next []byte) ([]ledger.MapWrites, err
 	if !bytes.Equal(bytes.TrimSpace(next), bytes.TrimSpace([]byte(info.Cert))) {
 		return nil, errors.New("service identity mismatch: the next service identity is not the current service certificate")
 	}
-	fields["status"] = json.RawMessage(`"` + tables.ServiceOpen + `"`)
+	return statusWrites(fields, to)
+}
+
+// RecoveredServiceWrites returns the write that opens a service waiting
+// for recovery shares once its private ledger is recovered (CCF opens it
+// then, the members having accepted the recovery already).
+func RecoveredServiceWrites(st State) ([]ledger.MapWrites, error) {
+	raw, ok := st.Get(tables.ServiceInfoMap, tables.SingletonKey)
+	if !ok {
+		return nil, errors.New("the service information is missing")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("couldn't decode the service information: %w", err)
+	}
+	if ServiceStatus(st) != tables.ServiceWaitingForShares {
+		return nil, fmt.Errorf("the service is %s, not waiting for recovery shares", ServiceStatus(st))
+	}
+	return statusWrites(fields, tables.ServiceOpen)
+}
+
+func statusWrites(fields map[string]json.RawMessage, status string) ([]ledger.MapWrites, error) {
+	fields["status"] = json.RawMessage(`"` + status + `"`)
 	value, err := json.Marshal(fields)
 	if err != nil {
 		return nil, err

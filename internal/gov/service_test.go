@@ -102,8 +102,25 @@ func TestOpenServiceWrites(t *testing.T) {
 	if _, err := gov.OpenServiceWrites(st, nil, cert); err == nil || !strings.Contains(err.Error(), "previous service identity") {
 		t.Fatalf("recovering without previous: %v", err)
 	}
-	if ws, err := gov.OpenServiceWrites(st, other, cert); err != nil || len(ws) != 1 {
+	if _, err := gov.OpenServiceWrites(st, other, cert); err == nil || !strings.Contains(err.Error(), "mismatch") {
+		t.Fatalf("recovering with a previous identity it did not recover from: %v", err)
+	}
+	st.apply([]ledger.MapWrites{{Name: tables.PreviousServiceIdentityMap, Writes: []ledger.KV{{Key: tables.SingletonKey, Value: other}}}})
+	ws, err = gov.OpenServiceWrites(st, other, cert)
+	if err != nil || len(ws) != 1 {
 		t.Fatalf("recovering with previous: %v", err)
+	}
+	// CCF: accepting the recovery makes the service wait for the shares.
+	st.apply(ws)
+	if got := gov.ServiceStatus(st); got != tables.ServiceWaitingForShares {
+		t.Fatalf("status %q after accepting the recovery", got)
+	}
+	if ws, err = gov.RecoveredServiceWrites(st); err != nil {
+		t.Fatal(err)
+	}
+	st.apply(ws)
+	if got := gov.ServiceStatus(st); got != "Open" {
+		t.Fatalf("status %q after the private recovery", got)
 	}
 	if _, err := gov.OpenServiceWrites(mapState{}, nil, cert); err == nil {
 		t.Fatal("opened a service without information")

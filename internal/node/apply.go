@@ -2,12 +2,14 @@ package node
 
 import (
 	"crypto/cipher"
+	"errors"
 	"fmt"
 
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // applyCommitted handles the entries Raft reports committed: conf changes are
@@ -111,7 +113,11 @@ func (n *Node) derive(e *ledger.Entry) error {
 		return nil
 	}
 	aead, err := n.aeadAt(e.Seqno)
-	if err != nil {
+	if errors.Is(err, tables.ErrNotRecovered) {
+		// The previous service's transaction, its secrets not recovered
+		// yet: its public domain only (disaster.go).
+		aead = nil
+	} else if err != nil {
 		return fmt.Errorf("couldn't decrypt entry %d: %w", e.Seqno, err)
 	}
 	writes, err := writesOf(e, aead)
@@ -133,7 +139,7 @@ func writesOf(e *ledger.Entry, aead cipher.AEAD) ([]ledger.MapWrites, error) {
 		}
 		writes = d.Maps
 	}
-	if len(e.Ciphertext) > 0 {
+	if len(e.Ciphertext) > 0 && aead != nil {
 		private, err := e.Decrypt(aead)
 		if err != nil {
 			return nil, fmt.Errorf("couldn't decrypt entry %d: %w", e.Seqno, err)

@@ -34,6 +34,9 @@ type checkpointFile struct {
 	// Rekeys are the rekey transactions up to Applied (public data: each
 	// holds its secret wrapped, see tables.Keyring).
 	Rekeys []tables.Rekey `json:"rekeys,omitempty"`
+	// PreviousPublicOnly: a recovered service's state before the previous
+	// service's secrets were recovered (its private domain not executed).
+	PreviousPublicOnly bool `json:"previousPublicOnly,omitempty"`
 }
 
 type checkpointMap struct {
@@ -96,6 +99,9 @@ func (n *Node) snapshotState() (*checkpointFile, error) {
 	cp := &checkpointFile{
 		Version: 1, Applied: s.seqno, AppliedView: view, AppliedLeaf: hex.EncodeToString(leaf[:]),
 		TreeSize: n.tree.Size(), Collections: s.collections, Rekeys: s.rekeys,
+	}
+	if end, recovered := n.keys.Previous(); end > 0 && !recovered {
+		cp.PreviousPublicOnly = true
 	}
 	for name, m := range s.maps {
 		cm := checkpointMap{Name: name}

@@ -97,6 +97,10 @@ type Config struct {
 	// is recorded by the join; the founder's here), so that every node can
 	// list every Trusted node's quote. Nil: not recorded.
 	Quote *tables.NodeQuoteInfo
+	// Recover starts a new service over the ledger of a previous service
+	// whose nodes are all lost (ledgerd --recover; disaster.go). Read on
+	// the first start only: later starts find recovery.json.
+	Recover *Recover
 	// Raft configures consensus. Raft.ID defaults to 1.
 	Raft consensus.Config
 	// Transport sends Raft messages to the other members; peers deliver

@@ -62,7 +62,7 @@ func CheckDerivedKeys(dir string, keys *tables.Keyring, live bool) (*DerivedRepo
 	rep := &DerivedReport{}
 	var secret []byte
 	if keys != nil {
-		secret, _ = keys.Secret(nil, 1) // the first secret keys the checkpoint's MAC
+		secret = keys.OwnFirst() // this service's first secret keys the checkpoint's MAC
 	}
 
 	tree, err := merkle.OpenReadOnly(filepath.Join(dir, "merkle.tree"))

@@ -56,10 +56,17 @@ type Node struct {
 	cfg Config
 
 	verifier *tables.Verifier // of signature transactions
-	hs       *consensus.HardStateFile
-	storage  *consensus.Storage
-	rn       *raft.RawNode // owned by the loop goroutine
-	acks     ackTimes      // when each peer's last acknowledgement arrived (RaftInfo.Acks)
+	// A recovered service (disaster.go): the previous service's signatures'
+	// verifier, what recovery.json says, whether this is the first start of
+	// the recovery, and the seqno that recorded the recovered secrets.
+	prevVerifier  *tables.Verifier
+	recovery      *recoveryFile
+	firstRecovery bool
+	recoveredAt   uint64
+	hs            *consensus.HardStateFile
+	storage       *consensus.Storage
+	rn            *raft.RawNode // owned by the loop goroutine
+	acks          ackTimes      // when each peer's last acknowledgement arrived (RaftInfo.Acks)
 
 	// Owned by the loop goroutine.
 	hints       []hint    // what the primary learnt serialising its proposals, in seqno order
@@ -207,6 +214,9 @@ func Open(cfg Config) (*Node, error) {
 		acks:      ackTimes{since: cfg.Now()},
 	}
 	n.rebuild = n.repairDerived
+	if err := n.setupRecovery(); err != nil {
+		return nil, err
+	}
 	if err := n.openFiles(); err != nil {
 		n.closeFiles()
 		return nil, err

@@ -30,6 +30,9 @@ type Reader struct {
 	keys *tables.Keyring
 	// evidence derives commit evidence (ccf-format §4.2).
 	evidence *evidenceKey
+	// prevEvidence derives the previous service's commit evidence (a
+	// recovered service, once its secrets are recovered; disaster.go).
+	prevEvidence atomic.Pointer[evidenceKey]
 
 	ledger *ledger.Ledger
 	tree   *merkle.Tree

@@ -95,16 +95,26 @@ func (r *Reader) receipt(id TxID) (*receipt.Receipt, error) {
 	if hex.EncodeToString(root[:]) != ps.Root {
 		return nil, fmt.Errorf("%w: the proof of %d folds to a root the signature at %d did not sign", errDerived, id.Seqno, sigSeqno)
 	}
+	evidence, endorsements := r.evidence, []string{}
+	if end, _ := r.keys.Previous(); id.Seqno <= end {
+		// The previous service's transaction (disaster.go): its commit
+		// evidence is keyed from its own first secret, and the new service
+		// endorses its service certificate.
+		if evidence = r.prevEvidence.Load(); evidence == nil {
+			return nil, fmt.Errorf("%w: the receipt of %s needs the previous service's ledger secrets, not recovered yet", tables.ErrNotRecovered, id)
+		}
+		endorsements = r.serviceEndorsements(id.Seqno)
+	}
 	rc := &receipt.Receipt{
 		Cert: ps.Cert,
 		LeafComponents: &receipt.LeafComponents{
 			ClaimsDigest:   hex.EncodeToString(claims[:]),
-			CommitEvidence: r.evidence.commitEvidence(id.View, id.Seqno),
+			CommitEvidence: evidence.commitEvidence(id.View, id.Seqno),
 			WriteSetDigest: hex.EncodeToString(ws[:]),
 		},
 		NodeID:              ps.Node,
 		Proof:               make([]receipt.ProofElement, len(path)),
-		ServiceEndorsements: []string{},
+		ServiceEndorsements: endorsements,
 		Signature:           ps.Sig,
 	}
 	for i, p := range path {
@@ -194,7 +204,7 @@ func (r *Reader) signatureReceipt(seqno uint64) (*receipt.Receipt, error) {
 	}
 	return &receipt.Receipt{
 		Cert: ps.Cert, IsSignatureTransaction: true, Leaf: ps.Root, NodeID: ps.Node,
-		Proof: []receipt.ProofElement{}, ServiceEndorsements: []string{}, Signature: ps.Sig,
+		Proof: []receipt.ProofElement{}, ServiceEndorsements: r.serviceEndorsements(seqno), Signature: ps.Sig,
 	}, nil
 }
 

@@ -47,6 +47,21 @@ func (n *Node) recover() error {
 	if err := n.replaySuffix(last); err != nil {
 		return err
 	}
+	if n.firstRecovery {
+		var err error
+		if last, err = n.endFirstRecovery(last); err != nil {
+			return err
+		}
+	}
+	if err := n.findRecoveredSecrets(last); err != nil {
+		return err
+	}
+	if cp != nil && cp.PreviousPublicOnly {
+		if _, recovered := n.keys.Previous(); recovered {
+			n.log.Info("recovery: the checkpoint predates the recovered secrets; replaying the ledger")
+			cp = nil
+		}
+	}
 	if err := n.recoverRaftState(last); err != nil {
 		return err
 	}
@@ -267,6 +282,9 @@ func (n *Node) queueGenesisIfNeeded() {
 	// The latest state: a service record written but not committed yet
 	// counts (it commits, or the primary that replaces it writes one).
 	if _, ok := n.state.Get(tables.ServiceInfoMap, tables.SingletonKey); ok {
+		if n.queueRecoveryIfNeeded() {
+			return
+		}
 		n.queueNodeCertIfChanged()
 		return
 	}

@@ -664,6 +664,9 @@ func (n *Node) checkSignature(ps *tables.PrimarySignature, seqno uint64) error {
 	if err != nil {
 		return err
 	}
+	if n.prevVerifier != nil && seqno <= n.previousEnd() {
+		return n.prevVerifier.Verify(ps, root)
+	}
 	return n.verifier.Verify(ps, root)
 }
 

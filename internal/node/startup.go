@@ -10,6 +10,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/ledger"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // Start-up refusals (see recover). Each error wraps one of these and says
@@ -40,7 +41,11 @@ func (n *Node) checkSecret(last uint64) error {
 		// state knows: checkTailSecrets authenticates them.
 		return nil
 	}
-	for s := uint64(1); s <= min(last, authenticatedTail); s++ {
+	if n.firstRecovery {
+		return nil // every entry is the previous service's
+	}
+	from := n.previousEnd() + 1 // a recovered service's own first entry
+	for s := from; s <= min(last, from+authenticatedTail-1); s++ {
 		raw, err := n.ledger.Read(s)
 		if err != nil {
 			return err
@@ -74,6 +79,9 @@ func (n *Node) checkTailSecrets(last uint64) error {
 			return fmt.Errorf("node: entry %d: %w", s, err)
 		}
 		aead, err := n.aeadAt(s)
+		if errors.Is(err, tables.ErrNotRecovered) {
+			continue // the previous service's, its secrets not recovered yet
+		}
 		if err == nil {
 			err = e.Authenticate(aead)
 		}

@@ -229,6 +229,21 @@ func (s *State) rollback(seqno uint64) {
 	s.head.seqno = max(seqno, s.base.seqno)
 }
 
+// addPrevious adds the private writes of a previous service's committed
+// transactions, executed public-only until their secrets were recovered
+// (disaster.go), to the committed and the latest state.
+func (s *State) addPrevious(txs []delta) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range []*stateVersion{&s.base, &s.head} {
+		seqno := v.seqno
+		for _, d := range txs {
+			v.apply(d.id, d.writes)
+		}
+		v.seqno = seqno
+	}
+}
+
 // reset makes the committed state the given one, with nothing executed
 // beyond it (recovery, from a checkpoint).
 func (s *State) reset(base stateVersion) {
@@ -267,7 +282,9 @@ func (v *stateVersion) apply(id TxID, writes []ledger.MapWrites) {
 		case tables.EntriesMap:
 			for _, w := range m.Writes {
 				c := v.collections[string(w.Key)]
-				c.Latest = id
+				if id.Seqno > c.Latest.Seqno {
+					c.Latest = id
+				}
 				c.Count++
 				v.collections[string(w.Key)] = c
 			}

@@ -166,6 +166,11 @@ type Keyring struct {
 
 	mu    sync.Mutex
 	cache map[uint64]*ringSecret // by rekey seqno
+
+	// A recovered service (recovered.go): seqnos up to prevEnd are the
+	// previous service's, with the secrets prev once recovered.
+	prevEnd uint64
+	prev    []ringPrev
 }
 
 type ringSecret struct {
@@ -221,6 +226,14 @@ func last(rekeys []Rekey, seqno uint64) int {
 // AEAD returns the AES-256-GCM of the ledger secret that applies at seqno,
 // given the rekeys before it (in seqno order).
 func (k *Keyring) AEAD(rekeys []Rekey, seqno uint64) (cipher.AEAD, error) {
+	if k.isPrevious(seqno) {
+		p, err := k.previousAt(seqno)
+		if err != nil {
+			return nil, err
+		}
+		return p.aead, nil
+	}
+	rekeys = k.own(rekeys)
 	i := last(rekeys, seqno)
 	if i < 0 {
 		return k.firstAEAD, nil
@@ -234,6 +247,14 @@ func (k *Keyring) AEAD(rekeys []Rekey, seqno uint64) (cipher.AEAD, error) {
 
 // Secret returns a copy of the ledger secret that applies at seqno.
 func (k *Keyring) Secret(rekeys []Rekey, seqno uint64) ([]byte, error) {
+	if k.isPrevious(seqno) {
+		p, err := k.previousAt(seqno)
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte(nil), p.secret...), nil
+	}
+	rekeys = k.own(rekeys)
 	i := last(rekeys, seqno)
 	if i < 0 {
 		return append([]byte(nil), k.first...), nil
@@ -304,6 +325,7 @@ func (k *Keyring) RekeyWrites(rekeys []Rekey, rnd io.Reader) ([]ledger.MapWrites
 	if rnd == nil {
 		rnd = rand.Reader
 	}
+	rekeys = k.own(rekeys)
 	latest, err := k.Secret(rekeys, math.MaxUint64)
 	if err != nil {
 		return nil, err
@@ -324,7 +346,8 @@ func (k *Keyring) RekeyWrites(rekeys []Rekey, rnd io.Reader) ([]ledger.MapWrites
 	if err != nil {
 		return nil, err
 	}
-	info := &PreviousLedgerSecretInfo{EncryptedData: prev, Version: 1}
+	end, _ := k.Previous()
+	info := &PreviousLedgerSecretInfo{EncryptedData: prev, Version: int64(end) + 1}
 	var stored *int64
 	if n := len(rekeys); n > 0 {
 		s := int64(rekeys[n-1].Seqno)
