@@ -112,6 +112,9 @@ func TestDisasterRecovery(t *testing.T) {
 	}
 	admin = adminHTTP(t, newCert, filepath.Join(old, "admin.pem"))
 	expectService(t, admin, base, "Recovering")
+	if _, _, info := call(t, admin, "GET", base+"/gov/service/info?api-version=2024-07-01", ""); info["recoveryCount"] != 1.0 || info["certificate"] != string(mustRead(t, newCert)) {
+		t.Fatalf("service info after --recover: %v", info)
+	}
 	if status, _, body := call(t, admin, "GET", base+"/app/transactions/"+ids[0]+"?api-version=2022-05-13", ""); status != 404 || errCode(body) != "FrontendNotOpen" {
 		t.Fatalf("read while Recovering: %d %v", status, body)
 	}

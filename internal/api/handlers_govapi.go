@@ -125,6 +125,12 @@ func (s *Server) getGovServiceInfo(c *call) error {
 		return fmt.Errorf("couldn't decode the service info: %w", err)
 	}
 	answer := govServiceInfo{Status: info.Status, Certificate: info.Cert, ServiceData: jsonNull}
+	var recovered struct {
+		RecoveryCount uint64 `json:"recovery_count"`
+	}
+	if json.Unmarshal(raw, &recovered) == nil {
+		answer.RecoveryCount = recovered.RecoveryCount // +1 per disaster recovery (--recover)
+	}
 	if cfg, ok := gov.ServiceConfig(s.reads.State()); ok {
 		answer.Configuration = &govServiceConfig{RecoveryThreshold: cfg.RecoveryThreshold,
 			MaximumNodeCertificateValidityDays:    cfg.MaximumNodeCertificateValidityDays,
