@@ -54,8 +54,8 @@ func txStatusAt(c *http.Client, addr, txid string) string {
 // (--peer-client-interface, CCF's node_client_interface), so the proxy
 // knows which node a connection comes from. Each direction of a pair's
 // traffic travels on connections the sender dials to the receiver's proxy,
-// so cutting a pair at both proxies cuts both directions. Only
-// node-to-node traffic is cut: each node keeps running, its timers tick,
+// so cutting a pair at both proxies cuts both directions, and at one
+// proxy one direction (cutOneWay). Only node-to-node traffic is cut: each node keeps running, its timers tick,
 // and its client interface (which does not go through a proxy) serves its
 // clients. Two kinds of cut:
 //   - reset: open connections between the two sides are closed and new
@@ -75,10 +75,12 @@ func txStatusAt(c *http.Client, addr, txid string) string {
 // failure shapes a network has (refused and silent) are covered. The
 // mechanism it relies on, --peer-publish and --peer-client-interface, is
 // the production one (a node behind NAT or a port forward; a multi-homed
-// machine), not a test hook. What it does not model: one-way loss (a
-// packet filter dropping one direction only) and latency; ledgerd's
-// transport runs each direction on its own connection, so a one-way cut
-// is a blackhole of one of the two.
+// machine), not a test hook. A one-way cut cuts the connections one node
+// dials to another (both ways on them): as a stateful firewall that lets
+// connections be opened one way only, or a node whose published address
+// its peers cannot reach while it reaches theirs (a packet filter dropping
+// one direction's packets kills TCP both ways: a full cut). What the
+// proxy does not model: latency, and loss that TCP hides.
 
 // cutKind is how a partition cuts the links between its sides.
 type cutKind int
@@ -96,12 +98,13 @@ type partNet struct {
 	ips    []string // node i's own loopback address
 	listen []string // node i's --peer-listen
 	procs  []*process
-	admin  []*http.Client
+	admin  []*http.Client // reads and status: never a write, so never a forwarded session
+	writer []*http.Client // the test's appends
 
 	mu      sync.Mutex
 	changed *sync.Cond              // signalled on every change of cut
-	side    []int                   // node -> side of the current partition (nil: none)
-	kind    cutKind                 // of the current partition
+	cuts    map[[2]int]bool         // (from, to): from's connections to to are cut
+	kind    cutKind                 // of the current cuts
 	links   map[*proxiedLink][2]int // open proxied connections -> (from, to)
 	proxies []net.Listener
 	closed  bool // the proxies are closed
@@ -176,6 +179,7 @@ func startPartitionable(t *testing.T, n int, extra ...string) *partNet {
 	}
 	for range n {
 		w.admin = append(w.admin, httpsClientWith(t, svcPEM, filepath.Join(w.dirs[0], "admin.pem")))
+		w.writer = append(w.writer, httpsClientWith(t, svcPEM, filepath.Join(w.dirs[0], "admin.pem")))
 	}
 	c, err := client.New("https://"+w.procs[0].addr, client.CertificateFile(filepath.Join(w.dirs[0], "member0.pem")),
 		&client.Options{ServiceCertFile: svcPEM})
@@ -231,9 +235,9 @@ func (w *partNet) from(c net.Conn) int {
 	return slices.Index(w.ips, host)
 }
 
-// cut reports whether the current partition separates a and b (w.mu held).
+// cut reports whether a's connections to b are cut (w.mu held).
 func (w *partNet) cut(a, b int) bool {
-	return w.side != nil && a >= 0 && b >= 0 && w.side[a] != w.side[b]
+	return w.cuts[[2]int{a, b}]
 }
 
 func (w *partNet) proxy(in net.Conn, to int) {
@@ -304,18 +308,42 @@ func (w *partNet) proxy(in net.Conn, to int) {
 // It returns once every open connection between two sides is closed
 // (reset) or holds its traffic (blackhole).
 func (w *partNet) partition(kind cutKind, sides ...[]int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.side = make([]int, len(w.procs))
-	for i := range w.side {
-		w.side[i] = -1 - i
+	side := make([]int, len(w.procs))
+	for i := range side {
+		side[i] = -1 - i
 	}
 	for s, nodes := range sides {
 		for _, i := range nodes {
-			w.side[i] = s
+			side[i] = s
 		}
 	}
-	w.kind = kind
+	cuts := map[[2]int]bool{}
+	for a := range side {
+		for b := range side {
+			if side[a] != side[b] {
+				cuts[[2]int{a, b}] = true
+			}
+		}
+	}
+	w.setCuts(kind, cuts)
+}
+
+// cutOneWay cuts the connections from the nodes in from to those in to,
+// not the other way: the nodes in to still reach the others.
+func (w *partNet) cutOneWay(kind cutKind, from, to []int) {
+	cuts := map[[2]int]bool{}
+	for _, a := range from {
+		for _, b := range to {
+			cuts[[2]int{a, b}] = true
+		}
+	}
+	w.setCuts(kind, cuts)
+}
+
+func (w *partNet) setCuts(kind cutKind, cuts map[[2]int]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cuts, w.kind = cuts, kind
 	if kind == cutReset {
 		for l, ft := range w.links {
 			if w.cut(ft[0], ft[1]) {
@@ -332,7 +360,7 @@ func (w *partNet) partition(kind cutKind, sides ...[]int) {
 func (w *partNet) heal() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.side = nil
+	w.cuts = nil
 	w.changed.Broadcast()
 }
 
@@ -383,7 +411,12 @@ func (w *partNet) voters(t *testing.T, i int) map[string]any {
 // appendOn appends contents on node i and returns the answer's status and
 // transaction id.
 func (w *partNet) appendOn(i int, contents string) (int, string) {
-	status, h, _, err := try(w.admin[i], "POST", "https://"+w.procs[i].addr+"/app/transactions?api-version=2022-05-13",
+	return w.appendVia(w.writer[i], i, contents)
+}
+
+// appendVia is appendOn through the client c.
+func (w *partNet) appendVia(c *http.Client, i int, contents string) (int, string) {
+	status, h, _, err := try(c, "POST", "https://"+w.procs[i].addr+"/app/transactions?api-version=2022-05-13",
 		`{"contents":"`+contents+`"}`)
 	if err != nil {
 		return 0, ""
@@ -459,15 +492,15 @@ func (w *partNet) commitSeqno(i int) uint64 {
 }
 
 // partLoad is one client per node appending on that node (a backup
-// forwards to the primary), recording every write it saw reported
-// Committed.
+// forwards to the primary), recording every write it was given a
+// transaction id for, and those it saw reported Committed.
 type partLoad struct {
 	w    *partNet
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	mu        sync.Mutex
-	committed []committedWrite
+	mu                  sync.Mutex
+	accepted, committed []committedWrite
 }
 
 func startPartLoad(w *partNet) *partLoad {
@@ -481,7 +514,12 @@ func startPartLoad(w *partNet) *partLoad {
 
 func (l *partLoad) client(i int) {
 	defer l.wg.Done()
-	base, c := "https://"+l.w.procs[i].addr, l.w.admin[i]
+	// Its own connections: once a backup has forwarded a write of a
+	// connection, it forwards that connection's reads too (session
+	// consistency), which the test's reads of what a node has must not be.
+	tr := l.w.admin[i].Transport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	base, c := "https://"+l.w.procs[i].addr, &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	for n := 0; ; n++ {
 		select {
 		case <-l.stop:
@@ -489,11 +527,14 @@ func (l *partLoad) client(i int) {
 		default:
 		}
 		contents := fmt.Sprintf("load on node %d, write %d", i, n)
-		status, txid := l.w.appendOn(i, contents)
+		status, txid := l.w.appendVia(c, i, contents)
 		if status != 200 {
 			time.Sleep(50 * time.Millisecond) // no primary reachable: try again
 			continue
 		}
+		l.mu.Lock()
+		l.accepted = append(l.accepted, committedWrite{txid: txid, contents: contents})
+		l.mu.Unlock()
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			_, _, st, err := try(c, "GET", base+"/app/transactions/"+txid+"/status?api-version=2022-05-13", "")
 			if err != nil || st["state"] != "Pending" {
@@ -508,8 +549,9 @@ func (l *partLoad) client(i int) {
 	}
 }
 
-// end stops the clients and returns the writes they saw Committed.
-func (l *partLoad) end() []committedWrite {
+// end stops the clients and returns the writes they were given an id for
+// and those they saw Committed.
+func (l *partLoad) end() (accepted, committed []committedWrite) {
 	select {
 	case <-l.stop:
 	default:
@@ -518,15 +560,18 @@ func (l *partLoad) end() []committedWrite {
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.committed)
+	return slices.Clone(l.accepted), slices.Clone(l.committed)
 }
 
-// converge checks the end state after a heal: every node reaches the same
-// commit point, serves every write a client saw Committed, and, stopped,
-// has the same committed chunk files as the others, each data directory
-// passing ledgerctl audit.
-func (w *partNet) converge(t *testing.T, committed []committedWrite) {
+// converge checks the end state after a heal, the load stopped: every node
+// reaches the same commit point; every write a client was given an id for
+// ends the same on every node (Committed and served by every node, or
+// Invalid), Committed if a client saw it so; and, stopped, every node has
+// the same committed chunk files, each data directory passing ledgerctl
+// audit.
+func (w *partNet) converge(t *testing.T, l *partLoad) {
 	t.Helper()
+	accepted, committed := l.end()
 	var seqnos []uint64
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		seqnos = seqnos[:0]
@@ -545,7 +590,17 @@ func (w *partNet) converge(t *testing.T, committed []committedWrite) {
 			readEntry(t, w.admin[i], "https://"+w.procs[i].addr, cw.txid, cw.contents)
 		}
 	}
-	t.Logf("%d nodes at commit seqno %d; %d writes the clients saw Committed are on every node", len(w.procs), seqnos[0], len(committed))
+	invalid := 0
+	for _, cw := range accepted {
+		if w.settled(t, cw) == "Invalid" {
+			invalid++
+			if slices.Contains(committed, cw) {
+				t.Errorf("%s was reported Committed, and is Invalid", cw.txid)
+			}
+		}
+	}
+	t.Logf("%d nodes at commit seqno %d; %d writes the clients saw Committed are on every node; of the %d given an id, %d ended Invalid (rolled back)",
+		len(w.procs), seqnos[0], len(committed), len(accepted), invalid)
 	for _, p := range w.procs {
 		p.stop(t)
 	}
@@ -572,8 +627,9 @@ func (w *partNet) others(not ...int) []int {
 // TestMinorityPrimaryCommitsNothing (issue 11): the primary of a
 // three-node network under load is cut off from both backups (its
 // node-to-node links reset; it keeps running and serving its clients). It
-// still accepts writes, but commits none of them, and steps down once it
-// has not heard a quorum for an election timeout (CheckQuorum); the two
+// may still accept writes (within its commit window; later ones wait in
+// its queue and are refused), but commits none of them, and steps down
+// once it has not heard a quorum for an election timeout (CheckQuorum); the two
 // others elect a primary that commits writes, which the cut-off node does
 // not have. After the heal, every write the cut-off primary accepted is
 // Invalid on every node (rolled back: it was never replicated), and the
@@ -585,7 +641,7 @@ func TestMinorityPrimaryCommitsNothing(t *testing.T) {
 	}
 	w := startPartitionable(t, 3, "--chunk-size", "16384")
 	l := startPartLoad(w)
-	defer l.end()
+	defer l.end() // on failure
 	before, old := w.commitOn(t, nil, "before")
 	backups := w.others(old)
 	for i := range w.procs {
@@ -639,7 +695,7 @@ func TestMinorityPrimaryCommitsNothing(t *testing.T) {
 			w.waitStatus(t, i, id, "Invalid")
 		}
 	}
-	w.converge(t, l.end())
+	w.converge(t, l)
 }
 
 // TestPartitionedBackupCatchesUp (issue 11): a backup of a three-node
@@ -656,7 +712,7 @@ func TestPartitionedBackupCatchesUp(t *testing.T) {
 	}
 	w := startPartitionable(t, 3, "--chunk-size", "16384")
 	l := startPartLoad(w)
-	defer l.end()
+	defer l.end() // on failure
 	before, p := w.commitOn(t, nil, "before")
 	b := w.others(p)[0]
 	w.readable(t, b, before, "before")
@@ -702,7 +758,7 @@ func TestPartitionedBackupCatchesUp(t *testing.T) {
 	if v := viewOf(after); v > primaryView+1 {
 		t.Fatalf("view %d during the partition, %d after the heal: the healed backup deposed the primary", primaryView, v)
 	}
-	w.converge(t, l.end())
+	w.converge(t, l)
 }
 
 // TestSplitWithoutMajority (issue 11): a four-node network under load is
@@ -721,7 +777,7 @@ func TestSplitWithoutMajority(t *testing.T) {
 	}
 	w := startPartitionable(t, 4, "--chunk-size", "16384")
 	l := startPartLoad(w)
-	defer l.end()
+	defer l.end() // on failure
 	before, old := w.commitOn(t, nil, "before")
 	others := w.others(old)
 	sideA, sideB := []int{old, others[0]}, others[1:]
@@ -776,5 +832,74 @@ func TestSplitWithoutMajority(t *testing.T) {
 		}
 	}
 	t.Logf("of the %d writes accepted while split, %d are Invalid, %d Committed after the heal", len(accepted), invalid, len(accepted)-invalid)
-	w.converge(t, l.end())
+	w.converge(t, l)
+}
+
+// TestOneWayPartition (issue 11): the primary of a three-node network under
+// load still reaches its backups, but nothing of theirs reaches it (the
+// backups' connections to it reset: a one-way cut, as when its peers
+// cannot reach its published address). Its heartbeats go on
+// arriving, but no acknowledgement comes back: it commits nothing it
+// accepts (it never sees one Committed) and steps down (CheckQuorum); the
+// backups, no longer hearing it, elect one of them, which commits. The
+// old primary's pre-votes reach them but their answers do not reach it,
+// and it does not depose the new primary (PreVote, and the backups'
+// lease). After the heal each write it accepted ends the same on every
+// node (it may have reached the backups, whose new primary then commits
+// it), and the network converges.
+func TestOneWayPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three ledgerd processes")
+	}
+	w := startPartitionable(t, 3, "--chunk-size", "16384")
+	l := startPartLoad(w)
+	defer l.end() // on failure
+	before, old := w.commitOn(t, nil, "before")
+	backups := w.others(old)
+	for i := range w.procs {
+		w.readable(t, i, before, "before")
+	}
+	w.cutOneWay(cutReset, backups, []int{old})
+	cutAt := time.Now()
+	var accepted []committedWrite
+	for k := 0; isPrimaryAt(w.admin[old], w.procs[old].addr); k++ {
+		if time.Since(cutAt) > 15*time.Second {
+			t.Fatal("the primary that hears nothing did not step down")
+		}
+		contents := fmt.Sprintf("one way %d", k)
+		if status, txid := w.appendOn(old, contents); status == 200 {
+			accepted = append(accepted, committedWrite{txid: txid, contents: contents})
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the writes; the loop waits on the step-down
+	}
+	t.Logf("the primary accepted %d writes and stepped down after %s", len(accepted), time.Since(cutAt).Round(time.Millisecond))
+	during, p := w.commitOn(t, backups, "during")
+	for _, i := range backups {
+		w.readable(t, i, during, "during")
+	}
+	for _, cw := range append(accepted, committedWrite{txid: during}) {
+		if s := txStatusAt(w.admin[old], w.procs[old].addr, cw.txid); s == "Committed" {
+			t.Fatalf("the node that hears nothing has %s Committed", cw.txid)
+		}
+	}
+	// The new primary stays: a second write commits in the same view.
+	again, _ := w.commitOn(t, backups, "again")
+	if viewOf(again) != viewOf(during) {
+		t.Fatalf("the view moved from %d to %d while the old primary was cut off one way", viewOf(during), viewOf(again))
+	}
+	t.Logf("node %d is the new primary (view %d)", p, viewOf(during))
+	w.heal()
+	after, _ := w.commitOn(t, nil, "after")
+	for i := range w.procs {
+		w.readable(t, i, during, "during")
+		w.readable(t, i, after, "after")
+	}
+	invalid := 0
+	for _, cw := range accepted {
+		if w.settled(t, cw) == "Invalid" {
+			invalid++
+		}
+	}
+	t.Logf("of the %d writes accepted while cut off, %d are Invalid, %d Committed after the heal", len(accepted), invalid, len(accepted)-invalid)
+	w.converge(t, l)
 }
