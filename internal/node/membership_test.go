@@ -55,6 +55,13 @@ type removal struct {
 	// signature of its beyond wm may ever be committed.
 	applied int
 	wm      uint64
+	// seenWM is what it had sent or persisted when its removal was seen
+	// committed: a later committed signature of its is counted (not an
+	// invariant: one that has not heard of its removal may still be
+	// elected, by voters that have not applied it either, and sign
+	// before it applies it; etcd raft applies a configuration once
+	// committed, CCF's at once).
+	seenWM uint64
 }
 
 // reconfigure proposes, on the primary, adding a node or removing a
@@ -173,7 +180,14 @@ func (r *faultRun) checkMembership(live []*faultNode) {
 				r.voters[c.cc.NodeID] = true
 			} else {
 				delete(r.voters, c.cc.NodeID)
-				r.removed[c.cc.NodeID] = &removal{seqno: c.id.Seqno, step: r.step, applied: -1}
+				rm := &removal{seqno: c.id.Seqno, step: r.step, applied: -1}
+				r.net.mu.Lock()
+				rm.seenWM = r.net.sentMax[c.cc.NodeID]
+				r.net.mu.Unlock()
+				if x := r.nodes[c.cc.NodeID-1]; x.n != nil {
+					rm.seenWM = max(rm.seenWM, x.n.LastSeqno())
+				}
+				r.removed[c.cc.NodeID] = rm
 			}
 			break
 		}
@@ -235,6 +249,9 @@ func (r *faultRun) committedSignature(s uint64, raw []byte) {
 		return
 	}
 	r.sigBy[s] = ps.Node
+	if rm := r.removed[r.signers[ps.Node]]; rm != nil && s > rm.seenWM {
+		r.stats["signature committed after its signer's removal was (unknown to it)"]++
+	}
 	if rm := r.removed[r.signers[ps.Node]]; rm != nil && rm.applied >= 0 && s > rm.wm {
 		r.fatalf("committed signature at %d by node %d, which had applied its removal at step %d having sent up to %d", s, r.signers[ps.Node], rm.applied, rm.wm)
 	}
