@@ -12,7 +12,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("verify", stderr)
 	certPath := fs.String("service-cert", os.Getenv("LEDGER_SERVICE_CERT"), "service certificate (PEM) the receipt must chain to (env LEDGER_SERVICE_CERT)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ledgerctl verify --service-cert FILE RECEIPT.json\n\nRECEIPT.json is the whole GET .../receipt response or just its receipt object.")
+		fmt.Fprintln(stderr, "usage: ledgerctl verify --service-cert FILE RECEIPT.json\n\nRECEIPT.json is the whole GET .../receipt response or just its receipt object.\nA response with applicationClaims (api-version 2023-01-18-preview and later) has its claims checked\nagainst the receipt's claims digest too.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -38,8 +38,17 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("INVALID: %w", err)
 	}
+	claims, err := receipt.ParseApplicationClaims(data)
+	if err != nil {
+		return fmt.Errorf("INVALID: %w", err)
+	}
 	if err := r.Verify(cert); err != nil {
 		return fmt.Errorf("INVALID: %w", err)
+	}
+	if claims != nil {
+		if err := r.VerifyClaims(claims); err != nil {
+			return fmt.Errorf("INVALID: %w", err)
+		}
 	}
 	root, _ := r.ComputeRoot()
 	what := "signature transaction"
@@ -50,6 +59,9 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "OK: receipt of %s verifies: root %x signed by node %s, endorsed by the service certificate\n", what, root, r.NodeID)
+	if claims != nil {
+		fmt.Fprintf(stdout, "OK: its %d application claim(s) match the claims digest %s\n", len(claims), r.LeafComponents.ClaimsDigest)
+	}
 	return nil
 }
 

@@ -95,3 +95,37 @@ func TestVerifyUsage(t *testing.T) {
 		t.Fatalf("verify without arguments: exit %d, want 2", code)
 	}
 }
+
+// TestVerifyChecksApplicationClaims: a response with applicationClaims (the
+// real service's, 2023-01-18-preview) verifies with its claims; a flipped
+// byte in the claims' contents is refused.
+func TestVerifyChecksApplicationClaims(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/acl-receipt-claims-2023-01-18-preview.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		ServiceCertificate string          `json:"serviceCertificate"`
+		Response           json.RawMessage `json:"response"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, good, bad := filepath.Join(dir, "service.pem"), filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	os.WriteFile(cert, []byte(v.ServiceCertificate), 0o600)
+	os.WriteFile(good, v.Response, 0o600)
+	os.WriteFile(bad, bytes.Replace(v.Response, []byte(`"Hello world"`), []byte(`"Hello worle"`), 1), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"verify", "--service-cert", cert, good}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "OK: its 1 application claim(s) match") {
+		t.Fatalf("output %q", out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"verify", "--service-cert", cert, bad}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "application claims do not match") {
+		t.Fatalf("tampered claims: exit %d: %s%s", code, out.String(), errb.String())
+	}
+}

@@ -172,11 +172,33 @@ func (s *Server) getReceipt(c *call) error {
 			return err
 		}
 	}
+	var claims []receipt.ApplicationClaim
+	if c.d.applicationClaims {
+		if claims, err = s.applicationClaims(id); err != nil {
+			return err
+		}
+	}
 	return c.ok(struct {
-		Receipt       any    `json:"receipt"`
-		State         string `json:"state"`
-		TransactionID string `json:"transactionId"`
-	}{body, stateReady, id.String()})
+		ApplicationClaims []receipt.ApplicationClaim `json:"applicationClaims,omitempty"`
+		Receipt           any                        `json:"receipt"`
+		State             string                     `json:"state"`
+		TransactionID     string                     `json:"transactionId"`
+	}{claims, body, stateReady, id.String()})
+}
+
+// applicationClaims returns the application claims of transaction id's
+// receipt: the entry's LedgerEntryV1 claim, or none for a transaction that
+// writes no entry or an entry written before ledgerd recorded claims (its
+// claims digest is zeros).
+func (s *Server) applicationClaims(id node.TxID) ([]receipt.ApplicationClaim, error) {
+	e, err := s.reads.Entry(id)
+	if errors.Is(err, node.ErrNotEntry) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.ApplicationClaims(), nil
 }
 
 // legacyReceiptOf converts a receipt to the 0.1-preview form, which states

@@ -30,6 +30,9 @@ type dialect struct {
 	// ledgerUsers enables /app/ledgerUsers[/{userId}], the multi-role user
 	// API (2024-12-09-preview and later).
 	ledgerUsers bool
+	// applicationClaims adds "applicationClaims" (the entry's LedgerEntryV1
+	// claim) to receipts of ledger entries (2023-01-18-preview and later).
+	applicationClaims bool
 }
 
 // Page widths of range queries, in seqnos (acl-api.md §4, recorded from the
@@ -44,10 +47,9 @@ const (
 var defaultDialect = supportedVersions["2022-05-13"]
 
 // supportedVersions lists every api-version ledgerd accepts, the one place
-// that says what each changes. Versions from 2022-05-13 to
-// 2023-01-18-preview have the same semantics on these paths (the latter
-// only adds an optional receipt field that ledgerd, having no application
-// claims, never sets). 2022-20-04-preview is not analysed and not accepted.
+// that says what each changes. Versions from 2022-05-13 to 2022-11-23 have
+// the same semantics on these paths; 2023-01-18-preview adds the receipt's
+// applicationClaims. 2022-20-04-preview is not analysed and not accepted.
 // The user-defined endpoint, function and role APIs of later versions are
 // not implemented: their paths answer 404.
 var supportedVersions = map[string]dialect{
@@ -56,12 +58,12 @@ var supportedVersions = map[string]dialect{
 	"2022-07-12":         {version: "2022-07-12", pageSeqnos: pageSeqnos},
 	"2022-08-13":         {version: "2022-08-13", pageSeqnos: pageSeqnos},
 	"2022-11-23":         {version: "2022-11-23", pageSeqnos: pageSeqnos},
-	"2023-01-18-preview": {version: "2023-01-18-preview", pageSeqnos: pageSeqnos},
-	"2024-01-26-preview": {version: "2024-01-26-preview", pageSeqnos: pageSeqnos, listUsers: true},
-	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, listUsers: true},
-	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, listUsers: true, multiRoleUsers: true},
-	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, listUsers: true, ledgerUsers: true},
-	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, listUsers: true, ledgerUsers: true},
+	"2023-01-18-preview": {version: "2023-01-18-preview", pageSeqnos: pageSeqnos, applicationClaims: true},
+	"2024-01-26-preview": {version: "2024-01-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
+	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
+	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true},
+	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, ledgerUsers: true},
+	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, ledgerUsers: true},
 }
 
 // versionList is the supported versions, sorted, for error messages.

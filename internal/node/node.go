@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/tables"
+	"github.com/ledgerd/ledgerd/receipt"
 )
 
 // Errors a caller can act on.
@@ -331,7 +333,7 @@ func (n *Node) Submit(writes []ledger.MapWrites) (*Future, error) {
 	if st := n.stall.Load(); st != nil {
 		return nil, st.Err
 	}
-	p := &proposal{writes: writes, fut: newFuture(), queued: n.cfg.Now()}
+	p := &proposal{writes: writes, claims: entryClaimsDigest(writes), fut: newFuture(), queued: n.cfg.Now()}
 	n.qmu.Lock()
 	if len(n.queue) >= n.cfg.MaxQueue {
 		n.qmu.Unlock()
@@ -348,9 +350,46 @@ func (n *Node) SubmitEntry(collection string, contents []byte) (*Future, error) 
 	return n.Submit(EntryWrites(collection, contents))
 }
 
-// EntryWrites is the write set of a user ledger entry.
+// EntryWrites is the write set of a user ledger entry: the contents in
+// EntriesMap and a fresh random secret key in EntryClaimsMap, from which
+// Submit computes the transaction's claims digest (entryClaimsDigest).
 func EntryWrites(collection string, contents []byte) []ledger.MapWrites {
-	return []ledger.MapWrites{{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(collection), Value: contents}}}}
+	key := make([]byte, EntryKeySize)
+	if _, err := rand.Read(key); err != nil {
+		panic("node: crypto/rand failed: " + err.Error()) // crypto/rand never fails on supported platforms
+	}
+	return []ledger.MapWrites{
+		{Name: tables.EntriesMap, Writes: []ledger.KV{{Key: []byte(collection), Value: contents}}},
+		{Name: tables.EntryClaimsMap, Writes: []ledger.KV{{Key: []byte(collection), Value: key}}},
+	}
+}
+
+// EntryKeySize is the size of an entry's application claim secret key.
+const EntryKeySize = 32
+
+// entryClaimsDigest is the claims digest of a transaction with the given
+// writes: the LedgerEntryV1 claims digest (receipt.LedgerEntryClaimsDigest)
+// of a user entry that has a secret key (EntryWrites), else zeros (CCF's
+// default). It is a function of the write set alone, so any node or auditor
+// holding the ledger secret can recompute it from the entry.
+func entryClaimsDigest(writes []ledger.MapWrites) [32]byte {
+	var entry, key *ledger.KV
+	for i := range writes {
+		m := &writes[i]
+		if len(m.Writes) != 1 {
+			continue
+		}
+		switch m.Name {
+		case tables.EntriesMap:
+			entry = &m.Writes[0]
+		case tables.EntryClaimsMap:
+			key = &m.Writes[0]
+		}
+	}
+	if entry == nil || key == nil || string(entry.Key) != string(key.Key) {
+		return [32]byte{}
+	}
+	return receipt.LedgerEntryClaimsDigest(string(entry.Key), string(entry.Value), key.Value)
 }
 
 // Step delivers a Raft message from a peer. It never blocks: if the node is

@@ -11,6 +11,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/tables"
+	"github.com/ledgerd/ledgerd/receipt"
 )
 
 // Reader is the read side of a Node: transaction status and the commit
@@ -69,6 +70,21 @@ type Entry struct {
 	ID         TxID
 	Collection string
 	Contents   []byte
+	// SecretKey is the entry's application claim key (EntryWrites); nil
+	// for an entry written before ledgerd recorded claims, and for the
+	// speculative latest entry (LatestEntry of a Pending write).
+	SecretKey []byte
+}
+
+// ApplicationClaims returns the entry's application claims, the ones its
+// transaction's claims digest commits to: its LedgerEntryV1 claim, or nil if
+// it has no secret key (an entry written before ledgerd recorded claims,
+// whose claims digest is zeros).
+func (e Entry) ApplicationClaims() []receipt.ApplicationClaim {
+	if e.SecretKey == nil {
+		return nil
+	}
+	return []receipt.ApplicationClaim{receipt.NewLedgerEntryClaim(e.Collection, string(e.Contents), e.SecretKey)}
 }
 
 // State returns the state (users, members, collections...). Its reads see
@@ -165,13 +181,23 @@ func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("node: couldn't decrypt %d: %w", seqno, err)
 	}
+	var ent Entry
+	var key []byte
+	found := false
 	for _, m := range maps {
-		if m.Name == tables.EntriesMap && len(m.Writes) > 0 {
+		switch {
+		case m.Name == tables.EntriesMap && len(m.Writes) > 0:
 			w := m.Writes[0]
-			return Entry{ID: TxID{View: e.View, Seqno: seqno}, Collection: string(w.Key), Contents: w.Value}, true, nil
+			ent, found = Entry{ID: TxID{View: e.View, Seqno: seqno}, Collection: string(w.Key), Contents: w.Value}, true
+		case m.Name == tables.EntryClaimsMap && len(m.Writes) > 0:
+			key = m.Writes[0].Value
 		}
 	}
-	return Entry{}, false, nil
+	if !found {
+		return Entry{}, false, nil
+	}
+	ent.SecretKey = key
+	return ent, true, nil
 }
 
 // aeadAt returns the AES-256-GCM of the ledger secret that encrypts seqno:

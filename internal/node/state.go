@@ -272,7 +272,7 @@ func (v *stateVersion) clone() stateVersion {
 func (v *stateVersion) apply(id TxID, writes []ledger.MapWrites) {
 	for _, m := range writes {
 		switch m.Name {
-		case tables.SignaturesMap, consensus.ConfChangeMap:
+		case tables.SignaturesMap, consensus.ConfChangeMap, tables.EntryClaimsMap:
 		case tables.EncryptedLedgerSecretsMap:
 			if value, ok := tables.RekeyOf([]ledger.MapWrites{m}); ok {
 				r := tables.Rekey{Seqno: id.Seqno, Value: append([]byte(nil), value...)}

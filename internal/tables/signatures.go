@@ -30,6 +30,13 @@ const (
 	// EntriesMap is the private map of user ledger entries: key = collection
 	// id, value = contents. Private maps are encrypted with the ledger secret.
 	EntriesMap = "ledgerd.entries"
+	// EntryClaimsMap is the private map of the entries' application claim
+	// keys: key = collection id, value = the entry's 32-byte secret key,
+	// written in the same transaction as the entry (EntriesMap). The
+	// transaction's claims digest is the LedgerEntryV1 claims digest of the
+	// collection, the contents and this key (receipt.LedgerEntryClaimsDigest),
+	// so its receipt carries the entry's application claim.
+	EntryClaimsMap = "ledgerd.entries.claims"
 	// ConfChangeMap is the public map in which a Raft configuration change
 	// is recorded in the ledger (ledgerd's, not CCF's): key = SingletonKey,
 	// value = one byte of raftpb.EntryType followed by the Raft entry data
