@@ -151,6 +151,25 @@ func TestJoinFromSnapshot(t *testing.T) {
 	if ent, err := n2.Entry(next); err != nil || string(ent.Contents) != "after restart" {
 		t.Fatalf("after restart: %q, %v", ent.Contents, err)
 	}
+	// The startup snapshot is verified at every start: an edited one
+	// stops the node from opening.
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir2, "startup.snapshot")
+	b, _ := os.ReadFile(path)
+	b[len(b)/3] ^= 1
+	os.WriteFile(path, b, 0o600)
+	ids2, err := identity.LoadOrCreate(dir2, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := node.Open(node.Config{Dir: dir2, Identities: ids2, Raft: raftCfg(2), NoBootstrap: true, Logger: quietLogger()}); err == nil {
+		n.Close()
+		t.Fatal("a node opened on an edited startup snapshot")
+	} else if !errors.Is(err, node.ErrSnapshotUnverified) && !errors.Is(err, node.ErrSnapshotMalformed) {
+		t.Fatalf("opening on an edited startup snapshot: %v", err)
+	}
 }
 
 // TestVerifyHistory: the chunks before a snapshot verify against it
