@@ -59,106 +59,8 @@ func TestJoinFromSnapshotProcess(t *testing.T) {
 
 	// The joiner, Pending until trusted.
 	dir1 := filepath.Join(base, "b")
-	addr, stderr, stop := joinTrusted(t, bin, ctl, base0, dir0, dir1)
-	base1 := "https://" + addr
-
-	// It started from a snapshot: its ledger begins after S.
-	startup, err := node.StartupSnapshot(dir1, mustCert(t, serviceCert))
-	if err != nil || startup == nil {
-		t.Fatalf("the joiner holds no verified startup snapshot: %v\n%s", err, stderr.String())
-	}
-	s := startup.Seqno
-	if !strings.Contains(stderr.String(), "installed a snapshot to start from") {
-		t.Fatalf("no log line of the snapshot install:\n%s", stderr.String())
-	}
-	waitCommittedHTTP(t, admin, base1, last)
-	ents, _ := os.ReadDir(filepath.Join(dir1, "ledger"))
-	var first uint64
-	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), "ledger_")
-		if !ok {
-			continue
-		}
-		start, _, _ := strings.Cut(strings.TrimSuffix(rest, ".committed"), "-")
-		if v, err := strconv.ParseUint(start, 10, 64); err == nil && (first == 0 || v < first) {
-			first = v
-		}
-	}
-	if first != s+1 {
-		t.Fatalf("the joiner's ledger starts at %d, want %d: it did not start from the snapshot at %d", first, s+1, s)
-	}
-	// An entry written after the snapshot is replicated and served.
-	status, h, body := call(t, admin, "POST", base0+"/app/transactions?api-version=2022-05-13", `{"contents":"after the snapshot"}`)
-	if status != 200 {
-		t.Fatalf("append: %d %v", status, body)
-	}
-	after := h.Get("x-ms-ccf-transaction-id")
-	waitCommittedHTTP(t, admin, base1, after)
-	readEntry(t, admin, base1, after, "after the snapshot")
-	status, _, body = call(t, admin, "GET", base1+"/app/transactions/"+early+"?api-version=2022-05-13", "")
-	if msg, _ := body["error"].(map[string]any)["message"].(string); status != 404 || !strings.Contains(msg, "snapshot") {
-		t.Fatalf("GET %s (before the snapshot at %d) on the joiner: %d %v", early, s, status, body)
-	}
-	// Writes through the joiner (forwarded) are read back there.
-	status, h, body = call(t, admin, "POST", base1+"/app/transactions?api-version=2022-05-13", `{"contents":"through the joiner"}`)
-	if status != 200 {
-		t.Fatalf("append on the joiner: %d %v", status, body)
-	}
-	txid := h.Get("x-ms-ccf-transaction-id")
-	waitCommittedHTTP(t, admin, base1, txid)
-	readEntry(t, admin, base1, txid, "through the joiner")
-
-	// A joiner with --fetch-history also holds the ledger before its
-	// snapshot, verified against it: it serves the early entry too.
-	dir2 := filepath.Join(base, "c")
-	addr2, stderr2, stop2 := joinTrusted(t, bin, ctl, base0, dir0, dir2, "--fetch-history")
-	if !strings.Contains(stderr2.String(), "fetched the ledger before the snapshot") {
-		t.Fatalf("no history fetched:\n%s", stderr2.String())
-	}
-	waitCommittedHTTP(t, admin, "https://"+addr2, txid)
-	readEntry(t, admin, "https://"+addr2, early, "before 0")
-	readEntry(t, admin, "https://"+addr2, txid, "through the joiner")
-	stop2()
-	if b, err := exec.Command(ctl, "audit", "-q", dir2).CombinedOutput(); err != nil || !strings.Contains(string(b), "holds the ledger before it") {
-		t.Fatalf("audit of the --fetch-history joiner's directory: %v\n%s", err, b)
-	}
-
-	stop()
-	if b, err := exec.Command(ctl, "audit", "-q", dir1).CombinedOutput(); err != nil || !strings.Contains(string(b), "started from a snapshot") {
-		t.Fatalf("audit of the joiner's directory: %v\n%s", err, b)
-	}
-	// A tampered startup snapshot is refused.
-	path := filepath.Join(dir1, "startup.snapshot")
-	b, _ := os.ReadFile(path)
-	b[len(b)/2] ^= 1
-	os.WriteFile(path, b, 0o600)
-	if b, err := exec.Command(ctl, "audit", "-q", dir1).CombinedOutput(); err == nil || !strings.Contains(string(b), "FAIL: startup.snapshot") {
-		t.Fatalf("audit with a tampered startup snapshot: %v\n%s", err, b)
-	}
-}
-
-func mustCert(t *testing.T, path string) *x509.Certificate {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := receipt.ParseCertificatePEM(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// joinTrusted starts a ledgerd that joins the service at base0 (founded in
-// dir0) in dir, trusts it as the founder's member, and returns its client
-// address, its stderr and a function that stops it.
-func joinTrusted(t *testing.T, bin, ctl, base0, dir0, dir string, extra ...string) (string, *stderrWriter, func()) {
-	t.Helper()
-	serviceCert := filepath.Join(dir0, "service.pem")
-	args := append([]string{"--data", dir, "--listen", "127.0.0.1:0", "--peer-listen", freeAddr(t), "--log-level", "debug",
-		"--election-timeout", "500ms", "--snapshot-tx-interval", "20", "--join", base0, "--service-cert", serviceCert}, extra...)
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, "--data", dir1, "--listen", "127.0.0.1:0", "--peer-listen", freeAddr(t), "--log-level", "debug",
+		"--election-timeout", "500ms", "--snapshot-tx-interval", "20", "--join", base0, "--service-cert", serviceCert)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -207,15 +109,87 @@ func joinTrusted(t *testing.T, bin, ctl, base0, dir0, dir string, extra ...strin
 		!regexp.MustCompile(`^proposal [0-9a-f]{64} Accepted\n`).Match(b) {
 		t.Fatalf("nodes trust %s: %v\n%s", id, err, b)
 	}
+	var addr string
 	select {
-	case addr := <-listening:
-		return addr, stderr, stop
+	case addr = <-listening:
 	case <-exited:
 		t.Fatalf("the trusted joiner exited:\n%s", stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the trusted joiner does not serve:\n%s", stderr.String())
 	}
-	return "", nil, nil
+	base1 := "https://" + addr
+
+	// It started from a snapshot: its ledger begins after S.
+	startup, err := node.StartupSnapshot(dir1, mustCert(t, serviceCert))
+	if err != nil || startup == nil {
+		t.Fatalf("the joiner holds no verified startup snapshot: %v\n%s", err, stderr.String())
+	}
+	s := startup.Seqno
+	if !strings.Contains(stderr.String(), "installed a snapshot to start from") {
+		t.Fatalf("no log line of the snapshot install:\n%s", stderr.String())
+	}
+	waitCommittedHTTP(t, admin, base1, last)
+	ents, _ := os.ReadDir(filepath.Join(dir1, "ledger"))
+	var first uint64
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "ledger_")
+		if !ok {
+			continue
+		}
+		start, _, _ := strings.Cut(strings.TrimSuffix(rest, ".committed"), "-")
+		if v, err := strconv.ParseUint(start, 10, 64); err == nil && (first == 0 || v < first) {
+			first = v
+		}
+	}
+	if first != s+1 {
+		t.Fatalf("the joiner's ledger starts at %d, want %d: it did not start from the snapshot at %d", first, s+1, s)
+	}
+	// An entry written after the snapshot is replicated and served.
+	status, h, body := call(t, admin, "POST", base0+"/app/transactions?api-version=2022-05-13", `{"contents":"after the snapshot"}`)
+	if status != 200 {
+		t.Fatalf("append: %d %v", status, body)
+	}
+	after := h.Get("x-ms-ccf-transaction-id")
+	waitCommittedHTTP(t, admin, base1, after)
+	readEntry(t, admin, base1, after, "after the snapshot")
+	status, _, body = call(t, admin, "GET", base1+"/app/transactions/"+early+"?api-version=2022-05-13", "")
+	if msg, _ := body["error"].(map[string]any)["message"].(string); status != 404 || !strings.Contains(msg, "snapshot") {
+		t.Fatalf("GET %s (before the snapshot at %d) on the joiner: %d %v", early, s, status, body)
+	}
+	// Writes through the joiner (forwarded) are read back there.
+	status, h, body = call(t, admin, "POST", base1+"/app/transactions?api-version=2022-05-13", `{"contents":"through the joiner"}`)
+	if status != 200 {
+		t.Fatalf("append on the joiner: %d %v", status, body)
+	}
+	txid := h.Get("x-ms-ccf-transaction-id")
+	waitCommittedHTTP(t, admin, base1, txid)
+	readEntry(t, admin, base1, txid, "through the joiner")
+
+	stop()
+	if b, err := exec.Command(ctl, "audit", "-q", dir1).CombinedOutput(); err != nil || !strings.Contains(string(b), "started from a snapshot") {
+		t.Fatalf("audit of the joiner's directory: %v\n%s", err, b)
+	}
+	// A tampered startup snapshot is refused.
+	path := filepath.Join(dir1, "startup.snapshot")
+	b, _ := os.ReadFile(path)
+	b[len(b)/2] ^= 1
+	os.WriteFile(path, b, 0o600)
+	if b, err := exec.Command(ctl, "audit", "-q", dir1).CombinedOutput(); err == nil || !strings.Contains(string(b), "FAIL: startup.snapshot") {
+		t.Fatalf("audit with a tampered startup snapshot: %v\n%s", err, b)
+	}
+}
+
+func mustCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := receipt.ParseCertificatePEM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // snapshotSeqno is the seqno of the latest committed snapshot in dir.

@@ -22,7 +22,6 @@ const (
 	codeInvalidQuery          = "InvalidQueryParameterValue"
 	codeInvalidInput          = "InvalidInput"
 	codeCollectionLimit       = "CollectionLimitExceeded"
-	codeTagLimit              = "TagLimitExceeded"
 	codeUnauthenticated       = "InvalidAuthenticationInfo"
 	codeNotAllowed            = "NotAllowed"
 	codeResourceNotFound      = "ResourceNotFound"

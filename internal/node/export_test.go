@@ -75,3 +75,15 @@ func (v *stateVersion) dump() string {
 // LedgerBytes returns the ledger bytes of seqno on n (for comparing the
 // committed prefixes of nodes).
 func LedgerBytes(n *Node, seqno uint64) ([]byte, error) { return n.ledger.Read(seqno) }
+
+// CommittedState returns the seqno of n's committed state and the state as
+// text, read together.
+func CommittedState(n *Node) (uint64, string) {
+	n.state.mu.RLock()
+	defer n.state.mu.RUnlock()
+	return n.state.base.seqno, n.state.base.dump()
+}
+
+// LedgerFirst returns the first seqno n's ledger holds (S+1 on a node
+// started from a snapshot at S).
+func LedgerFirst(n *Node) uint64 { return n.ledger.FirstSeqno() }

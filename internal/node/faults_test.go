@@ -80,6 +80,9 @@ type faultNode struct {
 	checked uint64
 	life    int  // times opened
 	gone    bool // decommissioned (removed from the service and shut down): never restarted
+	// snap: the seqno S of the committed snapshot it joined from (0: it
+	// holds the whole ledger): its ledger starts at S+1.
+	snap uint64
 }
 
 // answer is a write answered (Pending) by a primary.
@@ -124,6 +127,10 @@ type faultRun struct {
 	// converging: the faults have stopped; removed nodes are shut down
 	// as soon as their removal is seen committed.
 	converging bool
+	// stateAt: SHA-256 of the committed state at a seqno, as a
+	// full-history node held it (sampled); a snapshot-started node's must
+	// equal it at the same commit point.
+	stateAt map[uint64][32]byte
 }
 
 type pendingWrite struct {
@@ -167,11 +174,26 @@ func TestRandomFaults(t *testing.T) {
 	if testing.Short() {
 		steps3, steps5 = 1500, 500
 	}
-	t.Run("3 members", func(t *testing.T) { runFaults(t, seed, 3, steps3) })
-	t.Run("5 members", func(t *testing.T) { runFaults(t, seed+1, 5, steps5) })
+	var joins, compared int
+	for _, c := range []struct {
+		name           string
+		seed           uint64
+		members, steps int
+	}{{"3 members", seed, 3, steps3}, {"5 members", seed + 1, 5, steps5}} {
+		t.Run(c.name, func(t *testing.T) {
+			st := runFaults(t, c.seed, c.members, c.steps)
+			joins += st["join from a snapshot"]
+			compared += st["snapshot-started state compared"]
+		})
+	}
+	t.Logf("%d joins from a snapshot, %d states of snapshot-started nodes compared with a full-history node's", joins, compared)
+	if !t.Failed() && (joins == 0 || compared == 0) {
+		t.Fatal("no node joined from a snapshot and was compared: the run did not exercise snapshot install")
+	}
 }
 
-func runFaults(t *testing.T, seed uint64, members, steps int) {
+// runFaults runs one randomised run and returns its counts.
+func runFaults(t *testing.T, seed uint64, members, steps int) map[string]int {
 	r := &faultRun{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		net:       &faultNet{group: map[uint64]int{}, down: map[uint64]bool{}, sentMax: map[uint64]uint64{}},
@@ -182,12 +204,14 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 		removed:   map[uint64]*removal{},
 		signers:   map[string]uint64{},
 		sigBy:     map[uint64]string{},
+		stateAt:   map[uint64][32]byte{},
 		initial:   members,
 	}
 	r.start(members)
 	defer func() {
 		for _, m := range r.nodes {
 			if m.n != nil {
+				m.gate.release() // a held fsync would keep Close waiting (a failed run hung until the test timeout)
 				m.n.Close()
 			}
 		}
@@ -223,6 +247,9 @@ func runFaults(t *testing.T, seed uint64, members, steps int) {
 	if len(r.committed) == 0 {
 		t.Fatal("no write committed: the run exercised nothing")
 	}
+	t.Logf("%d joins from a snapshot (%d from seqno 1 for want of a committed snapshot), %d states of snapshot-started nodes compared with a full-history node's",
+		r.stats["join from a snapshot"], r.stats["join from seqno 1 (no snapshot yet)"], r.stats["snapshot-started state compared"])
+	return r.stats
 }
 
 func (r *faultRun) start(members int) {
@@ -261,7 +288,7 @@ func (r *faultRun) start(members int) {
 // addNode opens a new node: a founding member (raft's Peers set) or a
 // joiner (raft.Joining: no configuration until the leader's log gives it
 // one).
-func (r *faultRun) addNode(id uint64, ids *identity.Identities, rc consensus.Config, noBootstrap bool) *faultNode {
+func (r *faultRun) addNode(id uint64, ids *identity.Identities, rc consensus.Config, noBootstrap bool, install ...func(*faultNode)) *faultNode {
 	m := &faultNode{id: id, disk: simdisk.New(simdisk.Options{}), gate: &syncGate{}, clock: &fakeClock{}, ticks: make(chan time.Time)}
 	rc.TickInterval, rc.ElectionTicks, rc.HeartbeatTicks = 10*time.Millisecond, 10, 1
 	m.cfg = node.Config{
@@ -272,10 +299,16 @@ func (r *faultRun) addNode(id uint64, ids *identity.Identities, rc consensus.Con
 		Ticks:       m.ticks,
 		ChunkSize:   4 << 10,
 		SnapshotTxs: 50,
+		// Snapshots (snapshot.go) at the first committed signature of
+		// every 40 seqnos: joiners find one to start from.
+		SnapshotTxInterval: 40,
 	}
 	m.clock.set(&m.cfg)
 	r.signers[ids.Node.ID] = id
 	r.nodes = append(r.nodes, m)
+	for _, f := range install {
+		f(m)
+	}
 	r.open(m)
 	return m
 }
@@ -289,6 +322,14 @@ func (r *faultRun) open(m *faultNode) {
 	}
 	m.n, m.checked = n, 0
 	m.life++
+	if m.snap > 0 { // its ledger begins at S+1, each time it opens
+		if first := node.LedgerFirst(n); first != m.snap+1 {
+			r.fatalf("member %d, started from the snapshot at %d, has a ledger from %d", m.id, m.snap, first)
+		}
+		if _, err := node.LedgerBytes(n, m.snap); err == nil {
+			r.fatalf("member %d, started from the snapshot at %d, holds seqno %d", m.id, m.snap, m.snap)
+		}
+	}
 }
 
 func (r *faultRun) live() []*faultNode {
@@ -607,7 +648,9 @@ func (r *faultRun) check() {
 		for _, m := range live {
 			switch m.n.Status(a.id) {
 			case node.StatusCommitted:
-				by = m
+				if by == nil || by.snap >= a.id.Seqno { // prefer one that holds it
+					by = m
+				}
 			case node.StatusInvalid:
 				invalidOn = m
 			}
@@ -625,12 +668,14 @@ func (r *faultRun) check() {
 			still = append(still, a)
 			continue
 		}
-		rc, err := by.n.Receipt(a.id)
-		if err != nil {
-			r.fatalf("member %d: receipt of Committed %s: %v", by.id, a.id, err)
-		}
-		if err := rc.Verify(r.ids.Service.Cert); err != nil {
-			r.fatalf("member %d: receipt of Committed %s does not verify: %v", by.id, a.id, err)
+		if by.snap < a.id.Seqno { // else it holds no entry (nor receipt) of it
+			rc, err := by.n.Receipt(a.id)
+			if err != nil {
+				r.fatalf("member %d: receipt of Committed %s: %v", by.id, a.id, err)
+			}
+			if err := rc.Verify(r.ids.Service.Cert); err != nil {
+				r.fatalf("member %d: receipt of Committed %s does not verify: %v", by.id, a.id, err)
+			}
 		}
 		i, _ := slices.BinarySearchFunc(r.committed, a.id.Seqno, func(x answer, s uint64) int { return cmpU64(x.id.Seqno, s) })
 		if i < len(r.committed) && r.committed[i].id.Seqno == a.id.Seqno {
@@ -654,6 +699,48 @@ func (r *faultRun) check() {
 	r.checkMembership(live)
 	if r.step%50 == 0 {
 		r.checkInvalid()
+	}
+	if r.step%10 == 0 || r.converging {
+		r.checkStates(live)
+	}
+}
+
+// checkStates samples the members' committed states: a full-history
+// node's is recorded at its commit point, and a snapshot-started node's
+// must equal it at the same commit point (its state came from the
+// snapshot and the suffix after it, not from replaying seqno 1 on).
+func (r *faultRun) checkStates(live []*faultNode) {
+	r.t.Helper()
+	type st struct {
+		m     *faultNode
+		seqno uint64
+		h     [32]byte
+	}
+	var snaps []st
+	for _, m := range live {
+		if m.n == nil { // decommissioned by checkMembership
+			continue
+		}
+		s, dump := node.CommittedState(m.n)
+		h := sha256.Sum256([]byte(dump))
+		if m.snap == 0 {
+			if want, ok := r.stateAt[s]; ok && want != h {
+				r.fatalf("member %d: committed state at %d differs from another full-history member's", m.id, s)
+			}
+			r.stateAt[s] = h
+			continue
+		}
+		snaps = append(snaps, st{m, s, h})
+	}
+	for _, x := range snaps {
+		want, ok := r.stateAt[x.seqno]
+		if !ok {
+			continue
+		}
+		if x.h != want {
+			r.fatalf("member %d, started from the snapshot at %d: committed state at %d differs from a full-history member's (%s)", x.m.id, x.m.snap, x.seqno, r.describe(x.m))
+		}
+		r.stats["snapshot-started state compared"]++
 	}
 }
 
@@ -689,6 +776,12 @@ func (r *faultRun) checkWrite(m *faultNode, a answer) {
 	if st := m.n.Status(a.id); st != node.StatusCommitted {
 		r.fatalf("member %d (commit %d): %s, reported Committed, is %v", m.id, m.n.CommittedSeqno(), a.id, st)
 	}
+	if a.id.Seqno <= m.snap {
+		if _, err := m.n.Entry(a.id); !errors.Is(err, node.ErrBeforeSnapshot) {
+			r.fatalf("member %d, started from the snapshot at %d: reading %s: %v, want ErrBeforeSnapshot", m.id, m.snap, a.id, err)
+		}
+		return
+	}
 	e, err := m.n.Entry(a.id)
 	if err != nil || string(e.Contents) != a.body {
 		r.fatalf("member %d: %s, reported Committed with %q, reads %q (%v)", m.id, a.id, a.body, e.Contents, err)
@@ -703,7 +796,7 @@ func (r *faultRun) checkMember(m *faultNode) {
 	if c <= m.checked {
 		return
 	}
-	for s := m.checked + 1; s <= c; s++ {
+	for s := max(m.checked, m.snap) + 1; s <= c; s++ { // from its first seqno
 		raw, err := node.LedgerBytes(m.n, s)
 		if err != nil {
 			r.fatalf("member %d: committed seqno %d (commit %d): %v", m.id, s, c, err)
@@ -791,11 +884,22 @@ func (r *faultRun) converge() {
 	for _, m := range members {
 		low = min(low, m.n.CommittedSeqno())
 	}
+	// A snapshot-started member from its first seqno on.
 	for s := uint64(1); s <= low; s++ {
-		want, _ := node.LedgerBytes(first.n, s)
-		for _, m := range members[1:] {
-			if got, err := node.LedgerBytes(m.n, s); err != nil || !bytes.Equal(got, want) {
-				r.fatalf("after convergence, member %d's seqno %d differs from member %d's (%v)", m.id, s, first.id, err)
+		var want []byte
+		var ref *faultNode
+		for _, m := range members {
+			if m.snap >= s {
+				continue
+			}
+			got, err := node.LedgerBytes(m.n, s)
+			if err != nil {
+				r.fatalf("after convergence, member %d's seqno %d: %v", m.id, s, err)
+			}
+			if ref == nil {
+				want, ref = got, m
+			} else if !bytes.Equal(got, want) {
+				r.fatalf("after convergence, member %d's seqno %d differs from member %d's", m.id, s, ref.id)
 			}
 		}
 	}
@@ -806,6 +910,9 @@ func (r *faultRun) converge() {
 		// committed (writes answered late may commit after the final one).
 		for i := 0; i < len(r.committed) && r.committed[i].id.Seqno <= m.checked; i += max(1, len(r.committed)/20) {
 			a := r.committed[i]
+			if a.id.Seqno <= m.snap {
+				continue // it holds no entry of it (checkMember checked its status)
+			}
 			rc, err := m.n.Receipt(a.id)
 			if err != nil {
 				r.fatalf("after convergence, member %d: receipt of %s: %v", m.id, a.id, err)
@@ -818,11 +925,13 @@ func (r *faultRun) converge() {
 	r.checkInvalid()
 }
 
-func (r *faultRun) commits() []uint64 {
-	var c []uint64
+// commits describes the live nodes: id, voter, snapshot seqno they
+// started from, commit, last.
+func (r *faultRun) commits() []string {
+	var c []string
 	for _, m := range r.nodes {
 		if m.n != nil {
-			c = append(c, m.n.CommittedSeqno())
+			c = append(c, fmt.Sprintf("%d(voter %v, snap %d, commit %d, last %d, primary %v)", m.id, r.voters[m.id], m.snap, m.n.CommittedSeqno(), m.n.LastSeqno(), m.n.IsPrimary()))
 		}
 	}
 	return c
