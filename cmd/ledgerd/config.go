@@ -28,6 +28,7 @@ type config struct {
 	SignatureInterval duration `json:"signature-interval"`
 	SyncInterval      duration `json:"sync-interval"`
 	ElectionTimeout   duration `json:"election-timeout"`
+	CommitWindow      duration `json:"commit-window"`
 	ChunkSize         int64    `json:"chunk-size"`
 	SnapshotInterval  int      `json:"snapshot-tx-interval"`
 	MaxConnections    int      `json:"max-connections"`
@@ -66,6 +67,7 @@ func defaultConfig() config {
 		SignatureInterval: duration(5 * time.Millisecond),
 		SyncInterval:      duration(2 * time.Millisecond),
 		ElectionTimeout:   duration(time.Second),
+		CommitWindow:      duration(20 * time.Millisecond),
 		ChunkSize:         5_000_000,
 		SnapshotInterval:  10_000,
 		JWTMaxLifetime:    duration(auth.DefaultMaxLifetime),
@@ -136,6 +138,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.SyncInterval, "sync-interval", "shortest `duration` between two fsyncs of the ledger (group commit; 0: none)")
 	fs.Var(&cfg.ElectionTimeout, "election-timeout", "`duration` a follower waits without hearing the primary before it stands for election (Raft's election timeout; heartbeats every tenth of it), e.g. 1s")
 	fs.Int64Var(&cfg.ChunkSize, "chunk-size", cfg.ChunkSize, "ledger chunk size in `bytes`")
+	fs.Var(&cfg.CommitWindow, "commit-window", "`duration` the primary sequences new writes only while its oldest write not yet committed is younger than this (latency against throughput), e.g. 20ms")
 	fs.IntVar(&cfg.SnapshotInterval, "snapshot-tx-interval", cfg.SnapshotInterval, "take a snapshot at the first signature of every `N` seqnos (CCF's snapshots.tx_count; the same on every node; 0: none)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most client connections open at once (0: RLIMIT_NOFILE minus a reserve for the ledger)")
 	fs.Var(&listFlag{list: &cfg.Users}, "user", "initial user `CERTFILE:ROLE` (repeatable; first start only)")
@@ -254,6 +257,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxConnections < 0 {
 		return fmt.Errorf("--max-connections must not be negative (0: sized from RLIMIT_NOFILE), got %d", c.MaxConnections)
+	}
+	if w := time.Duration(c.CommitWindow); w < time.Millisecond || w > time.Minute {
+		return fmt.Errorf("--commit-window must be between 1ms and 1m, got %v", w)
 	}
 	if c.SnapshotInterval < 0 {
 		return fmt.Errorf("--snapshot-tx-interval must be 0 (no snapshots) or positive, got %d", c.SnapshotInterval)

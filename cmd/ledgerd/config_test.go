@@ -62,6 +62,8 @@ func TestConfigErrors(t *testing.T) {
 		{"--election-timeout", "0s"},
 		{"--election-timeout", "9ms"},
 		{"--election-timeout", "2h"},
+		{"--commit-window", "0s"},
+		{"--commit-window", "2m"},
 		{"--user", "cert.pem"},
 		{"--user", "cert.pem:Owner"},
 		{"--jwt-issuer", "only,two"},

@@ -53,6 +53,9 @@
 //	                           from no quorum for D steps down (CheckQuorum). Raft ticks every 10ms (a
 //	                           tenth of D below 100ms); D is rounded down to whole ticks; the primary's
 //	                           heartbeat is every D/10. A primary's death is noticed within 2D
+//	--commit-window D          the primary sequences new writes only while its oldest write Raft has not
+//	                           committed is younger than D (default 20ms, between 1ms and 1m): a larger
+//	                           window trades append→Committed latency for throughput (docs/benchmarks.md)
 //	--chunk-size BYTES         ledger chunk size (default 5000000)
 //	--snapshot-tx-interval N   take a snapshot at the first committed signature of every N seqnos (CCF's
 //	                           snapshots.tx_count, default 10000; 0: none): Data/snapshots/

@@ -198,6 +198,7 @@ func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, r
 		SyncInterval:       nodeSyncInterval(cfg.SyncInterval),
 		ChunkSize:          cfg.ChunkSize,
 		SnapshotTxInterval: snapshotInterval(cfg.SnapshotInterval),
+		CommitWindow:       time.Duration(cfg.CommitWindow),
 		Raft:               raftCfg,
 		Transport:          netw.tr,
 		NoBootstrap:        raftID != 1,
