@@ -24,13 +24,6 @@ func (w *network3) isPrimary(t *testing.T, i int) bool {
 	return isPrimaryAt(w.admin[i], w.procs[i].addr)
 }
 
-// txStatus is node i's CCF status of txid (/node/tx: Unknown, Pending,
-// Committed or Invalid; "" if it does not answer 200).
-func (w *network3) txStatus(t *testing.T, i int, txid string) string {
-	t.Helper()
-	return txStatusAt(w.admin[i], w.procs[i].addr, txid)
-}
-
 func isPrimaryAt(c *http.Client, addr string) bool {
 	status, _, body, err := try(c, "GET", "https://"+addr+"/node/network/nodes/self", "")
 	return err == nil && status == 200 && body["primary"] == true
