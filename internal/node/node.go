@@ -61,7 +61,10 @@ type Node struct {
 	// A recovered service (disaster.go): the previous service's signatures'
 	// verifier, what recovery.json says, whether this is the first start of
 	// the recovery, and the seqno that recorded the recovered secrets.
-	prevVerifier  *tables.Verifier
+	prevVerifier *tables.Verifier
+	// snapWarned: when warnSnapshotNeeded last logged for each peer.
+	snapWarnMu    sync.Mutex
+	snapWarned    map[uint64]time.Time
 	recovery      *recoveryFile
 	firstRecovery bool
 	recoveredAt   uint64

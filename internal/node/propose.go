@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -115,12 +116,39 @@ func (n *Node) ReportUnreachable(id uint64) {
 
 // ReportSnapshot tells Raft how sending a snapshot to peer id ended. It
 // never blocks; see ReportUnreachable.
+//
+// ledgerd sends no Raft snapshot (the transport drops a MsgSnap and reports
+// it failed): Raft asks for one only when peer id needs entries this node
+// does not hold, before the snapshot it started from. That peer cannot
+// catch up from this node, so the failure is logged as an error saying
+// what to do, at most once a minute for each peer.
 func (n *Node) ReportSnapshot(id uint64, failed bool) {
 	status := raft.SnapshotFinish
 	if failed {
 		status = raft.SnapshotFailure
+		n.warnSnapshotNeeded(id)
 	}
 	n.tryOnLoop(func() { n.rn.ReportSnapshot(id, status) })
+}
+
+// snapshotWarnEvery bounds how often warnSnapshotNeeded logs for one peer.
+const snapshotWarnEvery = time.Minute
+
+func (n *Node) warnSnapshotNeeded(id uint64) {
+	now := n.cfg.Now()
+	n.snapWarnMu.Lock()
+	last, seen := n.snapWarned[id]
+	if seen && now.Sub(last) < snapshotWarnEvery {
+		n.snapWarnMu.Unlock()
+		return
+	}
+	if n.snapWarned == nil {
+		n.snapWarned = map[uint64]time.Time{}
+	}
+	n.snapWarned[id] = now
+	n.snapWarnMu.Unlock()
+	n.log.Error("a peer needs entries this node does not hold (it started from a snapshot), and ledgerd sends no Raft snapshot: that node cannot catch up from this primary; give it a fresh data directory and join it anew, or let a node holding the whole ledger lead",
+		"peer_raft_id", id, "first_seqno_held", n.baseSeqno+1)
 }
 
 // onLoop runs f on the loop goroutine, which owns the Raft node, before its

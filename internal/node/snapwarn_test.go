@@ -1,0 +1,75 @@
+package node_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/node"
+)
+
+// syncBuffer is a bytes.Buffer safe for the node's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSnapshotNeededIsLogged: Raft asks for a snapshot to be sent only when
+// a peer needs entries this node does not hold; ledgerd sends none, so the
+// peer cannot catch up from it. The operator must be told, once a minute
+// per peer, not on every probe, and not silently.
+func TestSnapshotNeededIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	n, err := node.Open(node.Config{Dir: dir, Identities: ids, Now: clock, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	const msg = "ledgerd sends no Raft snapshot"
+	count := func() int { return strings.Count(logs.String(), msg) }
+
+	n.ReportSnapshot(7, true)
+	n.ReportSnapshot(7, true)
+	n.ReportSnapshot(7, false) // a success is not an error
+	if got := count(); got != 1 {
+		t.Fatalf("%d errors logged for one peer within a minute, want 1:\n%s", got, logs.String())
+	}
+	if s := logs.String(); !strings.Contains(s, "level=ERROR") || !strings.Contains(s, "peer_raft_id=7") || !strings.Contains(s, "join it anew") {
+		t.Fatalf("the error does not name the peer and what to do:\n%s", s)
+	}
+	n.ReportSnapshot(8, true) // another peer is reported at once
+	if got := count(); got != 2 {
+		t.Fatalf("%d errors after a second peer, want 2", got)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	n.ReportSnapshot(7, true) // a minute later, again
+	if got := count(); got != 3 {
+		t.Fatalf("%d errors a minute later, want 3", got)
+	}
+}
