@@ -62,12 +62,16 @@ type ClaimDigest struct {
 // contents)), the strings as UTF-8. It is the value of the entry's claim in
 // digested form.
 func LedgerEntryV1Digest(collectionID, contents string, secretKey []byte) [32]byte {
+	return ledgerEntryV1Digest([]byte(collectionID), []byte(contents), secretKey)
+}
+
+func ledgerEntryV1Digest(collectionID, contents, secretKey []byte) [32]byte {
 	m := hmac.New(sha256.New, secretKey)
-	m.Write([]byte(collectionID))
+	m.Write(collectionID)
 	var buf [64]byte
 	m.Sum(buf[:0])
 	m.Reset()
-	m.Write([]byte(contents))
+	m.Write(contents)
 	m.Sum(buf[:32])
 	return sha256.Sum256(buf[:])
 }
@@ -143,14 +147,25 @@ func ClaimsDigest(claims []ApplicationClaim) ([32]byte, error) {
 }
 
 // LedgerEntryClaimsDigest returns the claims digest of the single
-// LedgerEntryV1 claim of a ledger entry: what the leaf of a transaction
-// that writes the entry carries as its claims digest.
+// LedgerEntryV1 claim of a ledger entry (ClaimsDigest of
+// NewLedgerEntryClaim): what the leaf of a transaction that writes the entry
+// carries as its claims digest.
 func LedgerEntryClaimsDigest(collectionID, contents string, secretKey []byte) [32]byte {
-	d, err := ClaimsDigest([]ApplicationClaim{NewLedgerEntryClaim(collectionID, contents, secretKey)})
-	if err != nil {
-		panic("receipt: a well-formed ledger entry claim failed: " + err.Error())
-	}
-	return d
+	return LedgerEntryClaimsDigestBytes([]byte(collectionID), []byte(contents), secretKey)
+}
+
+// LedgerEntryClaimsDigestBytes is LedgerEntryClaimsDigest of byte slices
+// (the node's write set), without copying them.
+func LedgerEntryClaimsDigestBytes(collectionID, contents, secretKey []byte) [32]byte {
+	v1 := ledgerEntryV1Digest(collectionID, contents, secretKey)
+	var claim [len(ProtocolLedgerEntry) + 32]byte
+	copy(claim[:], ProtocolLedgerEntry)
+	copy(claim[len(ProtocolLedgerEntry):], v1[:])
+	var all [4 + 32]byte
+	binary.LittleEndian.PutUint32(all[:4], 1)
+	d := sha256.Sum256(claim[:])
+	copy(all[4:], d[:])
+	return sha256.Sum256(all[:])
 }
 
 // NewLedgerEntryClaim returns the LedgerEntryV1 application claim of a

@@ -73,12 +73,24 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "FAIL: startup.snapshot: %v\n", err)
 		return fmt.Errorf("the snapshot the node started from does not verify")
 	}
+	history := false
 	if startup != nil {
-		// The node joined from a snapshot: its ledger starts after it, and
-		// is audited from the snapshot's tree, rekeys and node certificates.
-		opts.Start = &audit.Start{Seqno: startup.Seqno, Edge: startup.Edge(), Rekeys: startup.Rekeys(), NodeCerts: startup.NodeCerts()}
-		fmt.Fprintf(stdout, "started from a snapshot: state at %d, evidence at %d, verified against the service certificate; the ledger is audited from %d\n",
-			startup.Seqno, startup.EvidenceSeqno, startup.Seqno+1)
+		if ents, _ := os.ReadDir(ledgerDir); len(ents) > 0 {
+			for _, e := range ents {
+				history = history || strings.HasPrefix(e.Name(), "ledger_1-") || e.Name() == "ledger_1"
+			}
+		}
+		if history {
+			// --fetch-history: the ledger before the snapshot is here too.
+			fmt.Fprintf(stdout, "started from a snapshot: state at %d, evidence at %d, verified against the service certificate; the node holds the ledger before it, audited from 1\n",
+				startup.Seqno, startup.EvidenceSeqno)
+		} else {
+			// The node joined from a snapshot: its ledger starts after it, and
+			// is audited from the snapshot's tree, rekeys and node certificates.
+			opts.Start = &audit.Start{Seqno: startup.Seqno, Edge: startup.Edge(), Rekeys: startup.Rekeys(), NodeCerts: startup.NodeCerts()}
+			fmt.Fprintf(stdout, "started from a snapshot: state at %d, evidence at %d, verified against the service certificate; the ledger is audited from %d\n",
+				startup.Seqno, startup.EvidenceSeqno, startup.Seqno+1)
+		}
 	}
 	if err := auditRecovered(dataDir, ledgerDir, &opts); err != nil {
 		return err
@@ -98,7 +110,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printReport(stdout, rep, elapsed, opts)
-	if *derived && startup != nil {
+	if *derived && startup != nil && !history {
 		fmt.Fprintln(stdout, "derived files not checked: the node started from a snapshot (ledgerd checks them against the ledger at start)")
 	} else if *derived {
 		drep, err := node.CheckDerivedKeys(dataDir, opts.Keyring, *live)

@@ -70,7 +70,9 @@ func TestAuditSnapshots(t *testing.T) {
 	}
 	os.Remove(path)
 	s, e, _ := node.ParseSnapshotName(names[0])
-	os.WriteFile(filepath.Join(dir, "snapshots", node.SnapshotName(s+1, e)), good, 0o600)
+	// Both numbers moved: a name whose evidence is not after its seqno
+	// (e == s+1 here) is not a snapshot name at all, and is ignored.
+	os.WriteFile(filepath.Join(dir, "snapshots", node.SnapshotName(s+1, e+1)), good, 0o600)
 	out.Reset()
 	if code := run([]string{"audit", "-q", dir}, &out, &errb); code != 1 || !strings.Contains(out.String(), "FAIL: snapshot") {
 		t.Fatalf("audit of a renamed snapshot: exit %d: %s", code, out.String())

@@ -149,6 +149,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "timeout of every request, and of waiting for commits after the append phase")
 	fs.IntVar(&o.Size, "size", 1024, "entry contents, in bytes")
 	fs.StringVar(&o.Collection, "collection", "bench", "collection to append to")
+	fs.StringVar(&o.Tags, "tags", "", "tags every append carries (comma-separated; api-version 2024-12-09-preview)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.DurationVar(&o.GovEvery, "gov-every", 0, "also propose set_user and vote yes every this long, as a member (0: no governance)")
 	fs.StringVar(&o.MemberCert, "member-cert", "", "PEM file with a member's certificate and key, for --gov-every")

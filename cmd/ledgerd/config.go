@@ -49,6 +49,7 @@ type config struct {
 	// default: the operating system's choice.
 	PeerClientInterface string `json:"peer-client-interface"`
 	Join                string `json:"join"`
+	FetchHistory        bool   `json:"fetch-history"`
 	ServiceCert         string `json:"service-cert"`
 	// UnsafeAcceptLostTail is a command-line-only override, never read
 	// from a configuration file: see node.Config.UnsafeAcceptLostTail.
@@ -149,6 +150,7 @@ func newFlagSet(cfg *config, opts *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.PeerListen, "peer-listen", cfg.PeerListen, "node-to-node `address` HOST:PORT (mutual TLS between the service's nodes; default: the --listen host, port + 1)")
 	fs.StringVar(&cfg.PeerPublish, "peer-publish", cfg.PeerPublish, "node-to-node `address` HOST:PORT the other nodes are told to dial (behind NAT, a port forward or a proxy; default: the --peer-listen address)")
 	fs.StringVar(&cfg.PeerClientInterface, "peer-client-interface", cfg.PeerClientInterface, "local IP `address` this node's node-to-node connections are made from (default: the system's choice)")
+	fs.BoolVar(&cfg.FetchHistory, "fetch-history", cfg.FetchHistory, "with --join: also fetch the committed ledger chunks before the snapshot the node starts from, verified against it, so that it serves the whole history (first start only)")
 	fs.StringVar(&cfg.Join, "join", cfg.Join, "join the service of the node at this `URL` (https://HOST:PORT, any node of it) instead of founding one (first start only)")
 	fs.StringVar(&cfg.ServiceCert, "service-cert", cfg.ServiceCert, "the service certificate `file` of the service to --join (its service.pem)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn or error")

@@ -454,3 +454,31 @@ func TestDisasterRecoveryThreeNodes(t *testing.T) {
 		t.Fatalf("ledgerctl audit of the recovered directory: %v\n%s", err, out)
 	}
 }
+
+// TestRecoverRefusals: --recover is for a copy of a lost service's ledger
+// files: a service's own directory (its keys present), a directory with no
+// ledger, and a copy without the previous service certificate are refused
+// before anything is created.
+func TestRecoverRefusals(t *testing.T) {
+	bin := testbin.Command(t, "", "github.com/ledgerd/ledgerd/cmd/ledgerd")
+	own := filepath.Join(t.TempDir(), "own")
+	p := startLedgerd(t, bin, "--data", own)
+	p.stop(t)
+	noCert := filepath.Join(t.TempDir(), "nocert")
+	copyDir(t, filepath.Join(own, "ledger"), filepath.Join(noCert, "ledger"))
+	for _, c := range []struct{ dir, want string }{
+		{own, "it is a service's own data directory"},
+		{filepath.Join(t.TempDir(), "empty"), "has no ledger"},
+		{noCert, "the previous service's certificate must be copied"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "--data", c.dir, "--listen", "127.0.0.1:0", "--recover").CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("--recover on %s: %v, want %q:\n%s", c.dir, err, c.want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(noCert, "service.key")); err == nil {
+		t.Error("a refused --recover created a service key")
+	}
+}

@@ -60,6 +60,9 @@
 //	--snapshot-tx-interval N   take a snapshot at the first committed signature of every N seqnos (CCF's
 //	                           snapshots.tx_count, default 10000; 0: none): Data/snapshots/
 //	                           snapshot_<seqno>_<evidence seqno>.committed, the 5 latest kept
+//	--fetch-history            with --join: besides the latest snapshot, fetch the committed ledger chunks
+//	                           before it from a peer, verified against the snapshot's Merkle tree, so that
+//	                           the node serves the whole history (default: from the snapshot on only)
 //	--max-connections N        most client connections open at once (default: RLIMIT_NOFILE minus a
 //	                           reserve of a quarter, at least 128 and at most 1024, for the ledger's own
 //	                           files; a larger N is refused). At the limit a new connection replaces

@@ -10,7 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +41,8 @@ type network struct {
 	self uint64
 	log  *slog.Logger
 
-	peers map[uint64]string // raft id -> address the transport has
+	peers   map[uint64]string // raft id -> address the transport has
+	dataDir string            // the node's data directory (its committed chunks are served)
 	// bootstrap are the peers a joined node was given: trusted and reached
 	// until its copy of the nodes table has a record of them.
 	bootstrap []join.Peer
@@ -98,6 +103,8 @@ func newNetwork(ids *identity.Identities, raftID uint64, bootstrap []join.Peer, 
 	w.tr = tr
 	tr.Handle(addressesPath, http.HandlerFunc(w.serveAddresses))
 	tr.Handle(snapshotPath, http.HandlerFunc(w.serveSnapshot))
+	tr.Handle(chunksPath, http.HandlerFunc(w.serveChunks))
+	tr.Handle(chunkPath+"/", http.HandlerFunc(w.serveChunk))
 	return w, nil
 }
 
@@ -366,7 +373,7 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 // opens at the snapshot's seqno and Raft sends only the suffix. Without a
 // snapshot (none yet, or none that verifies) the node replays the whole
 // ledger from its peers, as CCF does.
-func (w *network) fetchSnapshot(ctx context.Context, dir string, ids *identity.Identities) {
+func (w *network) fetchSnapshot(ctx context.Context, dir string, ids *identity.Identities, history bool) {
 	var best *fetchedSnapshot
 	for _, p := range w.bootstrap {
 		if p.RaftID == w.self || p.Address == "" {
@@ -389,11 +396,157 @@ func (w *network) fetchSnapshot(ctx context.Context, dir string, ids *identity.I
 		w.log.Info("no snapshot to start from; catching up the whole ledger from the peers")
 		return
 	}
+	var staged string
+	if history {
+		var err error
+		if staged, err = w.fetchHistory(ctx, dir, best.s); err != nil {
+			w.log.Warn("couldn't fetch the ledger before the snapshot (--fetch-history); catching up the whole ledger from the peers instead", "err", err)
+			return
+		}
+	}
 	if _, err := node.InstallSnapshot(nil, dir, ids.Service.Cert, best.data); err != nil {
 		w.log.Warn("couldn't install the snapshot; catching up the whole ledger from the peers", "snapshot", best.name, "err", err)
 		return
 	}
 	w.log.Info("installed a snapshot to start from", "snapshot", best.name, "seqno", best.s.Seqno, "bytes", len(best.data))
+	if staged != "" {
+		// One rename: the ledger is there whole or not at all.
+		if err := os.Rename(staged, filepath.Join(dir, "ledger")); err != nil {
+			w.log.Warn("couldn't move the fetched history into place; the node starts without it", "err", err)
+			return
+		}
+		w.log.Info("fetched the ledger before the snapshot", "to", best.s.Seqno)
+	}
+}
+
+// Committed chunk files on the node-to-node interface (CCF's
+// /node/ledger-chunk): chunksPath lists this node's committed chunk names,
+// chunkPath/NAME serves one.
+const (
+	chunksPath = "/ledgerd/node/ledger-chunks"
+	chunkPath  = "/ledgerd/node/ledger-chunk"
+)
+
+var committedChunkName = regexp.MustCompile(`^ledger_[1-9][0-9]*-[1-9][0-9]*\.committed$`)
+
+func (w *network) serveChunks(rw http.ResponseWriter, r *http.Request) {
+	ents, err := os.ReadDir(filepath.Join(w.dataDir, "ledger"))
+	if err != nil {
+		writeJSONError(rw, http.StatusInternalServerError, "InternalError", "Couldn't list the ledger.")
+		return
+	}
+	names := []string{}
+	for _, e := range ents {
+		if committedChunkName.MatchString(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(rw).Encode(map[string]any{"chunks": names})
+}
+
+func (w *network) serveChunk(rw http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, chunkPath+"/")
+	if !committedChunkName.MatchString(name) {
+		writeJSONError(rw, http.StatusNotFound, "ResourceNotFound", "No such committed ledger chunk.")
+		return
+	}
+	http.ServeFile(rw, r, filepath.Join(w.dataDir, "ledger", name))
+}
+
+// fetchHistory downloads, from a peer that holds them, the committed chunk
+// files up to the snapshot's seqno S (a snapshot's seqno ends a chunk),
+// verifies them against the snapshot (node.VerifyHistory: their Merkle tree
+// at S is the snapshot's) and returns the directory they are staged in.
+func (w *network) fetchHistory(ctx context.Context, dir string, s *node.Snapshot) (string, error) {
+	staged := filepath.Join(dir, "ledger.history")
+	var errs []error
+	for raftID := range w.peers {
+		os.RemoveAll(staged)
+		if err := w.fetchChunks(ctx, raftID, staged, s.Seqno); err != nil {
+			errs = append(errs, fmt.Errorf("peer %d: %w", raftID, err))
+			continue
+		}
+		if err := node.VerifyHistory(staged, s); err != nil {
+			errs = append(errs, fmt.Errorf("peer %d: %w", raftID, err))
+			continue
+		}
+		return staged, nil
+	}
+	os.RemoveAll(staged)
+	return "", errors.Join(append(errs, errors.New("no peer holds the whole ledger before the snapshot"))...)
+}
+
+func (w *network) fetchChunks(ctx context.Context, raftID uint64, staged string, upTo uint64) error {
+	req, _ := http.NewRequest("GET", chunksPath, nil)
+	resp, err := w.tr.Do(ctx, raftID, req)
+	if err != nil {
+		return err
+	}
+	var list struct {
+		Chunks []string `json:"chunks"`
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&list)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("listing its chunks: %s %v", resp.Status, err)
+	}
+	type chunk struct {
+		name       string
+		start, end uint64
+	}
+	var want []chunk
+	for _, name := range list.Chunks {
+		var c chunk
+		if !committedChunkName.MatchString(name) {
+			continue
+		}
+		if _, err := fmt.Sscanf(name, "ledger_%d-%d.committed", &c.start, &c.end); err != nil || c.end > upTo {
+			continue
+		}
+		c.name = name
+		want = append(want, c)
+	}
+	slices.SortFunc(want, func(a, b chunk) int { return int(a.start) - int(b.start) })
+	next := uint64(1)
+	for _, c := range want {
+		if c.start != next {
+			return fmt.Errorf("it holds no chunk from %d", next)
+		}
+		next = c.end + 1
+	}
+	if next != upTo+1 {
+		return fmt.Errorf("its chunks end at %d, not at %d", next-1, upTo)
+	}
+	if err := os.MkdirAll(staged, 0o700); err != nil {
+		return err
+	}
+	for _, c := range want {
+		req, _ := http.NewRequest("GET", chunkPath+"/"+c.name, nil)
+		resp, err := w.tr.Do(ctx, raftID, req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("%s: %s", c.name, resp.Status)
+		}
+		f, err := os.OpenFile(filepath.Join(staged, c.name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type fetchedSnapshot struct {

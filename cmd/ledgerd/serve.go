@@ -186,8 +186,9 @@ func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, r
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}
+	netw.dataDir = cfg.Data
 	if raftID != 1 && fresh && !hasStartupSnapshot(cfg.Data) {
-		netw.fetchSnapshot(ctx, cfg.Data, ids)
+		netw.fetchSnapshot(ctx, cfg.Data, ids, cfg.FetchHistory)
 	}
 	n, err := node.Open(node.Config{
 		Dir:                cfg.Data,

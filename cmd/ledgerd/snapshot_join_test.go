@@ -59,64 +59,7 @@ func TestJoinFromSnapshotProcess(t *testing.T) {
 
 	// The joiner, Pending until trusted.
 	dir1 := filepath.Join(base, "b")
-	cmd := exec.Command(bin, "--data", dir1, "--listen", "127.0.0.1:0", "--peer-listen", freeAddr(t), "--log-level", "debug",
-		"--election-timeout", "500ms", "--snapshot-tx-interval", "20", "--join", base0, "--service-cert", serviceCert)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &stderrWriter{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	listening, pending := make(chan string, 1), make(chan string, 1)
-	go func() {
-		defer close(exited)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if a, ok := strings.CutPrefix(line, "listening on https://"); ok {
-				listening <- a
-			}
-			if rest, ok := strings.CutPrefix(line, "node "); ok && strings.Contains(rest, " is Pending") {
-				pending <- strings.Fields(rest)[0]
-			}
-		}
-		cmd.Wait()
-	}()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	t.Cleanup(stop)
-	var id string
-	select {
-	case id = <-pending:
-	case <-exited:
-		t.Fatalf("the joiner exited:\n%s", stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the joiner never said it is Pending:\n%s", stderr.String())
-	}
-	conn := []string{"--endpoint", base0, "--service-cert", serviceCert}
-	if b, err := exec.Command(ctl, append([]string{"nodes", "trust", id, "--cert", filepath.Join(dir0, "member0.pem")}, conn...)...).CombinedOutput(); err != nil ||
-		!regexp.MustCompile(`^proposal [0-9a-f]{64} Accepted\n`).Match(b) {
-		t.Fatalf("nodes trust %s: %v\n%s", id, err, b)
-	}
-	var addr string
-	select {
-	case addr = <-listening:
-	case <-exited:
-		t.Fatalf("the trusted joiner exited:\n%s", stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the trusted joiner does not serve:\n%s", stderr.String())
-	}
+	addr, stderr, stop := joinTrusted(t, bin, ctl, base0, dir0, dir1)
 	base1 := "https://" + addr
 
 	// It started from a snapshot: its ledger begins after S.
@@ -165,6 +108,21 @@ func TestJoinFromSnapshotProcess(t *testing.T) {
 	waitCommittedHTTP(t, admin, base1, txid)
 	readEntry(t, admin, base1, txid, "through the joiner")
 
+	// A joiner with --fetch-history also holds the ledger before its
+	// snapshot, verified against it: it serves the early entry too.
+	dir2 := filepath.Join(base, "c")
+	addr2, stderr2, stop2 := joinTrusted(t, bin, ctl, base0, dir0, dir2, "--fetch-history")
+	if !strings.Contains(stderr2.String(), "fetched the ledger before the snapshot") {
+		t.Fatalf("no history fetched:\n%s", stderr2.String())
+	}
+	waitCommittedHTTP(t, admin, "https://"+addr2, txid)
+	readEntry(t, admin, "https://"+addr2, early, "before 0")
+	readEntry(t, admin, "https://"+addr2, txid, "through the joiner")
+	stop2()
+	if b, err := exec.Command(ctl, "audit", "-q", dir2).CombinedOutput(); err != nil || !strings.Contains(string(b), "holds the ledger before it") {
+		t.Fatalf("audit of the --fetch-history joiner's directory: %v\n%s", err, b)
+	}
+
 	stop()
 	if b, err := exec.Command(ctl, "audit", "-q", dir1).CombinedOutput(); err != nil || !strings.Contains(string(b), "started from a snapshot") {
 		t.Fatalf("audit of the joiner's directory: %v\n%s", err, b)
@@ -190,6 +148,74 @@ func mustCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// joinTrusted starts a ledgerd that joins the service at base0 (founded in
+// dir0) in dir, trusts it as the founder's member, and returns its client
+// address, its stderr and a function that stops it.
+func joinTrusted(t *testing.T, bin, ctl, base0, dir0, dir string, extra ...string) (string, *stderrWriter, func()) {
+	t.Helper()
+	serviceCert := filepath.Join(dir0, "service.pem")
+	args := append([]string{"--data", dir, "--listen", "127.0.0.1:0", "--peer-listen", freeAddr(t), "--log-level", "debug",
+		"--election-timeout", "500ms", "--snapshot-tx-interval", "20", "--join", base0, "--service-cert", serviceCert}, extra...)
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &stderrWriter{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	listening, pending := make(chan string, 1), make(chan string, 1)
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "listening on https://"); ok {
+				listening <- a
+			}
+			if rest, ok := strings.CutPrefix(line, "node "); ok && strings.Contains(rest, " is Pending") {
+				pending <- strings.Fields(rest)[0]
+			}
+		}
+		cmd.Wait()
+	}()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	t.Cleanup(stop)
+	var id string
+	select {
+	case id = <-pending:
+	case <-exited:
+		t.Fatalf("the joiner exited:\n%s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the joiner never said it is Pending:\n%s", stderr.String())
+	}
+	conn := []string{"--endpoint", base0, "--service-cert", serviceCert}
+	if b, err := exec.Command(ctl, append([]string{"nodes", "trust", id, "--cert", filepath.Join(dir0, "member0.pem")}, conn...)...).CombinedOutput(); err != nil ||
+		!regexp.MustCompile(`^proposal [0-9a-f]{64} Accepted\n`).Match(b) {
+		t.Fatalf("nodes trust %s: %v\n%s", id, err, b)
+	}
+	select {
+	case addr := <-listening:
+		return addr, stderr, stop
+	case <-exited:
+		t.Fatalf("the trusted joiner exited:\n%s", stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the trusted joiner does not serve:\n%s", stderr.String())
+	}
+	return "", nil, nil
 }
 
 // snapshotSeqno is the seqno of the latest committed snapshot in dir.

@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
 )
 
-// appendEntry appends contents to collection coll and returns its id once
-// it is sequenced (Pending). A write to a collection the latest state holds
-// is submitted directly. A write that may create a collection goes through
+// appendEntry appends contents to collection coll, with tags, and returns
+// its id once it is sequenced (Pending). A write to a collection the latest
+// state holds, with tags its entries already carry, is submitted directly;
+// one that may add a collection or a tag goes through Exec, which checks the
+// collection limit and the collection's tag limit (MaxCollectionTags)
+// atomically with every other such write. A write that may create a collection goes through
 // the node's executor (Exec): the limit check and the write are atomic with
 // every other such write, which holds the executor until its write is
 // executed, so concurrent first writes to distinct new collections cannot
@@ -19,9 +23,10 @@ import (
 // the check and the direct submit is created again without the check; a
 // rollback happens only when this node stops being primary, which refuses
 // the write anyway.)
-func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte) (node.TxID, error) {
-	writes := node.EntryWrites(coll, contents)
-	if _, ok := s.reads.State().Collection(coll); ok {
+func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, tags []string) (node.TxID, error) {
+	writes := node.TaggedEntryWrites(coll, contents, tags)
+	st := s.reads.State()
+	if _, ok := st.Collection(coll); ok && st.HasCollectionTags(coll, tags) {
 		f, err := s.node.Submit(writes)
 		if err != nil {
 			return node.TxID{}, fmt.Errorf("couldn't submit entry: %w", err)
@@ -38,6 +43,21 @@ func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte) 
 			refused = newError(http.StatusBadRequest, codeCollectionLimit,
 				"The ledger already has the maximum of %d collections; write to an existing collection.", s.maxCollections)
 			return nil, refused
+		}
+		if len(tags) > 0 && !st.HasCollectionTags(coll, tags) {
+			have := st.CollectionTags(coll)
+			n := len(have)
+			for _, t := range tags {
+				if !slices.Contains(have, t) {
+					n++
+				}
+			}
+			if n > MaxCollectionTags {
+				refused = newError(http.StatusBadRequest, codeTagLimit,
+					"The entries of %s %q would carry %d distinct tags; at most %d are allowed per collection.",
+					"collection", clip(coll), n, MaxCollectionTags)
+				return nil, refused
+			}
 		}
 		return writes, nil
 	})

@@ -6,13 +6,14 @@
 // # Endpoints
 //
 //	GET    /ledgerIdentity/{ledgerId}                  public; api-version optional
-//	POST   /app/transactions[?collectionId=]           Contributor
-//	GET    /app/transactions[?collectionId=&fromTransactionId=&toTransactionId=]
+//	POST   /app/transactions[?collectionId=][&tags=]   Contributor
+//	GET    /app/transactions[?collectionId=&fromTransactionId=&toTransactionId=][&tag=|&tags=]
 //	GET    /app/transactions/current[?collectionId=]
 //	GET    /app/transactions/{transactionId}[?collectionId=]
 //	GET    /app/transactions/{transactionId}/status
 //	GET    /app/transactions/{transactionId}/receipt
 //	GET    /app/collections
+//	GET    /app/collections/tags[?collectionId=]       2024-12-09-preview and later
 //	GET    /app/governance/members
 //	GET    /app/governance/constitution
 //	GET    /app/enclaveQuotes                          Reader, all of the above

@@ -22,6 +22,7 @@ const (
 	codeInvalidQuery          = "InvalidQueryParameterValue"
 	codeInvalidInput          = "InvalidInput"
 	codeCollectionLimit       = "CollectionLimitExceeded"
+	codeTagLimit              = "TagLimitExceeded"
 	codeUnauthenticated       = "InvalidAuthenticationInfo"
 	codeNotAllowed            = "NotAllowed"
 	codeResourceNotFound      = "ResourceNotFound"

@@ -218,7 +218,17 @@ func (s *Server) submitShare(c *call, member string, payload []byte) error {
 			if err != nil {
 				return nil, err
 			}
-			return append(ws, shares...), nil
+			ws = append(ws, shares...)
+			// A share another member submitted meanwhile is of no more use.
+			var stale [][]byte
+			st.Range(tables.EncryptedSubmittedSharesMap, func(k, _ []byte) bool {
+				stale = append(stale, append([]byte(nil), k...))
+				return true
+			})
+			if len(stale) > 0 {
+				ws = append(ws, ledger.MapWrites{Name: tables.EncryptedSubmittedSharesMap, Removes: stale})
+			}
+			return ws, nil
 		}); err != nil {
 			return fmt.Errorf("couldn't open the recovered service: %w", err)
 		}

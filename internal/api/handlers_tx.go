@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/receipt"
@@ -23,7 +24,8 @@ const (
 // unless the whole request is valid.
 func (s *Server) createEntry(c *call) error {
 	q := c.r.URL.Query()
-	if err := refuseParam(q, "tags"); err != nil {
+	tags, err := entryTagsOf(q, c.d)
+	if err != nil {
 		return err
 	}
 	coll, err := collectionOf(q, c.d)
@@ -38,7 +40,7 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return err
 	}
-	id, err := s.appendEntry(c.r.Context(), coll, contents)
+	id, err := s.appendEntry(c.r.Context(), coll, contents, tags)
 	if err != nil {
 		return err
 	}
@@ -63,11 +65,13 @@ func oneStringObject(key, value string) []byte {
 	return append(b, `"}`...)
 }
 
-// entryJSON is a ledger entry as 2022-05-13 and later encode it.
+// entryJSON is a ledger entry as 2022-05-13 and later encode it (tags
+// from 2024-12-09-preview, when the entry has any).
 type entryJSON struct {
-	CollectionID  string `json:"collectionId"`
-	Contents      string `json:"contents"`
-	TransactionID string `json:"transactionId"`
+	CollectionID  string   `json:"collectionId"`
+	Contents      string   `json:"contents"`
+	Tags          []string `json:"tags,omitempty"`
+	TransactionID string   `json:"transactionId"`
 }
 
 // legacyEntryJSON is a ledger entry as 0.1-preview encodes it.
@@ -82,7 +86,11 @@ func (d dialect) entry(e node.Entry) any {
 	if d.legacy {
 		return legacyEntryJSON{Contents: string(e.Contents), SubLedgerID: e.Collection, TransactionID: e.ID.String()}
 	}
-	return entryJSON{CollectionID: e.Collection, Contents: string(e.Contents), TransactionID: e.ID.String()}
+	j := entryJSON{CollectionID: e.Collection, Contents: string(e.Contents), TransactionID: e.ID.String()}
+	if d.tags {
+		j.Tags = e.Tags
+	}
+	return j
 }
 
 // getEntry serves GET /app/transactions/{transactionId}: the entry once
@@ -250,6 +258,41 @@ func (s *Server) listCollections(c *call) error {
 	}{items})
 }
 
+// listCollectionTags serves GET /app/collections/tags[?collectionId=]
+// (2024-12-09-preview): the tags each collection's entries carry, sorted,
+// in the node's latest executed state: {"collections": [{"collectionId",
+// "tags"}]}, one collection if collectionId is given (its tags may be []),
+// else every collection that has tagged entries.
+func (s *Server) listCollectionTags(c *call) error {
+	type item struct {
+		CollectionID string   `json:"collectionId"`
+		Tags         []string `json:"tags"`
+	}
+	q := c.r.URL.Query()
+	st := s.reads.State()
+	items := []item{}
+	if _, named := q[c.d.collectionParam()]; named {
+		coll, err := collectionOf(q, c.d)
+		if err != nil {
+			return err
+		}
+		tags := st.CollectionTags(coll)
+		if tags == nil {
+			tags = []string{}
+		}
+		items = append(items, item{coll, tags})
+	} else {
+		for _, coll := range st.Collections() {
+			if tags := st.CollectionTags(coll); len(tags) > 0 {
+				items = append(items, item{coll, tags})
+			}
+		}
+	}
+	return c.ok(struct {
+		Collections []item `json:"collections"`
+	}{items})
+}
+
 // pageJSON is a range page. Keys sort as the real service's do.
 type pageJSON struct {
 	LegacyNextLink string `json:"@nextLink,omitempty"`
@@ -302,7 +345,9 @@ func (s *Server) listEntries(c *call) error {
 	}
 	end := min(rq.from+c.d.pageSeqnos-1, last)
 	err = s.reads.Entries(rq.collection, rq.from, end, func(e node.Entry) bool {
-		page.Entries = append(page.Entries, c.d.entry(e))
+		if e.HasTags(rq.tags) {
+			page.Entries = append(page.Entries, c.d.entry(e))
+		}
 		return true
 	})
 	if err != nil {
@@ -331,6 +376,9 @@ func nextLink(d dialect, rq rangeQuery, from node.TxID) string {
 		"&" + fromParam + "=" + from.String()
 	if rq.hasTo {
 		link += "&" + toParam + "=" + url.QueryEscape(rq.toRaw)
+	}
+	if len(rq.tags) > 0 {
+		link += "&tags=" + url.QueryEscape(strings.Join(rq.tags, ","))
 	}
 	return link
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -139,15 +140,18 @@ type rangeQuery struct {
 	hasTo bool
 	// toRaw is toTransactionId as given, carried into nextLink.
 	toRaw string
+	// tags: only entries carrying every one of them (2024-12-09-preview:
+	// ?tag=a, or ?tags=a,b).
+	tags []string
 }
 
 // parseRangeQuery parses and checks the query of a range request.
 func parseRangeQuery(q url.Values, d dialect) (rangeQuery, error) {
 	rq := rangeQuery{from: 1}
-	if err := refuseParam(q, "tag"); err != nil {
+	var err error
+	if rq.tags, err = tagFilterOf(q, d); err != nil {
 		return rangeQuery{}, err
 	}
-	var err error
 	if rq.collection, err = collectionOf(q, d); err != nil {
 		return rangeQuery{}, err
 	}
@@ -174,4 +178,83 @@ func parseRangeQuery(q url.Values, d dialect) (rangeQuery, error) {
 			"%s (seqno %d) is after %s (seqno %d).", fromParam, rq.from, toParam, rq.to)
 	}
 	return rq, nil
+}
+
+// Limits on entry tags (2024-12-09-preview; the service documents none, so
+// these are ledgerd's).
+const (
+	// MaxEntryTags is the most tags one entry may carry.
+	MaxEntryTags = 10
+	// MaxTagBytes is the longest tag, in bytes of UTF-8.
+	MaxTagBytes = 64
+	// MaxCollectionTags is the most distinct tags the entries of one
+	// collection may carry in all (it bounds the node's tag index).
+	MaxCollectionTags = 256
+)
+
+// parseTags parses the comma-separated tags of a query parameter (possibly
+// repeated): each 1 to MaxTagBytes bytes of UTF-8 without a comma, control
+// or bidirectional formatting character; duplicates count once, in first
+// order; at most MaxEntryTags in all.
+func parseTags(name string, values []string) ([]string, error) {
+	var tags []string
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			switch {
+			case t == "":
+				return nil, newError(http.StatusBadRequest, codeInvalidQuery,
+					"The %s query parameter holds an empty tag: separate tags with single commas.", name)
+			case len(t) > MaxTagBytes:
+				return nil, newError(http.StatusBadRequest, codeInvalidQuery,
+					"A tag is %d bytes long; at most %d bytes are allowed.", len(t), MaxTagBytes)
+			case !utf8.ValidString(t):
+				return nil, newError(http.StatusBadRequest, codeInvalidQuery, "A tag is not valid UTF-8.")
+			case strings.ContainsFunc(t, forbiddenIDRune):
+				return nil, newError(http.StatusBadRequest, codeInvalidQuery,
+					"A tag contains a control or bidirectional formatting character.")
+			}
+			if !slices.Contains(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	if len(tags) > MaxEntryTags {
+		return nil, newError(http.StatusBadRequest, codeInvalidQuery,
+			"%d tags given; at most %d are allowed.", len(tags), MaxEntryTags)
+	}
+	return tags, nil
+}
+
+// entryTagsOf returns the tags of a POST /app/transactions: ?tags=a,b in a
+// dialect with tags; refused in the others, where it would be lost.
+func entryTagsOf(q url.Values, d dialect) ([]string, error) {
+	if !d.tags {
+		return nil, refuseParam(q, "tags")
+	}
+	if err := refuseParam(q, "tag"); err != nil {
+		return nil, err
+	}
+	if _, ok := q["tags"]; !ok {
+		return nil, nil
+	}
+	return parseTags("tags", q["tags"])
+}
+
+// tagFilterOf returns the tag filter of GET /app/transactions: ?tag=a (the
+// Python SDK's) or ?tags=a,b (the Java samples'), both meaning entries that
+// carry every tag given; refused in a dialect without tags.
+func tagFilterOf(q url.Values, d dialect) ([]string, error) {
+	if !d.tags {
+		if err := refuseParam(q, "tag"); err != nil {
+			return nil, err
+		}
+		return nil, refuseParam(q, "tags")
+	}
+	var values []string
+	values = append(values, q["tag"]...)
+	values = append(values, q["tags"]...)
+	if len(values) == 0 {
+		return nil, nil
+	}
+	return parseTags("tag", values)
 }

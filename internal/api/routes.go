@@ -71,6 +71,7 @@ func endpoints() []endpoint {
 	)
 	listUsers := func(d dialect) bool { return d.listUsers }
 	ledgerUsers := func(d dialect) bool { return d.ledgerUsers }
+	tags := func(d dialect) bool { return d.tags }
 	return []endpoint{
 		{method: "GET", pattern: "/ledgerIdentity/{ledgerId}", access: accessPublic, unversioned: true, handle: (*Server).getLedgerIdentity},
 		{method: "POST", pattern: "/app/transactions", access: accessContributor, handle: (*Server).createEntry},
@@ -80,6 +81,7 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: tx + "/status", access: accessReader, handle: (*Server).getStatus},
 		{method: "GET", pattern: tx + "/receipt", access: accessReader, handle: (*Server).getReceipt},
 		{method: "GET", pattern: "/app/collections", access: accessReader, handle: (*Server).listCollections},
+		{method: "GET", pattern: "/app/collections/tags", access: accessReader, since: "2024-12-09-preview", available: tags, handle: (*Server).listCollectionTags},
 		{method: "GET", pattern: "/app/users", access: accessAdministrator, since: "2024-01-26-preview", available: listUsers, handle: (*Server).listUsers},
 		{method: "GET", pattern: user, access: accessAdministrator, handle: (*Server).getUser},
 		{method: "PATCH", pattern: user, access: accessAdministrator, handle: (*Server).patchUser},

@@ -33,6 +33,10 @@ type dialect struct {
 	// applicationClaims adds "applicationClaims" (the entry's LedgerEntryV1
 	// claim) to receipts of ledger entries (2023-01-18-preview and later).
 	applicationClaims bool
+	// tags enables entry tags: ?tags= on POST /app/transactions, ?tag= (and
+	// ?tags=) on GET /app/transactions, "tags" in entries, and GET
+	// /app/collections/tags (2024-12-09-preview and later).
+	tags bool
 }
 
 // Page widths of range queries, in seqnos (acl-api.md §4, recorded from the
@@ -62,8 +66,8 @@ var supportedVersions = map[string]dialect{
 	"2024-01-26-preview": {version: "2024-01-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
 	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
 	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true},
-	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, ledgerUsers: true},
-	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, ledgerUsers: true},
+	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true},
+	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true},
 }
 
 // versionList is the supported versions, sorted, for error messages.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -367,6 +368,18 @@ func EntryWrites(collection string, contents []byte) []ledger.MapWrites {
 	}
 }
 
+// TaggedEntryWrites is the write set of a user ledger entry with tags
+// (EntryWrites, and the tags joined with ',' in EntryTagsMap). No tag may be
+// empty or hold a comma; the caller checks.
+func TaggedEntryWrites(collection string, contents []byte, tags []string) []ledger.MapWrites {
+	w := EntryWrites(collection, contents)
+	if len(tags) == 0 {
+		return w
+	}
+	return append(w, ledger.MapWrites{Name: tables.EntryTagsMap,
+		Writes: []ledger.KV{{Key: []byte(collection), Value: []byte(strings.Join(tags, ","))}}})
+}
+
 // EntryKeySize is the size of an entry's application claim secret key.
 const EntryKeySize = 32
 
@@ -392,7 +405,7 @@ func entryClaimsDigest(writes []ledger.MapWrites) [32]byte {
 	if entry == nil || key == nil || string(entry.Key) != string(key.Key) {
 		return [32]byte{}
 	}
-	return receipt.LedgerEntryClaimsDigest(string(entry.Key), string(entry.Value), key.Value)
+	return receipt.LedgerEntryClaimsDigestBytes(entry.Key, entry.Value, key.Value)
 }
 
 // Step delivers a Raft message from a peer. It never blocks: if the node is

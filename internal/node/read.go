@@ -74,6 +74,25 @@ type Entry struct {
 	// for an entry written before ledgerd recorded claims, and for the
 	// speculative latest entry (LatestEntry of a Pending write).
 	SecretKey []byte
+	// Tags are the entry's tags (API 2024-12-09-preview), nil if none.
+	Tags []string
+}
+
+// HasTags reports whether the entry carries every one of tags.
+func (e Entry) HasTags(tags []string) bool {
+	for _, t := range tags {
+		found := false
+		for _, have := range e.Tags {
+			if have == t {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // ApplicationClaims returns the entry's application claims, the ones its
@@ -119,12 +138,12 @@ func (r *Reader) Entry(id TxID) (Entry, error) {
 // executed state: possibly one not committed yet (Pending), so that a
 // client reads its own write. ErrNotFound if the collection has none.
 func (r *Reader) LatestEntry(collection string) (Entry, error) {
-	c, contents, speculative, ok := r.state.latest(collection)
+	c, contents, tags, speculative, ok := r.state.latest(collection)
 	if !ok {
 		return Entry{}, ErrNotFound
 	}
 	if speculative {
-		return Entry{ID: c.Latest, Collection: collection, Contents: contents}, nil
+		return Entry{ID: c.Latest, Collection: collection, Contents: contents, Tags: tags}, nil
 	}
 	ent, ok, err := r.readEntry(c.Latest.Seqno)
 	if err != nil {
@@ -183,6 +202,7 @@ func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
 	}
 	var ent Entry
 	var key []byte
+	var tags []string
 	found := false
 	for _, m := range maps {
 		switch {
@@ -191,12 +211,14 @@ func (r *Reader) readEntry(seqno uint64) (Entry, bool, error) {
 			ent, found = Entry{ID: TxID{View: e.View, Seqno: seqno}, Collection: string(w.Key), Contents: w.Value}, true
 		case m.Name == tables.EntryClaimsMap && len(m.Writes) > 0:
 			key = m.Writes[0].Value
+		case m.Name == tables.EntryTagsMap && len(m.Writes) > 0:
+			tags = splitTags(m.Writes[0].Value)
 		}
 	}
 	if !found {
 		return Entry{}, false, nil
 	}
-	ent.SecretKey = key
+	ent.SecretKey, ent.Tags = key, tags
 	return ent, true, nil
 }
 

@@ -185,6 +185,9 @@ func (s *Snapshot) checkBody() error {
 		return snapErr("seqno %d out of range", b.Seqno)
 	case b.State == nil || b.State.Version != 1 || b.State.Applied != b.Seqno || b.State.AppliedView != b.View:
 		return snapErr("the state is not the state at seqno %d", b.Seqno)
+	case b.State.TreeSize != b.Seqno+1 || b.State.AppliedLeaf != b.Leaf:
+		// Every node must serialise the same bytes: nothing of its own.
+		return snapErr("the state's tree (%d leaves, leaf %q) is not the tree at seqno %d", b.State.TreeSize, b.State.AppliedLeaf, b.Seqno)
 	case b.Signature.Seqno != b.Seqno || b.Signature.View != b.View:
 		return snapErr("the signature is at %d.%d, not at the snapshot's %d.%d", b.Signature.View, b.Signature.Seqno, b.View, b.Seqno)
 	case b.ConfIndex > b.Seqno || len(b.Voters) == 0:

@@ -102,6 +102,9 @@ func (s *Snapshot) edgeAfter() []merkle.Hash {
 // setUpStartup makes the opened ledger and the tree (not opened yet) go on
 // from the startup snapshot.
 func (n *Node) setUpStartupLedger(s *Snapshot) error {
+	if n.historyHeld(s) {
+		return nil // a whole ledger: the tree and the index are built from it
+	}
 	if n.ledger.LastSeqno() == 0 {
 		if err := n.ledger.StartAt(s.Seqno + 1); err != nil {
 			return err
@@ -123,6 +126,24 @@ func (n *Node) setUpStartupLedger(s *Snapshot) error {
 // setUpStartupRaft makes the signature index and Raft's storage and state
 // go on from the startup snapshot (files opened).
 func (n *Node) setUpStartupRaft(s *Snapshot) error {
+	if n.historyHeld(s) {
+		// --fetch-history: the chunks before S are here (verified against
+		// the snapshot when fetched, and every signature again as the tree
+		// is built): the node holds the whole ledger and only its state
+		// comes from the snapshot.
+		if st := n.storage.State(); raft.IsEmptyHardState(st.Hard) {
+			cs := raftpb.ConfState{Voters: s.body.Voters, Learners: s.body.Learners}
+			if err := n.storage.SetConfState(cs, s.body.ConfIndex); err != nil {
+				return err
+			}
+			if err := n.storage.SetHardState(raftpb.HardState{Term: s.View, Commit: s.Seqno}, true); err != nil {
+				return err
+			}
+		}
+		n.startup = s
+		n.log.Info("starting from a snapshot, with the ledger before it", "seqno", s.Seqno, "view", s.View, "evidence", s.EvidenceSeqno)
+		return nil
+	}
 	if n.tree.Base() != s.Seqno+1 {
 		return fmt.Errorf("node: merkle.tree starts at %d leaves, the startup snapshot needs %d; remove merkle.tree and merkle.tree.base to rebuild them", n.tree.Base(), s.Seqno+1)
 	}
@@ -213,4 +234,54 @@ func (s *Snapshot) NodeCerts() map[string]string {
 		}
 	}
 	return out
+}
+
+// VerifyHistory checks that the ledger chunk files in dir (a directory of
+// committed chunks, from seqno 1) hold the history of the snapshot s:
+// their entries 1..S hash to the Merkle tree whose right edge after leaf S
+// is the snapshot's (so the root at S is the one the snapshot's signature
+// signed, and leaf S is the snapshot's). Entries after S are not allowed.
+// It reads only framing and hashes; the node verifies every signature
+// again when it builds its tree at start.
+func VerifyHistory(dir string, s *Snapshot) error {
+	var f merkle.Frontier
+	f.Append(merkle.Hash{}) // leaf 0
+	err := ledger.Walk(dir, func(seqno uint64, raw []byte) error {
+		if seqno > s.Seqno {
+			return fmt.Errorf("the history holds %d, after the snapshot's %d", seqno, s.Seqno)
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil {
+			return err
+		}
+		leaf, err := leafOf(raw, e)
+		if err != nil {
+			return err
+		}
+		f.Append(leaf)
+		return nil
+	}, ledger.WalkOptions{CommittedOnly: true})
+	if err != nil {
+		return err
+	}
+	if f.Size() != s.Seqno+1 {
+		return fmt.Errorf("the history ends at %d, the snapshot is at %d", f.Size()-1, s.Seqno)
+	}
+	want := s.edgeAfter()
+	got := f.Hashes()
+	if len(got) != len(want) {
+		return fmt.Errorf("%w: the history's tree differs from the snapshot's", ErrSnapshotUnverified)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return fmt.Errorf("%w: the history's Merkle tree at %d is not the snapshot's", ErrSnapshotUnverified, s.Seqno)
+		}
+	}
+	return nil
+}
+
+// historyHeld reports whether the ledger holds the entries before the
+// startup snapshot (fetched with --fetch-history).
+func (n *Node) historyHeld(s *Snapshot) bool {
+	return n.ledger.FirstSeqno() == 1 && n.ledger.LastSeqno() >= s.Seqno
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/ledgerd/ledgerd/internal/consensus"
@@ -137,27 +138,75 @@ func (s *State) NumCollections() int {
 // latest returns the index of a collection in the latest state and, when
 // its latest entry is not committed yet (so possibly not in the ledger),
 // that entry's contents.
-func (s *State) latest(id string) (c Collection, contents []byte, speculative, ok bool) {
+func (s *State) latest(id string) (c Collection, contents []byte, tags []string, speculative, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if c, ok = s.head.collections[id]; !ok || c.Latest.Seqno <= s.base.seqno {
-		return c, nil, false, ok
+		return c, nil, nil, false, ok
 	}
 	i := sort.Search(len(s.deltas), func(i int) bool { return s.deltas[i].id.Seqno >= c.Latest.Seqno })
 	if i == len(s.deltas) || s.deltas[i].id.Seqno != c.Latest.Seqno {
-		return c, nil, false, ok // cannot happen: every executed write has its delta
+		return c, nil, nil, false, ok // cannot happen: every executed write has its delta
 	}
 	for _, m := range s.deltas[i].writes {
-		if m.Name != tables.EntriesMap {
+		if m.Name != tables.EntriesMap && m.Name != tables.EntryTagsMap {
 			continue
 		}
 		for _, w := range m.Writes {
-			if string(w.Key) == id {
+			if string(w.Key) != id {
+				continue
+			}
+			if m.Name == tables.EntriesMap {
 				contents = w.Value
+			} else {
+				tags = splitTags(w.Value)
 			}
 		}
 	}
-	return c, contents, true, true
+	return c, contents, tags, true, true
+}
+
+// splitTags splits an EntryTagsMap value into its tags.
+func splitTags(v []byte) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	return strings.Split(string(v), ",")
+}
+
+// tagIndexKey is the TagIndexMap key of a collection's tag.
+func tagIndexKey(collection, tag string) []byte {
+	return []byte(collection + "\x00" + tag)
+}
+
+// CollectionTags returns the tags the entries of a collection carry, in
+// the latest state, sorted; nil if none.
+func (s *State) CollectionTags(collection string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	prefix := collection + "\x00"
+	var tags []string
+	for k := range s.head.maps[tables.TagIndexMap] {
+		if tag, ok := strings.CutPrefix(k, prefix); ok {
+			tags = append(tags, tag)
+		}
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+// HasCollectionTags reports whether each of tags is already carried by an
+// entry of the collection, in the latest state.
+func (s *State) HasCollectionTags(collection string, tags []string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	idx := s.head.maps[tables.TagIndexMap]
+	for _, t := range tags {
+		if _, ok := idx[string(tagIndexKey(collection, t))]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // rekeys returns the rekeys of the latest executed state, in seqno order.
@@ -273,6 +322,15 @@ func (v *stateVersion) apply(id TxID, writes []ledger.MapWrites) {
 	for _, m := range writes {
 		switch m.Name {
 		case tables.SignaturesMap, consensus.ConfChangeMap, tables.EntryClaimsMap:
+		case tables.EntryTagsMap:
+			for _, w := range m.Writes {
+				var idx ledger.MapWrites
+				idx.Name = tables.TagIndexMap
+				for _, tag := range splitTags(w.Value) {
+					idx.Writes = append(idx.Writes, ledger.KV{Key: tagIndexKey(string(w.Key), tag)})
+				}
+				v.applyMap(idx)
+			}
 		case tables.EncryptedLedgerSecretsMap:
 			if value, ok := tables.RekeyOf([]ledger.MapWrites{m}); ok {
 				r := tables.Rekey{Seqno: id.Seqno, Value: append([]byte(nil), value...)}

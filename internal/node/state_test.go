@@ -80,7 +80,7 @@ func TestStateMatchesReplay(t *testing.T) {
 			t.Fatalf("step %d: committed state\n%s\nwant replay\n%s", step, base, want)
 		}
 		for _, id := range s.Collections() {
-			c, contents, speculative, ok := s.latest(id)
+			c, contents, _, speculative, ok := s.latest(id)
 			if !ok || (speculative && contents == nil) {
 				t.Fatalf("step %d: latest(%s) = %+v %q %v %v", step, id, c, contents, speculative, ok)
 			}
@@ -98,5 +98,32 @@ func TestStateMatchesReplay(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTagIndex: the tag index follows the state: a tagged entry adds its
+// collection's tags, a rollback removes those of the transactions it drops,
+// commit keeps them, and collections do not share tags.
+func TestTagIndex(t *testing.T) {
+	s := newState()
+	s.execute(2, 1, TaggedEntryWrites("c", []byte("x"), []string{"b", "a"}))
+	s.execute(2, 2, TaggedEntryWrites("d", []byte("y"), []string{"z"}))
+	s.commit(2)
+	s.execute(2, 3, TaggedEntryWrites("c", []byte("x"), []string{"new"}), EntryWrites("c", []byte("untagged")))
+	if got := fmt.Sprint(s.CollectionTags("c")); got != "[a b new]" {
+		t.Fatalf("tags of c = %s", got)
+	}
+	if !s.HasCollectionTags("c", []string{"a", "new"}) || s.HasCollectionTags("c", []string{"z"}) {
+		t.Fatal("HasCollectionTags disagrees with CollectionTags")
+	}
+	s.rollback(2)
+	if got := fmt.Sprint(s.CollectionTags("c")); got != "[a b]" {
+		t.Fatalf("tags of c after the rollback = %s", got)
+	}
+	if got := fmt.Sprint(s.CollectionTags("d")); got != "[z]" {
+		t.Fatalf("tags of d = %s", got)
+	}
+	if s.CollectionTags("none") != nil {
+		t.Fatal("a collection without tags has tags")
 	}
 }

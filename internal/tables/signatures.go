@@ -37,6 +37,16 @@ const (
 	// collection, the contents and this key (receipt.LedgerEntryClaimsDigest),
 	// so its receipt carries the entry's application claim.
 	EntryClaimsMap = "ledgerd.entries.claims"
+	// EntryTagsMap is the private map of the entries' tags (API
+	// 2024-12-09-preview): key = collection id, value = the entry's tags
+	// joined with ',' (a tag holds no comma), written in the same
+	// transaction as the entry when it has tags.
+	EntryTagsMap = "ledgerd.entries.tags"
+	// TagIndexMap is not written to the ledger: it is the node's index of
+	// the tags each collection's entries carry, kept in its state (and so in
+	// its checkpoints and snapshots) and derived from EntryTagsMap alone:
+	// key = collection id, NUL, tag; value = empty.
+	TagIndexMap = "ledgerd.index.tags"
 	// ConfChangeMap is the public map in which a Raft configuration change
 	// is recorded in the ledger (ledgerd's, not CCF's): key = SingletonKey,
 	// value = one byte of raftpb.EntryType followed by the Raft entry data

@@ -5,6 +5,10 @@ import "time"
 // apiVersion is the api-version of every ACL request the bench makes.
 const apiVersion = "2022-05-13"
 
+// tagsAPIVersion is the api-version of appends with Options.Tags, the first
+// that has entry tags.
+const tagsAPIVersion = "2024-12-09-preview"
+
 // txIDHeader is the header that carries a write's transaction id, or the
 // committed transaction id a read was served at.
 const txIDHeader = "X-Ms-Ccf-Transaction-Id"
@@ -41,6 +45,7 @@ type Options struct {
 	Timeout     time.Duration // of every request, and of waiting for commits after the append phase
 	Size        int           // entry contents, in bytes
 	Collection  string        // collection to append to
+	Tags        string        // if set, every append carries these tags (?tags=, api-version tagsAPIVersion)
 	// GovEvery, if not 0, runs governance alongside the phases: every
 	// GovEvery, the member of MemberCert proposes set_user of a fresh user
 	// and votes yes (see GovReport).

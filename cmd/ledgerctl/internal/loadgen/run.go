@@ -26,6 +26,10 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 		return nil, err
 	}
 	appendPath := "/app/transactions?api-version=" + apiVersion + "&collectionId=" + url.QueryEscape(o.Collection)
+	if o.Tags != "" {
+		appendPath = "/app/transactions?api-version=" + tagsAPIVersion + "&collectionId=" + url.QueryEscape(o.Collection) +
+			"&tags=" + url.QueryEscape(o.Tags)
+	}
 	appendReq := t.request("POST", appendPath, body)
 
 	// Preflight, on the poller's connection: one append, so that a wrong
