@@ -155,11 +155,19 @@ func (e *Engine) Propose(ctx context.Context, st State, req Request, root [sha25
 		return nil, refuse(http.StatusBadRequest, CodeProposalFailedToValidate, "Proposal failed to validate: %s", v.Description)
 	}
 	tx := constitution.NewTx(KVOf(st))
-	if _, ok := tx.Get(tables.ProposalsMap, []byte(id)); ok {
-		return nil, refuse(http.StatusInternalServerError, CodeInternalError, "Proposal ID collision.")
-	}
+	// The replay window first. The root is the Merkle tree's, which holds a
+	// transaction only once it is persisted, so a request replayed right
+	// after its first copy was executed can be read at the same root and
+	// get the same id. CCF reads the root at the read version of its
+	// transaction, so there the replay conflicts with the first copy, is
+	// re-executed at a newer root and answered ProposalReplay; answering
+	// it here before the collision check gives the same answer. A
+	// collision left after it is a hash collision (another signature).
 	if err := checkRecentWindow(tx, req, id); err != nil {
 		return nil, err
+	}
+	if _, ok := tx.Get(tables.ProposalsMap, []byte(id)); ok {
+		return nil, refuse(http.StatusInternalServerError, CodeInternalError, "Proposal ID collision.")
 	}
 	tx.Set(tables.ProposalsMap, []byte(id), req.Payload)
 	info := &tables.ProposalInfo{ProposerID: req.MemberID, State: tables.ProposalOpen, Ballots: map[string]string{}}
