@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -61,28 +59,11 @@ func RunEtcd(ctx context.Context, o Options, stderr io.Writer) (*Report, error) 
 	}
 	dials.Store(0)
 
-	conns := make([]*conn, o.Connections)
-	dialErrs := make([]error, o.Connections)
-	var wg sync.WaitGroup
-	for i := range conns {
-		conns[i] = &conn{t: t, dials: &dials}
-		wg.Go(func() { dialErrs[i] = conns[i].dial(ctx) })
+	conns, stopConns, err := openConns(ctx, t, o.Connections, &dials)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	defer func() {
-		for _, c := range conns {
-			c.close()
-		}
-	}()
-	if err := errors.Join(dialErrs...); err != nil {
-		return nil, fmt.Errorf("couldn't open %d connections: %w", o.Connections, err)
-	}
-	stopInterrupting := context.AfterFunc(ctx, func() {
-		for _, c := range conns {
-			c.interrupt()
-		}
-	})
-	defer stopInterrupting()
+	defer stopConns()
 
 	fmt.Fprintf(stderr, "bench: etcd puts: %s warm-up, %s measured, %d connections...\n", o.Warmup, o.Duration, o.Connections)
 	puts := runPhaseEach(ctx, conns, o.Warmup, o.Duration, func(i int) []byte { return reqs[i] }, nil, 0)

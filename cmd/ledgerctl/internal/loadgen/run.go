@@ -3,12 +3,10 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -62,28 +60,11 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 	}
 
 	// Exactly one TLS connection per worker, opened before any phase.
-	conns := make([]*conn, o.Connections)
-	dialErrs := make([]error, o.Connections)
-	var wg sync.WaitGroup
-	for i := range conns {
-		conns[i] = &conn{t: t, dials: &loadDials}
-		wg.Go(func() { dialErrs[i] = conns[i].dial(ctx) })
+	conns, stopConns, err := openConns(ctx, t, o.Connections, &loadDials)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	defer func() {
-		for _, c := range conns {
-			c.close()
-		}
-	}()
-	if err := errors.Join(dialErrs...); err != nil {
-		return nil, fmt.Errorf("couldn't open %d connections: %w", o.Connections, err)
-	}
-	stopInterrupting := context.AfterFunc(ctx, func() { // unblock workers on an interrupt
-		for _, c := range conns {
-			c.interrupt()
-		}
-	})
-	defer stopInterrupting()
+	defer stopConns()
 
 	tracker := &commitTracker{}
 	pl := &poller{conn: pc, req: statusReq, target: t, tracker: tracker, errors: map[string]int{}}

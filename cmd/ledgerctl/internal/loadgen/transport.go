@@ -16,6 +16,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -203,3 +204,33 @@ func errorSample(kind string, rep reply, err error) string {
 }
 
 // Run connects, runs the append phase and the cheap-endpoint
+
+// openConns opens n connections to t at once, exactly one per worker,
+// before any phase. The returned stop function interrupts their blocked
+// reads when ctx ends (unblocking the workers) and, called at the end,
+// closes them.
+func openConns(ctx context.Context, t *target, n int, dials *atomic.Int64) ([]*conn, func(), error) {
+	conns := make([]*conn, n)
+	dialErrs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		conns[i] = &conn{t: t, dials: dials}
+		wg.Go(func() { dialErrs[i] = conns[i].dial(ctx) })
+	}
+	wg.Wait()
+	closeAll := func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}
+	if err := errors.Join(dialErrs...); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("couldn't open %d connections: %w", n, err)
+	}
+	stopInterrupting := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.interrupt()
+		}
+	})
+	return conns, func() { stopInterrupting(); closeAll() }, nil
+}
