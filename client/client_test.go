@@ -219,6 +219,9 @@ func TestAppendAndRead(t *testing.T) {
 	// An entry of another collection than the one named is not found.
 	_, err = c.GetLedgerEntry(ctx, sub0.TransactionID, "subledger:0")
 	expectResponseError(t, err, 404, "TransactionNotFound", client.ErrNotFound)
+	// Nor is it without a collection: that reads the default collection.
+	_, err = c.GetLedgerEntry(ctx, sub0.TransactionID, "")
+	expectResponseError(t, err, 404, "TransactionNotFound", client.ErrNotFound)
 
 	colls, err := c.ListCollections(ctx)
 	if err != nil {

@@ -222,8 +222,9 @@ func (c *Client) waitCommitted(ctx context.Context, txID string, s pollSettings)
 // the poll's bounds (PollInterval, MaxAttempts, ctx); running out of
 // attempts is ErrTimeout. With txID "", it returns the latest committed
 // entry of the collection: GET /app/transactions/current. collection ""
-// means the default collection; for txID, it means any collection (a
-// transaction of another collection than a named one is ErrNotFound).
+// means the default collection, for txID too (as the real service reads
+// it): a transaction that wrote another collection's entry is ErrNotFound
+// unless its collection is named.
 func (c *Client) GetLedgerEntry(ctx context.Context, txID, collection string, opts ...ReadOption) (Entry, error) {
 	if txID == "" {
 		return c.currentEntry(ctx, collection)

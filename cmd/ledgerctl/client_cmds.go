@@ -116,7 +116,8 @@ usage: ledgerctl get [flags] [TRANSACTION_ID]
 
 Prints the entry a transaction wrote (GET /app/transactions/{id}), waiting while it is not yet
 committed; without a transaction id, the latest committed entry of the collection
-(GET /app/transactions/current). With --collection, an entry of another collection is not found.
+(GET /app/transactions/current). The entry is read from --collection (default: the default
+collection, as the service reads it): an entry of another collection is not found.
 Contents holding control characters (escape sequences a terminal would obey) or bidirectional
 formatting characters are printed quoted, as a Go string literal; --raw prints them as stored.`
 

@@ -49,13 +49,17 @@ def test_use_tags_sample(ledger, raw, admin_client):
     assert [e["contents"] for e in alice_bye] == ["Bye from Alice!"]
     assert listed(raw, ledger, collectionId=coll, tag="carol") == []
 
-    entry = call(raw, ledger, "GET", f"/app/transactions/{written['Hi from Bob!']}", params={"api-version": V}).json()
+    entry = call(raw, ledger, "GET", f"/app/transactions/{written['Hi from Bob!']}",
+                 params={"api-version": V, "collectionId": coll}).json()
     assert entry == {"state": "Ready", "entry": {"collectionId": coll, "contents": "Hi from Bob!",
                                                   "tags": ["bob", "greeting"],
                                                   "transactionId": written["Hi from Bob!"]}}
     # 2022-05-13 (and the SDK 1.0.1) keep their entry shape.
-    old = admin_client.get_ledger_entry(written["Hi from Bob!"])
+    old = admin_client.get_ledger_entry(written["Hi from Bob!"], collection_id=coll)
     assert "tags" not in old["entry"]
+    # Without collectionId the default collection is read, which this entry is not in (acl-api.md §4).
+    missing = call(raw, ledger, "GET", f"/app/transactions/{written['Hi from Bob!']}", params={"api-version": V})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "TransactionNotFound", missing.text
 
     tags = call(raw, ledger, "GET", "/app/collections/tags", params={"api-version": V, "collectionId": coll})
     assert tags.status_code == 200, tags.text

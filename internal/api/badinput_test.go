@@ -104,7 +104,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		r := e.contributor.do("POST", q("/app/transactions", v2022, "collectionId", strings.Repeat("c", 256)),
 			`{"contents":"`+contents+`"}`, "Content-Type", "application/json; charset=utf-8").expect(200, "")
 		e.commit(r.txid())
-		got := e.reader.get(q("/app/transactions/"+r.txid().String(), v2022)).expect(200, "").object()
+		got := e.reader.get(q("/app/transactions/"+r.txid().String(), v2022, "collectionId", strings.Repeat("c", 256))).expect(200, "").object()
 		if n := len(got["entry"].(map[string]any)["contents"].(string)); n > 8192 {
 			t.Fatalf("stored %d bytes", n)
 		}

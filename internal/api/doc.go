@@ -118,9 +118,10 @@
 //   - User management answers once the change is committed, and runs one
 //     change at a time, so that the last-administrator check is atomic and
 //     the change governs the user's next request.
-//   - GET /app/transactions/{id} without a collection returns the entry
-//     whatever its collection; with one, an entry of another collection is
-//     404.
+//   - GET /app/transactions/{id} reads the named collection, or the
+//     default one without a collection parameter (the spec's "collection
+//     from which to fetch the value", the SDKs' "the service default is
+//     used"): an entry of another collection is 404.
 //   - Ranged listing pages are fixed seqno windows (1001, or 101 in
 //     0.1-preview) from fromTransactionId's seqno (default 1); the view of
 //     transaction ids in range queries is ignored, as the real service's

@@ -94,9 +94,10 @@ func (d dialect) entry(e node.Entry) any {
 }
 
 // getEntry serves GET /app/transactions/{transactionId}: the entry once
-// committed, {"state":"Loading"} while Pending. Without a collection
-// parameter the entry is returned whatever its collection; with one, an
-// entry of another collection is not found.
+// committed, {"state":"Loading"} while Pending. The entry is read from the
+// collection the query names, or the default collection without one, as the
+// spec and the SDKs document it (acl-api.md §4): an entry of another
+// collection is 404 TransactionNotFound.
 func (s *Server) getEntry(c *call) error {
 	id, err := parseTxID(c.r.PathValue("transactionId"))
 	if err != nil {
@@ -114,7 +115,11 @@ func (s *Server) getEntry(c *call) error {
 		return c.ok(map[string]string{"state": stateLoading})
 	case err != nil:
 		return err
-	case named && e.Collection != coll:
+	case e.Collection != coll && !named:
+		return newError(http.StatusNotFound, codeTransactionNotFound,
+			"Transaction %s holds no entry of the default collection %q: name the entry's collection with %s.",
+			id, coll, c.d.collectionParam())
+	case e.Collection != coll:
 		return newError(http.StatusNotFound, codeTransactionNotFound,
 			"Transaction %s holds no entry of %s %q.", id, c.d.collectionParam(), clip(coll))
 	}

@@ -37,15 +37,15 @@ func TestTags(t *testing.T) {
 	e.commit(otherID)
 
 	// The entry answers its tags (in the order given), from 2024-12-09-preview only.
-	got := e.reader.get(q("/app/transactions/"+alice, v2024)).object()["entry"].(map[string]any)
+	got := e.reader.get(q("/app/transactions/"+alice, v2024, "collectionId", "messages")).object()["entry"].(map[string]any)
 	if !reflect.DeepEqual(got["tags"], []any{"alice", "greeting"}) {
 		t.Fatalf("entry %v", got)
 	}
-	old := e.reader.get(q("/app/transactions/"+alice, v2022)).object()["entry"].(map[string]any)
+	old := e.reader.get(q("/app/transactions/"+alice, v2022, "collectionId", "messages")).object()["entry"].(map[string]any)
 	if _, ok := old["tags"]; ok {
 		t.Fatalf("2022-05-13 entry has tags: %v", old)
 	}
-	if got := e.reader.get(q("/app/transactions/"+plain.String(), v2024)).object()["entry"].(map[string]any); got["tags"] != nil {
+	if got := e.reader.get(q("/app/transactions/"+plain.String(), v2024, "collectionId", "messages")).object()["entry"].(map[string]any); got["tags"] != nil {
 		t.Fatalf("untagged entry %v", got)
 	}
 
@@ -160,7 +160,7 @@ func TestTagErrors(t *testing.T) {
 	// Duplicates count once.
 	r := e.contributor.post(path(v2024, "a,b,a"), body).expect(200, "")
 	e.commit(r.txid())
-	got := e.reader.get(q("/app/transactions/"+r.txid().String(), v2024)).object()["entry"].(map[string]any)
+	got := e.reader.get(q("/app/transactions/"+r.txid().String(), v2024, "collectionId", "c")).object()["entry"].(map[string]any)
 	if b, _ := json.Marshal(got["tags"]); string(b) != `["a","b"]` {
 		t.Fatalf("tags %s", b)
 	}

@@ -26,15 +26,23 @@ func TestEntryLifecycleInEveryDialect(t *testing.T) {
 			id := r.txid()
 			e.commit(id)
 
-			// GET the entry, with and without the collection.
+			// GET the entry from its collection.
 			want := fmt.Sprintf(`{"entry":%s,"state":"Ready"}`, entryJSON(version, coll, "hello ✓", id))
-			for _, path := range []string{q("/app/transactions/"+id.String(), version, key, coll), q("/app/transactions/"+id.String(), version)} {
-				if got := string(e.reader.get(path).expect(200, "").body); got != want {
-					t.Errorf("GET %s = %s, want %s", path, got, want)
+			if got := string(e.reader.get(q("/app/transactions/"+id.String(), version, key, coll)).expect(200, "").body); got != want {
+				t.Errorf("GET = %s, want %s", got, want)
+			}
+			// From another collection it is not found; without a collection
+			// parameter the default collection is read (acl-api.md §4).
+			e.reader.get(q("/app/transactions/"+id.String(), version, key, "other")).expect(404, "TransactionNotFound")
+			e.reader.get(q("/app/transactions/"+id.String(), version)).expect(404, "TransactionNotFound")
+			def := e.contributor.post(q("/app/transactions", version), map[string]string{"contents": "in the default"}).expect(200, "").txid()
+			e.commit(def)
+			wantDef := fmt.Sprintf(`{"entry":%s,"state":"Ready"}`, entryJSON(version, "subledger:0", "in the default", def))
+			for _, path := range []string{q("/app/transactions/"+def.String(), version), q("/app/transactions/"+def.String(), version, key, "subledger:0")} {
+				if got := string(e.reader.get(path).expect(200, "").body); got != wantDef {
+					t.Errorf("GET %s = %s, want %s", path, got, wantDef)
 				}
 			}
-			// An entry of another collection is not found.
-			e.reader.get(q("/app/transactions/"+id.String(), version, key, "other")).expect(404, "TransactionNotFound")
 
 			// Status.
 			st := e.reader.get(q("/app/transactions/"+id.String()+"/status", version)).expect(200, "")
