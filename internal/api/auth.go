@@ -47,6 +47,9 @@ func (s *Server) authorize(c *call) error {
 	if c.ep.access == accessPublic {
 		return nil
 	}
+	if c.ep.app != nil {
+		return s.authorizeApp(c)
+	}
 	p, err := s.authenticate(c.r)
 	if err != nil {
 		// The caller gets a generic 401; why is for the operator. auth's

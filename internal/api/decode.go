@@ -26,6 +26,11 @@ const (
 // utf-8) and reads its body, refusing bodies larger than MaxBodyBytes before
 // reading them when Content-Length says so.
 func readBody(c *call, accepted ...string) ([]byte, error) {
+	return readBodyUpTo(c, MaxBodyBytes, accepted...)
+}
+
+// readBodyUpTo is readBody with another size limit than MaxBodyBytes.
+func readBodyUpTo(c *call, limit int64, accepted ...string) ([]byte, error) {
 	if ct := c.r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || !slices.Contains(accepted, mt) {
@@ -37,8 +42,8 @@ func readBody(c *call, accepted ...string) ([]byte, error) {
 				"charset %q is not supported; request bodies are UTF-8.", clip(cs))
 		}
 	}
-	if c.r.ContentLength > MaxBodyBytes {
-		return nil, &http.MaxBytesError{Limit: MaxBodyBytes}
+	if c.r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
 	}
 	// Read into a buffer sized from Content-Length when the client sent one
 	// (bounded above), instead of growing one from 512 bytes.
@@ -46,7 +51,7 @@ func readBody(c *call, accepted ...string) ([]byte, error) {
 	if cl := c.r.ContentLength; cl > 0 {
 		buf.Grow(int(cl) + 1)
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, c.r.Body, MaxBodyBytes))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.w, c.r.Body, limit))
 	body := buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/appbundle"
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/transport"
 )
@@ -113,6 +114,10 @@ func decodePrincipal(s string) (auth.Principal, error) {
 // only the primary may run it. Joining has its own answer on a backup (the
 // primary's address: handlers_join.go).
 func (ep *endpoint) writes() bool {
+	if ep.app != nil {
+		// A bundle endpoint: by its mode, or its forwarding_required.
+		return ep.app.ep.Mode == appbundle.ModeReadWrite || ep.app.ep.ForwardingRequired == appbundle.ForwardAlways
+	}
 	return ep.method != http.MethodGet && ep.pattern != "/node/join"
 }
 

@@ -53,7 +53,7 @@ func TestHealthNodeStateAndMetrics(t *testing.T) {
 func TestUnknownPathsAndMethods(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	for _, path := range []string{"/", "/app", "/app/transactions/", "/app/nope?api-version=2022-05-13", "/gov/members",
-		"/app/userDefinedEndpoints?api-version=2024-12-09-preview"} {
+		"/app/userDefinedEndpoints/nope?api-version=2024-12-09-preview"} {
 		e.admin.get(path).expect(404, "ResourceNotFound")
 	}
 	for _, tc := range []struct{ method, path, allow string }{

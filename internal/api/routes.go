@@ -56,6 +56,9 @@ type endpoint struct {
 	since     string
 	available func(dialect) bool
 	handle    func(*Server, *call) error
+	// app is the installed bundle's endpoint a request matched
+	// (udserve.go); nil for built-in endpoints.
+	app *appRoute
 }
 
 // name is the endpoint's route label in metrics and logs.
@@ -72,6 +75,8 @@ func endpoints() []endpoint {
 	listUsers := func(d dialect) bool { return d.listUsers }
 	ledgerUsers := func(d dialect) bool { return d.ledgerUsers }
 	tags := func(d dialect) bool { return d.tags }
+	ude := func(d dialect) bool { return d.userEndpoints }
+	const udeSince = "2024-07-26-preview"
 	return []endpoint{
 		{method: "GET", pattern: "/ledgerIdentity/{ledgerId}", access: accessPublic, unversioned: true, handle: (*Server).getLedgerIdentity},
 		{method: "POST", pattern: "/app/transactions", access: accessContributor, handle: (*Server).createEntry},
@@ -90,6 +95,16 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).getUser},
 		{method: "PATCH", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).patchUser},
 		{method: "DELETE", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).deleteUser},
+		// User-defined endpoints (handlers_udendpoints.go); the bundle's own
+		// endpoints are served under /app by udserve.go. ACL's how-to
+		// spells the options path runTimeOptions: both are served.
+		{method: "GET", pattern: "/app/userDefinedEndpoints", access: accessReader, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpoints},
+		{method: "PUT", pattern: "/app/userDefinedEndpoints", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).putUserDefinedEndpoints},
+		{method: "GET", pattern: "/app/userDefinedEndpoints/runtimeOptions", access: accessReader, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
+		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runtimeOptions", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
+		{method: "GET", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessReader, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
+		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
+		{method: "GET", pattern: "/app/userDefinedEndpoints/modules", access: accessReader, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpointsModule},
 		{method: "GET", pattern: "/app/governance/members", access: accessReader, handle: (*Server).listMembers},
 		{method: "GET", pattern: "/app/governance/constitution", access: accessReader, handle: (*Server).getConstitution},
 		{method: "GET", pattern: "/app/enclaveQuotes", access: accessReader, handle: (*Server).getEnclaveQuotes},
@@ -174,6 +189,9 @@ type call struct {
 	// served is the committed transaction id when the request was
 	// admitted: the state a read answer reflects at least.
 	served node.TxID
+	// caller is what a bundle endpoint's function sees as request.caller
+	// (authorizeApp).
+	caller callerJSON
 }
 
 // dispatch returns the handler of one pattern's endpoints: it picks the
@@ -186,6 +204,9 @@ func (s *Server) dispatch(eps []*endpoint) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		reqID, err := setRequestIDs(rec, r)
 		ep, route, pickErr := pick(rec, r, eps)
+		if eps == nil {
+			ep, route, pickErr = s.pickApp(rec, r)
+		}
 		err = cmp.Or(err, pickErr)
 		if strings.HasPrefix(r.URL.Path, "/app/") && !s.frontendOpen() {
 			// CCF's user frontend answers nothing, not even 404 or 405,
@@ -236,8 +257,10 @@ func pick(w http.ResponseWriter, r *http.Request, eps []*endpoint) (*endpoint, s
 // api-version and whether the endpoint exists in it, then the caller's
 // credentials and role.
 func (s *Server) admit(c *call) error {
-	if err := checkQuery(c.r.URL.RawQuery); err != nil {
-		return err
+	if c.ep.app == nil { // a bundle's function reads its own query string
+		if err := checkQuery(c.r.URL.RawQuery); err != nil {
+			return err
+		}
 	}
 	d, err := negotiate(c.r.URL.Query(), c.ep.unversioned)
 	if err != nil {
@@ -251,7 +274,7 @@ func (s *Server) admit(c *call) error {
 	if err := s.authorize(c); err != nil {
 		return err
 	}
-	if c.ep.access != accessPublic {
+	if c.ep.access != accessPublic && (c.ep.app == nil || c.who.ID != "") {
 		markAuthorized(c.r.Context()) // a known caller: its connection may idle longer
 	}
 	c.served = s.reads.CommittedTxID()

@@ -153,6 +153,8 @@ type Server struct {
 	openInfo atomic.Pointer[[]byte]
 	// gov judges signed governance requests by the constitution.
 	gov *gov.Engine
+	// apps is the installed bundle of user-defined endpoints, compiled.
+	apps appCache
 }
 
 // New returns a server for cfg.

@@ -37,6 +37,9 @@ type dialect struct {
 	// ?tags=) on GET /app/transactions, "tags" in entries, and GET
 	// /app/collections/tags (2024-12-09-preview and later).
 	tags bool
+	// userEndpoints enables /app/userDefinedEndpoints[/runtimeOptions,
+	// /modules] (2024-07-26-preview and later).
+	userEndpoints bool
 }
 
 // Page widths of range queries, in seqnos (acl-api.md §4, recorded from the
@@ -54,8 +57,9 @@ var defaultDialect = supportedVersions["2022-05-13"]
 // that says what each changes. Versions from 2022-05-13 to 2022-11-23 have
 // the same semantics on these paths; 2023-01-18-preview adds the receipt's
 // applicationClaims. 2022-20-04-preview is not analysed and not accepted.
-// The user-defined endpoint, function and role APIs of later versions are
-// not implemented: their paths answer 404.
+// 2024-07-26-preview adds user-defined endpoints (handlers_udendpoints.go).
+// The user-defined function and role APIs are not implemented here: their
+// paths answer 404.
 var supportedVersions = map[string]dialect{
 	"0.1-preview":        {version: "0.1-preview", legacy: true, pageSeqnos: legacyPageSeqnos},
 	"2022-05-13":         {version: "2022-05-13", pageSeqnos: pageSeqnos},
@@ -64,10 +68,10 @@ var supportedVersions = map[string]dialect{
 	"2022-11-23":         {version: "2022-11-23", pageSeqnos: pageSeqnos},
 	"2023-01-18-preview": {version: "2023-01-18-preview", pageSeqnos: pageSeqnos, applicationClaims: true},
 	"2024-01-26-preview": {version: "2024-01-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
-	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
-	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true},
-	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true},
-	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true},
+	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, userEndpoints: true},
+	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true, userEndpoints: true},
+	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true},
+	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true},
 }
 
 // versionList is the supported versions, sorted, for error messages.
