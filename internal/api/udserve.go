@@ -2,9 +2,7 @@ package api
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -150,15 +148,9 @@ type jwtCallerJSON struct {
 	Payload   json.RawMessage `json:"payload"`
 }
 
-// ccfID is CCF's id of a certificate (ccf.pemToId): the lower-case hex
-// SHA-256 of its DER. ACL's user id is the same digest upper-case and
-// colon-separated.
-func ccfID(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
-}
-
-// ccfIDOfUser turns an ACL certificate user id into CCF's form.
+// ccfIDOfUser turns an ACL certificate user id (upper-case hex SHA-256 of
+// the certificate's DER, colon-separated) into CCF's (ccf.pemToId:
+// lower-case hex).
 func ccfIDOfUser(id string) string {
 	return strings.ToLower(strings.ReplaceAll(id, ":", ""))
 }
