@@ -25,7 +25,7 @@ func Load(src string, limits Limits) (*Constitution, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Constitution{prog: prog, limits: limits.withDefaults()}
+	c := &Constitution{prog: prog, limits: limits.WithDefaults()}
 	s := newSandbox(nil, modeNone, nil)
 	err = s.run(context.Background(), c.prog, c.limits, "module", func(exports *goja.Object) error {
 		for _, name := range []string{"validate", "resolve", "apply"} {
@@ -175,7 +175,7 @@ func RunBallot(ctx context.Context, limits Limits, kv KV, ballot string, proposa
 	}
 	var yes bool
 	s := newSandbox(kv, modeRead, nil)
-	err = s.run(ctx, prog, limits.withDefaults(), "vote", func(exports *goja.Object) error {
+	err = s.run(ctx, prog, limits.WithDefaults(), "vote", func(exports *goja.Object) error {
 		v, err := s.call(exports, "vote", s.rt.ToValue(string(proposal)), s.rt.ToValue(proposerID))
 		if err != nil {
 			return err

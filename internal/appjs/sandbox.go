@@ -1,0 +1,447 @@
+package appjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+	"github.com/ledgerd/ledgerd/internal/jsrt"
+)
+
+// reservedPrefixes are the table names user code may not touch: CCF's
+// governance and internal tables and ledgerd's own.
+var reservedPrefixes = []string{"public:ccf.", "ccf.", "public:ledgerd.", "ledgerd."}
+
+// MaxTableName bounds a table name's length in bytes.
+const MaxTableName = 256
+
+// AppTable reports whether name is an application table, one user code
+// may read and write through ccf.kv: any non-empty name of at most
+// MaxTableName bytes that does not start with "public:ccf.", "ccf.",
+// "public:ledgerd." or "ledgerd." (CCF's and ledgerd's tables). As in CCF,
+// a name starting with "public:" is written in the clear in the ledger;
+// any other is private (encrypted with the ledger secret).
+func AppTable(name string) bool {
+	if name == "" || name == "public:" || len(name) > MaxTableName || !utf8.ValidString(name) {
+		return false
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// sandbox is one call's runtime.
+type sandbox struct {
+	prog    *Program
+	state   Reader
+	tx      *jsrt.Tx
+	rt      *goja.Runtime
+	maps    map[string]*goja.Object
+	exports map[string]*goja.Object // modules loaded in this runtime
+	loading map[string]bool
+	logs    []string
+	logSize int
+	maxLog  int
+	logCut  bool
+}
+
+func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
+	s.rt = goja.New()
+	s.rt.SetMaxCallStackSize(l.StackDepth)
+	s.exports = map[string]*goja.Object{}
+	s.loading = map[string]bool{}
+	s.install()
+	stop := jsrt.Watch(ctx, s.rt, l)
+	defer stop()
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				res, err = nil, callError(e)
+				return
+			}
+			res, err = nil, &ScriptError{Message: fmt.Sprint(r)}
+		}
+	}()
+	exports, err := s.load(mod)
+	if err != nil {
+		return nil, callError(err)
+	}
+	fn, ok := goja.AssertFunction(exports.Get(c.Function))
+	if !ok {
+		return nil, &ScriptError{Message: fmt.Sprintf("%q is not an exported function of %s", c.Function, mod)}
+	}
+	args := make([]goja.Value, len(c.Args))
+	for i, a := range c.Args {
+		if args[i], err = s.value(a); err != nil {
+			return nil, fmt.Errorf("appjs: argument %d: %w", i, err)
+		}
+	}
+	v, err := fn(goja.Undefined(), args...)
+	if err != nil {
+		return nil, callError(err)
+	}
+	if p, ok := v.Export().(*goja.Promise); ok {
+		switch p.State() {
+		case goja.PromiseStateFulfilled:
+			v = p.Result()
+		case goja.PromiseStateRejected:
+			return nil, (&ScriptError{}).with(p.Result())
+		default:
+			return nil, &ScriptError{Message: "the function returned a promise that did not settle"}
+		}
+	}
+	out, err := s.stringify(v)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Value: out, Writes: s.tx.Writes(), Logs: s.logs, LogTruncated: s.logCut}, nil
+}
+
+// with returns a ScriptError for a thrown (or rejected) value v.
+func (e *ScriptError) with(v goja.Value) *ScriptError {
+	e.Message = valueMessage(v)
+	return e
+}
+
+// valueMessage is the message of a thrown value: an Error's "Name: message",
+// anything else as String(v).
+func valueMessage(v goja.Value) string {
+	if v == nil {
+		return "undefined"
+	}
+	return v.String()
+}
+
+// callError turns what goja returned or panicked with into a call's error.
+func callError(err error) error {
+	if e := jsrt.Interrupted(err); e != nil {
+		return fmt.Errorf("appjs: %w", e)
+	}
+	var ex *goja.Exception
+	if errors.As(err, &ex) {
+		se := &ScriptError{Stack: ex.String()}
+		if ex.Value() != nil {
+			return se.with(ex.Value())
+		}
+		return se
+	}
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return se
+	}
+	return &ScriptError{Message: err.Error()}
+}
+
+// load runs module name (once per runtime) and returns its exports.
+func (s *sandbox) load(name string) (*goja.Object, error) {
+	if e, ok := s.exports[name]; ok {
+		return e, nil
+	}
+	if s.loading[name] {
+		return nil, &ScriptError{Message: fmt.Sprintf("import cycle through %q", name)}
+	}
+	prog, ok := s.prog.modules[name]
+	if !ok {
+		return nil, &ScriptError{Message: fmt.Sprintf("module %q not found", name)}
+	}
+	s.loading[name] = true
+	defer delete(s.loading, name)
+	f, err := s.rt.RunProgram(prog)
+	if err != nil {
+		return nil, err
+	}
+	factory, ok := goja.AssertFunction(f)
+	if !ok {
+		return nil, &ScriptError{Message: name + ": not a module"}
+	}
+	imp := s.rt.ToValue(func(c goja.FunctionCall) goja.Value {
+		spec := c.Argument(0).String()
+		target, ok := s.resolve(name, spec)
+		if !ok {
+			panic(s.rt.NewGoError(fmt.Errorf("%s: cannot find module %q", name, spec)))
+		}
+		e, err := s.load(target)
+		if err != nil {
+			panic(err)
+		}
+		return e
+	})
+	v, err := factory(goja.Undefined(), imp)
+	if err != nil {
+		return nil, err
+	}
+	e, ok := v.(*goja.Object)
+	if !ok {
+		return nil, &ScriptError{Message: name + ": the module has no exports"}
+	}
+	s.exports[name] = e
+	return e, nil
+}
+
+// resolve finds the module spec names when imported from module from:
+// relative to from's directory when spec starts with "./" or "../", else
+// from the bundle's root; as given, then with ".js", then "/index.js".
+func (s *sandbox) resolve(from, spec string) (string, bool) {
+	base := spec
+	if strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../") {
+		base = path.Join(path.Dir(from), spec)
+	}
+	base = normalise(base)
+	for _, cand := range []string{base, base + ".js", base + "/index.js"} {
+		if _, ok := s.prog.modules[cand]; ok {
+			return cand, true
+		}
+	}
+	return "", false
+}
+
+// value turns a Go argument into a JavaScript value (see Call.Args).
+func (s *sandbox) value(a any) (goja.Value, error) {
+	switch v := a.(type) {
+	case nil:
+		return goja.Null(), nil
+	case json.RawMessage:
+		return s.parse(v)
+	case []byte:
+		return s.buf(v), nil
+	case string, bool, int, int64, uint64, float64:
+		return s.rt.ToValue(v), nil
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		return s.parse(b)
+	}
+}
+
+func (s *sandbox) parse(b []byte) (goja.Value, error) {
+	parse, _ := goja.AssertFunction(s.rt.Get("JSON").ToObject(s.rt).Get("parse"))
+	return parse(goja.Undefined(), s.rt.ToValue(string(b)))
+}
+
+// stringify is JSON.stringify(v): nil for undefined.
+func (s *sandbox) stringify(v goja.Value) (json.RawMessage, error) {
+	if v == nil || goja.IsUndefined(v) {
+		return nil, nil
+	}
+	str, _ := goja.AssertFunction(s.rt.Get("JSON").ToObject(s.rt).Get("stringify"))
+	out, err := str(goja.Undefined(), v)
+	if err != nil {
+		se, _ := callError(err).(*ScriptError)
+		if se == nil {
+			return nil, callError(err)
+		}
+		se.Message = "the return value is not JSON-compatible: " + se.Message
+		return nil, se
+	}
+	if goja.IsUndefined(out) {
+		return nil, nil
+	}
+	return json.RawMessage(out.String()), nil
+}
+
+func (s *sandbox) throw(format string, args ...any) {
+	panic(s.rt.NewGoError(fmt.Errorf(format, args...)))
+}
+
+func (s *sandbox) typeError(format string, args ...any) {
+	panic(s.rt.NewTypeError(fmt.Sprintf(format, args...)))
+}
+
+// bytes reads an ArrayBuffer (or a typed array of bytes) argument.
+func (s *sandbox) bytes(v goja.Value, what string) []byte {
+	if v != nil {
+		switch b := v.Export().(type) {
+		case goja.ArrayBuffer:
+			return append([]byte(nil), b.Bytes()...)
+		case []byte:
+			return append([]byte(nil), b...)
+		}
+	}
+	s.typeError("%s must be an ArrayBuffer", what)
+	return nil
+}
+
+func (s *sandbox) buf(b []byte) goja.Value {
+	return s.rt.ToValue(s.rt.NewArrayBuffer(append([]byte(nil), b...)))
+}
+
+// install defines the globals ccf and console.
+func (s *sandbox) install() {
+	rt := s.rt
+	ccf := rt.NewObject()
+	set := func(o *goja.Object, name string, f func(goja.FunctionCall) goja.Value) {
+		_ = o.Set(name, f)
+	}
+	set(ccf, "strToBuf", func(c goja.FunctionCall) goja.Value {
+		str, ok := c.Argument(0).Export().(string)
+		if !ok {
+			s.typeError("strToBuf: argument must be a string")
+		}
+		return s.buf([]byte(str))
+	})
+	set(ccf, "bufToStr", func(c goja.FunctionCall) goja.Value {
+		b := s.bytes(c.Argument(0), "bufToStr: argument")
+		if !utf8.Valid(b) {
+			s.typeError("bufToStr: buffer is not UTF-8")
+		}
+		return rt.ToValue(string(b))
+	})
+	set(ccf, "jsonCompatibleToBuf", func(c goja.FunctionCall) goja.Value {
+		out, err := s.stringify(c.Argument(0))
+		if err != nil {
+			s.typeError("jsonCompatibleToBuf: %v", err)
+		}
+		if out == nil {
+			s.typeError("jsonCompatibleToBuf: value is not JSON-compatible")
+		}
+		return s.buf(out)
+	})
+	set(ccf, "bufToJsonCompatible", func(c goja.FunctionCall) goja.Value {
+		b := s.bytes(c.Argument(0), "bufToJsonCompatible: argument")
+		v, err := s.parse(b)
+		if err != nil {
+			panic(err)
+		}
+		return v
+	})
+	_ = ccf.Set("kv", rt.NewDynamicObject(kvObject{s}))
+	_ = rt.Set("ccf", ccf)
+
+	console := rt.NewObject()
+	for _, name := range []string{"log", "info", "warn", "error", "debug"} {
+		set(console, name, func(c goja.FunctionCall) goja.Value {
+			parts := make([]string, len(c.Arguments))
+			for i, a := range c.Arguments {
+				parts[i] = a.String()
+			}
+			s.log(strings.Join(parts, " "))
+			return goja.Undefined()
+		})
+	}
+	_ = rt.Set("console", console)
+}
+
+// log records one line of console output, within maxLog bytes.
+func (s *sandbox) log(line string) {
+	if s.logCut {
+		return
+	}
+	if s.logSize+len(line) > s.maxLog {
+		s.logCut = true
+		return
+	}
+	s.logSize += len(line)
+	s.logs = append(s.logs, line)
+}
+
+// kvObject is ccf.kv: any property name is a table.
+type kvObject struct{ s *sandbox }
+
+func (k kvObject) Get(name string) goja.Value  { return k.s.table(name) }
+func (k kvObject) Set(string, goja.Value) bool { return false }
+func (k kvObject) Has(string) bool             { return true }
+func (k kvObject) Delete(string) bool          { return false }
+func (k kvObject) Keys() []string              { return nil }
+
+// table returns the object for ccf.kv[name], with CCF's KvMap methods:
+// get, has, set, delete, clear, forEach and size. A name that is not an
+// application table (AppTable) throws on first use.
+func (s *sandbox) table(name string) goja.Value {
+	if o, ok := s.maps[name]; ok {
+		return o
+	}
+	rt := s.rt
+	check := func() {
+		if !AppTable(name) {
+			s.throw("ccf.kv[%q]: not an application table (names starting with public:ccf., ccf., public:ledgerd. or ledgerd. are reserved)", clip(name))
+		}
+	}
+	each := func(fn func(k, v []byte) bool) {
+		var keys, vals [][]byte
+		s.tx.ForEach(name, func(k, v []byte) bool {
+			keys = append(keys, append([]byte(nil), k...))
+			vals = append(vals, append([]byte(nil), v...))
+			return true
+		})
+		for i := range keys {
+			if !fn(keys[i], vals[i]) {
+				return
+			}
+		}
+	}
+	o := rt.NewObject()
+	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
+		check()
+		v, ok := s.tx.Get(name, s.bytes(c.Argument(0), "key"))
+		if !ok {
+			return goja.Undefined()
+		}
+		return s.buf(v)
+	})
+	_ = o.Set("has", func(c goja.FunctionCall) goja.Value {
+		check()
+		_, ok := s.tx.Get(name, s.bytes(c.Argument(0), "key"))
+		return rt.ToValue(ok)
+	})
+	_ = o.Set("set", func(c goja.FunctionCall) goja.Value {
+		check()
+		key := s.bytes(c.Argument(0), "key")
+		val := s.bytes(c.Argument(1), "value")
+		s.tx.Set(name, key, val)
+		return o
+	})
+	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
+		check()
+		key := s.bytes(c.Argument(0), "key")
+		_, ok := s.tx.Get(name, key)
+		s.tx.Delete(name, key)
+		return rt.ToValue(ok)
+	})
+	_ = o.Set("clear", func(c goja.FunctionCall) goja.Value {
+		check()
+		each(func(k, _ []byte) bool {
+			s.tx.Delete(name, k)
+			return true
+		})
+		return goja.Undefined()
+	})
+	_ = o.Set("forEach", func(c goja.FunctionCall) goja.Value {
+		check()
+		fn, ok := goja.AssertFunction(c.Argument(0))
+		if !ok {
+			s.typeError("forEach: argument must be a function")
+		}
+		each(func(k, v []byte) bool {
+			if _, err := fn(goja.Undefined(), s.buf(v), s.buf(k), o); err != nil {
+				panic(err)
+			}
+			return true
+		})
+		return goja.Undefined()
+	})
+	_ = o.DefineAccessorProperty("size", rt.ToValue(func(goja.FunctionCall) goja.Value {
+		check()
+		n := 0
+		each(func(_, _ []byte) bool { n++; return true })
+		return rt.ToValue(n)
+	}), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	s.maps[name] = o
+	return o
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

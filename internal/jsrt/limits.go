@@ -1,0 +1,183 @@
+package jsrt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// Limits bound every call into a script (a constitution, a ballot, a user
+// function or endpoint). A zero field takes
+// its default (CCF's defaults where CCF has one: 1 s and 100 MB).
+//
+// What is bounded, exactly (goja has no allocator hook):
+//
+//   - Time: a watchdog goroutine interrupts the runtime (goja's
+//     Runtime.Interrupt) when Time has passed since the call started, or
+//     when the call's context is done. The interrupt is seen at the next
+//     JavaScript instruction, so a loop or recursion stops within
+//     microseconds; a single long native builtin (e.g. sorting a huge
+//     array) finishes before it is seen.
+//   - Memory: the same watchdog reads the process's heap statistics
+//     (runtime/metrics) every SampleEvery. Once the process has allocated
+//     more than Memory bytes since the call started (or since the last
+//     check below), it runs a garbage collection (at most one per 10 ms) and
+//     compares the live heap after it with the live heap of the last
+//     collection before the call ("/gc/heap/live:bytes"); if the live heap
+//     grew by more than Memory, it interrupts the call. Allocation that
+//     becomes garbage is not held against the call; live data is. After a
+//     call fails on memory, its runtime is dropped and collected at once, so
+//     that the next call's baseline is clean. The heap is the process's, not
+//     the call's: live growth of other goroutines in the same window counts
+//     against a call, and calls running at once share what they see
+//     (governance runs its calls one at a time, as CCF runs them in one
+//     transaction; user calls run concurrently, so a call that allocates
+//     a lot can make a concurrent one fail on memory). The interrupt is seen at the next JavaScript
+//     instruction, so one builtin call that allocates a huge block at once
+//     (a string concatenation, "x".repeat(1e9)) completes first: a doubling
+//     string overshoots Memory by a few doublings before it stops.
+//   - Call depth: goja's SetMaxCallStackSize(StackDepth); deeper recursion
+//     fails the call with a stack overflow, which JavaScript cannot catch.
+//
+// The sandboxes run every call in a fresh runtime, so nothing a call
+// allocates outlives it, and buffer a call's writes (see Tx) so that they
+// reach the caller's KV only when the call succeeded.
+type Limits struct {
+	// Time is the longest a call may run. Default 1 s.
+	Time time.Duration
+	// Memory is the heap growth a call may cause, in bytes. Default 100 MiB.
+	Memory int64
+	// StackDepth is the deepest JavaScript call stack. Default 1024.
+	StackDepth int
+	// SampleEvery is how often the heap is sampled. Default 2 ms.
+	SampleEvery time.Duration
+}
+
+// Defaults of Limits.
+const (
+	DefaultTime        = time.Second
+	DefaultMemory      = 100 << 20
+	DefaultStackDepth  = 1024
+	DefaultSampleEvery = 2 * time.Millisecond
+)
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.Time <= 0 {
+		l.Time = DefaultTime
+	}
+	if l.Memory <= 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.StackDepth <= 0 {
+		l.StackDepth = DefaultStackDepth
+	}
+	if l.SampleEvery <= 0 {
+		l.SampleEvery = DefaultSampleEvery
+	}
+	return l
+}
+
+// Errors of a call stopped by a limit or its context (the sandboxes wrap
+// them; test with errors.Is).
+var (
+	// ErrTimeLimit: the call ran longer than Limits.Time.
+	ErrTimeLimit = errors.New("time limit exceeded")
+	// ErrMemoryLimit: the heap grew by more than Limits.Memory during the call.
+	ErrMemoryLimit = errors.New("memory limit exceeded")
+	// ErrStackLimit: the call stack grew deeper than Limits.StackDepth.
+	ErrStackLimit = errors.New("call stack limit exceeded")
+	// ErrCanceled: the call's context was done (the error also wraps the
+	// context's error).
+	ErrCanceled = errors.New("call canceled")
+)
+
+// The runtime/metrics samples the watchdog reads.
+const (
+	metricAllocs = "/gc/heap/allocs:bytes" // cumulative bytes allocated
+	metricLive   = "/gc/heap/live:bytes"   // live heap as of the last GC
+)
+
+// minGCGap is the least time between two garbage collections forced by one
+// watchdog.
+const minGCGap = 10 * time.Millisecond
+
+// Watch starts the watchdog of one call on rt under l (with defaults
+// applied by the caller) and returns the function that stops it (and waits
+// for it to stop). A limit interrupts rt with an error wrapping one of the
+// errors above; see Interrupted.
+func Watch(ctx context.Context, rt *goja.Runtime, l Limits) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	sample := []metrics.Sample{{Name: metricAllocs}, {Name: metricLive}}
+	read := func() (allocs, live int64) {
+		metrics.Read(sample)
+		if sample[0].Value.Kind() == metrics.KindUint64 {
+			allocs = int64(sample[0].Value.Uint64())
+		}
+		if sample[1].Value.Kind() == metrics.KindUint64 {
+			live = int64(sample[1].Value.Uint64())
+		}
+		return allocs, live
+	}
+	allocMark, baseLive := read()
+	go func() {
+		defer close(exited)
+		timer := time.NewTimer(l.Time)
+		defer timer.Stop()
+		tick := time.NewTicker(l.SampleEvery)
+		defer tick.Stop()
+		var lastGC time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				rt.Interrupt(fmt.Errorf("%w: %w", ErrCanceled, ctx.Err()))
+				return
+			case <-timer.C:
+				rt.Interrupt(fmt.Errorf("%w (%v)", ErrTimeLimit, l.Time))
+				return
+			case <-tick.C:
+				if allocs, _ := read(); allocs-allocMark <= l.Memory || time.Since(lastGC) < minGCGap {
+					continue
+				}
+				runtime.GC()
+				lastGC = time.Now()
+				var live int64
+				allocMark, live = read()
+				if grown := live - baseLive; grown > l.Memory {
+					rt.Interrupt(fmt.Errorf("%w (live heap grew by %d MiB, limit %d MiB)", ErrMemoryLimit, grown>>20, l.Memory>>20))
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+// Interrupted returns the error a limit or a canceled context interrupted
+// a call with, or, when err is a stack overflow, one wrapping
+// ErrStackLimit; nil when err is neither.
+func Interrupted(err error) error {
+	var intr *goja.InterruptedError
+	if errors.As(err, &intr) {
+		if e, ok := intr.Value().(error); ok {
+			return e
+		}
+		return fmt.Errorf("interrupted: %v", intr.Value())
+	}
+	var so *goja.StackOverflowError
+	if errors.As(err, &so) {
+		return ErrStackLimit
+	}
+	return nil
+}
