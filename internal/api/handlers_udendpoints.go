@@ -31,15 +31,21 @@ func bundleError(err error) error {
 	return err
 }
 
+// The keys of the app maps, as []byte once.
+var (
+	appBundleKey  = []byte(tables.AppBundleKey)
+	appOptionsKey = []byte(tables.AppRuntimeOptionsKey)
+)
+
 // storedBundle returns the installed bundle's canonical JSON, or nil.
 func storedBundle(st *node.State) []byte {
-	v, _ := st.Get(tables.AppBundleMap, []byte(tables.AppBundleKey))
+	v, _ := st.Get(tables.AppBundleMap, appBundleKey)
 	return v
 }
 
 // storedRuntimeOptions returns the runtime options in force.
 func storedRuntimeOptions(st *node.State) appbundle.RuntimeOptions {
-	v, _ := st.Get(tables.AppRuntimeOptionsMap, []byte(tables.AppRuntimeOptionsKey))
+	v, _ := st.Get(tables.AppRuntimeOptionsMap, appOptionsKey)
 	o, err := appbundle.DecodeRuntimeOptions(v)
 	if err != nil {
 		return appbundle.DefaultRuntimeOptions // cannot happen: only Encode writes it

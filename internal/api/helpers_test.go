@@ -337,8 +337,8 @@ func (r *response) checkInvariants(method, path string) {
 	if txid != "" {
 		t.Errorf("%s %s: error %d with x-ms-ccf-transaction-id %q", method, path, r.status, txid)
 	}
-	if method == "HEAD" {
-		return // no body
+	if method == "HEAD" || isBundlePath(path) && r.status < 500 {
+		return // no body, or what the bundle's function answered
 	}
 	var eb struct {
 		Error struct{ Code, Message string } `json:"error"`

@@ -155,6 +155,8 @@ type Server struct {
 	gov *gov.Engine
 	// apps is the installed bundle of user-defined endpoints, compiled.
 	apps appCache
+	// appOpts is the runtime options in force, decoded (udapp.go).
+	appOpts atomic.Pointer[optsCache]
 }
 
 // New returns a server for cfg.

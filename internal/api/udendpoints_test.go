@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -155,4 +156,244 @@ func TestRuntimeOptions(t *testing.T) {
 			t.Errorf("GET runtimeOptions lacks %q: %v", k, raw)
 		}
 	}
+}
+
+// serveBundle exercises the request and response objects, modes, policies
+// and limits. Its endpoints live under /u/ (bundlePaths).
+var serveBundle = func() string {
+	ep := func(module, fn, mode string, policies ...string) map[string]any {
+		return map[string]any{"js_module": module, "js_function": fn, "mode": mode, "forwarding_required": "sometimes", "authn_policies": policies}
+	}
+	b := map[string]any{
+		"metadata": map[string]any{"endpoints": map[string]any{
+			"/content":               map[string]any{"get": ep("test.js", "content", "readonly", "no_auth")},
+			"/u/echo/{name}":         map[string]any{"post": ep("app.js", "echo", "readonly", "user_cert")},
+			"/u/counter/{key}":       map[string]any{"put": ep("app.js", "increment", "readwrite", "user_cert"), "get": ep("app.js", "counter", "readonly", "user_cert", "jwt")},
+			"/u/sneaky":              map[string]any{"get": ep("app.js", "sneaky", "readonly", "user_cert")},
+			"/u/admin-only":          map[string]any{"get": ep("app.js", "adminOnly", "readonly", "user_cert")},
+			"/u/members":             map[string]any{"get": ep("app.js", "hello", "readonly", "member_cert")},
+			"/u/throw":               map[string]any{"get": ep("app.js", "boom", "readonly", "no_auth")},
+			"/u/loop":                map[string]any{"get": ep("app.js", "loop", "readonly", "no_auth")},
+			"/u/bin":                 map[string]any{"get": ep("app.js", "bin", "readonly", "any_cert")},
+			"/u/refused-write/{key}": map[string]any{"put": ep("app.js", "refusedWrite", "readwrite", "user_cert")},
+			"/transactions":          map[string]any{"get": ep("app.js", "hello", "readonly", "no_auth")},
+		}},
+		"modules": []map[string]string{
+			{"name": "test.js", "module": "import { foo } from \"./baz/baz.js\";\nexport function content(request) {\n  return { statusCode: 200, body: { payload: foo() } };\n}"},
+			{"name": "baz/baz.js", "module": "export function foo() {\n  return \"Test content\";\n}"},
+			{"name": "app.js", "module": appModule},
+		},
+	}
+	data, _ := json.Marshal(b)
+	return string(data)
+}()
+
+const appModule = `
+const counters = "public:app.counters";
+const rolesTable = "public:confidentialledger.roles.user_roles_mapping";
+
+function callerUserId(request) {
+  // ACL's banking sample: the user id is the certificate's fingerprint,
+  // upper-case and colon-separated.
+  const hex = ccf.pemToId(request.caller.cert).toUpperCase();
+  return hex.match(/.{2}/g).join(":");
+}
+
+export function echo(request) {
+  return { statusCode: 201, headers: { "x-echo": request.params.name },
+    body: { name: request.params.name, query: request.query, method: request.method, route: request.route,
+      path: request.path, json: request.body.json(), text: request.body.text(),
+      bytes: request.body.arrayBuffer().byteLength, policy: request.caller.policy, id: request.caller.id,
+      certId: ccf.pemToId(request.caller.cert), contentType: request.headers["content-type"] } };
+}
+
+function read(key) {
+  const v = ccf.kv[counters].get(ccf.strToBuf(key));
+  return v === undefined ? 0 : Number(ccf.bufToStr(v));
+}
+
+export function increment(request) {
+  const n = read(request.params.key) + 1;
+  ccf.kv[counters].set(ccf.strToBuf(request.params.key), ccf.strToBuf(String(n)));
+  return { body: { value: n } };
+}
+
+export function counter(request) {
+  return { body: { value: read(request.params.key), policy: request.caller.policy } };
+}
+
+export function sneaky(request) {
+  ccf.kv[counters].set(ccf.strToBuf("sneaky"), ccf.strToBuf("1"));
+  return { body: "wrote" };
+}
+
+export function refusedWrite(request) {
+  ccf.kv[counters].set(ccf.strToBuf(request.params.key), ccf.strToBuf("99"));
+  return { statusCode: 400, body: "refused" };
+}
+
+export function adminOnly(request) {
+  const id = callerUserId(request);
+  const roles = ccf.kv[rolesTable].get(ccf.strToBuf(JSON.stringify(id)));
+  if (roles === undefined || !JSON.parse(ccf.bufToStr(roles)).includes("Administrator")) {
+    return { statusCode: 403, body: { error: { code: "Forbidden", message: "Administrators only" } } };
+  }
+  return { body: { ok: true, roles: JSON.parse(ccf.bufToStr(roles)) } };
+}
+
+export function hello(request) { return { body: { hello: request.caller.policy } }; }
+
+export function boom(request) { throw new Error("boom: secret detail"); }
+
+export function loop(request) { for (;;) {} }
+
+export function bin(request) {
+  const b = new Uint8Array([0, 1, 2, 255]);
+  return { body: b.buffer };
+}
+`
+
+// TestUserDefinedEndpointsServe: an installed bundle's endpoints are
+// served under /app with the request object (params, query, body, caller)
+// and the response object (status, headers, JSON/text/binary body); a
+// readwrite endpoint's ccf.kv writes commit as one transaction whose id it
+// answers and a readonly endpoint sees them; a readonly endpoint cannot
+// write; each endpoint admits only callers of its policies; a role check
+// in the bundle refuses a caller without the role; a throwing or looping
+// function is answered 500 and the node keeps serving; built-in routes win.
+func TestUserDefinedEndpointsServe(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
+
+	// ACL's sample: no_auth, an imported module.
+	r := e.anonymous.get("/app/content").expect(200, "")
+	if string(r.body) != `{"payload":"Test content"}` || r.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("/app/content: %s %q", r.body, r.header.Get("Content-Type"))
+	}
+
+	// The request object.
+	r = e.reader.do("POST", "/app/u/echo/alice%20b?x=1&y=2", `{"a":[1,2]}`).expect(201, "")
+	var echo map[string]any
+	r.decode(&echo)
+	wantID := strings.ToLower(strings.ReplaceAll(e.reader.id, ":", ""))
+	for k, want := range map[string]any{"name": "alice b", "query": "x=1&y=2", "method": "POST", "route": "/u/echo/{name}",
+		"path": "/app/u/echo/alice b", "text": `{"a":[1,2]}`, "bytes": float64(11), "policy": "user_cert", "id": wantID,
+		"certId": wantID, "contentType": "application/json"} {
+		if !reflect.DeepEqual(echo[k], want) {
+			t.Errorf("request.%s = %#v, want %#v", k, echo[k], want)
+		}
+	}
+	if !reflect.DeepEqual(echo["json"], map[string]any{"a": []any{float64(1), float64(2)}}) || r.header.Get("x-echo") != "alice b" {
+		t.Errorf("echo %v, x-echo %q", echo, r.header.Get("x-echo"))
+	}
+
+	// Policies: user_cert admits users only; member_cert members only;
+	// any_cert any certificate.
+	e.stranger.do("POST", "/app/u/echo/x", `{}`).expect(401, "InvalidAuthenticationInfo")
+	e.anonymous.do("POST", "/app/u/echo/x", `{}`).expect(401, "InvalidAuthenticationInfo")
+	e.reader.get("/app/u/members").expect(401, "InvalidAuthenticationInfo")
+	if got := e.member.get("/app/u/members").expect(200, "").object(); got["hello"] != "member_cert" {
+		t.Errorf("member: %v", got)
+	}
+	r = e.stranger.get("/app/u/bin").expect(200, "")
+	if !reflect.DeepEqual(r.body, []byte{0, 1, 2, 255}) || r.header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("bin: %v %q", r.body, r.header.Get("Content-Type"))
+	}
+	e.anonymous.get("/app/u/bin").expect(401, "InvalidAuthenticationInfo")
+
+	// A readwrite endpoint's write is one transaction, visible to a
+	// readonly endpoint.
+	r = e.contributor.do("PUT", "/app/u/counter/a", nil).expect(200, "")
+	first := r.txid()
+	if got := r.object()["value"]; got != float64(1) {
+		t.Fatalf("first increment: %v", got)
+	}
+	r = e.reader.do("PUT", "/app/u/counter/a", nil).expect(200, "")
+	if got := r.object()["value"]; got != float64(2) || r.txid().Seqno <= first.Seqno {
+		t.Fatalf("second increment: %v at %s after %s", got, r.txid(), first)
+	}
+	e.commit(r.txid())
+	if v, ok := e.node.Reader.State().Get("public:app.counters", []byte("a")); !ok || string(v) != "2" {
+		t.Fatalf("the ledger's state holds %q %v", v, ok)
+	}
+	if got := e.reader.get("/app/u/counter/a").expect(200, "").object(); got["value"] != float64(2) || got["policy"] != "user_cert" {
+		t.Fatalf("readonly read: %v", got)
+	}
+	// A readonly endpoint cannot write; an error answer writes nothing.
+	e.reader.get("/app/u/sneaky").expect(500, "InternalError")
+	e.reader.do("PUT", "/app/u/refused-write/a", nil).expect(400, "")
+	if got := e.reader.get("/app/u/counter/a").object()["value"]; got != float64(2) {
+		t.Fatalf("after refused writes: %v", got)
+	}
+	if _, ok := e.node.Reader.State().Get("public:app.counters", []byte("sneaky")); ok {
+		t.Fatal("a readonly endpoint wrote")
+	}
+
+	// A role check in the bundle (ACL's role tables): a Reader is refused,
+	// an Administrator served.
+	e.reader.get("/app/u/admin-only").expect(403, "Forbidden")
+	e.contributor.get("/app/u/admin-only").expect(403, "Forbidden")
+	if got := e.admin.get("/app/u/admin-only").expect(200, "").object(); got["ok"] != true {
+		t.Fatalf("admin-only: %v", got)
+	}
+
+	// A thrown exception: 500, details only when asked for.
+	r = e.anonymous.get("/app/u/throw").expect(500, "InternalError")
+	if strings.Contains(r.errorMessage(), "secret detail") {
+		t.Fatalf("exception details returned by default: %s", r.errorMessage())
+	}
+	e.admin.do("PATCH", q(ude+"/runtimeOptions", v2024), `{"return_exception_details":true,"max_execution_time_ms":200}`).expect(200, "")
+	if r = e.anonymous.get("/app/u/throw").expect(500, "InternalError"); !strings.Contains(r.errorMessage(), "boom: secret detail") {
+		t.Fatalf("with return_exception_details: %s", r.errorMessage())
+	}
+	// A loop is stopped at max_execution_time_ms; the node keeps serving.
+	start := time.Now()
+	if r = e.anonymous.get("/app/u/loop").expect(500, "InternalError"); !strings.Contains(r.errorMessage(), "too long") {
+		t.Fatalf("loop: %s", r.errorMessage())
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("the loop ran %v", d)
+	}
+	e.anonymous.get("/app/content").expect(200, "")
+	e.contributor.do("PUT", "/app/u/counter/b", nil).expect(200, "")
+
+	// Routing: a wrong method is 405 with the route's methods; a path the
+	// bundle does not declare is 404; built-in routes win.
+	r = e.reader.do("DELETE", "/app/u/counter/a", nil).expect(405, "UnsupportedHttpVerb")
+	if r.header.Get("Allow") != "GET, PUT" {
+		t.Errorf("Allow %q", r.header.Get("Allow"))
+	}
+	e.reader.get("/app/u/nope").expect(404, "ResourceNotFound")
+	e.reader.get("/app/u/echo/a/b").expect(404, "ResourceNotFound")
+	if got := e.reader.get(q("/app/transactions", v2022)).expect(200, "").object(); got["hello"] != nil {
+		t.Fatalf("the bundle's /transactions shadowed the built-in route: %v", got)
+	}
+}
+
+// TestUserDefinedEndpointsMissingExport: a bundle whose endpoint names a
+// function its module does not export, or whose module does not compile,
+// is refused with 400 and nothing is installed.
+func TestUserDefinedEndpointsMissingExport(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := func(src string) string {
+		data, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{"endpoints": map[string]any{"/u/x": map[string]any{"get": map[string]any{
+				"js_module": "a.js", "js_function": "f", "forwarding_required": "never", "authn_policies": []string{"no_auth"}}}}},
+			"modules": []map[string]string{{"name": "a.js", "module": src}},
+		})
+		return string(data)
+	}
+	for src, want := range map[string]string{
+		"export function g() {}":         `does not export a function "f"`,
+		"export const f = 1;":            `does not export a function "f"`,
+		"export function f( {":           "do not compile",
+		"import { h } from './nope.js';": "does not load",
+		"throw new Error('at load');":    "does not load",
+	} {
+		r := e.admin.do("PUT", q(ude, v2024), b(src)).expect(400, "InvalidBundle")
+		if !strings.Contains(r.errorMessage(), want) {
+			t.Errorf("%s: %q, want %q", src, r.errorMessage(), want)
+		}
+	}
+	e.anonymous.get("/app/u/x").expect(404, "ResourceNotFound")
 }

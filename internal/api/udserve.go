@@ -94,9 +94,6 @@ func (a *appCache) get(raw []byte) (*udApp, error) {
 // check compiles a bundle about to be installed and checks that each
 // endpoint's module exports its function.
 func (a *appCache) check(b *appbundle.Bundle) error {
-	if len(b.Modules) == 0 {
-		return nil
-	}
 	_, err := compileApp(b)
 	return err
 }

@@ -143,6 +143,11 @@ type Call struct {
 	// MaxLog bounds the captured console output in bytes (default 64 KiB);
 	// output beyond it is dropped and Result.LogTruncated set.
 	MaxLog int
+	// ReadOnly makes ccf.kv writes throw (a readonly endpoint).
+	ReadOnly bool
+	// Response reads the return value as CCF's response object
+	// (endpoint.go) into Result.Response instead of Result.Value.
+	Response bool
 }
 
 // Result is what a successful call returned.
@@ -156,6 +161,8 @@ type Result struct {
 	// entry per call of them.
 	Logs         []string
 	LogTruncated bool
+	// Response is the response object, with Call.Response.
+	Response *Response
 }
 
 // DefaultMaxLog is Call.MaxLog's default.
@@ -179,7 +186,7 @@ func (p *Program) Run(ctx context.Context, c Call) (*Result, error) {
 		c.MaxLog = DefaultMaxLog
 	}
 	l := c.Limits.WithDefaults()
-	s := &sandbox{prog: p, state: c.State, maxLog: c.MaxLog, maps: map[string]*goja.Object{}}
+	s := &sandbox{prog: p, state: c.State, maxLog: c.MaxLog, maps: map[string]*goja.Object{}, readOnly: c.ReadOnly}
 	s.tx = jsrt.NewTx(readOnly{c.State})
 	res, err := s.run(ctx, l, mod, c)
 	if errors.Is(err, ErrMemoryLimit) {

@@ -43,7 +43,20 @@
 //	                         captured in Result.Logs (bounded by Call.MaxLog),
 //	                         never written to the server's log
 //
-// Not provided: the rest of CCF's ccf object (ccf.crypto, ccf.rpc,
-// ccf.historicalState, ccf.host, ccf.network, ccf.gov...), timers, and
-// modules outside the program (import "@microsoft/ccf-app" must be bundled).
+//	ccf.crypto.digest        SHA-256, SHA-384, SHA-512
+//	ccf.crypto.isValidX509CertBundle, ccf.pemToId
+//
+// For CCF endpoints (endpoint.go, used by user-defined endpoints): a
+// *Request argument is CCF's request object (method, url, route, path,
+// query, params, headers, hostname, body.text/json/arrayBuffer, caller);
+// with Call.Response the return value is read as CCF's response object
+// ({statusCode, headers, body}: string, ArrayBuffer or JSON) into
+// Result.Response; with Call.ReadOnly every ccf.kv write throws (a
+// readonly endpoint). ACL's role tables (public:confidentialledger.*) are
+// readable, never writable. Exported lists a module's exported functions.
+//
+// Not provided: the rest of CCF's ccf object (the rest of ccf.crypto:
+// signing, verification, keys, wrapping; ccf.rpc, ccf.historical,
+// ccf.host, ccf.network, ccf.gov...), timers, and modules outside the
+// program (import "@microsoft/ccf-app" must be bundled).
 package appjs

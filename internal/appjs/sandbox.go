@@ -51,6 +51,8 @@ type sandbox struct {
 	logSize int
 	maxLog  int
 	logCut  bool
+	// readOnly: ccf.kv writes throw (Call.ReadOnly).
+	readOnly bool
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
@@ -97,6 +99,13 @@ func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *R
 		default:
 			return nil, &ScriptError{Message: "the function returned a promise that did not settle"}
 		}
+	}
+	if c.Response {
+		resp, err := s.response(v)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Response: resp, Writes: s.tx.Writes(), Logs: s.logs, LogTruncated: s.logCut}, nil
 	}
 	out, err := s.stringify(v)
 	if err != nil {
@@ -210,6 +219,8 @@ func (s *sandbox) value(a any) (goja.Value, error) {
 		return goja.Null(), nil
 	case json.RawMessage:
 		return s.parse(v)
+	case *Request:
+		return s.request(v), nil
 	case []byte:
 		return s.buf(v), nil
 	case string, bool, int, int64, uint64, float64:
@@ -315,6 +326,7 @@ func (s *sandbox) install() {
 		return v
 	})
 	_ = ccf.Set("kv", rt.NewDynamicObject(kvObject{s}))
+	s.installCrypto(ccf)
 	_ = rt.Set("ccf", ccf)
 
 	console := rt.NewObject()
@@ -395,6 +407,7 @@ func (s *sandbox) table(name string) goja.Value {
 	})
 	_ = o.Set("set", func(c goja.FunctionCall) goja.Value {
 		check()
+		s.checkWritable(name)
 		key := s.bytes(c.Argument(0), "key")
 		val := s.bytes(c.Argument(1), "value")
 		s.tx.Set(name, key, val)
@@ -402,6 +415,7 @@ func (s *sandbox) table(name string) goja.Value {
 	})
 	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
 		check()
+		s.checkWritable(name)
 		key := s.bytes(c.Argument(0), "key")
 		_, ok := s.tx.Get(name, key)
 		s.tx.Delete(name, key)
@@ -409,6 +423,7 @@ func (s *sandbox) table(name string) goja.Value {
 	})
 	_ = o.Set("clear", func(c goja.FunctionCall) goja.Value {
 		check()
+		s.checkWritable(name)
 		each(func(k, _ []byte) bool {
 			s.tx.Delete(name, k)
 			return true
