@@ -217,10 +217,13 @@ func printReport(w io.Writer, rep *audit.Report, elapsed time.Duration, opts aud
 	}
 	if rep.Authenticated {
 		fmt.Fprintln(w, "every entry was authenticated with the ledger secret of its seqno")
+		fmt.Fprintf(w, "application claims: %d ledger entries carry the LedgerEntryV1 claims digest of their decrypted collection, contents and key; every other transaction carries zeros\n", rep.Claims)
 	} else if rep.AuthenticatedTo > 0 {
 		fmt.Fprintf(w, "entries up to %d were authenticated; the ledger was rekeyed there, and without the service key (--service-key) the new secret cannot be unwrapped: the entries after it are checked at signatures only\n", rep.AuthenticatedTo)
+		fmt.Fprintf(w, "application claims recomputed up to %d (%d ledger entries); after it the claims digests are covered by the signatures only\n", rep.AuthenticatedTo, rep.Claims)
 	} else {
 		fmt.Fprintln(w, "entries were not authenticated (no ledger secret): modifications are detected at the next signature")
+		fmt.Fprintln(w, "application claims not recomputed (no ledger secret to decrypt the entries): the leaves' claims digests are covered by the signatures only")
 	}
 	sum := sha256.Sum256(opts.ServiceCert.Raw)
 	fmt.Fprintf(w, "service certificate: sha256 %x\n", sum)

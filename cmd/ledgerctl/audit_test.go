@@ -54,7 +54,8 @@ func TestAuditCommand(t *testing.T) {
 	if code := run([]string{"audit", dir}, &out, &errb); code != 0 {
 		t.Fatalf("audit of an intact ledger: exit %d: %s%s", code, out.String(), errb.String())
 	}
-	if !strings.HasPrefix(out.String(), "OK: ") || !strings.Contains(out.String(), "authenticated with the ledger secret") {
+	if !strings.HasPrefix(out.String(), "OK: ") || !strings.Contains(out.String(), "authenticated with the ledger secret") ||
+		!strings.Contains(out.String(), "application claims: 20 ledger entries carry the LedgerEntryV1 claims digest") {
 		t.Fatalf("summary %q", out.String())
 	}
 	// The ledger/ folder works too.

@@ -9,6 +9,18 @@
 // the secret of its seqno (its AES-GCM tag covers the public domain and the
 // ciphertext), so a modified entry is named exactly; without it, a modification is detected at the next signature and
 // the entry is named from the node's Merkle tree file if one is given.
+//
+// Leaves are computed from the entry as stored, without decrypting it: the
+// write set digest is SHA-256 of the whole entry, and the commit evidence
+// and claims digests are read from its public header (CCF: leaf =
+// H(write set digest || H(commit evidence) || claims digest)). With the
+// ledger secrets, every entry is also decrypted and its claims digest
+// recomputed from its write set (tables.EntryClaimsDigest): a user entry
+// with a claims key must carry the LedgerEntryV1 claims digest of its
+// collection, contents and key, a snapshot evidence transaction the digest
+// of the snapshot it records (public, checked without the secrets too), every
+// other transaction zeros. Without the secrets, the entries' claims digests
+// are covered by the signatures only (as is the rest of the leaf).
 package audit
 
 import (
@@ -84,7 +96,12 @@ type Report struct {
 	// keyring cannot unwrap (no service key) ended authentication.
 	AuthenticatedTo uint64
 	Rekeys          uint64 // rekey transactions met
-	Root            merkle.Hash
+	// Claims is the number of ledger entries whose application claims
+	// digest was recomputed from their decrypted write set and matched
+	// their leaf's (the entries authenticated; the other transactions
+	// authenticated were checked to carry zeros).
+	Claims uint64
+	Root   merkle.Hash
 	// TornTail, with Options.Live, describes bytes after the last whole
 	// entry (a write in progress), which were not audited.
 	TornTail *ledger.TornTail
@@ -112,6 +129,15 @@ type item struct {
 	// authErr the outcome; check redoes it if the secret was another.
 	authWith cipher.AEAD
 	authErr  error
+	// claimsHave is the claims digest of the entry's header (the leaf's
+	// third component); claimsWant the one its decrypted write set gives,
+	// and keyed whether that is a user entry with a claims key. Set only
+	// when the entry is decrypted (with authWith).
+	claimsHave, claimsWant [32]byte
+	keyed                  bool
+	// evidence is the snapshot digest a snapshot evidence transaction
+	// records in its public maps: its claims digest (CCF's design).
+	evidence *[32]byte
 	rekey    []byte // the EncryptedLedgerSecretsMap value of a rekey
 }
 
@@ -307,7 +333,8 @@ func (a *auditor) prepare(it *item) {
 	}
 	if a.keys != nil {
 		if aead, err := a.keys.AEAD(*a.rekeys.Load(), it.seqno); err == nil {
-			it.authWith, it.authErr = aead, e.Authenticate(aead)
+			it.authWith = aead
+			it.claimsWant, it.keyed, it.authErr = recomputeClaims(e, aead)
 		}
 	}
 	d, err := e.PublicDomain()
@@ -322,6 +349,13 @@ func (a *auditor) prepare(it *item) {
 	if d.Version != int64(it.seqno) {
 		it.err = fmt.Errorf("public domain version %d differs from the seqno", d.Version)
 		return
+	}
+	it.claimsHave = d.ClaimsDigest
+	if h, _, ok, err := tables.SnapshotEvidenceOf(d.Maps); err != nil {
+		it.err = err
+		return
+	} else if ok {
+		it.evidence = &h
 	}
 	if value, ok := tables.RekeyOf(d.Maps); ok {
 		it.rekey = value
@@ -349,42 +383,83 @@ func (a *auditor) checkBatch(items []item) error {
 	return nil
 }
 
+// recomputeClaims authenticates and decrypts an entry with aead and returns
+// the claims digest its write set gives (tables.EntryClaimsDigest), and
+// whether it is a user entry with a claims key (tables.EntryClaimsMap).
+func recomputeClaims(e *ledger.Entry, aead cipher.AEAD) (want [32]byte, keyed bool, err error) {
+	err = e.WithPrivate(aead, func(maps []ledger.MapWrites) error {
+		want = tables.EntryClaimsDigest(maps)
+		for _, m := range maps {
+			keyed = keyed || (m.Name == tables.EntryClaimsMap && len(m.Writes) > 0)
+		}
+		return nil
+	})
+	return want, keyed, err
+}
+
 // authenticate checks, in order, that the entry authenticated with the
 // ledger secret of its seqno (redoing prepare's work if prepare used
-// another), and records a rekey's secret for the entries after it.
-func (a *auditor) authenticate(it *item) error {
+// another), and records a rekey's secret for the entries after it. It
+// reports whether the entry was authenticated (and so decrypted, its claims
+// digest recomputed).
+func (a *auditor) authenticate(it *item) (bool, error) {
 	if a.keys == nil || a.noAuth {
-		return nil
+		return false, nil
 	}
 	aead, err := a.keys.AEAD(a.rekeyList, it.seqno)
 	if errors.Is(err, tables.ErrNoWrappingKey) {
 		a.noAuth, a.rep.Authenticated, a.rep.AuthenticatedTo = true, false, it.seqno-1
-		return nil
+		return false, nil
 	}
 	if errors.Is(err, tables.ErrNotRecovered) {
 		// The previous service's entry, its secrets not recovered (or not
 		// available to the auditor): covered by the signatures only.
 		a.rep.Authenticated = false
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return &Failure{Seqno: it.seqno, Reason: err.Error()}
+		return false, &Failure{Seqno: it.seqno, Reason: err.Error()}
 	}
 	if aead != it.authWith {
 		e, err := ledger.ParseEntry(it.raw)
 		if err != nil {
-			return &Failure{Seqno: it.seqno, Reason: err.Error()}
+			return false, &Failure{Seqno: it.seqno, Reason: err.Error()}
 		}
-		it.authErr = e.Authenticate(aead)
+		it.claimsWant, it.keyed, it.authErr = recomputeClaims(e, aead)
+	}
+	if errors.Is(it.authErr, ledger.ErrAuthentication) {
+		return false, &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("entry fails authentication with the ledger secret of its seqno (modified public domain, ciphertext or IV): %v", it.authErr)}
 	}
 	if it.authErr != nil {
-		return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("entry fails authentication with the ledger secret of its seqno (modified public domain, ciphertext or IV): %v", it.authErr)}
+		return false, &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("private domain: %v", it.authErr)}
 	}
 	if it.rekey != nil {
 		a.rep.Rekeys++
 		a.rekeyList = append(a.rekeyList[:len(a.rekeyList):len(a.rekeyList)], tables.Rekey{Seqno: it.seqno, Value: append([]byte(nil), it.rekey...)})
 		list := a.rekeyList
 		a.rekeys.Store(&list)
+	}
+	return true, nil
+}
+
+// checkClaims compares the claims digest of an authenticated entry's leaf
+// with the one its decrypted write set gives, or a snapshot evidence
+// transaction's with the snapshot digest it records.
+func (a *auditor) checkClaims(it *item) error {
+	if it.evidence != nil {
+		if it.claimsHave != *it.evidence {
+			return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not %x, the digest of the snapshot this transaction records the evidence of", it.claimsHave, *it.evidence)}
+		}
+		return nil
+	}
+	if it.claimsHave != it.claimsWant {
+		if it.keyed {
+			return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not %x, the LedgerEntryV1 claims digest of the entry's collection, contents and secret key: its application claims were altered", it.claimsHave, it.claimsWant)}
+		}
+		return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not zero, but the transaction writes no ledger entry with a claims key", it.claimsHave)}
+	}
+	if it.keyed {
+		a.rep.Claims++
 	}
 	return nil
 }
@@ -394,8 +469,14 @@ func (a *auditor) check(it *item) error {
 	if it.err != nil {
 		return &Failure{Seqno: it.seqno, Reason: it.err.Error()}
 	}
-	if err := a.authenticate(it); err != nil {
+	authed, err := a.authenticate(it)
+	if err != nil {
 		return err
+	}
+	if authed || it.evidence != nil {
+		if err := a.checkClaims(it); err != nil {
+			return err
+		}
 	}
 	if a.rep.Entries == 0 {
 		a.rep.FirstSeqno = it.seqno

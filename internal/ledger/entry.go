@@ -277,6 +277,38 @@ func (e *Entry) Authenticate(aead cipher.AEAD) error {
 	return err
 }
 
+// WithPrivate authenticates and decrypts the entry as Decrypt does, into a
+// pooled buffer, and calls f with its private maps, which alias the buffer
+// and are valid only during the call (the buffer is cleared after it). It
+// is Authenticate for a caller that also reads the private domain (the
+// audit recomputing claims digests) without allocating a buffer per entry.
+func (e *Entry) WithPrivate(aead cipher.AEAD, f func([]MapWrites) error) error {
+	if err := checkAEAD(aead); err != nil {
+		return err
+	}
+	n := len(e.Ciphertext) + GCMTagSize
+	bp := authPool.Get().(*[]byte)
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
+	}
+	buf := (*bp)[:n]
+	defer func() {
+		clear(buf) // do not leave private data in a pooled buffer
+		if cap(buf) <= poolMaxBytes {
+			authPool.Put(bp)
+		}
+	}()
+	plain, err := e.open(aead, buf)
+	if err != nil {
+		return err
+	}
+	maps, err := parseMaps(plain, "private domain")
+	if err != nil {
+		return err
+	}
+	return f(maps)
+}
+
 // open decrypts e into buf (len(Ciphertext)+GCMTagSize bytes) in place.
 func (e *Entry) open(aead cipher.AEAD, buf []byte) ([]byte, error) {
 	n := copy(buf, e.Ciphertext)

@@ -19,7 +19,6 @@ import (
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
 	"github.com/ledgerd/ledgerd/internal/tables"
-	"github.com/ledgerd/ledgerd/receipt"
 )
 
 // Errors a caller can act on.
@@ -384,29 +383,9 @@ func TaggedEntryWrites(collection string, contents []byte, tags []string) []ledg
 const EntryKeySize = 32
 
 // entryClaimsDigest is the claims digest of a transaction with the given
-// writes: the LedgerEntryV1 claims digest (receipt.LedgerEntryClaimsDigest)
-// of a user entry that has a secret key (EntryWrites), else zeros (CCF's
-// default). It is a function of the write set alone, so any node or auditor
-// holding the ledger secret can recompute it from the entry.
-func entryClaimsDigest(writes []ledger.MapWrites) [32]byte {
-	var entry, key *ledger.KV
-	for i := range writes {
-		m := &writes[i]
-		if len(m.Writes) != 1 {
-			continue
-		}
-		switch m.Name {
-		case tables.EntriesMap:
-			entry = &m.Writes[0]
-		case tables.EntryClaimsMap:
-			key = &m.Writes[0]
-		}
-	}
-	if entry == nil || key == nil || string(entry.Key) != string(key.Key) {
-		return [32]byte{}
-	}
-	return receipt.LedgerEntryClaimsDigestBytes(entry.Key, entry.Value, key.Value)
-}
+// writes (tables.EntryClaimsDigest), so any node or auditor holding the
+// ledger secret can recompute it from the entry.
+func entryClaimsDigest(writes []ledger.MapWrites) [32]byte { return tables.EntryClaimsDigest(writes) }
 
 // Step delivers a Raft message from a peer. It never blocks: if the node is
 // overwhelmed the message is dropped, which Raft tolerates (it retries).
