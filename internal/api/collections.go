@@ -23,10 +23,24 @@ import (
 // the check and the direct submit is created again without the check; a
 // rollback happens only when this node stops being primary, which refuses
 // the write anyway.)
-func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, tags []string) (node.TxID, error) {
+//
+// With hooks (user-defined functions run before and after the entry, see
+// handlers_udf.go), the hooks run first against the latest state; a
+// failing hook fails the write, writing nothing. Hooks that write nothing
+// through ccf.kv take the paths above; hooks that write run again inside
+// Exec's decide, and their writes go into the entry's transaction.
+func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, tags []string, hooks *entryHooks) (node.TxID, error) {
 	writes := node.TaggedEntryWrites(coll, contents, tags)
 	st := s.reads.State()
-	if _, ok := st.Collection(coll); ok && st.HasCollectionTags(coll, tags) {
+	hookWrites := false
+	if !hooks.empty() {
+		hw, err := hooks.run(ctx, st, coll, contents)
+		if err != nil {
+			return node.TxID{}, err
+		}
+		hookWrites = len(hw) > 0
+	}
+	if _, ok := st.Collection(coll); ok && !hookWrites && st.HasCollectionTags(coll, tags) {
 		f, err := s.node.Submit(writes)
 		if err != nil {
 			return node.TxID{}, fmt.Errorf("couldn't submit entry: %w", err)
@@ -58,6 +72,14 @@ func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, 
 					"collection", clip(coll), n, MaxCollectionTags)
 				return nil, refused
 			}
+		}
+		if hookWrites {
+			hw, err := hooks.run(ctx, st, coll, contents)
+			if err != nil {
+				refused = err
+				return nil, err
+			}
+			return append(slices.Clip(writes), mapWrites(hw)...), nil
 		}
 		return writes, nil
 	})

@@ -212,12 +212,22 @@ func hex4(b []byte) rune {
 // name the collection the query selects, coll, so that nobody writes to
 // another collection than the one they named. Any other field is refused.
 func decodeEntryRequest(body []byte, collectionParam, coll string) ([]byte, error) {
+	contents, _, err := decodeEntryWithHooks(body, collectionParam, coll, false)
+	return contents, err
+}
+
+// decodeEntryWithHooks is decodeEntryRequest that, when hooks is true
+// (2024-12-09-preview and later), also accepts the entry's preHooks and
+// postHooks (each at most MaxHooks user-defined function hooks; the
+// spellings preOperationHooks and postOperationHooks of one version of the
+// spec's example are accepted too, but not both spellings at once).
+func decodeEntryWithHooks(body []byte, collectionParam, coll string, hooks bool) ([]byte, *entryHooks, error) {
 	if contents, ok := fastEntryRequest(body); ok {
-		return contents, nil
+		return contents, nil, nil
 	}
 	var contents string
 	var has bool
-	err := decodeObject(body, map[string]func(json.RawMessage) error{
+	fields := map[string]func(json.RawMessage) error{
 		"contents": func(raw json.RawMessage) (err error) {
 			contents, err = decodeString("contents", raw, MaxContentsBytes)
 			has = true
@@ -234,14 +244,35 @@ func decodeEntryRequest(body []byte, collectionParam, coll string) ([]byte, erro
 			}
 			return err
 		},
-	})
-	if err != nil {
-		return nil, err
+	}
+	var h entryHooks
+	if hooks {
+		seen := map[string]string{}
+		hookField := func(name, other string, dst *[]funcRun) func(json.RawMessage) error {
+			return func(raw json.RawMessage) (err error) {
+				if prev, ok := seen[other]; ok {
+					return invalidInput("The request body has both %q and %q; give one.", prev, name)
+				}
+				seen[other] = name
+				*dst, err = decodeHooks(raw, name)
+				return err
+			}
+		}
+		fields["preHooks"] = hookField("preHooks", "pre", &h.pre)
+		fields["preOperationHooks"] = hookField("preOperationHooks", "pre", &h.pre)
+		fields["postHooks"] = hookField("postHooks", "post", &h.post)
+		fields["postOperationHooks"] = hookField("postOperationHooks", "post", &h.post)
+	}
+	if err := decodeObject(body, fields); err != nil {
+		return nil, nil, err
 	}
 	if !has {
-		return nil, invalidInput("The request body has no \"contents\" field.")
+		return nil, nil, invalidInput("The request body has no \"contents\" field.")
 	}
-	return []byte(contents), nil
+	if h.empty() {
+		return []byte(contents), nil, nil
+	}
+	return []byte(contents), &h, nil
 }
 
 // fastEntryRequest decodes the common body {"contents": "..."} (any JSON

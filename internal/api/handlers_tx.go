@@ -36,11 +36,11 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return err
 	}
-	contents, err := decodeEntryRequest(body, c.d.collectionParam(), coll)
+	contents, hooks, err := decodeEntryWithHooks(body, c.d.collectionParam(), coll, c.d.userFunctions)
 	if err != nil {
 		return err
 	}
-	id, err := s.appendEntry(c.r.Context(), coll, contents, tags)
+	id, err := s.appendEntry(c.r.Context(), coll, contents, tags, hooks)
 	if err != nil {
 		return err
 	}

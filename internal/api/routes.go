@@ -71,10 +71,12 @@ func endpoints() []endpoint {
 		tx   = "/app/transactions/{transactionId}"
 		user = "/app/users/{userId}"
 		lu   = "/app/ledgerUsers/{userId}"
+		fn   = "/app/userDefinedFunctions/{functionId}"
 	)
 	listUsers := func(d dialect) bool { return d.listUsers }
 	ledgerUsers := func(d dialect) bool { return d.ledgerUsers }
 	tags := func(d dialect) bool { return d.tags }
+	udf := func(d dialect) bool { return d.userFunctions }
 	ude := func(d dialect) bool { return d.userEndpoints }
 	const udeSince = "2024-07-26-preview"
 	return []endpoint{
@@ -105,6 +107,13 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessReader, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
 		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
 		{method: "GET", pattern: "/app/userDefinedEndpoints/modules", access: accessReader, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpointsModule},
+		// User-defined functions (handlers_udf.go). ServeMux wildcards are
+		// whole segments, so POST {functionId} serves {functionId}:execute.
+		{method: "GET", pattern: "/app/userDefinedFunctions", access: accessReader, since: "2024-12-09-preview", available: udf, handle: (*Server).listFunctions},
+		{method: "GET", pattern: fn, access: accessReader, since: "2024-12-09-preview", available: udf, handle: (*Server).getFunction},
+		{method: "PUT", pattern: fn, access: accessAdministrator, since: "2024-12-09-preview", available: udf, handle: (*Server).putFunction},
+		{method: "DELETE", pattern: fn, access: accessAdministrator, since: "2024-12-09-preview", available: udf, handle: (*Server).deleteFunction},
+		{method: "POST", pattern: fn, access: accessContributor, since: "2024-12-09-preview", available: udf, handle: (*Server).executeFunction},
 		{method: "GET", pattern: "/app/governance/members", access: accessReader, handle: (*Server).listMembers},
 		{method: "GET", pattern: "/app/governance/constitution", access: accessReader, handle: (*Server).getConstitution},
 		{method: "GET", pattern: "/app/enclaveQuotes", access: accessReader, handle: (*Server).getEnclaveQuotes},

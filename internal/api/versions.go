@@ -40,6 +40,10 @@ type dialect struct {
 	// userEndpoints enables /app/userDefinedEndpoints[/runtimeOptions,
 	// /modules] (2024-07-26-preview and later).
 	userEndpoints bool
+	// userFunctions enables /app/userDefinedFunctions[/{functionId}[:execute]]
+	// and the preHooks/postHooks of POST /app/transactions
+	// (2024-12-09-preview and later; handlers_udf.go).
+	userFunctions bool
 }
 
 // Page widths of range queries, in seqnos (acl-api.md §4, recorded from the
@@ -58,8 +62,8 @@ var defaultDialect = supportedVersions["2022-05-13"]
 // the same semantics on these paths; 2023-01-18-preview adds the receipt's
 // applicationClaims. 2022-20-04-preview is not analysed and not accepted.
 // 2024-07-26-preview adds user-defined endpoints (handlers_udendpoints.go).
-// The user-defined function and role APIs are not implemented here: their
-// paths answer 404.
+// 2024-12-09-preview adds user-defined functions and hooks (handlers_udf.go).
+// The role API is not implemented here: its paths answer 404.
 var supportedVersions = map[string]dialect{
 	"0.1-preview":        {version: "0.1-preview", legacy: true, pageSeqnos: legacyPageSeqnos},
 	"2022-05-13":         {version: "2022-05-13", pageSeqnos: pageSeqnos},
@@ -70,8 +74,8 @@ var supportedVersions = map[string]dialect{
 	"2024-01-26-preview": {version: "2024-01-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
 	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, userEndpoints: true},
 	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true, userEndpoints: true},
-	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true},
-	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true},
+	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true, userFunctions: true},
+	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true, userFunctions: true},
 }
 
 // versionList is the supported versions, sorted, for error messages.

@@ -136,6 +136,9 @@ type Call struct {
 	// string, bool, numbers and nil are themselves; anything else is
 	// encoded with encoding/json and parsed.
 	Args []any
+	// Globals are global variables defined before the modules run, each
+	// value converted as an argument is (e.g. a hook's context).
+	Globals map[string]any
 	// State is what ccf.kv reads (nil: every table is empty).
 	State Reader
 	// Limits bound the call.

@@ -296,3 +296,11 @@ func BenchmarkTrivialCall(b *testing.B) {
 		}
 	}
 }
+
+func TestGlobals(t *testing.T) {
+	p := compile(t, `export function main() { return context.contents + "/" + context.collectionId; }`)
+	res, err := run(t, p, Call{Globals: map[string]any{"context": map[string]string{"contents": "c", "collectionId": "x"}}})
+	if err != nil || string(res.Value) != `"c/x"` {
+		t.Errorf("= %v, %v", res, err)
+	}
+}

@@ -72,6 +72,15 @@ func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *R
 			res, err = nil, &ScriptError{Message: fmt.Sprint(r)}
 		}
 	}()
+	for name, g := range c.Globals {
+		v, err := s.value(g)
+		if err != nil {
+			return nil, fmt.Errorf("appjs: global %s: %w", name, err)
+		}
+		if err := s.rt.Set(name, v); err != nil {
+			return nil, fmt.Errorf("appjs: global %s: %w", name, err)
+		}
+	}
 	exports, err := s.load(mod)
 	if err != nil {
 		return nil, callError(err)
