@@ -558,29 +558,54 @@ type fetchedSnapshot struct {
 func (w *network) askSnapshot(ctx context.Context, raftID uint64, ids *identity.Identities) (fetchedSnapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	req, err := http.NewRequest("GET", snapshotPath, nil)
+	data, name, err := w.getSnapshot(ctx, raftID)
 	if err != nil {
 		return fetchedSnapshot{}, err
-	}
-	resp, err := w.tr.Do(ctx, raftID, req)
-	if err != nil {
-		return fetchedSnapshot{}, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30+1<<21))
-	if err != nil {
-		return fetchedSnapshot{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fetchedSnapshot{}, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(data))
 	}
 	s, err := node.VerifySnapshot(data, ids.Service.Cert)
 	if err != nil {
 		return fetchedSnapshot{}, err
 	}
-	name := resp.Header.Get(snapshotNameHeader)
 	if seqno, evidence, ok := node.ParseSnapshotName(name); !ok || seqno != s.Seqno || evidence != s.EvidenceSeqno {
 		return fetchedSnapshot{}, fmt.Errorf("the snapshot named %q holds seqno %d with evidence at %d", name, s.Seqno, s.EvidenceSeqno)
 	}
 	return fetchedSnapshot{name, data, s}, nil
+}
+
+// fetchSnapshotFile is node.Config.FetchSnapshot: a backup whose primary
+// sent a Raft snapshot fetches the primary's latest committed snapshot file
+// (the node verifies it before installing anything).
+func (w *network) fetchSnapshotFile(ctx context.Context, raftID uint64) ([]byte, error) {
+	data, _, err := w.getSnapshot(ctx, raftID)
+	return data, err
+}
+
+// getSnapshot fetches peer raftID's latest committed snapshot file and its
+// name over the node-to-node route, at most node.MaxSnapshotFile bytes
+// (checked against Content-Length before reading, and while reading).
+func (w *network) getSnapshot(ctx context.Context, raftID uint64) ([]byte, string, error) {
+	req, err := http.NewRequest("GET", snapshotPath, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	resp, err := w.tr.Do(ctx, raftID, req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return nil, "", fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	if resp.ContentLength > node.MaxSnapshotFile {
+		return nil, "", fmt.Errorf("a snapshot of %d bytes: at most %d allowed", resp.ContentLength, node.MaxSnapshotFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, node.MaxSnapshotFile+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(data) > node.MaxSnapshotFile {
+		return nil, "", fmt.Errorf("a snapshot of more than %d bytes", node.MaxSnapshotFile)
+	}
+	return data, resp.Header.Get(snapshotNameHeader), nil
 }

@@ -202,6 +202,7 @@ func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, r
 		CommitWindow:       time.Duration(cfg.CommitWindow),
 		Raft:               raftCfg,
 		Transport:          netw.tr,
+		FetchSnapshot:      netw.fetchSnapshotFile,
 		NoBootstrap:        raftID != 1,
 		RPCAddress:         rpcAddr,
 		PeerAddress:        peerAddr,

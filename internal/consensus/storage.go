@@ -31,9 +31,10 @@ type Log interface {
 // syncs it before calling raft's Advance, and saves hard state through
 // SetHardState; Storage itself never writes the ledger. Entries are never
 // compacted: FirstIndex is 1 and Snapshot is empty, unless the node started
-// from a CCF snapshot at S (SetSnapshot): its log then starts at S+1,
-// Term(S) is the snapshot's view and Snapshot names S (no data: ledgerd
-// never sends a Raft snapshot; a joiner fetches the CCF snapshot first).
+// from (or installed) a CCF snapshot at S (SetSnapshot): its log then starts
+// at S+1 and Term(S) is the snapshot's view. Snapshot answers what the
+// source given to SetSnapshotSource answers: the node's latest committed
+// CCF snapshot, as a small descriptor (see node.ReportSnapshot).
 type Storage struct {
 	log Log
 	hs  *HardStateFile
@@ -43,6 +44,8 @@ type Storage struct {
 
 	// snapIndex and snapTerm: the CCF snapshot the log starts after (0: none).
 	snapIndex, snapTerm uint64
+	// source makes the raftpb.Snapshot a follower is sent (nil: none).
+	source func() (raftpb.Snapshot, error)
 
 	// recent caches the Raft entries of the last appends, so that Raft's
 	// reads of freshly committed entries (and of entries to replicate) do
@@ -64,11 +67,23 @@ func NewStorage(log Log, hs *HardStateFile) *Storage {
 
 // SetSnapshot makes the log start after the snapshot at index (term):
 // FirstIndex is index+1, Term(index) is term, Entries below index+1 are
-// compacted. Call it before the Raft node is built.
+// compacted. Call it before the Raft node is built, or, installing a
+// snapshot Raft received, before Raft's Advance (the ledger then starts at
+// index+1; cached entries are dropped).
 func (s *Storage) SetSnapshot(index, term uint64) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.snapIndex, s.snapTerm = index, term
+	s.mu.Unlock()
+	s.Forget(0)
+}
+
+// SetSnapshotSource sets what Snapshot answers once the log starts after a
+// snapshot: f returns the snapshot to send a follower that needs entries
+// before FirstIndex (its Metadata.Index must be at least FirstIndex-1).
+func (s *Storage) SetSnapshotSource(f func() (raftpb.Snapshot, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.source = f
 }
 
 func (s *Storage) snapshot() (uint64, uint64) {
@@ -233,15 +248,25 @@ func (s *Storage) FirstIndex() (uint64, error) {
 	return si + 1, nil
 }
 
-// Snapshot implements raft.Storage: the metadata of the snapshot the node
-// started from (empty if none). It holds no data: a follower that needs
-// entries before a leader's first index must join anew, from a CCF
-// snapshot (etcd raft then keeps probing; nothing is sent).
+// Snapshot implements raft.Storage: empty while the log starts at 1; else
+// the source's snapshot (SetSnapshotSource), which Raft sends to a follower
+// that needs entries before FirstIndex. Without a source, or if it fails,
+// ErrSnapshotTemporarilyUnavailable: Raft tries again later.
 func (s *Storage) Snapshot() (raftpb.Snapshot, error) {
-	if si, _ := s.snapshot(); si == 0 {
+	s.mu.RLock()
+	si, src := s.snapIndex, s.source
+	s.mu.RUnlock()
+	if si == 0 {
 		return raftpb.Snapshot{}, nil
 	}
-	return raftpb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+	if src == nil {
+		return raftpb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	snap, err := src()
+	if err != nil || snap.Metadata.Index < si {
+		return raftpb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	return snap, nil
 }
 
 // DecodeEntry turns a serialised CCF ledger entry back into the Raft entry it

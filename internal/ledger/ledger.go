@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -327,4 +328,65 @@ func (l *Ledger) StartAt(first uint64) error {
 	l.first, l.last = first, first-1
 	l.committed = max(l.committed, first-1)
 	return nil
+}
+
+// Replace moves the ledger's files to the directory aside (created; on the
+// same file system) and goes on with an empty ledger that starts at first,
+// as StartAt: a node that installs a snapshot at first-1 received from its
+// primary drops its own log this way. The entries not yet synced are
+// dropped with the others. Readers see the old entries until Replace
+// returns and none after. When it returns nil the moves are durable; after
+// a crash meanwhile, some files may be left in the directory, which
+// MoveAside moves too.
+func (l *Ledger) Replace(aside string, first uint64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if first == 0 || first > seqnoLimit {
+		return fmt.Errorf("ledger: couldn't start at %d: out of range", first)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.tail {
+		if c.f != nil {
+			c.f.Close()
+		}
+	}
+	l.dropSpare()
+	l.cache.close()
+	l.chunks, l.tail, l.views, l.spare, l.dirDirty = nil, nil, nil, nil, false
+	l.first, l.last, l.committed = first, first-1, first-1
+	if err := MoveAside(l.fs, l.dir, aside); err != nil {
+		l.failed = err
+		return err
+	}
+	l.prepareSpare()
+	return nil
+}
+
+// MoveAside moves every file of the ledger directory dir into the directory
+// aside (created if need be), durably: both directories are fsynced.
+func MoveAside(fsys durable.FS, dir, aside string) error {
+	fsys = durable.Or(fsys)
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("ledger: couldn't move %s aside: %w", dir, err)
+	}
+	if err := fsys.MkdirAll(aside, 0o750); err != nil {
+		return fmt.Errorf("ledger: couldn't move %s aside: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := fsys.Rename(filepath.Join(dir, e.Name()), filepath.Join(aside, e.Name())); err != nil {
+			return fmt.Errorf("ledger: couldn't move %s aside: %w", dir, err)
+		}
+	}
+	if err := durable.SyncDirFS(fsys, aside); err != nil {
+		return err
+	}
+	return durable.SyncDirFS(fsys, dir)
 }

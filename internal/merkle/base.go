@@ -138,3 +138,55 @@ func (t *Tree) pruned(n, i uint64) error {
 	}
 	return nil
 }
+
+// Replace makes the open tree, stored at path on fsys, the tree of size
+// leaves that CreateFromEdge makes from edge: its file and base are
+// removed and created again, and every leaf it held is gone. A node that
+// installs a snapshot it received drops its own tree this way. Readers see
+// the old tree until Replace returns and the new one after. A crash
+// meanwhile leaves path missing, or the new tree: the caller rebuilds it.
+func (t *Tree) Replace(fsys durable.FS, path string, size uint64, edge []Hash) error {
+	fsys = durable.Or(fsys)
+	if _, err := FrontierOf(size, edge); err != nil || size == 0 {
+		return fmt.Errorf("merkle: couldn't replace the tree: an edge of %d leaves: %v", size, err)
+	}
+	t.syncMu.Lock()
+	defer t.syncMu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.readOnly {
+		return ErrReadOnly
+	}
+	if t.f == nil {
+		return ErrClosed
+	}
+	t.f.Close()
+	t.f, t.pending, t.edge, t.failed = nil, nil, Frontier{}, nil
+	t.cache.reset()
+	t.edges.dropAbove(0)
+	err := fsys.Remove(path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		err = fsys.Remove(basePath(path))
+	}
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		err = CreateFromEdge(fsys, path, size, edge)
+	}
+	var f durable.File
+	if err == nil {
+		f, err = openFile(fsys, path)
+	}
+	if err == nil {
+		t.f = f
+		t.base, err = readBase(fsys, path)
+	}
+	if err == nil {
+		err = t.load()
+	}
+	if err != nil {
+		if t.f != nil {
+			t.failed = err
+		}
+		return fmt.Errorf("merkle: couldn't replace the tree at %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/ledgerd/ledgerd/internal/tables"
@@ -106,6 +107,14 @@ type Config struct {
 	// Transport sends Raft messages to the other members; peers deliver
 	// theirs with Node.Step. Nil for a single-node service.
 	Transport consensus.Transport
+	// FetchSnapshot fetches the latest committed snapshot file of the
+	// member with Raft id from (cmd/ledgerd: GET /ledgerd/node/snapshot on
+	// the node-to-node interface), at most MaxSnapshotFile bytes. A backup
+	// calls it when its primary sends a Raft snapshot (a MsgSnap: the
+	// backup needs entries the primary no longer holds), verifies the file
+	// against the service certificate and installs it (raftsnap.go). Nil:
+	// such a MsgSnap is dropped, and the backup cannot catch up.
+	FetchSnapshot func(ctx context.Context, from uint64) ([]byte, error)
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 	// FS is the file system of the data directory's durable files (the

@@ -87,3 +87,7 @@ func CommittedState(n *Node) (uint64, string) {
 // LedgerFirst returns the first seqno n's ledger holds (S+1 on a node
 // started from a snapshot at S).
 func LedgerFirst(n *Node) uint64 { return n.ledger.FirstSeqno() }
+
+// SnapshotBase returns the seqno of the snapshot n started from or
+// installed (0: it holds the whole ledger).
+func SnapshotBase(n *Node) uint64 { return n.baseSeqno() }

@@ -62,7 +62,7 @@ type Node struct {
 	// verifier, what recovery.json says, whether this is the first start of
 	// the recovery, and the seqno that recorded the recovered secrets.
 	prevVerifier *tables.Verifier
-	// snapWarned: when warnSnapshotNeeded last logged for each peer.
+	// snapWarned: when warnSnapshotFailed last logged for each peer.
 	snapWarnMu    sync.Mutex
 	snapWarned    map[uint64]time.Time
 	recovery      *recoveryFile
@@ -104,8 +104,15 @@ type Node struct {
 	pendingSnaps        []*pendingSnapshot
 	evidenceSeen        []seenEvidence
 	// startup is the snapshot this node started from (nil: it holds the
-	// whole ledger); set at open.
+	// whole ledger); set at open, and when it installs one (raftsnap.go).
 	startup *Snapshot
+	// Raft snapshots (raftsnap.go): the latest snapshot's descriptor sent
+	// to backups (snapSrc), a fetch from the primary in progress
+	// (fetching), and the verified snapshot Raft is installing (incoming,
+	// loop-owned).
+	snapSrc  snapSource
+	fetching atomic.Bool
+	incoming *receivedSnapshot
 
 	// bytesSinceSnap is the bytes of entries appended since the last
 	// checkpoint (Config.SnapshotBytes). Loop-owned.
@@ -239,7 +246,10 @@ func (n *Node) openFiles() error {
 	if err := fsys.MkdirAll(n.cfg.Dir, 0o700); err != nil {
 		return err
 	}
-	var err error
+	installing, err := n.finishInterruptedInstall()
+	if err != nil {
+		return err
+	}
 	if n.ledger, err = ledger.Open(filepath.Join(n.cfg.Dir, "ledger"), ledger.Options{Logger: n.log, PreopenChunks: true, FS: fsys}); err != nil {
 		var ce *ledger.CorruptionError
 		if errors.As(err, &ce) {
@@ -274,8 +284,14 @@ func (n *Node) openFiles() error {
 		return err
 	}
 	n.storage = consensus.NewStorage(n.ledger, n.hs)
+	n.storage.SetSnapshotSource(n.raftSnapshot)
 	if startup != nil {
-		return n.setUpStartupRaft(startup)
+		if err := n.setUpStartupRaft(startup); err != nil {
+			return err
+		}
+	}
+	if installing {
+		return n.installDone()
 	}
 	return nil
 }
@@ -390,6 +406,10 @@ func entryClaimsDigest(writes []ledger.MapWrites) [32]byte { return tables.Entry
 // Step delivers a Raft message from a peer. It never blocks: if the node is
 // overwhelmed the message is dropped, which Raft tolerates (it retries).
 func (n *Node) Step(m raftpb.Message) {
+	if m.Type == raftpb.MsgSnap {
+		n.receiveSnapshot(m) // fetched and verified first (raftsnap.go)
+		return
+	}
 	if m.Type == raftpb.MsgAppResp || m.Type == raftpb.MsgHeartbeatResp {
 		n.acks.heard(m.From, n.cfg.Now())
 	}

@@ -117,24 +117,25 @@ func (n *Node) ReportUnreachable(id uint64) {
 // ReportSnapshot tells Raft how sending a snapshot to peer id ended. It
 // never blocks; see ReportUnreachable.
 //
-// ledgerd sends no Raft snapshot (the transport drops a MsgSnap and reports
-// it failed): Raft asks for one only when peer id needs entries this node
-// does not hold, before the snapshot it started from. That peer cannot
-// catch up from this node, so the failure is logged as an error saying
-// what to do, at most once a minute for each peer.
+// Raft sends a snapshot (a descriptor of this node's latest committed
+// snapshot; the peer fetches the file: raftsnap.go) only when peer id needs
+// entries this node does not hold, before the snapshot it started from. A
+// success (the descriptor is on its way) lets Raft probe the peer from the
+// snapshot on; a failure (the transport dropped it) is logged, at most once
+// a minute for each peer, and Raft sends it again after a heartbeat.
 func (n *Node) ReportSnapshot(id uint64, failed bool) {
 	status := raft.SnapshotFinish
 	if failed {
 		status = raft.SnapshotFailure
-		n.warnSnapshotNeeded(id)
+		n.warnSnapshotFailed(id)
 	}
 	n.tryOnLoop(func() { n.rn.ReportSnapshot(id, status) })
 }
 
-// snapshotWarnEvery bounds how often warnSnapshotNeeded logs for one peer.
+// snapshotWarnEvery bounds how often warnSnapshotFailed logs for one peer.
 const snapshotWarnEvery = time.Minute
 
-func (n *Node) warnSnapshotNeeded(id uint64) {
+func (n *Node) warnSnapshotFailed(id uint64) {
 	now := n.cfg.Now()
 	n.snapWarnMu.Lock()
 	last, seen := n.snapWarned[id]
@@ -147,8 +148,8 @@ func (n *Node) warnSnapshotNeeded(id uint64) {
 	}
 	n.snapWarned[id] = now
 	n.snapWarnMu.Unlock()
-	n.log.Error("a peer needs entries this node does not hold (it started from a snapshot), and ledgerd sends no Raft snapshot: that node cannot catch up from this primary; give it a fresh data directory and join it anew, or let a node holding the whole ledger lead",
-		"peer_raft_id", id, "first_seqno_held", n.baseSeqno+1)
+	n.log.Warn("couldn't send a Raft snapshot to a peer that needs entries this node does not hold (it started from a snapshot); Raft sends it again",
+		"peer_raft_id", id, "first_seqno_held", n.baseSeqno()+1)
 }
 
 // onLoop runs f on the loop goroutine, which owns the Raft node, before its

@@ -53,10 +53,10 @@ type Reader struct {
 	commitCh     chan struct{}   // closed and replaced when committed advances
 	stopped      <-chan struct{} // closed when the node's loop has stopped
 
-	// baseSeqno and baseViews: the seqno and view history of the snapshot
-	// the node started from (0, nil: it holds the whole ledger). Set at open.
-	baseSeqno uint64
-	baseViews []ledger.ViewStart
+	// base: the seqno and view history of the snapshot the node started
+	// from or installed (nil: it holds the whole ledger). Set at open and
+	// when the loop installs a snapshot from the primary.
+	base atomic.Pointer[snapshotBase]
 
 	sigCache sigCache
 	repair   repairState // rebuilds of the derived files (receipt.go)

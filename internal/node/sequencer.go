@@ -230,6 +230,14 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		now, msgs = splitResponses(msgs)
 		n.transport.Send(now)
 	}
+	// 0c. Snapshot. A snapshot from the primary, verified when fetched,
+	// replaces the log, the derived files and the state before the
+	// entries that follow it are written (raftsnap.go: installReceived).
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.installReceived(rd.Snapshot); err != nil {
+			return err
+		}
+	}
 	if len(rd.Entries) > 0 {
 		// 1. Truncate. Entries that replace part of the log (a new
 		// primary's suffix), or proposals this node executed but had not
@@ -305,6 +313,15 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	// 11. Advance: Raft learns the entries are stable and the Ready done.
 	n.rn.Advance(rd)
+	// 12. A snapshot sent (a descriptor: the backup fetches the file,
+	// raftsnap.go) is reported finished: Raft probes the backup from the
+	// snapshot on, and the backup's answer once installed (or its refusal
+	// while not, which sends the snapshot again) follows.
+	for _, m := range rd.Messages {
+		if m.Type == raftpb.MsgSnap {
+			n.rn.ReportSnapshot(m.To, raft.SnapshotFinish)
+		}
+	}
 	return nil
 }
 

@@ -390,7 +390,10 @@ func (n *Node) snapshotBody(seqno uint64) ([]byte, error) {
 
 // viewsUpTo is the view history of the seqnos up to last.
 func (n *Node) viewsUpTo(last uint64) []ledger.ViewStart {
-	views := append([]ledger.ViewStart(nil), n.baseViews...)
+	var views []ledger.ViewStart
+	if b := n.base.Load(); b != nil {
+		views = append(views, b.views...)
+	}
 	for _, v := range n.ledger.Views(last) {
 		if len(views) == 0 || v.View > views[len(views)-1].View {
 			views = append(views, v)

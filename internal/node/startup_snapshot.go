@@ -156,17 +156,11 @@ func (n *Node) setUpStartupRaft(s *Snapshot) error {
 		}
 	}
 	n.storage.SetSnapshot(s.Seqno, s.View)
-	if st := n.storage.State(); raft.IsEmptyHardState(st.Hard) {
-		cs := raftpb.ConfState{Voters: s.body.Voters, Learners: s.body.Learners}
-		if err := n.storage.SetConfState(cs, s.body.ConfIndex); err != nil {
-			return err
-		}
-		if err := n.storage.SetHardState(raftpb.HardState{Term: s.View, Commit: s.Seqno}, true); err != nil {
-			return err
-		}
+	if err := n.commitStartupRaft(s); err != nil {
+		return err
 	}
 	n.startup = s
-	n.baseSeqno, n.baseViews = s.Seqno, s.body.Views
+	n.base.Store(&snapshotBase{seqno: s.Seqno, views: s.body.Views})
 	n.log.Info("starting from a snapshot", "seqno", s.Seqno, "view", s.View, "evidence", s.EvidenceSeqno, "ledger_from", s.Seqno+1)
 	return nil
 }
@@ -174,8 +168,8 @@ func (n *Node) setUpStartupRaft(s *Snapshot) error {
 // viewOf returns the view of seqno: from the ledger, or, before it, from
 // the startup snapshot's view history.
 func (r *Reader) viewOf(seqno uint64) (uint64, error) {
-	if seqno <= r.baseSeqno && seqno >= 1 {
-		h := r.baseViews
+	if b := r.base.Load(); b != nil && seqno <= b.seqno && seqno >= 1 {
+		h := b.views
 		i := sort.Search(len(h), func(i int) bool { return h[i].Seqno > seqno })
 		if i == 0 {
 			return 0, ErrNotFound
@@ -187,10 +181,26 @@ func (r *Reader) viewOf(seqno uint64) (uint64, error) {
 
 // held returns ErrBeforeSnapshot for a seqno this node holds no entry of.
 func (r *Reader) held(seqno uint64) error {
-	if seqno <= r.baseSeqno {
-		return fmt.Errorf("%w (%d; it holds %d on)", ErrBeforeSnapshot, r.baseSeqno, r.baseSeqno+1)
+	if b := r.base.Load(); b != nil && seqno <= b.seqno {
+		return fmt.Errorf("%w (%d; it holds %d on)", ErrBeforeSnapshot, b.seqno, b.seqno+1)
 	}
 	return nil
+}
+
+// snapshotBase is the seqno and view history of the snapshot a node
+// started from or installed: it holds no entry up to seqno.
+type snapshotBase struct {
+	seqno uint64
+	views []ledger.ViewStart
+}
+
+// baseSeqno is the seqno of the snapshot the node started from or
+// installed (0: it holds the whole ledger).
+func (r *Reader) baseSeqno() uint64 {
+	if b := r.base.Load(); b != nil {
+		return b.seqno
+	}
+	return 0
 }
 
 // startupLeafMatches reports whether cp is the state at the startup

@@ -63,10 +63,11 @@
 // node's Raft id and its From is the Raft id that AddPeer gave the
 // authenticated node (a node cannot speak for another).
 //
-// Snapshots: ledgerd does not send Raft snapshots (its log is the ledger
-// and is never compacted; joining nodes will catch up by a ledgerd
-// snapshot over an RPC route). A MsgSnap given to Send is dropped and
-// reported failed to ReportSnapshot, so Raft does not wait for it.
+// Snapshots: a MsgSnap is a small descriptor of the sender's latest
+// committed CCF snapshot (node/raftsnap.go); the receiver fetches the file
+// itself over an RPC route, so the stream never carries a large message.
+// It is queued like the others; one dropped (unknown peer, full queue) is
+// also reported failed to ReportSnapshot, so Raft sends it again.
 //
 // # RPC routes
 //

@@ -190,20 +190,27 @@ func TestRPCRoutes(t *testing.T) {
 	}
 }
 
-// TestSnapshotsReportedFailed: a MsgSnap is not sent but reported failed.
-func TestSnapshotsReportedFailed(t *testing.T) {
+// TestSnapshotDescriptorsSent: a MsgSnap (a descriptor: the peer fetches
+// the file over an RPC route) is delivered with its metadata, in order with
+// the other messages; one to an unknown peer is reported failed.
+func TestSnapshotDescriptorsSent(t *testing.T) {
 	svc := newService(t)
 	a := newEndpoint(t, svc.node(t), 1, "")
 	b := newEndpoint(t, svc.node(t), 2, "")
 	connect(t, a, b)
-	a.t.Send([]raftpb.Message{{Type: raftpb.MsgSnap, From: 1, To: 2, Snapshot: &raftpb.Snapshot{}}, msg(1, 2, 5, 0)})
-	if m := b.recv(t); m.Type != raftpb.MsgApp || m.Index != 5 {
-		t.Fatalf("got %+v, want the MsgApp only", m)
+	snap := &raftpb.Snapshot{Data: []byte(`{"seqno":9}`), Metadata: raftpb.SnapshotMetadata{Index: 9, Term: 2, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}}}
+	a.t.Send([]raftpb.Message{{Type: raftpb.MsgSnap, From: 1, To: 2, Snapshot: snap}, msg(1, 2, 5, 0)})
+	if m := b.recv(t); m.Type != raftpb.MsgSnap || m.Snapshot == nil || m.Snapshot.Metadata.Index != 9 || string(m.Snapshot.Data) != `{"seqno":9}` {
+		t.Fatalf("got %+v, want the MsgSnap with its descriptor", m)
 	}
+	if m := b.recv(t); m.Type != raftpb.MsgApp || m.Index != 5 {
+		t.Fatalf("got %+v, want the MsgApp", m)
+	}
+	a.t.Send([]raftpb.Message{{Type: raftpb.MsgSnap, From: 1, To: 7, Snapshot: snap}})
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.snaps) != 1 || a.snaps[0] != 2 {
-		t.Fatalf("ReportSnapshot(failed) calls: %v, want [2]", a.snaps)
+	if len(a.snaps) != 1 || a.snaps[0] != 7 {
+		t.Fatalf("ReportSnapshot(failed) calls: %v, want [7] (the unknown peer)", a.snaps)
 	}
 }
 

@@ -63,9 +63,9 @@ type Config struct {
 	// stream down): Raft then probes that peer again
 	// (node.ReportUnreachable). It must not block. Optional.
 	Unreachable func(raftID uint64)
-	// ReportSnapshot is told the outcome of sending a MsgSnap
-	// (node.ReportSnapshot). This transport does not carry snapshots: every
-	// MsgSnap is dropped and reported failed. It must not block. Optional.
+	// ReportSnapshot is told when a MsgSnap (a small descriptor: the peer
+	// fetches the snapshot over an RPC route) is dropped
+	// (node.ReportSnapshot). It must not block. Optional.
 	ReportSnapshot func(raftID uint64, failed bool)
 	// Logger receives refusals and stream failures (never a key). Default:
 	// discard.
@@ -238,20 +238,20 @@ func (t *Transport) RemovePeer(raftID uint64) {
 
 // Send queues messages to their peers and returns at once (it implements
 // consensus.Transport). A message to a peer whose queue is full, or to an
-// unknown peer, is dropped and Unreachable reported; a MsgSnap is dropped
-// and reported failed to ReportSnapshot.
+// unknown peer, is dropped and Unreachable reported (and, for a MsgSnap,
+// reported failed to ReportSnapshot). A MsgSnap is a small descriptor (the
+// peer fetches the snapshot file over an RPC route), sent like the others.
 func (t *Transport) Send(msgs []raftpb.Message) {
 	var unreachable, snaps []uint64
 	t.mu.RLock()
 	for i := range msgs {
 		m := msgs[i]
-		if m.Type == raftpb.MsgSnap {
-			snaps = append(snaps, m.To)
-			continue
-		}
 		p := t.peers[m.To]
 		if p == nil {
 			unreachable = append(unreachable, m.To)
+			if m.Type == raftpb.MsgSnap {
+				snaps = append(snaps, m.To)
+			}
 			continue
 		}
 		select {
@@ -259,6 +259,9 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 		default:
 			p.dropped.Add(1)
 			unreachable = append(unreachable, m.To)
+			if m.Type == raftpb.MsgSnap {
+				snaps = append(snaps, m.To)
+			}
 		}
 	}
 	t.mu.RUnlock()
@@ -268,7 +271,7 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 		}
 	}
 	for _, id := range snaps {
-		t.log.Debug("dropped a Raft snapshot: not carried by this transport", "to", id)
+		t.log.Debug("dropped a Raft snapshot descriptor", "to", id)
 		t.cfg.ReportSnapshot(id, true)
 	}
 }
