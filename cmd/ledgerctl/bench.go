@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ every answer carries, in x-ms-ccf-transaction-id, the committed transaction
 id it was read at, which resolves every outstanding append with that view
 and a seqno at or below it. The latency is measured to the poll's answer, so
 it is an upper bound, within one poll round trip of the true figure.
+
+--get PATH makes the second phase GET PATH (with its query) instead of the
+status, e.g. a user-defined endpoint installed beforehand (/app/hello); its
+answers must be 2xx.
 
 Every request times out after --timeout. Failed requests (non-2xx or
 connection errors), failed polls and appends never seen Committed are
@@ -150,6 +155,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.Size, "size", 1024, "entry contents, in bytes")
 	fs.StringVar(&o.Collection, "collection", "bench", "collection to append to")
 	fs.StringVar(&o.Tags, "tags", "", "tags every append carries (comma-separated; api-version 2024-12-09-preview)")
+	fs.StringVar(&o.GetPath, "get", "", "the read phase GETs this `path` (e.g. a user-defined endpoint: /app/hello) instead of a transaction's status")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.DurationVar(&o.GovEvery, "gov-every", 0, "also propose set_user and vote yes every this long, as a member (0: no governance)")
 	fs.StringVar(&o.MemberCert, "member-cert", "", "PEM file with a member's certificate and key, for --gov-every")
@@ -180,6 +186,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, usagef("--size must be between 0 and %d", loadgen.MaxSize)
 	case o.Collection == "":
 		return o, usagef("--collection must not be empty")
+	case o.GetPath != "" && (!strings.HasPrefix(o.GetPath, "/") || strings.ContainsAny(o.GetPath, " \t\r\n")):
+		return o, usagef("--get must be a path starting with / (with its query, percent-encoded), got %q", o.GetPath)
+	case o.GetPath != "" && o.etcd != "":
+		return o, usagef("--get is a ledgerd path: drop --etcd")
 	case o.start && (set["endpoint"] || set["cert"] || set["service-cert"]):
 		return o, usagef("--start benches its own ledgerd: drop --endpoint, --cert and --service-cert")
 	case o.etcd != "" && (o.start || set["endpoint"] || o.GovEvery != 0):

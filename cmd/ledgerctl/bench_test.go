@@ -61,6 +61,9 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "--member-cert", "m.pem"},
 		{"bench", "--gov-every", "-1s", "--member-cert", "m.pem"},
 		{"bench", "--start", "--ledgerd", "x", "--gov-every", "100ms", "--member-cert", "m.pem"},
+		{"bench", "--get", "app/hello"},
+		{"bench", "--get", "/app/a b"},
+		{"bench", "--get", "/app/hello", "--etcd", "https://127.0.0.1:2379"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {

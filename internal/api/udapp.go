@@ -90,6 +90,9 @@ func limits(o appbundle.RuntimeOptions) appjs.Limits {
 // submitted when its status is 2xx (CCF applies no writes of an error
 // answer), and its answer carries that transaction's id. A readonly (or
 // historical) endpoint runs against the latest state and cannot write.
+// Runtimes are reused (appjs.Pool, at most max_cached_interpreters idle;
+// 0: a fresh runtime per call), so module-level variables may survive
+// between requests on a node, as with CCF's interpreter reuse.
 func (s *Server) serveApp(c *call) error {
 	ar := c.ep.app
 	body, err := readRawBody(c)
@@ -113,13 +116,14 @@ func (s *Server) serveApp(c *call) error {
 	call := appjs.Call{Module: appbundle.ModuleName(ar.ep.JSModule), Function: ar.ep.JSFunction, Args: []any{req},
 		Limits: limits(opts), Response: true, ReadOnly: ar.ep.Mode != appbundle.ModeReadWrite}
 	ctx := c.r.Context()
+	keep := int(opts.MaxCachedInterpreters)
 	var res *appjs.Result
 	var runErr error
 	id := c.served
 	if ar.ep.Mode == appbundle.ModeReadWrite {
 		txid, err := s.node.Exec(ctx, node.UntilExecuted, func(st *node.State) ([]ledger.MapWrites, error) {
 			call.State = appState{st}
-			res, runErr = ar.app.prog.Run(ctx, call)
+			res, runErr = ar.app.pool.Run(ctx, call, keep)
 			if runErr != nil {
 				return nil, runErr
 			}
@@ -139,7 +143,7 @@ func (s *Server) serveApp(c *call) error {
 		}
 	} else {
 		call.State = appState{st}
-		if res, runErr = ar.app.prog.Run(ctx, call); runErr != nil {
+		if res, runErr = ar.app.pool.Run(ctx, call, keep); runErr != nil {
 			return s.appError(c, runErr, opts)
 		}
 	}

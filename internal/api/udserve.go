@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
+	"github.com/ledgerd/ledgerd/internal/appjs"
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/gov"
 )
@@ -44,6 +45,8 @@ type udApp struct {
 	bundle *appbundle.Bundle
 	router *appbundle.Router
 	prog   appProgram
+	// pool reuses prog's runtimes (max_cached_interpreters of them).
+	pool *appjs.Pool
 }
 
 // appCache holds the compiled form of the installed bundle. The state's
@@ -87,6 +90,9 @@ func (a *appCache) get(raw []byte) (*udApp, error) {
 		return nil, fmt.Errorf("the stored bundle does not compile: %w", err)
 	}
 	app := &udApp{raw: raw, bundle: b, router: appbundle.NewRouter(b), prog: prog}
+	if prog != nil {
+		app.pool = prog.NewPool()
+	}
 	a.cur.Store(app)
 	return app, nil
 }

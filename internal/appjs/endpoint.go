@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"reflect"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -135,8 +136,14 @@ func (s *sandbox) response(v goja.Value) (*Response, error) {
 	b := o.Get("body")
 	switch {
 	case b == nil || goja.IsUndefined(b) || goja.IsNull(b):
-	case isString(b):
+	case b.ExportType() == typeString:
 		resp.Body, resp.ContentType = []byte(b.String()), "text/plain"
+	case b.ExportType() != typeArrayBuffer && b.ExportType() != typeBytes:
+		out, err := s.stringify(b)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body, resp.ContentType = out, "application/json"
 	default:
 		switch x := b.Export().(type) {
 		case goja.ArrayBuffer:
@@ -154,10 +161,13 @@ func (s *sandbox) response(v goja.Value) (*Response, error) {
 	return resp, nil
 }
 
-func isString(v goja.Value) bool {
-	_, ok := v.Export().(string)
-	return ok
-}
+// Export types of response bodies (ExportType is cheap; Export of an
+// object copies it).
+var (
+	typeString      = reflect.TypeOf("")
+	typeArrayBuffer = reflect.TypeOf(goja.ArrayBuffer{})
+	typeBytes       = reflect.TypeOf([]byte(nil))
+)
 
 // installCrypto adds the part of CCF's ccf.crypto and helpers that
 // endpoint bundles written for ACL use: ccf.crypto.digest (SHA-256,
@@ -244,11 +254,7 @@ func (p *Program) Exported(ctx context.Context, module string, l Limits) (funcs 
 	l = l.WithDefaults()
 	s := &sandbox{prog: p, maxLog: DefaultMaxLog, maps: map[string]*goja.Object{}, readOnly: true}
 	s.tx = jsrt.NewTx(readOnly{nil})
-	s.rt = goja.New()
-	s.rt.SetMaxCallStackSize(l.StackDepth)
-	s.exports = map[string]*goja.Object{}
-	s.loading = map[string]bool{}
-	s.install()
+	s.init(l)
 	stop := jsrt.Watch(ctx, s.rt, l)
 	defer stop()
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"reflect"
 	"strings"
@@ -156,4 +157,57 @@ func testCert(t *testing.T) ([]byte, string) {
 		t.Fatal(err)
 	}
 	return der, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// TestPool: a pooled runtime keeps its loaded modules (a module-level
+// counter goes on), but not a call's writes or state; a failed call
+// discards its runtime; keep 0 is a fresh runtime every call.
+func TestPool(t *testing.T) {
+	p := compile(t, `
+let calls = 0;
+export function count(t) {
+  calls++;
+  const before = ccf.kv[t].get(ccf.strToBuf("k"));
+  ccf.kv[t].set(ccf.strToBuf("k"), ccf.strToBuf(String(calls)));
+  return { calls: calls, before: before === undefined ? null : ccf.bufToStr(before) };
+}
+export function fail() { calls = 100; throw new Error("x"); }
+export function loop() { for (;;) {} }`)
+	pool := p.NewPool()
+	ctx := context.Background()
+	call := func(fn string, keep int) string {
+		t.Helper()
+		res, err := pool.Run(ctx, Call{Function: fn, Args: []any{"public:t"}}, keep)
+		if err != nil {
+			return "error"
+		}
+		return string(res.Value)
+	}
+	if got := call("count", 1); got != `{"calls":1,"before":null}` {
+		t.Fatalf("first: %s", got)
+	}
+	if got := call("count", 1); got != `{"calls":2,"before":null}` {
+		t.Fatalf("reused runtime: %s (the write of the first call must not be seen)", got)
+	}
+	if call("fail", 1) != "error" {
+		t.Fatal("fail did not fail")
+	}
+	// fail took the runtime that had counted 2 and discarded it.
+	if got := call("count", 1); got != `{"calls":1,"before":null}` {
+		t.Fatalf("after a failure: %s, want a fresh runtime", got)
+	}
+	// A call stopped by its time limit discards its runtime too, and the
+	// next call is not interrupted.
+	if _, err := pool.Run(ctx, Call{Function: "loop", Limits: Limits{Time: 50 * time.Millisecond}}, 1); !errors.Is(err, ErrTimeLimit) {
+		t.Fatalf("loop: %v", err)
+	}
+	if got := call("count", 1); got != `{"calls":1,"before":null}` {
+		t.Fatalf("after a stopped call: %s, want a fresh runtime", got)
+	}
+	if got := call("count", 1); got != `{"calls":2,"before":null}` {
+		t.Fatalf("reused again: %s", got)
+	}
+	if got := call("count", 0); got != `{"calls":1,"before":null}` { // not the idle runtime
+		t.Fatalf("keep 0: %s", got)
+	}
 }

@@ -56,11 +56,22 @@ type sandbox struct {
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
+	s.init(l)
+	return s.call(ctx, l, mod, c)
+}
+
+// init creates the sandbox's runtime and its globals.
+func (s *sandbox) init(l Limits) {
 	s.rt = goja.New()
 	s.rt.SetMaxCallStackSize(l.StackDepth)
 	s.exports = map[string]*goja.Object{}
 	s.loading = map[string]bool{}
 	s.install()
+}
+
+// call runs one call in the sandbox's runtime (a fresh one from run, or a
+// pooled one from Pool.Run, whose modules stay loaded).
+func (s *sandbox) call(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
 	stop := jsrt.Watch(ctx, s.rt, l)
 	defer stop()
 	defer func() {

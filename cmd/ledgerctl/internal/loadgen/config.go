@@ -51,4 +51,8 @@ type Options struct {
 	// and votes yes (see GovReport).
 	GovEvery   time.Duration
 	MemberCert string // PEM with a member's certificate and ECDSA key
+	// GetPath, if set, is what the read phase GETs (a path and query,
+	// e.g. a user-defined endpoint /app/hello) instead of the first
+	// append's status.
+	GetPath string
 }

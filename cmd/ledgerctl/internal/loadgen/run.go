@@ -48,6 +48,12 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 		return nil, fmt.Errorf("first append: no transaction id in %s (got %q)", txIDHeader, rep.txID)
 	}
 	statusReq := t.request("GET", statusPath(seed), nil)
+	readPath := statusPath(seed)
+	readReq := statusReq
+	if o.GetPath != "" {
+		readPath = o.GetPath
+		readReq = t.request("GET", readPath, nil)
+	}
 
 	var gl *govLoad
 	if o.GovEvery > 0 {
@@ -103,8 +109,8 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 		sleepCtx(ctx, 5*time.Millisecond)
 	}
 
-	fmt.Fprintf(stderr, "bench: GET status: %s warm-up, %s measured, same connections...\n", o.Warmup, o.Duration)
-	cheap := runPhase(ctx, conns, o.Warmup, o.Duration, statusReq, nil, serverPID)
+	fmt.Fprintf(stderr, "bench: GET %s: %s warm-up, %s measured, same connections...\n", readPath, o.Warmup, o.Duration)
+	cheap := runPhase(ctx, conns, o.Warmup, o.Duration, readReq, nil, serverPID)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -135,7 +141,7 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 		Collection:     o.Collection,
 		Appends:        phaseReportOf("POST "+appendPath, appends),
 		Committed:      committed,
-		Cheap:          phaseReportOf("GET "+statusPath(seed), cheap),
+		Cheap:          phaseReportOf("GET "+readPath, cheap),
 		TLSConnections: int(loadDials.Load()),
 	}
 	rp.Reconnects = rp.TLSConnections - o.Connections
