@@ -2,8 +2,8 @@ package client
 
 import "time"
 
-// AppendOption configures AppendToLedger: InCollection, WaitForCommit,
-// PollInterval, MaxAttempts.
+// AppendOption configures AppendToLedger: InCollection, WithTags,
+// WaitForCommit, PollInterval, MaxAttempts.
 type AppendOption interface{ applyAppend(*appendSettings) }
 
 // ReadOption configures the reads that poll: GetLedgerEntry,
@@ -51,6 +51,7 @@ func (o collectionOption) applyAppend(s *appendSettings) { s.collection = string
 // appendSettings are the settings of one AppendToLedger call.
 type appendSettings struct {
 	collection string
+	tags       []string
 	poll       pollSettings
 }
 

@@ -65,6 +65,8 @@ type entryJSON struct {
 	SubLedgerID   string `json:"subLedgerId"`
 	Contents      string `json:"contents"`
 	TransactionID string `json:"transactionId"`
+	// Tags are sent from api-version 2024-12-09-preview on.
+	Tags []string `json:"tags"`
 }
 
 func (e entryJSON) entry() Entry {
@@ -118,6 +120,14 @@ func (c *Client) AppendToLedger(ctx context.Context, contents string, opts ...Ap
 	}
 	rq := &request{method: http.MethodPost, path: "/app/transactions", query: c.collectionQuery(s.collection),
 		body: jsonBody(map[string]string{"contents": contents}), contentType: mediaJSON}
+	if len(s.tags) > 0 {
+		joined, err := joinTags(s.tags)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		rq.query.Set("tags", joined)
+		rq.apiVersion = c.versionFor(TagsAPIVersion)
+	}
 	resp, err := c.do(ctx, rq)
 	if err != nil {
 		return AppendResult{}, err
@@ -295,21 +305,39 @@ type pageJSON struct {
 // one zero Entry with the error and stops. Stopping the loop early stops the
 // requests. Each use of the iterator starts over.
 func (c *Client) GetLedgerEntries(ctx context.Context, fromTxID, toTxID, collection string, opts ...ReadOption) iter.Seq2[Entry, error] {
+	rq := &request{method: http.MethodGet, path: "/app/transactions", query: c.rangeQuery(fromTxID, toTxID, collection)}
 	s := c.readSettings(opts)
 	return func(yield func(Entry, error) bool) {
-		q := c.collectionQuery(collection)
-		if fromTxID != "" {
-			q.Set("fromTransactionId", fromTxID)
+		for e, err := range c.listEntries(ctx, rq, s) {
+			if !yield(e.entry(), err) {
+				return
+			}
 		}
-		if toTxID != "" {
-			q.Set("toTransactionId", toTxID)
-		}
-		rq := &request{method: http.MethodGet, path: "/app/transactions", query: q}
+	}
+}
+
+// rangeQuery is the query of a range of a collection's entries.
+func (c *Client) rangeQuery(fromTxID, toTxID, collection string) url.Values {
+	q := c.collectionQuery(collection)
+	if fromTxID != "" {
+		q.Set("fromTransactionId", fromTxID)
+	}
+	if toTxID != "" {
+		q.Set("toTransactionId", toTxID)
+	}
+	return q
+}
+
+// listEntries serves GetLedgerEntries and ListLedgerEntriesByTags: it
+// requests first and the pages its nextLinks name, with first's api-version.
+func (c *Client) listEntries(ctx context.Context, first *request, s pollSettings) iter.Seq2[entryJSON, error] {
+	return func(yield func(entryJSON, error) bool) {
+		rq := first
 		loading := 0
 		for {
 			page, err := c.getPage(ctx, rq)
 			if err != nil {
-				yield(Entry{}, err)
+				yield(entryJSON{}, err)
 				return
 			}
 			link := page.NextLink
@@ -320,41 +348,41 @@ func (c *Client) GetLedgerEntries(ctx context.Context, fromTxID, toTxID, collect
 			case StateLoading:
 				loading++
 				if !s.more(loading) {
-					yield(Entry{}, fmt.Errorf("%w: range page %s is still Loading after %d attempts", ErrTimeout, rq.path+"?"+rq.query.Encode(), loading))
+					yield(entryJSON{}, fmt.Errorf("%w: range page %s is still Loading after %d attempts", ErrTimeout, rq.path+"?"+rq.query.Encode(), loading))
 					return
 				}
 				if err := c.sleep(ctx, s.loadingDelay(loading)); err != nil {
-					yield(Entry{}, fmt.Errorf("couldn't list entries (page Loading): %w", err))
+					yield(entryJSON{}, fmt.Errorf("couldn't list entries (page Loading): %w", err))
 					return
 				}
 				if link != "" {
-					if rq, err = c.followLink(link); err != nil {
-						yield(Entry{}, err)
+					if rq, err = c.followLink(link, first.apiVersion); err != nil {
+						yield(entryJSON{}, err)
 						return
 					}
 				}
 				continue
 			case StateReady:
 			default:
-				yield(Entry{}, fmt.Errorf("unexpected range page state %q", page.State))
+				yield(entryJSON{}, fmt.Errorf("unexpected range page state %q", page.State))
 				return
 			}
 			loading = 0
 			for _, e := range page.Entries {
-				if !yield(e.entry(), nil) {
+				if !yield(e, nil) {
 					return
 				}
 			}
 			if link == "" {
 				return
 			}
-			next, err := c.followLink(link)
+			next, err := c.followLink(link, first.apiVersion)
 			if err != nil {
-				yield(Entry{}, err)
+				yield(entryJSON{}, err)
 				return
 			}
 			if next.path == rq.path && next.query.Encode() == rq.query.Encode() {
-				yield(Entry{}, fmt.Errorf("the ledger's Ready page links to itself (%s)", link))
+				yield(entryJSON{}, fmt.Errorf("the ledger's Ready page links to itself (%s)", link))
 				return
 			}
 			rq = next
@@ -377,9 +405,9 @@ func (c *Client) getPage(ctx context.Context, rq *request) (*pageJSON, error) {
 
 // followLink turns a nextLink into the next request: its path and query
 // only, so that a link naming another host does not send the credentials
-// there, and this client's api-version (replacing the link's), as the Python
-// SDK does.
-func (c *Client) followLink(link string) (*request, error) {
+// there, and this client's api-version, or apiVersion if not "" (replacing
+// the link's), as the Python SDK does.
+func (c *Client) followLink(link, apiVersion string) (*request, error) {
 	u, err := url.Parse(link)
 	if err != nil {
 		return nil, fmt.Errorf("bad nextLink %q: %w", link, err)
@@ -392,5 +420,5 @@ func (c *Client) followLink(link string) (*request, error) {
 		return nil, fmt.Errorf("bad nextLink %q: %w", link, err)
 	}
 	q.Del(apiVersionParam) // newHTTPRequest sets it
-	return &request{method: http.MethodGet, path: u.EscapedPath(), query: q}, nil
+	return &request{method: http.MethodGet, path: u.EscapedPath(), query: q, apiVersion: apiVersion}, nil
 }

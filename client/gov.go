@@ -531,7 +531,7 @@ func (c *Client) govList(ctx context.Context, path string, item func(json.RawMes
 		if page.NextLink == "" {
 			return nil
 		}
-		if rq, err = c.followLink(page.NextLink); err != nil {
+		if rq, err = c.followLink(page.NextLink, ""); err != nil {
 			return err
 		}
 		rq.apiVersion = GovAPIVersion

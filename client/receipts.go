@@ -64,6 +64,66 @@ func (r *Receipt) Verify(serviceCert *x509.Certificate) error {
 // certificate (see Receipt.Verify).
 func (c *Client) VerifyReceipt(r *Receipt) error { return r.Verify(c.serviceCert) }
 
+// ErrNoClaims means a receipt has no application claims to verify: it was
+// asked for with an api-version before ClaimsAPIVersion (use
+// GetTransactionReceiptWithClaims), or its transaction wrote no ledger entry
+// with claims (a governance or signature transaction, or an entry written
+// before the ledger recorded claims).
+var ErrNoClaims = errors.New("the receipt has no application claims")
+
+// Claims parses the receipt's application claims; ErrNoClaims if it has
+// none.
+func (r *Receipt) Claims() ([]receipt.ApplicationClaim, error) {
+	if r == nil || len(r.ApplicationClaims) == 0 {
+		return nil, ErrNoClaims
+	}
+	var claims []receipt.ApplicationClaim
+	if err := json.Unmarshal(r.ApplicationClaims, &claims); err != nil {
+		return nil, fmt.Errorf("%w: couldn't decode the receipt's applicationClaims: %v", receipt.ErrMalformed, err)
+	}
+	if len(claims) == 0 {
+		return nil, ErrNoClaims
+	}
+	return claims, nil
+}
+
+// VerifyWithClaims verifies the receipt as Verify does, and its application
+// claims against the claims digest of its leaf (receipt.VerifyWithClaims,
+// the Azure SDK's verify_receipt with application_claims): the digest of the
+// claims (for a ledger entry, its LedgerEntryV1 claim of collection,
+// contents and secret key) must be the leaf's claimsDigest, which the
+// verified signature covers. A receipt without claims is ErrNoClaims;
+// altered claims are receipt.ErrClaimsMismatch. On success the claims are
+// returned: a LedgerEntry claim holds the entry's collection and contents,
+// now proven to be in the ledger.
+func (r *Receipt) VerifyWithClaims(serviceCert *x509.Certificate) ([]receipt.ApplicationClaim, error) {
+	claims, err := r.Claims()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Verify(serviceCert); err != nil {
+		return nil, err
+	}
+	if err := r.Receipt.VerifyClaims(claims); err != nil {
+		return nil, fmt.Errorf("receipt of transaction %s: %w", r.TransactionID, err)
+	}
+	return claims, nil
+}
+
+// VerifyReceiptWithClaims verifies r and its application claims against
+// the client's pinned service certificate (see Receipt.VerifyWithClaims).
+func (c *Client) VerifyReceiptWithClaims(r *Receipt) ([]receipt.ApplicationClaim, error) {
+	return r.VerifyWithClaims(c.serviceCert)
+}
+
+// GetTransactionReceiptWithClaims is GetTransactionReceipt with the
+// receipt's application claims: it asks with the client's api-version if
+// that has them (ClaimsAPIVersion or later), else with ClaimsAPIVersion.
+// Verify them with VerifyWithClaims.
+func (c *Client) GetTransactionReceiptWithClaims(ctx context.Context, txID string, opts ...ReadOption) (*Receipt, error) {
+	return c.getTransactionReceipt(ctx, txID, c.versionFor(ClaimsAPIVersion), opts)
+}
+
 // GetTransactionReceipt returns the receipt of a committed transaction:
 // GET /app/transactions/{transactionId}/receipt, asked again while the
 // ledger answers Loading within the poll's bounds (PollInterval,
@@ -73,12 +133,18 @@ func (c *Client) VerifyReceipt(r *Receipt) error { return r.Verify(c.serviceCert
 // the same bounds. The receipt is not verified: call Verify or
 // VerifyReceipt.
 func (c *Client) GetTransactionReceipt(ctx context.Context, txID string, opts ...ReadOption) (*Receipt, error) {
+	return c.getTransactionReceipt(ctx, txID, "", opts)
+}
+
+// getTransactionReceipt serves GetTransactionReceipt[WithClaims], with
+// apiVersion if not "".
+func (c *Client) getTransactionReceipt(ctx context.Context, txID, apiVersion string, opts []ReadOption) (*Receipt, error) {
 	path, err := txPath(txID, "/receipt")
 	if err != nil {
 		return nil, err
 	}
 	s := c.readSettings(opts)
-	rq := &request{method: http.MethodGet, path: path}
+	rq := &request{method: http.MethodGet, path: path, apiVersion: apiVersion}
 	for n := 1; ; n++ {
 		r, err := c.getReceipt(ctx, rq, txID)
 		switch {

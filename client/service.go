@@ -89,7 +89,7 @@ func (c *Client) list(ctx context.Context, path, key string, item func(json.RawM
 		if link == "" {
 			return nil
 		}
-		if rq, err = c.followLink(link); err != nil {
+		if rq, err = c.followLink(link, ""); err != nil {
 			return err
 		}
 	}

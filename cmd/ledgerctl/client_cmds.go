@@ -64,13 +64,16 @@ usage: ledgerctl append [flags] CONTENTS
        ledgerctl append [flags] -        (the contents from standard input, without one trailing newline)
 
 Appends an entry to the ledger (POST /app/transactions) and prints its transaction id. Needs the
-Contributor or Administrator role. With --wait, returns once the entry is committed.`
+Contributor or Administrator role. With --wait, returns once the entry is committed. With
+--tags a,b, the entry carries those tags (api-version 2024-12-09-preview; the ledger refuses more
+than 10, a tag over 64 bytes, or a 257th distinct tag in the collection).`
 
 func runAppend(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("append", stderr)
 	conn := addConnFlags(fs, cliDefaultTimeout)
 	coll := addCollectionFlag(fs)
 	wait := fs.Bool("wait", false, "wait until the entry is committed")
+	tags := fs.String("tags", "", "comma-separated tags to store with the entry")
 	commandUsage(fs, stderr, appendUsage)
 	pos, err := parseCommand(fs, args, 1, 1, "append needs the contents, or - to read them from standard input")
 	if err != nil {
@@ -89,6 +92,9 @@ func runAppend(args []string, stdout, stderr io.Writer) error {
 	}
 	return withClient(conn, true, func(ctx context.Context, c *client.Client) error {
 		opts := []client.AppendOption{client.InCollection(*coll)}
+		if *tags != "" {
+			opts = append(opts, client.WithTags(strings.Split(*tags, ",")...))
+		}
 		if *wait {
 			opts = append(opts, client.WaitForCommit())
 		}
@@ -158,7 +164,9 @@ usage: ledgerctl list [flags]
 Lists the committed entries of a collection (GET /app/transactions, following every page) from
 --from to --to, both inclusive; by default the whole collection. Text output is one line per
 entry, "TRANSACTION_ID CONTENTS" (contents quoted if not one line of printable text); --json
-prints one JSON object per line: {"transactionId","collectionId","contents"}.`
+prints one JSON object per line: {"transactionId","collectionId","contents"}. With --tag a (or
+--tag a,b: entries carrying all of them), only the entries with the tags are listed
+(api-version 2024-12-09-preview), and --json adds their "tags".`
 
 func runList(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("list", stderr)
@@ -167,6 +175,7 @@ func runList(args []string, stdout, stderr io.Writer) error {
 	from := fs.String("from", "", "first transaction id of the range (default: the ledger's start)")
 	to := fs.String("to", "", "last transaction id of the range (default: the latest committed)")
 	limit := fs.Int("limit", 0, "print at most this many entries (0: all)")
+	tag := fs.String("tag", "", "list only the entries carrying this tag (comma-separated: all of these tags)")
 	commandUsage(fs, stderr, listUsage)
 	if _, err := parseCommand(fs, args, 0, 0, "list takes no arguments: use --from and --to"); err != nil {
 		return err
@@ -176,13 +185,26 @@ func runList(args []string, stdout, stderr io.Writer) error {
 	}
 	return withClient(conn, true, func(ctx context.Context, c *client.Client) error {
 		n := 0
-		for e, err := range c.GetLedgerEntries(ctx, *from, *to, *coll) {
+		entries := func(yield func(client.TaggedEntry, error) bool) {
+			for e, err := range c.GetLedgerEntries(ctx, *from, *to, *coll) {
+				if !yield(client.TaggedEntry{Entry: e}, err) {
+					return
+				}
+			}
+		}
+		if *tag != "" {
+			entries = c.ListLedgerEntriesByTags(ctx, *from, *to, *coll, strings.Split(*tag, ","))
+		}
+		for e, err := range entries {
 			if err != nil {
 				return err
 			}
-			if conn.json {
-				err = writeJSON(stdout, entryOutOf(e))
-			} else {
+			switch {
+			case conn.json && *tag != "":
+				err = writeJSON(stdout, taggedOut{entryOutOf(e.Entry), e.Tags})
+			case conn.json:
+				err = writeJSON(stdout, entryOutOf(e.Entry))
+			default:
 				_, err = fmt.Fprintf(stdout, "%s %s\n", e.TransactionID, printable(e.Contents))
 			}
 			if err != nil {
@@ -262,7 +284,12 @@ the ledger returned it, which 'ledgerctl verify' and 'receipt --file' read.
 
 With --verify, the receipt is checked against the pinned service certificate (--service-cert):
 leaf, Merkle proof, node signature, the service's endorsement of the node, and that it is the
-receipt of TRANSACTION_ID. A receipt that does not verify prints INVALID and exits 1.`
+receipt of TRANSACTION_ID. A receipt that does not verify prints INVALID and exits 1.
+
+With --claims, the receipt is asked for with its application claims (api-version
+2023-01-18-preview), and --verify also checks them against the leaf's claims digest (the Azure
+SDK's verify_receipt with application_claims): the entry's collection and contents are then proven.
+A receipt without claims, or whose claims do not match, is INVALID.`
 
 func runReceipt(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("receipt", stderr)
@@ -271,6 +298,7 @@ func runReceipt(args []string, stdout, stderr io.Writer) error {
 	wait := fs.Bool("wait", false, "wait for the transaction to commit instead of failing (406 Uncommitted)")
 	file := fs.String("file", "", "read the receipt from this file (- for standard input) instead of the ledger")
 	out := fs.String("out", "", "also save the receipt, as the ledger returned it, to this file")
+	claims := fs.Bool("claims", false, "get the receipt with its application claims; with --verify, verify them too")
 	commandUsage(fs, stderr, receiptUsage)
 	pos, err := parseCommand(fs, args, 0, 1, "receipt needs one transaction id (or --file)")
 	if err != nil {
@@ -288,25 +316,29 @@ func runReceipt(args []string, stdout, stderr io.Writer) error {
 		if *wait {
 			return usagef("--wait is for receipts from the ledger, not --file")
 		}
-		return receiptFromFile(conn, *file, txID, *verify, *out, stdout)
+		return receiptFromFile(conn, *file, txID, *verify, *claims, *out, stdout)
 	}
 	return withClient(conn, true, func(ctx context.Context, c *client.Client) error {
 		var opts []client.ReadOption
 		if *wait {
 			opts = append(opts, client.WaitForCommit())
 		}
-		r, err := c.GetTransactionReceipt(ctx, txID, opts...)
+		get := c.GetTransactionReceipt
+		if *claims {
+			get = c.GetTransactionReceiptWithClaims
+		}
+		r, err := get(ctx, txID, opts...)
 		if err != nil {
 			return err
 		}
-		return reportReceipt(r, c.ServiceCertificate(), *verify, *out, conn.json, stdout)
+		return reportReceipt(r, c.ServiceCertificate(), *verify, *claims, *out, conn.json, stdout)
 	})
 }
 
 // receiptFromFile serves receipt --file: offline, against --service-cert
 // (or the ledger's pinned certificate when only --endpoint is given with
 // --trust-on-first-use).
-func receiptFromFile(conn *connFlags, path, txID string, verify bool, out string, stdout io.Writer) error {
+func receiptFromFile(conn *connFlags, path, txID string, verify, claims bool, out string, stdout io.Writer) error {
 	var cert *x509.Certificate
 	if verify {
 		if conn.serviceCert == "" {
@@ -331,13 +363,14 @@ func receiptFromFile(conn *connFlags, path, txID string, verify bool, out string
 		}
 		return err
 	}
-	return reportReceipt(r, cert, verify, out, conn.json, stdout)
+	return reportReceipt(r, cert, verify, claims, out, conn.json, stdout)
 }
 
 // parseReceiptFile parses a stored receipt (a whole response body or the
 // receipt object) and names its transaction: txID if given, else the one
 // the body or the commit evidence states.
 func parseReceiptFile(data []byte, txID string) (*client.Receipt, error) {
+	var claims json.RawMessage
 	r, err := receipt.Parse(data)
 	if err != nil {
 		return nil, err
@@ -357,17 +390,32 @@ func parseReceiptFile(data []byte, txID string) (*client.Receipt, error) {
 		}
 		txID = fmt.Sprintf("%d.%d", view, seqno)
 	}
-	return &client.Receipt{TransactionID: txID, Receipt: r, Raw: json.RawMessage(bytes.TrimSpace(data))}, nil
+	var body struct {
+		ApplicationClaims json.RawMessage `json:"applicationClaims"`
+	}
+	if json.Unmarshal(data, &body) == nil && len(body.ApplicationClaims) > 0 && string(body.ApplicationClaims) != "null" {
+		claims = body.ApplicationClaims
+	}
+	return &client.Receipt{TransactionID: txID, Receipt: r, ApplicationClaims: claims, Raw: json.RawMessage(bytes.TrimSpace(data))}, nil
 }
 
 // reportReceipt verifies the receipt if asked, saves it if asked, and
 // prints it. A receipt that does not verify is an error that starts with
 // INVALID, and nothing is printed or saved.
-func reportReceipt(r *client.Receipt, serviceCert *x509.Certificate, verify bool, out string, asJSON bool, stdout io.Writer) error {
-	if verify {
+func reportReceipt(r *client.Receipt, serviceCert *x509.Certificate, verify, withClaims bool, out string, asJSON bool, stdout io.Writer) error {
+	var claims []receipt.ApplicationClaim
+	switch {
+	case verify && withClaims:
+		var err error
+		if claims, err = r.VerifyWithClaims(serviceCert); err != nil {
+			return fmt.Errorf("INVALID: %w", err)
+		}
+	case verify:
 		if err := r.Verify(serviceCert); err != nil {
 			return fmt.Errorf("INVALID: %w", err)
 		}
+	case withClaims:
+		claims, _ = r.Claims() // shown, not verified
 	}
 	if out != "" {
 		if err := durable.WriteFile(out, append(bytes.TrimSpace(r.Raw), '\n'), 0o644); err != nil {
@@ -383,10 +431,10 @@ func reportReceipt(r *client.Receipt, serviceCert *x509.Certificate, verify bool
 		_, err := stdout.Write(buf.Bytes())
 		return err
 	}
-	return printReceipt(stdout, r, verify)
+	return printReceipt(stdout, r, verify, claims)
 }
 
-func printReceipt(w io.Writer, r *client.Receipt, verified bool) error {
+func printReceipt(w io.Writer, r *client.Receipt, verified bool, claims []receipt.ApplicationClaim) error {
 	rc := r.Receipt
 	fmt.Fprintf(w, "receipt of transaction %s\n", r.TransactionID)
 	if rc.LeafComponents != nil {
@@ -403,13 +451,68 @@ func printReceipt(w io.Writer, r *client.Receipt, verified bool) error {
 	if len(rc.ServiceEndorsements) > 0 {
 		fmt.Fprintf(w, "  endorsements      %d\n", len(rc.ServiceEndorsements))
 	}
+	for _, c := range claims {
+		if e := c.LedgerEntry; e != nil {
+			fmt.Fprintf(w, "  claim             %s %s: collection %s, contents %s\n", c.Kind, e.Protocol, printable(e.CollectionID), printable(e.Contents))
+		} else if d := c.Digest; d != nil {
+			fmt.Fprintf(w, "  claim             %s %s: %s\n", c.Kind, d.Protocol, d.Value)
+		}
+	}
 	var err error
-	if verified {
+	if verified && len(claims) > 0 {
+		_, err = fmt.Fprintln(w, "OK: the receipt verifies against the service certificate, and its application claims against its claims digest")
+	} else if verified {
 		_, err = fmt.Fprintln(w, "OK: the receipt verifies against the service certificate")
 	} else {
 		_, err = fmt.Fprintln(w, "not verified (add --verify)")
 	}
 	return err
+}
+
+const tagsUsage = `
+usage: ledgerctl tags [flags]
+
+Lists the tags of each collection's entries (GET /app/collections/tags, api-version
+2024-12-09-preview): "COLLECTION TAG TAG ..." per collection that has tagged entries, or only
+--collection's.`
+
+func runTags(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("tags", stderr)
+	conn := addConnFlags(fs, cliDefaultTimeout)
+	coll := fs.String("collection", "", "list this collection's tags only (default: every collection with tagged entries)")
+	commandUsage(fs, stderr, tagsUsage)
+	if _, err := parseCommand(fs, args, 0, 0, "tags takes no arguments: use --collection"); err != nil {
+		return err
+	}
+	return withClient(conn, true, func(ctx context.Context, c *client.Client) error {
+		colls, err := c.ListCollectionTags(ctx, *coll)
+		if err != nil {
+			return err
+		}
+		if conn.json {
+			type item struct {
+				CollectionID string   `json:"collectionId"`
+				Tags         []string `json:"tags"`
+			}
+			items := make([]item, len(colls))
+			for i, ct := range colls {
+				items[i] = item{ct.CollectionID, ct.Tags}
+			}
+			return writeJSON(stdout, struct {
+				Collections []item `json:"collections"`
+			}{items})
+		}
+		for _, ct := range colls {
+			line := printable(ct.CollectionID)
+			for _, t := range ct.Tags {
+				line += " " + printable(t)
+			}
+			if _, err := fmt.Fprintln(stdout, line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 const collectionsUsage = `

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,42 @@ func TestClientCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("tags and claims", func(t *testing.T) {
+		var a, b txOut
+		ctl(with("append", "--json", "--wait", "--collection", "tagged", "--tags", "alice,greeting", "hello")...).decode(t, &a)
+		ctl(with("append", "--json", "--wait", "--collection", "tagged", "--tags", "bob", "bye")...).decode(t, &b)
+		if out := ctl(with("list", "--collection", "tagged", "--tag", "greeting")...).ok(t); out != a.TransactionID+" hello\n" {
+			t.Errorf("list --tag greeting: %q", out)
+		}
+		var tagged struct {
+			TransactionID string   `json:"transactionId"`
+			Tags          []string `json:"tags"`
+		}
+		ctl(with("list", "--json", "--collection", "tagged", "--tag", "bob")...).decode(t, &tagged)
+		if tagged.TransactionID != b.TransactionID || !slices.Equal(tagged.Tags, []string{"bob"}) {
+			t.Errorf("list --json --tag bob: %+v", tagged)
+		}
+		if out := ctl(with("tags", "--collection", "tagged")...).ok(t); out != "tagged alice bob greeting\n" {
+			t.Errorf("tags: %q", out)
+		}
+		ctl(with("append", "--collection", "tagged", "--tags", "1,2,3,4,5,6,7,8,9,10,11", "x")...).fails(t, 1, "400", "InvalidQueryParameterValue")
+		// The receipt with its claims verifies; its claims altered by one byte do not.
+		out := ctl(with("receipt", "--claims", "--verify", a.TransactionID)...).ok(t)
+		if !strings.Contains(out, "collection tagged, contents hello") || !strings.Contains(out, "and its application claims against its claims digest") {
+			t.Errorf("receipt --claims --verify:\n%s", out)
+		}
+		raw := ctl(with("receipt", "--claims", "--json", a.TransactionID)...).ok(t)
+		saved := filepath.Join(dir, "claims.json")
+		os.WriteFile(saved, []byte(raw), 0o600)
+		offline := []string{"--service-cert", l.servicePEM}
+		ctl(append([]string{"receipt", "--claims", "--verify", "--file", saved}, offline...)...).ok(t)
+		os.WriteFile(saved, []byte(strings.Replace(raw, `"contents":"hello"`, `"contents":"hellp"`, 1)), 0o600)
+		ctl(append([]string{"receipt", "--claims", "--verify", "--file", saved}, offline...)...).fails(t, 1, "INVALID", "application claims do not match")
+		// A receipt asked for without --claims has none to verify.
+		ctl(with("receipt", "--json", "--out", saved, a.TransactionID)...).ok(t)
+		ctl(append([]string{"receipt", "--claims", "--verify", "--file", saved}, offline...)...).fails(t, 1, "INVALID", "no application claims")
+	})
+
 	t.Run("receipt", func(t *testing.T) {
 		out := ctl(with("receipt", first.TransactionID)...).ok(t)
 		if !strings.Contains(out, "commit evidence   ce:"+first.TransactionID+":") || !strings.Contains(out, "not verified") {
@@ -222,7 +259,7 @@ func TestClientCommands(t *testing.T) {
 	})
 
 	t.Run("collections", func(t *testing.T) {
-		if out := ctl(with("collections")...).ok(t); out != "notes\nsubledger:0\n" {
+		if out := ctl(with("collections")...).ok(t); out != "notes\nsubledger:0\ntagged\n" {
 			t.Errorf("collections: %q", out)
 		}
 		var cs struct {
@@ -231,7 +268,7 @@ func TestClientCommands(t *testing.T) {
 			} `json:"collections"`
 		}
 		ctl(with("collections", "--json")...).decode(t, &cs)
-		if len(cs.Collections) != 2 || cs.Collections[0].CollectionID != "notes" {
+		if len(cs.Collections) != 3 || cs.Collections[0].CollectionID != "notes" {
 			t.Errorf("collections --json: %+v", cs)
 		}
 	})

@@ -2,7 +2,7 @@
 //
 //	ledgerctl audit [--service-cert FILE] [--secret FILE] DIR
 //	ledgerctl verify --service-cert FILE RECEIPT.json
-//	ledgerctl append|get|list|status|wait|receipt|collections|users|consortium|
+//	ledgerctl append|get|list|status|wait|receipt|collections|tags|users|consortium|
 //	          constitution|quotes|identity|import|export [flags] [ARGS]
 //	ledgerctl gov propose|vote|withdraw|list|show|members|ack|constitution [flags] [ARGS]
 //
@@ -41,6 +41,7 @@ func commands() []command {
 		{"wait", "wait until a transaction is committed", runWait},
 		{"receipt", "get a transaction's receipt (--verify: check it; INVALID exits 1)", runReceipt},
 		{"collections", "list the collections", runCollections},
+		{"tags", "list the tags of each collection's entries", runTags},
 		{"users", "add, get or remove (rm) a user and its role", runUsers},
 		{"consortium", "list the consortium members", runConsortium},
 		{"constitution", "print the governance constitution", runConstitution},

@@ -25,6 +25,12 @@ type entryOut struct {
 	Contents      string `json:"contents"`
 }
 
+// taggedOut is an entry listed by tag.
+type taggedOut struct {
+	entryOut
+	Tags []string `json:"tags"`
+}
+
 func entryOutOf(e client.Entry) entryOut {
 	return entryOut{TransactionID: e.TransactionID, CollectionID: e.CollectionID, Contents: e.Contents}
 }

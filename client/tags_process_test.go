@@ -1,0 +1,144 @@
+package client_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/client"
+	"github.com/ledgerd/ledgerd/receipt"
+)
+
+// TestTagsAndClaimsAgainstLedgerdProcess drives a real ledgerd process with
+// a client of the default api-version (2022-05-13): the tag and claims calls
+// send the versions that have them. Tagged appends are listed by tag
+// (paged, every tag given), the collection's tags listed; a receipt's
+// application claims verify against its leaf, and fail once one byte of them
+// is altered; over-limit tags are the server's 400, typed.
+func TestTagsAndClaimsAgainstLedgerdProcess(t *testing.T) {
+	endpoint, data := startLedgerd(t)
+	ctx := testContext(t)
+	c, err := client.New(endpoint, client.CertificateFile(filepath.Join(data, "admin.pem")),
+		&client.Options{ServiceCertFile: filepath.Join(data, "service.pem"), PollInterval: 10 * time.Millisecond, PollAttempts: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	const coll = "tagged"
+	var ids []string
+	for i, tags := range [][]string{{"alice", "greeting"}, {"bob"}, {"bob", "greeting"}, nil, {"alice", "goodbye"}} {
+		res, err := c.AppendToLedger(ctx, fmt.Sprintf("entry %d", i), client.InCollection(coll), client.WithTags(tags...), client.WaitForCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.TransactionID)
+	}
+	list := func(tags ...string) (got []string) {
+		t.Helper()
+		for e, err := range c.ListLedgerEntriesByTags(ctx, "", "", coll, tags) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.CollectionID != coll || !slices.Contains(ids, e.TransactionID) {
+				t.Fatalf("listed %+v", e)
+			}
+			for _, tag := range tags {
+				if !slices.Contains(e.Tags, tag) {
+					t.Fatalf("entry %s listed for %q has tags %q", e.TransactionID, tag, e.Tags)
+				}
+			}
+			got = append(got, e.TransactionID)
+		}
+		return got
+	}
+	if got, want := list("greeting"), []string{ids[0], ids[2]}; !slices.Equal(got, want) {
+		t.Fatalf("tag greeting: %v, want %v", got, want)
+	}
+	if got, want := list("alice", "goodbye"), []string{ids[4]}; !slices.Equal(got, want) {
+		t.Fatalf("tags alice,goodbye: %v, want %v", got, want)
+	}
+	if got := list("carol"); len(got) != 0 {
+		t.Fatalf("tag carol: %v", got)
+	}
+	tags, err := c.ListCollectionTags(ctx, coll)
+	if err != nil || len(tags) != 1 || tags[0].CollectionID != coll || !slices.Equal(tags[0].Tags, []string{"alice", "bob", "goodbye", "greeting"}) {
+		t.Fatalf("collection tags %+v, %v", tags, err)
+	}
+	all, err := c.ListCollectionTags(ctx, "")
+	if err != nil || !slices.ContainsFunc(all, func(ct client.CollectionTags) bool { return ct.CollectionID == coll }) {
+		t.Fatalf("all collections' tags %+v, %v", all, err)
+	}
+
+	// Over the limits: the server's error, typed.
+	var re *client.ResponseError
+	_, err = c.AppendToLedger(ctx, "x", client.InCollection(coll), client.WithTags("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"))
+	if !errors.As(err, &re) || re.StatusCode != 400 || re.Code != client.CodeInvalidQueryParameterValue || !errors.Is(err, client.ErrBadRequest) {
+		t.Fatalf("11 tags: %v", err)
+	}
+	full := "full"
+	for i := 0; ; i++ {
+		batch := make([]string, 10)
+		for j := range batch {
+			batch[j] = fmt.Sprintf("t%d-%d", i, j)
+		}
+		_, err := c.AppendToLedger(ctx, "x", client.InCollection(full), client.WithTags(batch...))
+		if err == nil && i < 26 {
+			continue
+		}
+		if !errors.As(err, &re) || re.StatusCode != 400 || re.Code != client.CodeTagLimitExceeded || i != 25 {
+			t.Fatalf("write %d of ten new tags: %v", i, err)
+		}
+		break
+	}
+	if _, err := c.AppendToLedger(ctx, "x", client.WithTags("a,b")); err == nil {
+		t.Fatal("a tag with a comma was sent")
+	}
+
+	// Application claims: the receipt of a tagged entry, asked for with the
+	// claims api-version, verifies with them.
+	rec, err := c.GetTransactionReceiptWithClaims(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := c.VerifyReceiptWithClaims(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claims) != 1 || claims[0].LedgerEntry == nil || claims[0].LedgerEntry.Contents != "entry 0" || claims[0].LedgerEntry.CollectionID != coll {
+		t.Fatalf("claims %+v", claims)
+	}
+	// The 2022-05-13 receipt has none, and says so.
+	plain, err := c.GetTransactionReceipt(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VerifyReceipt(plain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.VerifyReceiptWithClaims(plain); !errors.Is(err, client.ErrNoClaims) {
+		t.Fatalf("claims of a 2022-05-13 receipt: %v", err)
+	}
+	// One byte altered in the contents, the collection or the key fails.
+	key, _ := base64.StdEncoding.DecodeString(claims[0].LedgerEntry.SecretKey)
+	key[3] ^= 1
+	for name, alter := range map[string]func(e *receipt.LedgerEntryClaim){
+		"contents":   func(e *receipt.LedgerEntryClaim) { e.Contents = "entry 1" },
+		"collection": func(e *receipt.LedgerEntryClaim) { e.CollectionID = "taggee" },
+		"secret key": func(e *receipt.LedgerEntryClaim) { e.SecretKey = base64.StdEncoding.EncodeToString(key) },
+	} {
+		bad := []receipt.ApplicationClaim{{Kind: claims[0].Kind, LedgerEntry: new(receipt.LedgerEntryClaim)}}
+		*bad[0].LedgerEntry = *claims[0].LedgerEntry
+		alter(bad[0].LedgerEntry)
+		altered := *rec
+		altered.ApplicationClaims, _ = json.Marshal(bad)
+		if _, err := c.VerifyReceiptWithClaims(&altered); !errors.Is(err, receipt.ErrClaimsMismatch) {
+			t.Errorf("receipt with altered %s: %v", name, err)
+		}
+	}
+}
