@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dop251/goja"
 	"github.com/ledgerd/ledgerd/internal/jsrt"
 )
 
@@ -301,6 +303,26 @@ func TestGlobals(t *testing.T) {
 	p := compile(t, `export function main() { return context.contents + "/" + context.collectionId; }`)
 	res, err := run(t, p, Call{Globals: map[string]any{"context": map[string]string{"contents": "c", "collectionId": "x"}}})
 	if err != nil || string(res.Value) != `"c/x"` {
+		t.Errorf("= %v, %v", res, err)
+	}
+}
+
+// The lazy ccf object knows every property installCrypto sets.
+func TestCryptoPropsComplete(t *testing.T) {
+	s := &sandbox{rt: goja.New()}
+	o := s.rt.NewObject()
+	s.installCrypto(o)
+	got := o.Keys()
+	sort.Strings(got)
+	want := append([]string(nil), cryptoProps...)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("installCrypto sets %v; cryptoProps lists %v", got, want)
+	}
+	// And user code sees them, and may add its own properties.
+	p := compile(t, `export function main() { ccf.extra = 1; return [typeof ccf.crypto.digest, typeof ccf.pemToId, typeof ccf.strToBuf, ccf.extra, Object.keys(console).length]; }`)
+	res, err := run(t, p, Call{})
+	if err != nil || string(res.Value) != `["function","function","function",1,5]` {
 		t.Errorf("= %v, %v", res, err)
 	}
 }

@@ -239,6 +239,18 @@ func (s *sandbox) value(a any) (goja.Value, error) {
 		return goja.Null(), nil
 	case json.RawMessage:
 		return s.parse(v)
+	case map[string]any:
+		// A flat object of strings (a hook's context) is built directly;
+		// anything else goes through JSON.
+		o := s.rt.NewObject()
+		for k, e := range v {
+			str, ok := e.(string)
+			if !ok {
+				return s.viaJSON(v)
+			}
+			_ = o.Set(k, str)
+		}
+		return o, nil
 	case *Request:
 		return s.request(v), nil
 	case []byte:
@@ -246,12 +258,16 @@ func (s *sandbox) value(a any) (goja.Value, error) {
 	case string, bool, int, int64, uint64, float64:
 		return s.rt.ToValue(v), nil
 	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		return s.parse(b)
+		return s.viaJSON(v)
 	}
+}
+
+func (s *sandbox) viaJSON(v any) (goja.Value, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return s.parse(b)
 }
 
 func (s *sandbox) parse(b []byte) (goja.Value, error) {
@@ -263,6 +279,18 @@ func (s *sandbox) parse(b []byte) (goja.Value, error) {
 func (s *sandbox) stringify(v goja.Value) (json.RawMessage, error) {
 	if v == nil || goja.IsUndefined(v) {
 		return nil, nil
+	}
+	// Primitives are encoded here, without JSON.stringify.
+	if _, isObj := v.(*goja.Object); !isObj {
+		switch x := v.Export().(type) {
+		case bool, string, int64:
+			b, err := json.Marshal(x)
+			if err == nil {
+				return b, nil
+			}
+		case nil:
+			return json.RawMessage("null"), nil
+		}
 	}
 	str, _ := goja.AssertFunction(s.rt.Get("JSON").ToObject(s.rt).Get("stringify"))
 	out, err := str(goja.Undefined(), v)
@@ -309,25 +337,26 @@ func (s *sandbox) buf(b []byte) goja.Value {
 // install defines the globals ccf and console.
 func (s *sandbox) install() {
 	rt := s.rt
-	ccf := rt.NewObject()
-	set := func(o *goja.Object, name string, f func(goja.FunctionCall) goja.Value) {
-		_ = o.Set(name, f)
-	}
-	set(ccf, "strToBuf", func(c goja.FunctionCall) goja.Value {
+	// ccf and console are lazy objects: each function is created the first
+	// time a call reads it, so a call pays only for what it uses (most
+	// hooks read one or two; creating every native function up front was
+	// two thirds of a trivial call).
+	ccf := newLazy(s)
+	ccf.lazy("strToBuf", func(c goja.FunctionCall) goja.Value {
 		str, ok := c.Argument(0).Export().(string)
 		if !ok {
 			s.typeError("strToBuf: argument must be a string")
 		}
 		return s.buf([]byte(str))
 	})
-	set(ccf, "bufToStr", func(c goja.FunctionCall) goja.Value {
+	ccf.lazy("bufToStr", func(c goja.FunctionCall) goja.Value {
 		b := s.bytes(c.Argument(0), "bufToStr: argument")
 		if !utf8.Valid(b) {
 			s.typeError("bufToStr: buffer is not UTF-8")
 		}
 		return rt.ToValue(string(b))
 	})
-	set(ccf, "jsonCompatibleToBuf", func(c goja.FunctionCall) goja.Value {
+	ccf.lazy("jsonCompatibleToBuf", func(c goja.FunctionCall) goja.Value {
 		out, err := s.stringify(c.Argument(0))
 		if err != nil {
 			s.typeError("jsonCompatibleToBuf: %v", err)
@@ -337,7 +366,7 @@ func (s *sandbox) install() {
 		}
 		return s.buf(out)
 	})
-	set(ccf, "bufToJsonCompatible", func(c goja.FunctionCall) goja.Value {
+	ccf.lazy("bufToJsonCompatible", func(c goja.FunctionCall) goja.Value {
 		b := s.bytes(c.Argument(0), "bufToJsonCompatible: argument")
 		v, err := s.parse(b)
 		if err != nil {
@@ -345,13 +374,24 @@ func (s *sandbox) install() {
 		}
 		return v
 	})
-	_ = ccf.Set("kv", rt.NewDynamicObject(kvObject{s}))
-	s.installCrypto(ccf)
-	_ = rt.Set("ccf", ccf)
+	ccf.lazyValue("kv", func() goja.Value { return rt.NewDynamicObject(kvObject{s}) })
+	// installCrypto's properties (cryptoProps) are made together, on the
+	// first read of any of them.
+	var cryptoHolder *goja.Object
+	for _, name := range cryptoProps {
+		ccf.lazyValue(name, func() goja.Value {
+			if cryptoHolder == nil {
+				cryptoHolder = rt.NewObject()
+				s.installCrypto(cryptoHolder)
+			}
+			return cryptoHolder.Get(name)
+		})
+	}
+	_ = rt.Set("ccf", rt.NewDynamicObject(ccf))
 
-	console := rt.NewObject()
+	console := newLazy(s)
 	for _, name := range []string{"log", "info", "warn", "error", "debug"} {
-		set(console, name, func(c goja.FunctionCall) goja.Value {
+		console.lazy(name, func(c goja.FunctionCall) goja.Value {
 			parts := make([]string, len(c.Arguments))
 			for i, a := range c.Arguments {
 				parts[i] = a.String()
@@ -360,7 +400,91 @@ func (s *sandbox) install() {
 			return goja.Undefined()
 		})
 	}
-	_ = rt.Set("console", console)
+	_ = rt.Set("console", rt.NewDynamicObject(console))
+}
+
+// cryptoProps are the properties installCrypto sets on ccf.
+var cryptoProps = []string{"crypto", "pemToId"}
+
+// lazyObject is a goja.DynamicObject whose properties are made on first
+// read; properties set on it (by the sandbox or by user code) are plain
+// values. It holds a handful of properties, so slices beat maps.
+type lazyObject struct {
+	s     *sandbox
+	props []lazyProp
+}
+
+type lazyProp struct {
+	name  string
+	make  func() goja.Value // nil once made or set
+	value goja.Value
+}
+
+func newLazy(s *sandbox) *lazyObject {
+	return &lazyObject{s: s, props: make([]lazyProp, 0, 8)}
+}
+
+// lazy adds a native function property.
+func (o *lazyObject) lazy(name string, f func(goja.FunctionCall) goja.Value) {
+	o.lazyValue(name, func() goja.Value { return o.s.rt.ToValue(f) })
+}
+
+// lazyValue adds a property whose value make returns on first read.
+func (o *lazyObject) lazyValue(name string, make func() goja.Value) {
+	if p := o.find(name); p != nil {
+		p.make, p.value = make, nil
+		return
+	}
+	o.props = append(o.props, lazyProp{name: name, make: make})
+}
+
+func (o *lazyObject) find(name string) *lazyProp {
+	for i := range o.props {
+		if o.props[i].name == name {
+			return &o.props[i]
+		}
+	}
+	return nil
+}
+
+func (o *lazyObject) Get(name string) goja.Value {
+	p := o.find(name)
+	if p == nil {
+		return nil
+	}
+	if p.make != nil {
+		p.value, p.make = p.make(), nil
+	}
+	return p.value
+}
+
+func (o *lazyObject) Set(name string, v goja.Value) bool {
+	if p := o.find(name); p != nil {
+		p.make, p.value = nil, v
+		return true
+	}
+	o.props = append(o.props, lazyProp{name: name, value: v})
+	return true
+}
+
+func (o *lazyObject) Has(name string) bool { return o.find(name) != nil }
+
+func (o *lazyObject) Delete(name string) bool {
+	for i := range o.props {
+		if o.props[i].name == name {
+			o.props = append(o.props[:i:i], o.props[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+func (o *lazyObject) Keys() []string {
+	keys := make([]string, len(o.props))
+	for i, p := range o.props {
+		keys[i] = p.name
+	}
+	return keys
 }
 
 // log records one line of console output, within maxLog bytes.

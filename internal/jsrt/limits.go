@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/metrics"
+	"sync"
 	"time"
 
 	"github.com/dop251/goja"
@@ -17,18 +18,22 @@ import (
 //
 // What is bounded, exactly (goja has no allocator hook):
 //
-//   - Time: a watchdog goroutine interrupts the runtime (goja's
-//     Runtime.Interrupt) when Time has passed since the call started, or
-//     when the call's context is done. The interrupt is seen at the next
+//   - Time: a watchdog interrupts the runtime (goja's Runtime.Interrupt)
+//     when Time has passed since the call started (checked every
+//     SampleEvery, so up to SampleEvery late), or at once when the call's
+//     context is done. The watchdog is a timer, not a goroutine: a call
+//     that ends before its first SampleEvery costs one timer (user code runs
+//     thousands of short calls a second). The interrupt is seen at the next
 //     JavaScript instruction, so a loop or recursion stops within
 //     microseconds; a single long native builtin (e.g. sorting a huge
 //     array) finishes before it is seen.
 //   - Memory: the same watchdog reads the process's heap statistics
 //     (runtime/metrics) every SampleEvery. Once the process has allocated
-//     more than Memory bytes since the call started (or since the last
-//     check below), it runs a garbage collection (at most one per 10 ms) and
+//     more than Memory bytes since the first sample (SampleEvery into the
+//     call; what the call allocated before is not counted) or the last
+//     check below, it runs a garbage collection (at most one per 10 ms) and
 //     compares the live heap after it with the live heap of the last
-//     collection before the call ("/gc/heap/live:bytes"); if the live heap
+//     collection before the first sample ("/gc/heap/live:bytes"); if the live heap
 //     grew by more than Memory, it interrupts the call. Allocation that
 //     becomes garbage is not held against the call; live data is. After a
 //     call fails on memory, its runtime is dropped and collected at once, so
@@ -112,56 +117,89 @@ const minGCGap = 10 * time.Millisecond
 // for it to stop). A limit interrupts rt with an error wrapping one of the
 // errors above; see Interrupted.
 func Watch(ctx context.Context, rt *goja.Runtime, l Limits) (stop func()) {
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	sample := []metrics.Sample{{Name: metricAllocs}, {Name: metricLive}}
-	read := func() (allocs, live int64) {
-		metrics.Read(sample)
-		if sample[0].Value.Kind() == metrics.KindUint64 {
-			allocs = int64(sample[0].Value.Uint64())
-		}
-		if sample[1].Value.Kind() == metrics.KindUint64 {
-			live = int64(sample[1].Value.Uint64())
-		}
-		return allocs, live
-	}
-	allocMark, baseLive := read()
-	go func() {
-		defer close(exited)
-		timer := time.NewTimer(l.Time)
-		defer timer.Stop()
-		tick := time.NewTicker(l.SampleEvery)
-		defer tick.Stop()
-		var lastGC time.Time
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				rt.Interrupt(fmt.Errorf("%w: %w", ErrCanceled, ctx.Err()))
-				return
-			case <-timer.C:
-				rt.Interrupt(fmt.Errorf("%w (%v)", ErrTimeLimit, l.Time))
-				return
-			case <-tick.C:
-				if allocs, _ := read(); allocs-allocMark <= l.Memory || time.Since(lastGC) < minGCGap {
-					continue
-				}
-				runtime.GC()
-				lastGC = time.Now()
-				var live int64
-				allocMark, live = read()
-				if grown := live - baseLive; grown > l.Memory {
-					rt.Interrupt(fmt.Errorf("%w (live heap grew by %d MiB, limit %d MiB)", ErrMemoryLimit, grown>>20, l.Memory>>20))
-					return
-				}
-			}
-		}
-	}()
+	w := &watcher{rt: rt, l: l, start: time.Now(), sample: []metrics.Sample{{Name: metricAllocs}, {Name: metricLive}}}
+	w.mu.Lock() // tick waits until the timer is recorded
+	w.timer = time.AfterFunc(min(l.SampleEvery, l.Time), w.tick)
+	w.mu.Unlock()
+	stopCtx := context.AfterFunc(ctx, func() {
+		w.interrupt(fmt.Errorf("%w: %w", ErrCanceled, ctx.Err()))
+	})
 	return func() {
-		close(done)
-		<-exited
+		stopCtx()
+		w.timer.Stop()
+		// Wait for a tick in progress, and let none interrupt from now on.
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
 	}
+}
+
+// watcher is the watchdog of one call: a timer that fires every
+// SampleEvery until the call ends or is interrupted.
+type watcher struct {
+	rt    *goja.Runtime
+	l     Limits
+	start time.Time
+	timer *time.Timer
+
+	mu                  sync.Mutex
+	done                bool // stopped, or interrupted
+	sampled             bool
+	allocMark, baseLive int64
+	lastGC              time.Time
+	sample              []metrics.Sample
+}
+
+// interrupt interrupts the call with err unless it has ended.
+func (w *watcher) interrupt(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.done = true
+		w.rt.Interrupt(err)
+	}
+}
+
+func (w *watcher) read() (allocs, live int64) {
+	metrics.Read(w.sample)
+	if w.sample[0].Value.Kind() == metrics.KindUint64 {
+		allocs = int64(w.sample[0].Value.Uint64())
+	}
+	if w.sample[1].Value.Kind() == metrics.KindUint64 {
+		live = int64(w.sample[1].Value.Uint64())
+	}
+	return allocs, live
+}
+
+// tick checks the limits and re-arms the timer.
+func (w *watcher) tick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return
+	}
+	elapsed := time.Since(w.start)
+	if elapsed >= w.l.Time {
+		w.done = true
+		w.rt.Interrupt(fmt.Errorf("%w (%v)", ErrTimeLimit, w.l.Time))
+		return
+	}
+	switch allocs, _ := w.read(); {
+	case !w.sampled:
+		w.sampled = true
+		w.allocMark, w.baseLive = w.read()
+	case allocs-w.allocMark > w.l.Memory && time.Since(w.lastGC) >= minGCGap:
+		runtime.GC()
+		w.lastGC = time.Now()
+		var live int64
+		w.allocMark, live = w.read()
+		if grown := live - w.baseLive; grown > w.l.Memory {
+			w.done = true
+			w.rt.Interrupt(fmt.Errorf("%w (live heap grew by %d MiB, limit %d MiB)", ErrMemoryLimit, grown>>20, w.l.Memory>>20))
+			return
+		}
+	}
+	w.timer.Reset(min(w.l.SampleEvery, w.l.Time-elapsed))
 }
 
 // Interrupted returns the error a limit or a canceled context interrupted
