@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ledgerd/ledgerd/client"
+	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/receipt"
 )
 
@@ -139,6 +141,61 @@ func TestTagsAndClaimsAgainstLedgerdProcess(t *testing.T) {
 		altered.ApplicationClaims, _ = json.Marshal(bad)
 		if _, err := c.VerifyReceiptWithClaims(&altered); !errors.Is(err, receipt.ErrClaimsMismatch) {
 			t.Errorf("receipt with altered %s: %v", name, err)
+		}
+	}
+}
+
+// TestTaggedRangeAcrossWindows: ListLedgerEntriesByTags follows nextLink
+// across range windows (1001 seqnos each) with the tags api-version on
+// every page, even for a client of 2022-05-13, and the tag filter kept.
+func TestTaggedRangeAcrossWindows(t *testing.T) {
+	l := newLedger(t, ledgerOptions{})
+	ctx := testContext(t)
+	reader := connect(t, l, l.ReaderPEM)
+	futs := make([]*node.Future, 2600)
+	for i := range futs {
+		var tags []string
+		if i%3 == 0 {
+			tags = []string{"third"}
+		}
+		f, err := l.node.Submit(node.TaggedEntryWrites("c", fmt.Appendf(nil, "e%d", i), tags))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs[i] = f
+	}
+	var want []string
+	var last node.TxID
+	for i, f := range futs {
+		id, err := f.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last = id; i%3 == 0 {
+			want = append(want, id.String())
+		}
+	}
+	if err := l.node.WaitCommitted(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	n := l.requests.len()
+	var got []string
+	for e, err := range reader.ListLedgerEntriesByTags(ctx, "", "", "c", []string{"third"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.TransactionID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d tagged entries, want %d", len(got), len(want))
+	}
+	reqs := l.requests.since(n)
+	if len(reqs) < 3 {
+		t.Fatalf("%d page requests, want at least 3: %q", len(reqs), reqs)
+	}
+	for i, r := range reqs {
+		if strings.Count(r, "api-version=") != 1 || !strings.Contains(r, "api-version="+client.TagsAPIVersion) || !strings.Contains(r, "third") {
+			t.Errorf("request %d %q: want the tags api-version once and the tag", i, r)
 		}
 	}
 }
