@@ -40,9 +40,10 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	return auth.PrincipalFromTLS(r.TLS, time.Now())
 }
 
-// authorize authenticates the caller of a non-public endpoint and checks
-// its role in the committed state, read afresh for every request: removing
-// a user or lowering its role takes effect on its next request.
+// authorize authenticates the caller of a non-public endpoint and checks,
+// in the committed state read afresh for every request, that one of its
+// roles allows the endpoint's action (roleDirectory): removing a user,
+// changing its roles or a role's actions takes effect on its next request.
 func (s *Server) authorize(c *call) error {
 	if c.ep.access == accessPublic {
 		return nil
@@ -60,12 +61,12 @@ func (s *Server) authorize(c *call) error {
 	c.who = p
 	st := s.reads.State()
 	if c.ep.access == accessCaller {
-		if _, ok := gov.UserRole(st, p.ID); ok || s.isMember(c) {
+		if _, ok := gov.UserRoles(st, p.ID); ok || s.isMember(c) {
 			return nil
 		}
 		return s.notAllowed(c, fmt.Errorf("%w: %s %q is neither a ledger user nor an active member", auth.ErrNotAllowed, p.Kind, clip(p.ID)))
 	}
-	if err := auth.Authorize(gov.Directory{State: st}, p, c.ep.access.role()); err != nil {
+	if err := auth.Authorize(roleDirectory{st}, p, c.ep.action); err != nil {
 		return s.notAllowed(c, err)
 	}
 	return nil

@@ -331,27 +331,29 @@ func skipSpace(b []byte) []byte {
 
 // decodeRoleRequest decodes the body of PATCH /app/users/{userId}, a JSON
 // merge patch of the user: in the single-role form {"assignedRole":
-// "Reader"}, or in the multi-role form {"assignedRoles": ["Reader", ...]}.
-// The built-in roles are ordered, so a list of roles grants the highest of
-// them, which is what is stored. The user's read-only "userId", as GET
-// returns it, is accepted when it is the path's id (id, normalised), so
-// that a user read back can be sent again; another id is refused, as a
-// user's id cannot change. A patch without the role field changes nothing:
-// it returns auth.RoleNone.
-func decodeRoleRequest(body []byte, multi bool, id string) (auth.Role, error) {
-	var role auth.Role
+// "Reader"}, or in the multi-role form {"assignedRoles": ["Reader", ...]},
+// whose roles the user then holds, all of them. Role names are checked for
+// shape here and for existence when the change is made. The user's
+// read-only "userId", as GET returns it, is accepted when it is the path's
+// id (id, normalised), so that a user read back can be sent again; another
+// id is refused, as a user's id cannot change. A patch without the role
+// field changes nothing: it returns nil.
+func decodeRoleRequest(body []byte, multi bool, id string) ([]string, error) {
+	var roles []string
 	field := "assignedRole"
 	decode := func(raw json.RawMessage) error {
-		var err error
-		role, err = decodeRole(field, raw)
+		name, err := decodeRoleName(field, raw)
+		roles = []string{name}
 		return err
 	}
 	if multi {
 		field = "assignedRoles"
 		decode = func(raw json.RawMessage) error {
-			var err error
-			role, err = decodeRoles(field, raw)
-			return err
+			return decodeArray(field, raw, 1, MaxUserRoles, func(item json.RawMessage) error {
+				name, err := decodeRoleName(field, item)
+				roles = append(roles, name)
+				return err
+			})
 		}
 	}
 	checkID := func(raw json.RawMessage) error {
@@ -366,44 +368,61 @@ func decodeRoleRequest(body []byte, multi bool, id string) (auth.Role, error) {
 		return nil
 	}
 	if err := decodeObject(body, map[string]func(json.RawMessage) error{field: decode, "userId": checkID}); err != nil {
-		return auth.RoleNone, err
+		return nil, err
 	}
-	return role, nil
+	return roles, nil
 }
 
-// maxRoleNameBytes bounds a role name before it is decoded.
-const maxRoleNameBytes = 64
-
-func decodeRole(field string, raw json.RawMessage) (auth.Role, error) {
-	name, err := decodeString(field, raw, maxRoleNameBytes)
+// decodeRoleName decodes a role name: at most MaxRoleNameBytes of UTF-8,
+// not empty, without control or bidirectional formatting characters.
+func decodeRoleName(field string, raw json.RawMessage) (string, error) {
+	name, err := decodeString(field, raw, MaxRoleNameBytes)
 	if err != nil {
-		return auth.RoleNone, err
+		return "", err
 	}
-	r, err := auth.ParseRole(name)
-	if err != nil {
-		return auth.RoleNone, invalidInput("Unknown role %q: the roles are Reader, Contributor and Administrator.", clip(name))
-	}
-	return r, nil
+	return name, checkName(field, "role name", name)
 }
 
-func decodeRoles(field string, raw json.RawMessage) (auth.Role, error) {
+// checkName refuses an empty name and one with a control or bidirectional
+// formatting character.
+func checkName(field, what, name string) error {
+	switch {
+	case name == "":
+		return invalidInput("The field %q holds an empty %s.", field, what)
+	case strings.ContainsFunc(name, forbiddenIDRune):
+		return invalidInput("The field %q holds a %s with a control or bidirectional formatting character.", field, what)
+	}
+	return nil
+}
+
+// decodeArray decodes a raw JSON array of at least minItems and at most
+// maxItems items, calling item for each in order. The items are counted as
+// they are read, so that an array that is too long is refused before more
+// than maxItems of its items are decoded.
+func decodeArray(field string, raw json.RawMessage, minItems, maxItems int, item func(json.RawMessage) error) error {
 	if len(raw) == 0 || raw[0] != '[' {
-		return auth.RoleNone, invalidInput("The field %q must be an array of role names, not %s.", field, jsonType(raw))
+		return invalidInput("The field %q must be an array, not %s.", field, jsonType(raw))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return auth.RoleNone, invalidInput("The field %q is not a valid JSON array.", field)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return invalidInput("The field %q is not a valid JSON array.", field)
 	}
-	if len(items) == 0 {
-		return auth.RoleNone, invalidInput("The field %q must name at least one role.", field)
-	}
-	best := auth.RoleNone
-	for _, item := range items {
-		r, err := decodeRole(field, item)
-		if err != nil {
-			return auth.RoleNone, err
+	n := 0
+	for dec.More() {
+		if n == maxItems {
+			return invalidInput("The field %q has more than %d items.", field, maxItems)
 		}
-		best = max(best, r)
+		n++
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return invalidInput("The field %q is not a valid JSON array.", field)
+		}
+		if err := item(v); err != nil {
+			return err
+		}
 	}
-	return best, nil
+	if n < minItems {
+		return invalidInput("The field %q must have at least %d item(s).", field, minItems)
+	}
+	return nil
 }

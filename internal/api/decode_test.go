@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -64,28 +65,31 @@ func TestHasLoneSurrogate(t *testing.T) {
 
 func TestDecodeRoleRequest(t *testing.T) {
 	const id = "0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9"
-	if r, err := decodeRoleRequest([]byte(`{"assignedRole":"Contributor"}`), false, id); err != nil || r != auth.RoleContributor {
+	if r, err := decodeRoleRequest([]byte(`{"assignedRole":"Contributor"}`), false, id); err != nil || !slices.Equal(r, []string{"Contributor"}) {
 		t.Fatalf("single: %v %v", r, err)
 	}
-	if r, err := decodeRoleRequest([]byte(`{"assignedRoles":["Reader","Administrator","Reader"]}`), true, id); err != nil || r != auth.RoleAdministrator {
+	// Every role of the list is kept (the caller canonicalises and drops
+	// repeats); user-defined role names are shaped like any other.
+	if r, err := decodeRoleRequest([]byte(`{"assignedRoles":["Reader","Administrator","auditor"]}`), true, id); err != nil || !slices.Equal(r, []string{"Reader", "Administrator", "auditor"}) {
 		t.Fatalf("multi: %v %v", r, err)
 	}
 	// A user as GET returns it: the read-only userId is the path's (in any
 	// letter case, as fingerprints are normalised). Without a role, the
-	// merge patch changes nothing (RoleNone).
+	// merge patch changes nothing (nil).
+	reader := []string{"Reader"}
 	for _, tc := range []struct {
 		body  string
 		multi bool
-		want  auth.Role
+		want  []string
 	}{
-		{`{"assignedRole":"Reader","userId":"` + id + `"}`, false, auth.RoleReader},
-		{`{"userId":"` + strings.ToLower(id) + `","assignedRole":"Reader"}`, false, auth.RoleReader},
-		{`{"assignedRoles":["Reader"],"userId":"` + id + `"}`, true, auth.RoleReader},
-		{`{}`, false, auth.RoleNone},
-		{` { } `, true, auth.RoleNone},
-		{`{"userId":"` + id + `"}`, false, auth.RoleNone},
+		{`{"assignedRole":"Reader","userId":"` + id + `"}`, false, reader},
+		{`{"userId":"` + strings.ToLower(id) + `","assignedRole":"Reader"}`, false, reader},
+		{`{"assignedRoles":["Reader"],"userId":"` + id + `"}`, true, reader},
+		{`{}`, false, nil},
+		{` { } `, true, nil},
+		{`{"userId":"` + id + `"}`, false, nil},
 	} {
-		if r, err := decodeRoleRequest([]byte(tc.body), tc.multi, id); err != nil || r != tc.want {
+		if r, err := decodeRoleRequest([]byte(tc.body), tc.multi, id); err != nil || !slices.Equal(r, tc.want) || (r == nil) != (tc.want == nil) {
 			t.Errorf("%s: %v %v, want %v", tc.body, r, err, tc.want)
 		}
 	}
@@ -99,9 +103,48 @@ func TestDecodeRoleRequest(t *testing.T) {
 			t.Errorf("%s: %v, want 400 InvalidInput", body, err)
 		}
 	}
+	// Bad role lists: each a 400 before anything is stored.
+	long := strings.Repeat("r", MaxRoleNameBytes+1)
+	many := `["` + strings.Repeat(`a","`, MaxUserRoles) + `a"]`
+	for _, body := range []string{`{"assignedRoles":[]}`, `{"assignedRoles":"Reader"}`, `{"assignedRoles":[""]}`,
+		`{"assignedRoles":["` + long + `"]}`, `{"assignedRoles":` + many + `}`, `{"assignedRoles":["a\u0000"]}`,
+		`{"assignedRoles":["a\u202e"]}`, `{"assignedRoles":[7]}`, `{"assignedRoles":["Reader",]}`} {
+		_, err := decodeRoleRequest([]byte(body), true, id)
+		if ae := classify(err); err == nil || ae.status != 400 || ae.code != codeInvalidInput {
+			t.Errorf("%s: %v, want 400 InvalidInput", clip(body), err)
+		}
+	}
 	if _, err := decodeRoleRequest([]byte(`{"userId":"`+other+`"}`), false, id); err == nil ||
 		!strings.Contains(err.Error(), "not the user id of the path") {
 		t.Errorf("differing userId: %v", err)
+	}
+}
+
+func TestDecodeRolesBody(t *testing.T) {
+	want := []roleJSON{{RoleName: "auditor", RoleActions: []string{auth.ActionRead, auth.ActionReceiptsRead}}}
+	for _, body := range []string{
+		`[{"roleName":"auditor","roleActions":["` + auth.ActionRead + `","` + auth.ActionReceiptsRead + `","` + auth.ActionRead + `"]}]`,
+		`{"roles":[{"role_name":"auditor","role_actions":["` + auth.ActionRead + `","` + auth.ActionReceiptsRead + `"]}]}`,
+	} {
+		got, err := decodeRolesBody([]byte(body))
+		if err != nil || len(got) != 1 || got[0].RoleName != want[0].RoleName || !slices.Equal(got[0].RoleActions, want[0].RoleActions) {
+			t.Errorf("%s: %+v %v", body, got, err)
+		}
+	}
+	tooMany := "[" + strings.Repeat(`{"roleName":"x","roleActions":[]},`, MaxRolesPerRequest) + `{"roleName":"x","roleActions":[]}]`
+	manyActions := `[{"roleName":"x","roleActions":["a"` + strings.Repeat(`,"a"`, MaxRoleActions) + `]}]`
+	for _, body := range []string{``, `[]`, `{}`, `{"roles":[]}`, `[{"roleName":"x"}]`, `[{"roleActions":[]}]`, `[1]`,
+		`[{"roleName":"reader","roleActions":[]}]`, `[{"roleName":"ADMINISTRATOR","roleActions":[]}]`,
+		`[{"roleName":"x","roleActions":[]},{"roleName":"x","roleActions":[]}]`,
+		`[{"roleName":"x","role_name":"y","roleActions":[]}]`, `[{"roleName":"x","roleActions":[""]}]`,
+		`[{"roleName":"` + strings.Repeat("n", MaxRoleNameBytes+1) + `","roleActions":[]}]`,
+		`[{"roleName":"x","roleActions":["` + strings.Repeat("a", MaxActionBytes+1) + `"]}]`,
+		tooMany, manyActions, `[{"roleName":"x","roleActions":[]}] []`, "[{\"roleName\":\"\xff\",\"roleActions\":[]}]",
+		`[{"roleName":"x","roleActions":[],"extra":1}]`} {
+		_, err := decodeRolesBody([]byte(body))
+		if ae := classify(err); err == nil || ae.status != 400 || ae.code != codeInvalidInput {
+			t.Errorf("%s: %v, want 400 InvalidInput", clip(body), err)
+		}
 	}
 }
 
@@ -159,8 +202,13 @@ func FuzzDecodeRoleRequest(f *testing.F) {
 			}
 			return
 		}
-		if !r.Valid() && r != auth.RoleNone {
-			t.Fatalf("accepted invalid role %v", r)
+		for _, name := range r {
+			if name == "" || len(name) > MaxRoleNameBytes || strings.ContainsFunc(name, forbiddenIDRune) {
+				t.Fatalf("accepted bad role name %q", name)
+			}
+		}
+		if multi && len(r) > MaxUserRoles {
+			t.Fatalf("accepted %d roles", len(r))
 		}
 	})
 }

@@ -78,14 +78,17 @@
 //	                                field, wrong type, contents over 8 KiB of UTF-8 or with an
 //	                                unpaired surrogate escape, unknown role; bad user id
 //	400 CollectionLimitExceeded     a write that would create collection 5,001
+//	400 RoleLimitExceeded           a PUT /app/roles that would make 257 user-defined roles
 //	400 InvalidHeaderValue          x-ms-client-request-id over 1 KiB, not printable ASCII, or repeated
 //	401 InvalidAuthenticationInfo   no credentials, a client certificate outside its validity period,
 //	                                or a rejected bearer token
-//	403 NotAllowed                  not a ledger user, or role too low
+//	403 NotAllowed                  not a ledger user, or no role of the user allows the
+//	                                endpoint's action
 //	404 FrontendNotOpen             any /app/* request while the service is not Open (CCF's
 //	                                "Frontend is not open."; ledgerd --start-opening), before routing
 //	                                and authentication, as in CCF
-//	404 ResourceNotFound            unknown path, user, constitution; collection without entries
+//	404 ResourceNotFound            unknown path, user, role, constitution; collection without
+//	                                entries
 //	404 TransactionNotFound         unknown transaction, not an entry, entry of another collection
 //	404 TransactionInvalid          a transaction that was rolled back
 //	404 InvalidTransactionId        status of a transaction that is Unknown or Invalid (the API's
@@ -93,6 +96,8 @@
 //	405 UnsupportedHttpVerb         wrong method (with Allow)
 //	406 UncommittedLedgerEntry      receipt of a Pending transaction
 //	409 LastAdministrator           removing or demoting the last Administrator
+//	409 RoleAlreadyExists           PUT /app/roles of an existing role with other actions
+//	409 RoleInUse                   DELETE /app/roles of a role users hold
 //	413 RequestBodyTooLarge         body over 1 MiB
 //	415 UnsupportedContentType      POST not application/json; PATCH not JSON or merge-patch JSON;
 //	                                a charset other than utf-8
@@ -137,9 +142,11 @@
 //     read-only userId is accepted when it is the path's id (400 when it is
 //     another), and a patch without a role ({}) changes nothing (400 for a
 //     user that does not exist, which needs a role).
-//   - In the multi-role forms (assignedRoles), roles are the built-in
-//     ordered ones, so a list grants its highest role, which is what is
-//     stored and reported.
+//   - A user holds a set of roles (assignedRoles, stored and reported as
+//     given), built-in (case-insensitive) or user-defined (/app/roles,
+//     case-sensitive), and may call an endpoint if one of them allows its
+//     action (roletable.go). The single-role form (assignedRole) shows the
+//     highest built-in role held, else the first role.
 //   - x-ms-ccf-transaction-id is on every successful answer: the write's id
 //     for writes, else the committed transaction id the answer was read at.
 //   - Every answer, errors included, carries a fresh x-ms-request-id (a

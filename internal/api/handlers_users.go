@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -22,22 +23,36 @@ func (c *call) multiRole() bool {
 
 // userJSON is a user in the single-role form.
 type userJSON struct {
-	AssignedRole auth.Role `json:"assignedRole"`
-	UserID       string    `json:"userId"`
+	AssignedRole string `json:"assignedRole"`
+	UserID       string `json:"userId"`
 }
 
 // multiRoleUserJSON is a user in the multi-role form.
 type multiRoleUserJSON struct {
-	AssignedRoles []auth.Role `json:"assignedRoles"`
-	UserID        string      `json:"userId"`
+	AssignedRoles []string `json:"assignedRoles"`
+	UserID        string   `json:"userId"`
 }
 
-// user encodes a user in the request's form.
+// user encodes a user in the request's form. The single-role form shows
+// one role of a user holding several: its highest built-in role, or, for a
+// user holding only user-defined roles, the first of them (the Python SDK
+// 1.0.1 takes assignedRole as any string).
 func (c *call) user(u gov.User) any {
 	if c.multiRole() {
-		return multiRoleUserJSON{AssignedRoles: []auth.Role{u.Role}, UserID: u.ID}
+		return multiRoleUserJSON{AssignedRoles: u.Roles, UserID: u.ID}
 	}
-	return userJSON{AssignedRole: u.Role, UserID: u.ID}
+	return userJSON{AssignedRole: singleRole(u.Roles), UserID: u.ID}
+}
+
+// singleRole is the role the single-role form shows of roles.
+func singleRole(roles []string) string {
+	if r := gov.HighestBuiltin(roles); r.Valid() {
+		return r.String()
+	}
+	if len(roles) > 0 {
+		return roles[0]
+	}
+	return ""
 }
 
 // userID returns the normalised user id of the request path.
@@ -67,11 +82,11 @@ func (s *Server) getUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	r, ok := gov.UserRole(s.reads.State(), id)
+	u, ok := gov.UserOf(s.reads.State(), id)
 	if !ok {
 		return userNotFound(id)
 	}
-	return c.ok(c.user(gov.User{ID: id, Role: r}))
+	return c.ok(c.user(u))
 }
 
 // listUsers serves GET /app/users and GET /app/ledgerUsers.
@@ -87,11 +102,13 @@ func (s *Server) listUsers(c *call) error {
 }
 
 // patchUser serves PATCH /app/users/{userId} (and /app/ledgerUsers): it
-// creates the user or changes its role, and answers once the change is
-// committed, so that it governs the user's next request. The body is a
-// JSON merge patch: one without a role ({} or only the user's own userId)
-// changes nothing and answers the user as it is, or 400 for a user that
-// does not exist, since a user cannot be created without a role.
+// creates the user or replaces its roles (a merge patch replaces an array
+// as a whole), and answers once the change is committed, so that it
+// governs the user's next request. Every role must exist when the change
+// is made (400 otherwise). The body is a JSON merge patch: one without
+// roles ({} or only the user's own userId) changes nothing and answers the
+// user as it is, or 400 for a user that does not exist, since a user
+// cannot be created without a role.
 func (s *Server) patchUser(c *call) error {
 	id, err := userID(c)
 	if err != nil {
@@ -101,12 +118,12 @@ func (s *Server) patchUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	role, err := decodeRoleRequest(body, c.multiRole(), id)
+	roles, err := decodeRoleRequest(body, c.multiRole(), id)
 	if err != nil {
 		return err
 	}
-	if role == auth.RoleNone {
-		current, ok := gov.UserRole(s.reads.State(), id)
+	if roles == nil {
+		current, ok := gov.UserOf(s.reads.State(), id)
 		if !ok {
 			field := "assignedRole"
 			if c.multiRole() {
@@ -114,20 +131,32 @@ func (s *Server) patchUser(c *call) error {
 			}
 			return invalidInput("No user %q: the request body has no %q field, which creating a user needs.", clip(id), field)
 		}
-		return c.ok(c.user(gov.User{ID: id, Role: current}))
+		return c.ok(c.user(current))
 	}
-	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error) {
-		if exists && current == auth.RoleAdministrator && role != auth.RoleAdministrator {
+	roles = gov.CanonicalRoles(roles)
+	admin := auth.RoleAdministrator.String()
+	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current []string, exists bool) (ledger.MapWrites, error) {
+		for _, name := range roles {
+			if _, ok := roleActions(st, name); !ok {
+				return ledger.MapWrites{}, unknownRole(name)
+			}
+		}
+		if exists && slices.Contains(current, admin) && !slices.Contains(roles, admin) {
 			if err := checkNotLastAdministrator(st, id); err != nil {
 				return ledger.MapWrites{}, err
 			}
 		}
-		return gov.SetUser(id, role), nil
+		return gov.SetUser(id, roles...), nil
 	})
 	if err != nil {
 		return err
 	}
-	return c.reply(http.StatusOK, txid, c.user(gov.User{ID: id, Role: role}))
+	return c.reply(http.StatusOK, txid, c.user(gov.User{ID: id, Roles: roles}))
+}
+
+// unknownRole is the 400 of a role name that names no role.
+func unknownRole(name string) error {
+	return invalidInput("Unknown role %q: the roles are the built-in Reader, Contributor and Administrator (in any letter case) and those defined with /app/roles (case-sensitive).", clip(name))
 }
 
 // deleteUser serves DELETE /app/users/{userId} (and /app/ledgerUsers).
@@ -136,11 +165,11 @@ func (s *Server) deleteUser(c *call) error {
 	if err != nil {
 		return err
 	}
-	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error) {
+	txid, err := s.changeUser(c.r.Context(), id, func(st *node.State, current []string, exists bool) (ledger.MapWrites, error) {
 		if !exists {
 			return ledger.MapWrites{}, userNotFound(id)
 		}
-		if current == auth.RoleAdministrator {
+		if slices.Contains(current, auth.RoleAdministrator.String()) {
 			if err := checkNotLastAdministrator(st, id); err != nil {
 				return ledger.MapWrites{}, err
 			}
@@ -156,7 +185,7 @@ func (s *Server) deleteUser(c *call) error {
 // checkNotLastAdministrator refuses a change that would leave the ledger
 // without an Administrator, since then no one could manage users again.
 func checkNotLastAdministrator(st gov.State, id string) error {
-	if gov.CountRole(st, auth.RoleAdministrator) > 1 {
+	if gov.CountRole(st, auth.RoleAdministrator.String()) > 1 {
 		return nil
 	}
 	return newError(http.StatusConflict, codeLastAdministrator,
@@ -170,11 +199,11 @@ func checkNotLastAdministrator(st gov.State, id string) error {
 // only once it can never be rolled back: a user whose deletion is answered
 // is refused from then on.
 func (s *Server) changeUser(ctx context.Context, id string,
-	decide func(st *node.State, current auth.Role, exists bool) (ledger.MapWrites, error)) (node.TxID, error) {
+	decide func(st *node.State, current []string, exists bool) (ledger.MapWrites, error)) (node.TxID, error) {
 	var decided error
 	var removed bool
 	txid, err := s.node.Exec(ctx, node.UntilCommitted, func(st *node.State) ([]ledger.MapWrites, error) {
-		current, exists := gov.UserRole(st, id)
+		current, exists := gov.UserRoles(st, id)
 		w, err := decide(st, current, exists)
 		if err != nil {
 			decided = err

@@ -19,7 +19,7 @@ const (
 
 // knownParams are the query parameters of the ACL API, whose names are
 // case-sensitive.
-var knownParams = []string{apiVersionParam, "collectionId", "subLedgerId", fromParam, toParam, "tags", "tag", "module_name"}
+var knownParams = []string{apiVersionParam, "collectionId", "subLedgerId", fromParam, toParam, "tags", "tag", "module_name", "roleName"}
 
 // checkQuery refuses a query string that would be misread: one that
 // url.ParseQuery cannot parse (an unescaped ';', which Go's server drops

@@ -20,17 +20,20 @@ type access int
 const (
 	// accessPublic needs no credentials.
 	accessPublic access = iota
-	// accessCaller admits any ledger user, whatever its role, and any
+	// accessCaller admits any ledger user, whatever its roles, and any
 	// Active consortium member (by TLS client certificate).
 	accessCaller
-	// accessReader and the following need the role of that name, or a
-	// higher one.
+	// accessReader and the following admit a ledger user one of whose
+	// roles allows the endpoint's action (its action field). The level
+	// says which built-in roles allow that action: Reader and the roles
+	// above it, Contributor and Administrator, or Administrator alone
+	// (builtinActions).
 	accessReader
 	accessContributor
 	accessAdministrator
 )
 
-// role returns the role an access level needs.
+// role returns the lowest built-in role an access level admits.
 func (a access) role() auth.Role {
 	switch a {
 	case accessReader:
@@ -48,6 +51,10 @@ type endpoint struct {
 	method  string
 	pattern string // http.ServeMux pattern without the method
 	access  access
+	// action is the ACL action name a caller's roles must allow (for the
+	// access levels from accessReader on). An endpoint without one gets
+	// the action defaultAction derives from its path, method and level.
+	action string
 	// unversioned endpoints do not need api-version: the identity
 	// endpoint (JS clients send none) and the node's operational ones.
 	unversioned bool
@@ -78,45 +85,51 @@ func endpoints() []endpoint {
 	tags := func(d dialect) bool { return d.tags }
 	udf := func(d dialect) bool { return d.userFunctions }
 	ude := func(d dialect) bool { return d.userEndpoints }
+	roles := func(d dialect) bool { return d.roles }
 	const udeSince = "2024-07-26-preview"
-	return []endpoint{
+	eps := []endpoint{
 		{method: "GET", pattern: "/ledgerIdentity/{ledgerId}", access: accessPublic, unversioned: true, handle: (*Server).getLedgerIdentity},
-		{method: "POST", pattern: "/app/transactions", access: accessContributor, handle: (*Server).createEntry},
-		{method: "GET", pattern: "/app/transactions", access: accessReader, handle: (*Server).listEntries},
-		{method: "GET", pattern: "/app/transactions/current", access: accessReader, handle: (*Server).getCurrentEntry},
-		{method: "GET", pattern: tx, access: accessReader, handle: (*Server).getEntry},
-		{method: "GET", pattern: tx + "/status", access: accessReader, handle: (*Server).getStatus},
-		{method: "GET", pattern: tx + "/receipt", access: accessReader, handle: (*Server).getReceipt},
-		{method: "GET", pattern: "/app/collections", access: accessReader, handle: (*Server).listCollections},
-		{method: "GET", pattern: "/app/collections/tags", access: accessReader, since: "2024-12-09-preview", available: tags, handle: (*Server).listCollectionTags},
-		{method: "GET", pattern: "/app/users", access: accessAdministrator, since: "2024-01-26-preview", available: listUsers, handle: (*Server).listUsers},
-		{method: "GET", pattern: user, access: accessAdministrator, handle: (*Server).getUser},
-		{method: "PATCH", pattern: user, access: accessAdministrator, handle: (*Server).patchUser},
-		{method: "DELETE", pattern: user, access: accessAdministrator, handle: (*Server).deleteUser},
-		{method: "GET", pattern: "/app/ledgerUsers", access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).listUsers},
-		{method: "GET", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).getUser},
-		{method: "PATCH", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).patchUser},
-		{method: "DELETE", pattern: lu, access: accessAdministrator, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).deleteUser},
+		{method: "POST", pattern: "/app/transactions", access: accessContributor, action: auth.ActionAppend, handle: (*Server).createEntry},
+		{method: "GET", pattern: "/app/transactions", access: accessReader, action: auth.ActionHistoricalQuery, handle: (*Server).listEntries},
+		{method: "GET", pattern: "/app/transactions/current", access: accessReader, action: auth.ActionRead, handle: (*Server).getCurrentEntry},
+		{method: "GET", pattern: tx, access: accessReader, action: auth.ActionHistoricalQuery, handle: (*Server).getEntry},
+		{method: "GET", pattern: tx + "/status", access: accessReader, action: auth.ActionStatusRead, handle: (*Server).getStatus},
+		{method: "GET", pattern: tx + "/receipt", access: accessReader, action: auth.ActionReceiptsRead, handle: (*Server).getReceipt},
+		{method: "GET", pattern: "/app/collections", access: accessReader, action: auth.ActionCollectionsRead, handle: (*Server).listCollections},
+		{method: "GET", pattern: "/app/collections/tags", access: accessReader, action: auth.ActionCollectionsRead, since: "2024-12-09-preview", available: tags, handle: (*Server).listCollectionTags},
+		{method: "GET", pattern: "/app/users", access: accessAdministrator, action: auth.ActionUsersReadAll, since: "2024-01-26-preview", available: listUsers, handle: (*Server).listUsers},
+		{method: "GET", pattern: user, access: accessAdministrator, action: auth.ActionUsersRead, handle: (*Server).getUser},
+		{method: "PATCH", pattern: user, access: accessAdministrator, action: auth.ActionUsersWrite, handle: (*Server).patchUser},
+		{method: "DELETE", pattern: user, access: accessAdministrator, action: auth.ActionUsersDelete, handle: (*Server).deleteUser},
+		{method: "GET", pattern: "/app/ledgerUsers", access: accessAdministrator, action: auth.ActionUsersReadAll, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).listUsers},
+		{method: "GET", pattern: lu, access: accessAdministrator, action: auth.ActionUsersRead, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).getUser},
+		{method: "PATCH", pattern: lu, access: accessAdministrator, action: auth.ActionUsersWrite, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).patchUser},
+		{method: "DELETE", pattern: lu, access: accessAdministrator, action: auth.ActionUsersDelete, since: "2024-12-09-preview", available: ledgerUsers, handle: (*Server).deleteUser},
 		// User-defined endpoints (handlers_udendpoints.go); the bundle's own
 		// endpoints are served under /app by udserve.go. ACL's how-to
 		// spells the options path runTimeOptions: both are served.
-		{method: "GET", pattern: "/app/userDefinedEndpoints", access: accessReader, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpoints},
-		{method: "PUT", pattern: "/app/userDefinedEndpoints", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).putUserDefinedEndpoints},
-		{method: "GET", pattern: "/app/userDefinedEndpoints/runtimeOptions", access: accessReader, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
-		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runtimeOptions", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
-		{method: "GET", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessReader, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
-		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessAdministrator, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
-		{method: "GET", pattern: "/app/userDefinedEndpoints/modules", access: accessReader, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpointsModule},
+		{method: "GET", pattern: "/app/userDefinedEndpoints", access: accessReader, action: auth.ActionEndpointsRead, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpoints},
+		{method: "PUT", pattern: "/app/userDefinedEndpoints", access: accessAdministrator, action: auth.ActionEndpointsWrite, since: udeSince, available: ude, handle: (*Server).putUserDefinedEndpoints},
+		{method: "GET", pattern: "/app/userDefinedEndpoints/runtimeOptions", access: accessReader, action: auth.ActionEndpointsRead, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
+		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runtimeOptions", access: accessAdministrator, action: auth.ActionEndpointsWrite, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
+		{method: "GET", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessReader, action: auth.ActionEndpointsRead, since: udeSince, available: ude, handle: (*Server).getRuntimeOptions},
+		{method: "PATCH", pattern: "/app/userDefinedEndpoints/runTimeOptions", access: accessAdministrator, action: auth.ActionEndpointsWrite, since: udeSince, available: ude, handle: (*Server).patchRuntimeOptions},
+		{method: "GET", pattern: "/app/userDefinedEndpoints/modules", access: accessReader, action: auth.ActionEndpointsRead, since: udeSince, available: ude, handle: (*Server).getUserDefinedEndpointsModule},
 		// User-defined functions (handlers_udf.go). ServeMux wildcards are
 		// whole segments, so POST {functionId} serves {functionId}:execute.
-		{method: "GET", pattern: "/app/userDefinedFunctions", access: accessReader, since: "2024-12-09-preview", available: udf, handle: (*Server).listFunctions},
-		{method: "GET", pattern: fn, access: accessReader, since: "2024-12-09-preview", available: udf, handle: (*Server).getFunction},
-		{method: "PUT", pattern: fn, access: accessAdministrator, since: "2024-12-09-preview", available: udf, handle: (*Server).putFunction},
-		{method: "DELETE", pattern: fn, access: accessAdministrator, since: "2024-12-09-preview", available: udf, handle: (*Server).deleteFunction},
-		{method: "POST", pattern: fn, access: accessContributor, since: "2024-12-09-preview", available: udf, handle: (*Server).executeFunction},
-		{method: "GET", pattern: "/app/governance/members", access: accessReader, handle: (*Server).listMembers},
-		{method: "GET", pattern: "/app/governance/constitution", access: accessReader, handle: (*Server).getConstitution},
-		{method: "GET", pattern: "/app/enclaveQuotes", access: accessReader, handle: (*Server).getEnclaveQuotes},
+		{method: "GET", pattern: "/app/userDefinedFunctions", access: accessReader, action: auth.ActionFunctionsRead, since: "2024-12-09-preview", available: udf, handle: (*Server).listFunctions},
+		{method: "GET", pattern: fn, access: accessReader, action: auth.ActionFunctionsRead, since: "2024-12-09-preview", available: udf, handle: (*Server).getFunction},
+		{method: "PUT", pattern: fn, access: accessAdministrator, action: auth.ActionFunctionsWrite, since: "2024-12-09-preview", available: udf, handle: (*Server).putFunction},
+		{method: "DELETE", pattern: fn, access: accessAdministrator, action: auth.ActionFunctionsDelete, since: "2024-12-09-preview", available: udf, handle: (*Server).deleteFunction},
+		{method: "POST", pattern: fn, access: accessContributor, action: auth.ActionFunctionsExecute, since: "2024-12-09-preview", available: udf, handle: (*Server).executeFunction},
+		{method: "GET", pattern: "/app/governance/members", access: accessReader, action: auth.ActionMembersRead, handle: (*Server).listMembers},
+		{method: "GET", pattern: "/app/governance/constitution", access: accessReader, action: auth.ActionConstitutionRead, handle: (*Server).getConstitution},
+		{method: "GET", pattern: "/app/enclaveQuotes", access: accessReader, action: auth.ActionEnclavesRead, handle: (*Server).getEnclaveQuotes},
+		// User-defined roles (handlers_roles.go).
+		{method: "GET", pattern: "/app/roles", access: accessAdministrator, action: auth.ActionRolesRead, since: "2024-08-22-preview", available: roles, handle: (*Server).getRoles},
+		{method: "PUT", pattern: "/app/roles", access: accessAdministrator, action: auth.ActionRolesWrite, since: "2024-08-22-preview", available: roles, handle: (*Server).putRoles},
+		{method: "PATCH", pattern: "/app/roles", access: accessAdministrator, action: auth.ActionRolesWrite, since: "2024-08-22-preview", available: roles, handle: (*Server).patchRoles},
+		{method: "DELETE", pattern: "/app/roles", access: accessAdministrator, action: auth.ActionRolesDelete, since: "2024-08-22-preview", available: roles, handle: (*Server).deleteRole},
 		{method: "POST", pattern: "/node/join", access: accessPublic, unversioned: true, handle: (*Server).postJoin},
 		// CCF's node endpoints (handlers_network.go).
 		{method: "GET", pattern: "/node/state", access: accessPublic, unversioned: true, handle: (*Server).getNodeState},
@@ -159,6 +172,43 @@ func endpoints() []endpoint {
 		{method: "GET", pattern: "/gov/members/state-digests/{memberId}", access: accessPublic, unversioned: true, handle: govRead((*Server).getStateDigest)},
 		{method: "POST", pattern: "/gov/members/state-digests/{memberId}", access: accessPublic, unversioned: true, handle: (*Server).postStateDigest},
 	}
+	for i := range eps {
+		if eps[i].action == "" && eps[i].access >= accessReader {
+			eps[i].action = defaultAction(&eps[i])
+		}
+	}
+	return eps
+}
+
+// defaultAction is the action of an endpoint listed without one: the
+// user-defined function and endpoint APIs' actions by path and method,
+// else the generic read or append action of a Reader or Contributor level.
+// An Administrator endpoint outside those APIs gets none, so that no one
+// may call it until it names its action (TestEveryEndpointHasAnAction).
+func defaultAction(ep *endpoint) string {
+	switch {
+	case strings.HasPrefix(ep.pattern, "/app/userDefinedFunctions"):
+		switch ep.method {
+		case "GET":
+			return auth.ActionFunctionsRead
+		case "PUT", "PATCH":
+			return auth.ActionFunctionsWrite
+		case "DELETE":
+			return auth.ActionFunctionsDelete
+		case "POST":
+			return auth.ActionFunctionsExecute
+		}
+	case strings.HasPrefix(ep.pattern, "/app/userDefinedEndpoints"):
+		if ep.method == "GET" {
+			return auth.ActionEndpointsRead
+		}
+		return auth.ActionEndpointsWrite
+	case ep.access == accessReader:
+		return auth.ActionRead
+	case ep.access == accessContributor:
+		return auth.ActionAppend
+	}
+	return ""
 }
 
 // Route labels of requests that match no endpoint.

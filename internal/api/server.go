@@ -27,6 +27,20 @@ const (
 	MaxCollectionIDBytes = 256
 	// MaxUserIDBytes is the longest user id, in bytes.
 	MaxUserIDBytes = 256
+	// MaxRoleNameBytes is the longest role name, in bytes.
+	MaxRoleNameBytes = 64
+	// MaxUserRoles is the most roles a user may hold.
+	MaxUserRoles = 32
+	// MaxActionBytes is the longest action name of a role, in bytes.
+	MaxActionBytes = 256
+	// MaxRoleActions is the most actions a user-defined role may allow.
+	MaxRoleActions = 64
+	// MaxRolesPerRequest is the most roles one PUT or PATCH /app/roles
+	// may name.
+	MaxRolesPerRequest = 32
+	// MaxUserDefinedRoles is the most user-defined roles a ledger may
+	// hold.
+	MaxUserDefinedRoles = 256
 	// MaxBodyBytes is the largest request body.
 	MaxBodyBytes = 1 << 20
 	// DefaultCollection is the collection of entries written without one.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
@@ -236,36 +237,66 @@ func appWrites(ws []appjs.Write) []ledger.MapWrites {
 
 // ACL's role tables, as bundles written for ACL read them (ACL's banking
 // sample): the user → roles map, keyed by the JSON string of the user id,
-// valued by the JSON array of its role names.
-const aclUserRolesMap = "public:confidentialledger.roles.user_roles_mapping"
+// valued by the JSON array of its role names; and, per role, the map
+// PREFIX+name whose keys are the JSON strings of the actions the role
+// allows (ACL does not document the values; ledgerd's are JSON true).
+const (
+	aclUserRolesMap       = "public:confidentialledger.roles.user_roles_mapping"
+	aclRoleDefinitionsMap = "public:confidentialledger.roles.user_roles_definitions."
+)
 
-// appState is what ccf.kv reads: the latest executed state, plus
-// aclUserRolesMap derived from the ledger's users when the state holds no
-// such map (ledgerd keeps users in its own table).
+// appState is what ccf.kv reads: the latest executed state, plus ACL's
+// role tables derived from the ledger's users and role table (roletable.go)
+// when the state holds no such map (ledgerd keeps users and roles in its
+// own tables).
 type appState struct{ st *node.State }
 
+// aclActionValue is the value of an action in a derived role definition.
+var aclActionValue = []byte("true")
+
 func (a appState) Get(table string, key []byte) ([]byte, bool) {
-	if table == aclUserRolesMap && !a.hasReal(table) {
+	switch {
+	case table == aclUserRolesMap && !a.hasReal(table):
 		var id string
 		if json.Unmarshal(key, &id) != nil {
 			return nil, false
 		}
-		r, ok := gov.UserRole(a.st, id)
+		roles, ok := gov.UserRoles(a.st, id)
 		if !ok {
 			return nil, false
 		}
-		v, _ := json.Marshal([]string{r.String()})
+		v, _ := json.Marshal(roles)
 		return v, true
+	case strings.HasPrefix(table, aclRoleDefinitionsMap) && !a.hasReal(table):
+		var action string
+		if json.Unmarshal(key, &action) != nil {
+			return nil, false
+		}
+		actions, _ := roleActions(a.st, strings.TrimPrefix(table, aclRoleDefinitionsMap))
+		if !slices.Contains(actions, action) {
+			return nil, false
+		}
+		return aclActionValue, true
 	}
 	return a.st.Get(table, key)
 }
 
 func (a appState) ForEach(table string, fn func(key, value []byte) bool) {
-	if table == aclUserRolesMap && !a.hasReal(table) {
+	switch {
+	case table == aclUserRolesMap && !a.hasReal(table):
 		for _, u := range gov.Users(a.st) {
 			k, _ := json.Marshal(u.ID)
-			v, _ := json.Marshal([]string{u.Role.String()})
+			v, _ := json.Marshal(u.Roles)
 			if !fn(k, v) {
+				return
+			}
+		}
+		return
+	case strings.HasPrefix(table, aclRoleDefinitionsMap) && !a.hasReal(table):
+		actions, _ := roleActions(a.st, strings.TrimPrefix(table, aclRoleDefinitionsMap))
+		for _, action := range actions {
+			k, _ := json.Marshal(action)
+			if !fn(k, aclActionValue) {
 				return
 			}
 		}

@@ -221,7 +221,7 @@ func (s *Server) certCaller(c *call, policy string, fc forwardedCall, forwarded 
 	}
 	switch policy {
 	case appbundle.PolicyUserCert:
-		if _, ok := gov.UserRole(st, who.ID); !ok {
+		if _, ok := gov.UserRoles(st, who.ID); !ok {
 			return callerJSON{}, who, errors.New("the certificate is not a ledger user's")
 		}
 		caller.ID, caller.Data = ccfIDOfUser(who.ID), emptyObject

@@ -27,6 +27,9 @@ type dialect struct {
 	// multiRoleUsers makes /app/users speak "assignedRoles" (an array)
 	// instead of "assignedRole" (2024-08-22-preview only).
 	multiRoleUsers bool
+	// roles enables /app/roles, the user-defined roles
+	// (2024-08-22-preview and later).
+	roles bool
 	// ledgerUsers enables /app/ledgerUsers[/{userId}], the multi-role user
 	// API (2024-12-09-preview and later).
 	ledgerUsers bool
@@ -62,8 +65,8 @@ var defaultDialect = supportedVersions["2022-05-13"]
 // the same semantics on these paths; 2023-01-18-preview adds the receipt's
 // applicationClaims. 2022-20-04-preview is not analysed and not accepted.
 // 2024-07-26-preview adds user-defined endpoints (handlers_udendpoints.go).
-// 2024-12-09-preview adds user-defined functions and hooks (handlers_udf.go).
-// The role API is not implemented here: its paths answer 404.
+// 2024-08-22-preview adds user-defined roles (/app/roles) and multi-role
+// users. 2024-12-09-preview adds user-defined functions and hooks (handlers_udf.go).
 var supportedVersions = map[string]dialect{
 	"0.1-preview":        {version: "0.1-preview", legacy: true, pageSeqnos: legacyPageSeqnos},
 	"2022-05-13":         {version: "2022-05-13", pageSeqnos: pageSeqnos},
@@ -73,9 +76,9 @@ var supportedVersions = map[string]dialect{
 	"2023-01-18-preview": {version: "2023-01-18-preview", pageSeqnos: pageSeqnos, applicationClaims: true},
 	"2024-01-26-preview": {version: "2024-01-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true},
 	"2024-07-26-preview": {version: "2024-07-26-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, userEndpoints: true},
-	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true, userEndpoints: true},
-	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true, userFunctions: true},
-	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true, userFunctions: true},
+	"2024-08-22-preview": {version: "2024-08-22-preview", pageSeqnos: pageSeqnos, applicationClaims: true, listUsers: true, multiRoleUsers: true, userEndpoints: true, roles: true},
+	"2024-12-09-preview": {version: "2024-12-09-preview", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true, userFunctions: true, roles: true},
+	"2026-02-23":         {version: "2026-02-23", pageSeqnos: pageSeqnos, applicationClaims: true, tags: true, listUsers: true, ledgerUsers: true, userEndpoints: true, userFunctions: true, roles: true},
 }
 
 // versionList is the supported versions, sorted, for error messages.

@@ -19,9 +19,10 @@
 // tenant's two) names its users without a namespace, and a subject of that
 // default namespace may not start with another issuer's "NAMESPACE:".
 //
-// Authorisation is a role check (acl-api.md §5): Reader < Contributor <
-// Administrator, looked up in a [Directory] that the server backs with its
-// replicated state ([Authorize]).
+// Authorisation is an action check (acl-api.md §5): each operation needs
+// one ACL action name (ActionAppend, ...), and a caller may do it if one of
+// its roles allows the action, as a [Directory] that the server backs with
+// its replicated user and role tables answers ([Authorize]).
 //
 // The JWT code follows RFC 7515 (JWS compact serialisation), RFC 7517
 // (JWK), RFC 7518 (algorithms) and RFC 7519 (claims), using only the

@@ -8,11 +8,11 @@ import (
 )
 
 func ExampleAuthorize() {
-	dir := auth.MapDirectory{"6696d1bc-6012-47da-8556-ab4c747999c9": auth.RoleReader}
+	dir := auth.MapDirectory{"6696d1bc-6012-47da-8556-ab4c747999c9": {auth.ActionRead, auth.ActionReceiptsRead}}
 	caller := auth.Principal{ID: "6696d1bc-6012-47da-8556-ab4c747999c9", Kind: auth.KindJWT}
 
-	fmt.Println(auth.Authorize(dir, caller, auth.RoleReader))
-	err := auth.Authorize(dir, caller, auth.RoleContributor)
+	fmt.Println(auth.Authorize(dir, caller, auth.ActionRead))
+	err := auth.Authorize(dir, caller, auth.ActionAppend)
 	fmt.Println(errors.Is(err, auth.ErrNotAllowed))
 	// Output:
 	// <nil>
@@ -29,10 +29,10 @@ func ExampleNormalizeUserID() {
 
 func ExampleParseRole() {
 	r, err := auth.ParseRole("Contributor")
-	fmt.Println(r, err, r.Allows(auth.RoleReader), r.Allows(auth.RoleAdministrator))
+	fmt.Println(r, err)
 	_, err = auth.ParseRole("contributor")
 	fmt.Println(err)
 	// Output:
-	// Contributor <nil> true false
+	// Contributor <nil>
 	// auth: unknown role "contributor": want Reader, Contributor or Administrator
 }

@@ -125,28 +125,25 @@ func TestBearerToken(t *testing.T) {
 
 func TestAuthorize(t *testing.T) {
 	dir := auth.MapDirectory{
-		"reader":            auth.RoleReader,
-		"contributor":       auth.RoleContributor,
-		"admin":             auth.RoleAdministrator,
-		"none":              auth.RoleNone,
-		userCertFingerprint: auth.RoleContributor,
+		"reader":            {auth.ActionRead},
+		"writer":            {auth.ActionRead, auth.ActionAppend},
+		"none":              {},
+		userCertFingerprint: {auth.ActionAppend},
 	}
 	tests := []struct {
 		id   string
-		need auth.Role
+		need string
 		ok   bool
 	}{
-		{"reader", auth.RoleReader, true},
-		{"reader", auth.RoleContributor, false},
-		{"contributor", auth.RoleContributor, true},
-		{"contributor", auth.RoleAdministrator, false},
-		{"admin", auth.RoleAdministrator, true},
-		{"admin", auth.RoleReader, true},
-		{"none", auth.RoleReader, false},
-		{"stranger", auth.RoleReader, false},
-		{"", auth.RoleReader, false},
-		{"admin", auth.RoleNone, false}, // fail closed on a missing requirement
-		{userCertFingerprint, auth.RoleContributor, true},
+		{"reader", auth.ActionRead, true},
+		{"reader", auth.ActionAppend, false},
+		{"writer", auth.ActionAppend, true},
+		{"writer", auth.ActionUsersWrite, false},
+		{"none", auth.ActionRead, false},
+		{"stranger", auth.ActionRead, false},
+		{"", auth.ActionRead, false},
+		{"writer", "", false}, // fail closed on a missing requirement
+		{userCertFingerprint, auth.ActionAppend, true},
 	}
 	for _, tt := range tests {
 		err := auth.Authorize(dir, auth.Principal{ID: tt.id, Kind: auth.KindJWT}, tt.need)

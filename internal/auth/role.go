@@ -2,8 +2,11 @@ package auth
 
 import "fmt"
 
-// Role is a ledger user's role (acl-api.md §5). Roles are ordered: each
-// role may do everything the roles below it may do.
+// Role is one of ACL's built-in roles (acl-api.md §5). What a role allows is
+// a set of actions (the api package's role table); a user may hold several
+// roles, built-in or user-defined, and is allowed the union of their
+// actions. The constants are ordered so that each built-in role allows what
+// the ones below it allow, which the role table checks.
 type Role int
 
 // The roles, lowest first. RoleNone is the zero value: no role at all.
@@ -48,13 +51,6 @@ func (r Role) String() string {
 
 // Valid reports whether r is one of Reader, Contributor and Administrator.
 func (r Role) Valid() bool { return r >= RoleReader && r <= RoleAdministrator }
-
-// Allows reports whether a caller holding r may do something that needs the
-// role need. It fails closed: if either r or need is not a valid role
-// (RoleNone included), the answer is false.
-func (r Role) Allows(need Role) bool {
-	return r.Valid() && need.Valid() && r >= need
-}
 
 // MarshalText encodes r as its ACL name, so that a Role field marshals to
 // JSON as "Reader", "Contributor" or "Administrator". Invalid roles are an

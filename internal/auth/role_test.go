@@ -34,21 +34,17 @@ func TestRoleString(t *testing.T) {
 	}
 }
 
-func TestRoleAllows(t *testing.T) {
-	roles := []auth.Role{auth.RoleNone, auth.RoleReader, auth.RoleContributor, auth.RoleAdministrator, 4, -1}
-	for _, have := range roles {
-		for _, need := range roles {
-			want := have.Valid() && need.Valid() && have >= need
-			if got := have.Allows(need); got != want {
-				t.Errorf("%v.Allows(%v) = %v, want %v", have, need, got, want)
-			}
+func TestBuiltinRole(t *testing.T) {
+	for name, want := range map[string]auth.Role{"Reader": auth.RoleReader, "reader": auth.RoleReader, "READER": auth.RoleReader,
+		"contributor": auth.RoleContributor, "administrator": auth.RoleAdministrator, "AdMiNiStRaToR": auth.RoleAdministrator} {
+		if got, ok := auth.BuiltinRole(name); !ok || got != want {
+			t.Errorf("BuiltinRole(%q) = %v, %v; want %v", name, got, ok, want)
 		}
 	}
-	// The ACL mapping, spelled out (acl-api.md §5).
-	if !auth.RoleAdministrator.Allows(auth.RoleContributor) || !auth.RoleContributor.Allows(auth.RoleReader) ||
-		auth.RoleReader.Allows(auth.RoleContributor) || auth.RoleContributor.Allows(auth.RoleAdministrator) ||
-		auth.RoleNone.Allows(auth.RoleReader) || auth.RoleAdministrator.Allows(auth.RoleNone) {
-		t.Error("role order is not Reader < Contributor < Administrator")
+	for _, name := range []string{"", "None", "none", "Admin", "Reader ", "manager", "Reader\x00"} {
+		if got, ok := auth.BuiltinRole(name); ok || got != auth.RoleNone {
+			t.Errorf("BuiltinRole(%q) = %v, %v; want none", name, got, ok)
+		}
 	}
 }
 

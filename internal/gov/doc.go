@@ -9,7 +9,9 @@
 //	public:ccf.gov.members.certs   member id -> PEM certificate
 //	public:ccf.gov.members.info    member id -> {"status":"Active"}
 //	public:ccf.gov.constitution    tables.SingletonKey -> JavaScript source
-//	public:ledgerd.users           user id -> {"assignedRole":"Administrator"}
+//	public:ledgerd.users           user id -> {"assignedRole":"Administrator"} (one built-in role)
+//	                               or {"assignedRoles":["Reader","auditor"]}
+//	public:ledgerd.roles           user-defined role name -> {"roleActions":[...]}
 //
 // A member id is CCF's pemToId: the lowercase hex SHA-256 of the DER
 // certificate ([MemberID]). A certificate user's id is its upper-case,

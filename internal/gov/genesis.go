@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/recovery"
 	"github.com/ledgerd/ledgerd/internal/tables"
@@ -81,16 +82,26 @@ func (g Genesis) Writes() ([]ledger.MapWrites, error) {
 	users := ledger.MapWrites{Name: tables.UsersMap}
 	seen = map[string]bool{}
 	for _, u := range g.Users {
+		roles := u.Roles
+		if len(roles) == 0 && u.Role.Valid() {
+			roles = []string{u.Role.String()}
+		}
 		switch {
 		case u.ID == "":
 			return nil, errors.New("gov: genesis user with an empty id")
-		case !u.Role.Valid():
+		case len(roles) == 0:
 			return nil, fmt.Errorf("gov: genesis user %q has no valid role (%v)", u.ID, u.Role)
 		case seen[u.ID]:
 			return nil, fmt.Errorf("gov: genesis user %q is listed twice", u.ID)
 		}
+		for _, name := range roles {
+			// A genesis has no user-defined roles yet.
+			if _, ok := auth.BuiltinRole(name); !ok {
+				return nil, fmt.Errorf("gov: genesis user %q has role %q, which is not a built-in role", u.ID, name)
+			}
+		}
 		seen[u.ID] = true
-		users.Writes = append(users.Writes, SetUser(u.ID, u.Role).Writes...)
+		users.Writes = append(users.Writes, SetUser(u.ID, roles...).Writes...)
 	}
 	if c := g.ServiceConfig; c != nil && (c.RecoveryThreshold < 1 || c.RecoveryThreshold > 254) {
 		return nil, fmt.Errorf("gov: genesis recovery threshold %d is not between 1 and 254", c.RecoveryThreshold)

@@ -82,23 +82,63 @@ func TestGenesisRoundTrip(t *testing.T) {
 	if script, ok := gov.Constitution(st); !ok || script != gov.DefaultConstitution {
 		t.Fatal("constitution")
 	}
-	if r, ok := gov.UserRole(st, "A"); !ok || r != auth.RoleAdministrator {
-		t.Fatalf("role of A: %v %v", r, ok)
+	if r, ok := gov.UserRoles(st, "A"); !ok || !slices.Equal(r, []string{"Administrator"}) {
+		t.Fatalf("roles of A: %v %v", r, ok)
 	}
-	if got := gov.CountRole(st, auth.RoleAdministrator); got != 1 {
+	// One built-in role is stored in the single-role form ledgers written
+	// before multi-role users hold, byte for byte.
+	if raw, _ := st.Get(tables.UsersMap, []byte("A")); string(raw) != `{"assignedRole":"Administrator"}` {
+		t.Fatalf("record of A: %s", raw)
+	}
+	if got := gov.CountRole(st, "Administrator"); got != 1 {
 		t.Fatalf("%d administrators", got)
 	}
-	st.apply([]ledger.MapWrites{gov.SetUser("R", auth.RoleContributor), gov.RemoveUser("A")})
-	if _, ok := (gov.Directory{State: st}).Role("A"); ok {
+	st.apply([]ledger.MapWrites{gov.SetUser("R", "contributor", "auditor", "Contributor"), gov.RemoveUser("A")})
+	if _, ok := gov.UserRoles(st, "A"); ok {
 		t.Fatal("removed user still has a role")
 	}
-	if users := gov.Users(st); len(users) != 1 || users[0] != (gov.User{ID: "R", Role: auth.RoleContributor}) {
+	users := gov.Users(st)
+	if len(users) != 1 || users[0].ID != "R" || !slices.Equal(users[0].Roles, []string{"Contributor", "auditor"}) || users[0].Role != auth.RoleContributor {
 		t.Fatalf("users %+v", users)
 	}
-	// A damaged record grants nothing.
-	st.apply([]ledger.MapWrites{{Name: tables.UsersMap, Writes: []ledger.KV{{Key: []byte("X"), Value: []byte(`{"assignedRole":"Root"}`)}}}})
-	if _, ok := gov.UserRole(st, "X"); ok {
-		t.Fatal("a user with an unknown role has a role")
+	if raw, _ := st.Get(tables.UsersMap, []byte("R")); string(raw) != `{"assignedRoles":["Contributor","auditor"]}` {
+		t.Fatalf("record of R: %s", raw)
+	}
+	// Old records, as the constitution's set_user also writes them, decode;
+	// damaged ones grant nothing.
+	for raw, want := range map[string][]string{
+		`{"assignedRole":"Reader"}`:                            {"Reader"},
+		`{"assignedRole":"reader"}`:                            {"Reader"},
+		`{"assignedRole":"auditor"}`:                           {"auditor"},
+		`{"assignedRoles":["Reader","Administrator"]}`:         {"Reader", "Administrator"},
+		`{"assignedRole":""}`:                                  nil,
+		`{"assignedRoles":[]}`:                                 nil,
+		`{"assignedRoles":[""]}`:                               nil,
+		`{"assignedRole":"Reader","assignedRoles":["Reader"]}`: nil,
+		`{}`:               nil,
+		`null`:             nil,
+		`{"assignedRole":`: nil,
+	} {
+		st.apply([]ledger.MapWrites{{Name: tables.UsersMap, Writes: []ledger.KV{{Key: []byte("X"), Value: []byte(raw)}}}})
+		got, ok := gov.UserRoles(st, "X")
+		if ok != (want != nil) || !slices.Equal(got, want) {
+			t.Errorf("%s: %v %v, want %v", raw, got, ok, want)
+		}
+	}
+	// User-defined roles.
+	st.apply([]ledger.MapWrites{gov.SetRole("auditor", []string{"a", "b"}), gov.SetRole("zz", []string{})})
+	if a, ok := gov.RoleActions(st, "auditor"); !ok || !slices.Equal(a, []string{"a", "b"}) {
+		t.Fatalf("auditor: %v %v", a, ok)
+	}
+	if _, ok := gov.RoleActions(st, "Auditor"); ok {
+		t.Fatal("user-defined role names are case-sensitive")
+	}
+	if rs := gov.Roles(st); len(rs) != 2 || rs[0].Name != "auditor" || rs[1].Name != "zz" || len(rs[1].Actions) != 0 {
+		t.Fatalf("roles %+v", rs)
+	}
+	st.apply([]ledger.MapWrites{gov.RemoveRole("auditor")})
+	if _, ok := gov.RoleActions(st, "auditor"); ok {
+		t.Fatal("removed role")
 	}
 }
 
@@ -110,6 +150,7 @@ func TestGenesisValidation(t *testing.T) {
 		"duplicate member": {Members: [][]byte{m, m}},
 		"empty user id":    {Members: [][]byte{m}, Users: []gov.User{{Role: auth.RoleReader}}},
 		"no role":          {Members: [][]byte{m}, Users: []gov.User{{ID: "u"}}},
+		"custom role":      {Members: [][]byte{m}, Users: []gov.User{{ID: "u", Roles: []string{"auditor"}}}},
 		"duplicate user":   {Members: [][]byte{m}, Users: []gov.User{{ID: "u", Role: auth.RoleReader}, {ID: "u", Role: auth.RoleReader}}},
 	} {
 		if _, err := g.Writes(); err == nil || !strings.HasPrefix(err.Error(), "gov: ") {

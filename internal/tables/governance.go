@@ -5,8 +5,15 @@ import "encoding/json"
 // Governance and user tables. Values are JSON text unless noted.
 const (
 	// UsersMap holds ledger users: key = user id (certificate fingerprint
-	// "AB:CD:..." or JWT oid/sub), value = {"assignedRole":"Reader"|"Contributor"|"Administrator"}.
+	// "AB:CD:..." or JWT oid/sub), value = a UserInfo: a user holding one
+	// built-in role is {"assignedRole":"Reader"|"Contributor"|"Administrator"}
+	// (the only form before multi-role users, which the constitution's
+	// set_user still writes), any other {"assignedRoles":["Reader","auditor"]}.
 	UsersMap = "public:ledgerd.users"
+	// RolesMap holds the user-defined roles (/app/roles): key = role name
+	// (case-sensitive), value = a RoleInfo. The built-in roles are not
+	// stored: their actions are fixed by the server.
+	RolesMap = "public:ledgerd.roles"
 	// MembersCertsMap holds consortium members: key = member id (lowercase
 	// hex SHA-256 of the DER certificate, CCF's pemToId), value = PEM.
 	MembersCertsMap = "public:ccf.gov.members.certs"
@@ -17,9 +24,16 @@ const (
 	ConstitutionMap = "public:ccf.gov.constitution"
 )
 
-// UserInfo is the value of UsersMap.
+// UserInfo is the value of UsersMap: exactly one of AssignedRole (one
+// built-in role) and AssignedRoles (any other set of roles) is set.
 type UserInfo struct {
-	AssignedRole string `json:"assignedRole"`
+	AssignedRole  string   `json:"assignedRole,omitempty"`
+	AssignedRoles []string `json:"assignedRoles,omitempty"`
+}
+
+// RoleInfo is the value of RolesMap: the ACL action names the role allows.
+type RoleInfo struct {
+	RoleActions []string `json:"roleActions"`
 }
 
 // Member statuses in MembersInfoMap, as CCF spells them.
