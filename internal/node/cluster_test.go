@@ -262,7 +262,7 @@ func TestClusterRollsBackSpeculativeState(t *testing.T) {
 	for _, w := range [][]ledger.MapWrites{
 		{entryWrite("c", "doomed")},
 		{entryWrite("doomed-collection", "doomed")},
-		{gov.SetUser("doomed-user", auth.RoleAdministrator)},
+		{gov.SetUser("doomed-user", auth.RoleAdministrator.String())},
 	} {
 		f, err := cut.Submit(w)
 		if err != nil {
@@ -286,7 +286,7 @@ func TestClusterRollsBackSpeculativeState(t *testing.T) {
 	if !slices.Contains(cut.State().Collections(), "doomed-collection") {
 		t.Fatalf("cut-off primary: collections %v lack its Pending new collection", cut.State().Collections())
 	}
-	if _, ok := gov.UserRole(cut.State(), "doomed-user"); !ok {
+	if _, ok := gov.UserRoles(cut.State(), "doomed-user"); !ok {
 		t.Fatal("cut-off primary: its Pending new user is not visible")
 	}
 
@@ -314,7 +314,7 @@ func TestClusterRollsBackSpeculativeState(t *testing.T) {
 	if slices.Contains(cut.State().Collections(), "doomed-collection") {
 		t.Fatalf("rejoined node: rolled-back collection still listed: %v", cut.State().Collections())
 	}
-	if _, ok := gov.UserRole(cut.State(), "doomed-user"); ok {
+	if _, ok := gov.UserRoles(cut.State(), "doomed-user"); ok {
 		t.Fatal("rejoined node: rolled-back user still present")
 	}
 	// Once the rejoined node holds nothing uncommitted (the new primary's

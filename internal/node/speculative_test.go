@@ -75,12 +75,12 @@ func TestReadYourWrites(t *testing.T) {
 			t.Fatalf("Receipt(%s) of a Pending write = %v, want ErrUncommitted", id, err)
 		}
 	}
-	submitWrites(t, n, gov.SetUser("alice", auth.RoleContributor))
-	if r, ok := gov.UserRole(n.State(), "alice"); !ok || r != auth.RoleContributor {
+	submitWrites(t, n, gov.SetUser("alice", auth.RoleContributor.String()))
+	if r, ok := gov.UserRoles(n.State(), "alice"); !ok || len(r) != 1 || r[0] != auth.RoleContributor.String() {
 		t.Fatalf("user alice right after her Pending creation: %v %v", r, ok)
 	}
 	submitWrites(t, n, gov.RemoveUser("alice"))
-	if _, ok := gov.UserRole(n.State(), "alice"); ok {
+	if _, ok := gov.UserRoles(n.State(), "alice"); ok {
 		t.Fatal("user alice still listed right after her Pending removal")
 	}
 
