@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -396,4 +397,30 @@ func TestUserDefinedEndpointsMissingExport(t *testing.T) {
 		}
 	}
 	e.anonymous.get("/app/u/x").expect(404, "ResourceNotFound")
+}
+
+// TestUserDefinedEndpointsConcurrentWrites: concurrent calls of a readwrite
+// endpoint that reads a counter and writes it plus one lose no update:
+// each call reads and writes in one transaction of the executor (it would
+// lose updates if the function ran against the state outside node.Exec).
+func TestUserDefinedEndpointsConcurrentWrites(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
+	const workers, each = 4, 10
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if r := e.contributor.do("PUT", "/app/u/counter/shared", nil); r.status != 200 {
+					t.Errorf("increment: %d %s", r.status, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := e.reader.get("/app/u/counter/shared").expect(200, "").object()["value"]; got != float64(workers*each) {
+		t.Fatalf("counter %v after %d increments", got, workers*each)
+	}
 }
