@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
@@ -33,8 +34,11 @@ func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, 
 	writes := node.TaggedEntryWrites(coll, contents, tags)
 	st := s.reads.State()
 	hookWrites := false
+	var hooksTook time.Duration
 	if !hooks.empty() {
-		hw, err := hooks.run(ctx, st, coll, contents)
+		start := time.Now()
+		hw, err := hooks.run(ctx, st, coll, contents, 0)
+		hooksTook = time.Since(start)
 		if err != nil {
 			return node.TxID{}, err
 		}
@@ -74,7 +78,7 @@ func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, 
 			}
 		}
 		if hookWrites {
-			hw, err := hooks.run(ctx, st, coll, contents)
+			hw, err := hooks.run(ctx, st, coll, contents, lockedCap(hooksTook))
 			if err != nil {
 				refused = err
 				return nil, err

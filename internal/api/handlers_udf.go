@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
 	"github.com/ledgerd/ledgerd/internal/appjs"
@@ -226,7 +227,7 @@ func countFunctions(st *node.State) int {
 
 // programs caches compiled functions by the SHA-256 of their code, so that
 // every execution and hook of the same code compiles once.
-var programs = appjs.NewCache(2 * MaxUserFunctions)
+var programs = appjs.NewCache(256)
 
 // compileFunction compiles a function's code (cached), a 400 when it does
 // not compile.
@@ -349,8 +350,14 @@ func limitsOf(o appbundle.RuntimeOptions) appjs.Limits {
 	return appjs.Limits{Time: o.ExecutionTime(), Memory: int64(o.MaxHeapBytes), StackDepth: o.StackDepth()}
 }
 
+// stateView is what a run reads of a node state (*node.State).
+type stateView interface {
+	Get(table string, key []byte) ([]byte, bool)
+	Range(table string, fn func(k, v []byte) bool)
+}
+
 // stateReader is appjs.Reader over a node state.
-type stateReader struct{ st *node.State }
+type stateReader struct{ st stateView }
 
 func (r stateReader) Get(table string, key []byte) ([]byte, bool) { return r.st.Get(table, key) }
 func (r stateReader) ForEach(table string, fn func(k, v []byte) bool) {
@@ -387,9 +394,21 @@ type funcRun struct {
 // It stops at the first failure: failed is its index, err its error (a
 // *appjs.ScriptError, a limit error, or a 4xx for a function that does
 // not exist or does not compile).
-func runFunctions(ctx context.Context, st *node.State, fns []funcRun) (results []*appjs.Result, writes []appjs.Write, failed int, err error) {
+//
+// timeCap, if not 0, bounds the whole run's time besides each function's
+// own limit (see lockedCap).
+func runFunctions(ctx context.Context, st stateView, fns []funcRun, timeCap time.Duration) (results []*appjs.Result, writes []appjs.Write, failed int, err error) {
 	tx := jsrt.NewTx(readKV{stateReader{st}})
+	deadline := time.Now().Add(timeCap)
 	for i, f := range fns {
+		limits := limitsOf(f.props.options)
+		if timeCap > 0 {
+			rem := time.Until(deadline)
+			if rem <= 0 {
+				return nil, nil, i, fmt.Errorf("appjs: %w (the run under the executor's lock took longer than %v)", appjs.ErrTimeLimit, timeCap)
+			}
+			limits.Time = min(limits.Time, rem)
+		}
 		code, ok := st.Get(tables.UserFunctionsMap, []byte(f.id))
 		if !ok {
 			return nil, nil, i, invalidInput("No user defined function %q.", clip(f.id))
@@ -407,7 +426,7 @@ func runFunctions(ctx context.Context, st *node.State, fns []funcRun) (results [
 			globals = map[string]any{"context": f.context}
 		}
 		res, err := prog.Run(ctx, appjs.Call{Function: f.props.export, Args: args, Globals: globals,
-			State: tx, Limits: limitsOf(f.props.options)})
+			State: tx, Limits: limits})
 		if err != nil {
 			return nil, nil, i, err
 		}
@@ -422,6 +441,12 @@ func runFunctions(ctx context.Context, st *node.State, fns []funcRun) (results [
 	}
 	return results, tx.Writes(), -1, nil
 }
+
+// lockedCap bounds a run under the executor's lock (node.Exec), which
+// holds every other Exec: twice what the same run took outside the lock,
+// plus 100 ms. So code that wrote quickly the first time cannot hold the
+// executor for its whole time limit the second.
+func lockedCap(first time.Duration) time.Duration { return 2*first + 100*time.Millisecond }
 
 // readKV is a jsrt.KV over an appjs.Reader; the Tx over it is never
 // committed.
@@ -518,14 +543,16 @@ func (s *Server) executeFunction(c *call) error {
 	}
 	fns := []funcRun{{id: id, props: props}}
 	ctx := c.r.Context()
-	results, writes, _, err := runFunctions(ctx, s.reads.State(), fns)
+	start := time.Now()
+	results, writes, _, err := runFunctions(ctx, s.reads.State(), fns, 0)
+	first := time.Since(start)
 	txid := c.served
 	if err == nil && len(writes) > 0 {
 		// It writes: run it again under the executor's lock, where its
 		// reads and its writes are one transaction.
 		var runErr error
 		txid, err = s.node.Exec(ctx, node.UntilExecuted, func(st *node.State) ([]ledger.MapWrites, error) {
-			results, writes, _, runErr = runFunctions(ctx, st, fns)
+			results, writes, _, runErr = runFunctions(ctx, st, fns, lockedCap(first))
 			if runErr != nil {
 				return nil, runErr
 			}
@@ -606,7 +633,9 @@ func decodeHooks(raw json.RawMessage, field string) ([]funcRun, error) {
 // post-hooks, each seeing the context {contents, collectionId} and the
 // writes of the hooks before it. A failing hook fails the write: a 400
 // naming the hook.
-func (h *entryHooks) run(ctx context.Context, st *node.State, coll string, contents []byte) ([]appjs.Write, error) {
+//
+// timeCap is runFunctions'.
+func (h *entryHooks) run(ctx context.Context, st stateView, coll string, contents []byte, timeCap time.Duration) ([]appjs.Write, error) {
 	hookCtx := map[string]any{"contents": string(contents), "collectionId": coll}
 	fns := make([]funcRun, 0, len(h.pre)+len(h.post))
 	for _, list := range [][]funcRun{h.pre, h.post} {
@@ -615,7 +644,7 @@ func (h *entryHooks) run(ctx context.Context, st *node.State, coll string, conte
 			fns = append(fns, f)
 		}
 	}
-	_, writes, failed, err := runFunctions(ctx, st, fns)
+	_, writes, failed, err := runFunctions(ctx, st, fns, timeCap)
 	if err == nil {
 		return writes, nil
 	}
