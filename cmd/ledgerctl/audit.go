@@ -316,20 +316,24 @@ func auditSnapshots(w io.Writer, dataDir string, opts audit.Options) error {
 }
 
 // auditRecovered sets up the audit of a recovered service's directory
-// (ledgerd --recover: recovery.json): the previous service's signatures
-// verify against its certificate, and its entries authenticate with the
-// recovered secrets the ledger holds (with this service's key), else are
-// covered by the signatures only.
+// (ledgerd --recover, once or more; or a node that joined one with the
+// history): every previous service's signatures verify against its
+// certificate (recovery.json and the ledger's recovery transactions name
+// them), and its entries authenticate with the recovered secrets the ledger
+// holds (with this service's key), else are covered by the signatures only.
 func auditRecovered(dataDir, ledgerDir string, opts *audit.Options) error {
-	prevPEM, end, ok, err := node.ReadRecovery(dataDir)
-	if err != nil || !ok {
+	prevs, err := node.PreviousServices(dataDir, ledgerDir, opts.Live)
+	if err != nil || len(prevs) == 0 {
 		return err
 	}
-	prev, err := receipt.ParseCertificatePEM(prevPEM)
-	if err != nil {
-		return fmt.Errorf("the previous service certificate in %s: %w", node.RecoveryFile, err)
+	for _, p := range prevs {
+		cert, err := receipt.ParseCertificatePEM([]byte(p.Cert))
+		if err != nil {
+			return fmt.Errorf("the previous service certificate of seqnos up to %d: %w", p.End, err)
+		}
+		opts.Previous = append(opts.Previous, audit.Previous{ServiceCert: cert, End: p.End, CertPEM: p.Cert})
 	}
-	opts.Previous = &audit.Previous{ServiceCert: prev, End: end}
+	end := prevs[len(prevs)-1].End
 	if opts.Keyring == nil && opts.LedgerSecret != nil {
 		if opts.Keyring, err = tables.NewKeyring(opts.LedgerSecret, nil); err != nil {
 			return err

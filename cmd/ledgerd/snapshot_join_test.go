@@ -155,7 +155,13 @@ func mustCert(t *testing.T, path string) *x509.Certificate {
 // address, its stderr and a function that stops it.
 func joinTrusted(t *testing.T, bin, ctl, base0, dir0, dir string, extra ...string) (string, *stderrWriter, func()) {
 	t.Helper()
-	serviceCert := filepath.Join(dir0, "service.pem")
+	return joinTrustedAs(t, bin, ctl, base0, filepath.Join(dir0, "service.pem"), filepath.Join(dir0, "member0.pem"), dir, extra...)
+}
+
+// joinTrustedAs is joinTrusted with the service certificate and the
+// credentials of the member that trusts the joiner named.
+func joinTrustedAs(t *testing.T, bin, ctl, base0, serviceCert, member, dir string, extra ...string) (string, *stderrWriter, func()) {
+	t.Helper()
 	args := append([]string{"--data", dir, "--listen", "127.0.0.1:0", "--peer-listen", freeAddr(t), "--log-level", "debug",
 		"--election-timeout", "500ms", "--snapshot-tx-interval", "20", "--join", base0, "--service-cert", serviceCert}, extra...)
 	cmd := exec.Command(bin, args...)
@@ -203,7 +209,7 @@ func joinTrusted(t *testing.T, bin, ctl, base0, dir0, dir string, extra ...strin
 		t.Fatalf("the joiner never said it is Pending:\n%s", stderr.String())
 	}
 	conn := []string{"--endpoint", base0, "--service-cert", serviceCert}
-	if b, err := exec.Command(ctl, append([]string{"nodes", "trust", id, "--cert", filepath.Join(dir0, "member0.pem")}, conn...)...).CombinedOutput(); err != nil ||
+	if b, err := exec.Command(ctl, append([]string{"nodes", "trust", id, "--cert", member}, conn...)...).CombinedOutput(); err != nil ||
 		!regexp.MustCompile(`^proposal [0-9a-f]{64} Accepted\n`).Match(b) {
 		t.Fatalf("nodes trust %s: %v\n%s", id, err, b)
 	}

@@ -24,8 +24,10 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"runtime"
@@ -68,18 +70,27 @@ type Options struct {
 	// must start at Start.Seqno+1 and every signature after it must verify
 	// against the tree that goes on from the snapshot's right edge.
 	Start *Start
-	// Previous, for a recovered service's ledger (ledgerd --recover): the
-	// seqnos up to Previous.End are the previous service's, whose
-	// signatures verify against Previous.ServiceCert. Their entries are
-	// authenticated if the Keyring holds the recovered secrets
+	// Previous, for a recovered service's ledger (ledgerd --recover), once
+	// or more: the previous services, oldest first. The seqnos up to
+	// Previous[i].End (after Previous[i-1].End) are the i-th previous
+	// service's, whose signatures verify against its ServiceCert. Their
+	// entries are authenticated if the Keyring holds the recovered secrets
 	// (tables.Keyring.SetPrevious), else not (Report.Authenticated false).
-	Previous *Previous
+	// Every previous service identity that a recovery transaction of the
+	// ledger records must be one of them, and must be covered by a
+	// verified signature after that transaction (the next service's, which
+	// vouches for it).
+	Previous []Previous
 }
 
-// Previous is the previous service of a recovered ledger.
+// Previous is a previous service of a recovered ledger.
 type Previous struct {
 	ServiceCert *x509.Certificate
 	End         uint64
+	// CertPEM, if set, is ServiceCert as PEM: the recovery transaction
+	// that records this service, if the ledger holds it, must record
+	// exactly it.
+	CertPEM string
 }
 
 // Report summarises a successful audit.
@@ -139,6 +150,8 @@ type item struct {
 	// records in its public maps: its claims digest (CCF's design).
 	evidence *[32]byte
 	rekey    []byte // the EncryptedLedgerSecretsMap value of a rekey
+	// prev is the previous service identity a recovery transaction records.
+	prev *tables.PreviousService
 }
 
 type nodeCert struct{ id, pem string }
@@ -165,8 +178,11 @@ func Dir(dir string, opts Options) (*Report, error) {
 		}
 	}
 	a := &auditor{opts: opts, keys: keys, nodes: map[string]string{}, verifier: tables.NewVerifier(opts.ServiceCert)}
-	if opts.Previous != nil {
-		a.prevVerifier = tables.NewVerifier(opts.Previous.ServiceCert)
+	for i, p := range opts.Previous {
+		if i > 0 && p.End <= opts.Previous[i-1].End {
+			return nil, errors.New("audit: the previous services are not in seqno order")
+		}
+		a.prevVerifiers = append(a.prevVerifiers, tables.NewVerifier(p.ServiceCert))
 	}
 	a.rekeys.Store(&[]tables.Rekey{})
 	a.rep.Authenticated = keys != nil
@@ -192,6 +208,9 @@ func Dir(dir string, opts Options) (*Report, error) {
 	if err := a.checkTail(); err != nil {
 		return &a.rep, err
 	}
+	if a.lastRecovery > a.rep.LastSigned {
+		return &a.rep, &Failure{Seqno: a.lastRecovery, Reason: fmt.Sprintf("the previous service identity this recovery transaction records is covered by no signature (the last is at %d)", a.rep.LastSigned)}
+	}
 	if a.rep.Entries > 0 {
 		a.rep.Root = a.front.Root()
 	}
@@ -210,8 +229,11 @@ type auditor struct {
 	rep       Report
 	nodes     map[string]string // node id -> endorsed certificate PEM
 	verifier  *tables.Verifier
-	// prevVerifier checks the previous service's signatures (Options.Previous).
-	prevVerifier *tables.Verifier
+	// prevVerifiers check the previous services' signatures (Options.Previous).
+	prevVerifiers []*tables.Verifier
+	// lastRecovery is the seqno of the last recovery transaction met: a
+	// signature after it must verify.
+	lastRecovery uint64
 	prevSig      uint64
 	// Leaves since the last verified signature, from seqno recentBase on,
 	// to name a modified entry when the next root does not match.
@@ -365,6 +387,16 @@ func (a *auditor) prepare(it *item) {
 		it.err = err
 		return
 	}
+	if tables.MayRecordPreviousService(it.raw) {
+		p, ok, err := tables.PreviousServiceOf(d.Maps)
+		if err != nil {
+			it.err = err
+			return
+		}
+		if ok {
+			it.prev = &p
+		}
+	}
 	for _, m := range d.Maps {
 		if m.Name == tables.NodeCertsMap {
 			for _, w := range m.Writes {
@@ -489,6 +521,11 @@ func (a *auditor) check(it *item) error {
 			return err
 		}
 	}
+	if it.prev != nil {
+		if err := a.checkRecovery(it); err != nil {
+			return err
+		}
+	}
 	for _, c := range it.certs {
 		a.nodes[c.id] = c.pem
 	}
@@ -520,8 +557,11 @@ func (a *auditor) checkSignature(it *item) error {
 	}
 	root := a.front.Root()
 	verifier := a.verifier
-	if a.prevVerifier != nil && it.seqno <= a.opts.Previous.End {
-		verifier = a.prevVerifier
+	for i, p := range a.opts.Previous {
+		if it.seqno <= p.End {
+			verifier = a.prevVerifiers[i]
+			break
+		}
 	}
 	if err := verifier.Verify(ps, root); err != nil {
 		if s, ok := a.locateModified(it.seqno); ok {
@@ -534,6 +574,27 @@ func (a *auditor) checkSignature(it *item) error {
 	a.rep.Signatures++
 	a.rep.LastSigned = it.seqno
 	return nil
+}
+
+// checkRecovery checks a recovery transaction: the previous service
+// identity it records must be the one given for its seqnos, and a later
+// signature must cover it (Dir's end).
+func (a *auditor) checkRecovery(it *item) error {
+	if it.prev.End >= it.seqno {
+		return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("recovery transaction: the previous service ends at %d, not before it", it.prev.End)}
+	}
+	for _, p := range a.opts.Previous {
+		if p.End != it.prev.End {
+			continue
+		}
+		b, _ := pem.Decode([]byte(it.prev.Cert))
+		if b == nil || !bytes.Equal(b.Bytes, p.ServiceCert.Raw) || (p.CertPEM != "" && p.CertPEM != it.prev.Cert) {
+			return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("recovery transaction: the previous service identity it records (of seqnos up to %d) is not the one given", p.End)}
+		}
+		a.lastRecovery = it.seqno
+		return nil
+	}
+	return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("recovery transaction: it records a previous service of seqnos up to %d, which the audit was not given", it.prev.End)}
 }
 
 // locateModified returns the first seqno before sigSeqno, since the last

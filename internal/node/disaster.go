@@ -67,6 +67,24 @@ const RecoveryFile = "recovery.json"
 type recoveryFile struct {
 	PreviousServiceCert string `json:"previous_service_cert"`
 	PreviousEnd         uint64 `json:"previous_end"`
+	// Earlier are the previous services before the immediately previous
+	// one (a service recovered more than once), as the ledger's recovery
+	// transactions record them, oldest first.
+	Earlier []tables.PreviousService `json:"earlier,omitempty"`
+	// Learnt: this node did not recover the service; it learnt the
+	// previous identities from the ledger it holds (a joiner with the
+	// history). It never writes a recovery transaction.
+	Learnt bool `json:"learnt,omitempty"`
+}
+
+// prevService is a previous service identity and the verifier of its
+// nodes' signatures.
+type prevService struct {
+	tables.PreviousService
+	verifier *tables.Verifier
+	// fromFile: recovery.json names it (this node's own recovery, trusted
+	// as its operator's input).
+	fromFile bool
 }
 
 func (n *Node) recoveryPath() string { return filepath.Join(n.cfg.Dir, RecoveryFile) }
@@ -97,12 +115,130 @@ func (n *Node) setupRecovery() error {
 			}
 		}
 	}
-	cert, err := receipt.ParseCertificatePEM([]byte(n.recovery.PreviousServiceCert))
-	if err != nil {
-		return fmt.Errorf("node: the previous service certificate: %w", err)
+	for _, p := range n.recovery.Earlier {
+		if err := n.addPrevious(p, true); err != nil {
+			return err
+		}
 	}
-	n.prevVerifier = tables.NewVerifier(cert)
+	if err := n.addPrevious(tables.PreviousService{End: n.recovery.PreviousEnd, Cert: n.recovery.PreviousServiceCert}, true); err != nil {
+		return err
+	}
 	return n.keys.SetPrevious(n.recovery.PreviousEnd, nil)
+}
+
+// addPrevious adds a previous service identity: from recovery.json
+// (fromFile) or recorded by a recovery transaction of the ledger. Two
+// records of the same service must agree.
+func (n *Node) addPrevious(p tables.PreviousService, fromFile bool) error {
+	for i := range n.prevs {
+		q := &n.prevs[i]
+		if q.End != p.End {
+			continue
+		}
+		if q.Cert != p.Cert {
+			return fmt.Errorf("node: the recovery transaction at %d records a previous service identity (of seqnos up to %d) that is not the one %s names", max(p.At, q.At), p.End, n.recoveryPath())
+		}
+		q.At = max(q.At, p.At)
+		q.fromFile = q.fromFile || fromFile
+		return nil
+	}
+	cert, err := receipt.ParseCertificatePEM([]byte(p.Cert))
+	if err != nil {
+		return fmt.Errorf("node: the previous service certificate (of seqnos up to %d): %w", p.End, err)
+	}
+	n.prevs = append(n.prevs, prevService{PreviousService: p, verifier: tables.NewVerifier(cert), fromFile: fromFile})
+	sort.Slice(n.prevs, func(i, j int) bool { return n.prevs[i].End < n.prevs[j].End })
+	return nil
+}
+
+// verifierFor returns the verifier of the signatures at seqno: that of the
+// previous service whose seqnos include it, else this service's.
+func (n *Node) verifierFor(seqno uint64) *tables.Verifier {
+	for i := range n.prevs {
+		if seqno <= n.prevs[i].End {
+			return n.prevs[i].verifier
+		}
+	}
+	return n.verifier
+}
+
+// scanPrevious reads, in the ledger from seqno from on, the previous
+// service identities that recovery transactions record (the service that
+// signed the seqnos before a recovery is recorded after them: a signature
+// that does not verify against the service expected for it has the ledger
+// after it scanned once). Each recorded identity is trusted once a
+// signature after its recovery transaction verifies (checkPreviousCovered).
+func (n *Node) scanPrevious(from uint64) error {
+	last := n.ledger.LastSeqno()
+	if n.prevScanned != 0 && from >= n.prevScanned {
+		return nil
+	}
+	to := last
+	if n.prevScanned != 0 {
+		to = n.prevScanned - 1
+	}
+	n.prevScanned = from
+	return n.ledger.Range(from, to, func(s uint64, raw []byte) error {
+		if !tables.MayRecordPreviousService(raw) {
+			return nil
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil || !consensus.HasPublicMaps(e) {
+			return err
+		}
+		d, err := e.PublicDomain()
+		if err != nil {
+			return nil // a Raft entry of ledgerd's own (conf change)
+		}
+		p, ok, err := tables.PreviousServiceOf(d.Maps)
+		if err != nil {
+			return fmt.Errorf("node: entry %d: %w", s, err)
+		}
+		if !ok {
+			return nil
+		}
+		if p.End >= s {
+			return fmt.Errorf("node: the recovery transaction at %d says the previous service ended at %d", s, p.End)
+		}
+		p.At = s
+		n.log.Info("recovery: the ledger records a previous service identity", "at", s, "previous_end", p.End)
+		return n.addPrevious(p, false)
+	})
+}
+
+// checkPreviousCovered checks, once the ledger is replayed, that every
+// previous service identity learnt from the ledger is covered by a
+// verified signature after the recovery transaction that recorded it: that
+// signature (of the next service) vouches for it. Then the keyring and
+// recovery.json learn the previous services (a node that joined with the
+// history).
+func (n *Node) checkPreviousCovered() error {
+	var learnt []tables.PreviousService
+	for _, p := range n.prevs {
+		if p.End == math.MaxUint64 {
+			continue // the first start of a recovery: recovery.json's, ended by endFirstRecovery
+		}
+		if !p.fromFile && p.At > n.sigs.Last() {
+			return fmt.Errorf("node: the previous service identity recorded at %d is covered by no signature of the service that recovered it (the last signature is at %d)", p.At, n.sigs.Last())
+		}
+		learnt = append(learnt, p.PreviousService)
+	}
+	if len(learnt) == 0 || n.firstRecovery {
+		return nil
+	}
+	last := learnt[len(learnt)-1]
+	if n.recovery != nil && n.recovery.PreviousEnd == last.End && len(n.recovery.Earlier) == len(learnt)-1 {
+		return nil
+	}
+	rf := &recoveryFile{PreviousServiceCert: last.Cert, PreviousEnd: last.End, Earlier: learnt[:len(learnt)-1], Learnt: n.recovery == nil || n.recovery.Learnt}
+	if err := durable.WriteFileFS(n.cfg.FS, n.recoveryPath(), tables.Value(rf), 0o600); err != nil {
+		return err
+	}
+	n.recovery = rf
+	if end, _ := n.keys.Previous(); end != last.End {
+		return n.keys.SetPrevious(last.End, nil)
+	}
+	return nil
 }
 
 // previousEnd is the previous service's last seqno, 0 if this service was
@@ -132,6 +268,20 @@ func (n *Node) endFirstRecovery(last uint64) (uint64, error) {
 		last = end
 	}
 	n.recovery.PreviousEnd = end
+	n.recovery.Earlier = nil
+	for i := range n.prevs {
+		p := &n.prevs[i]
+		switch {
+		case p.End == math.MaxUint64:
+			p.End, p.fromFile = end, true
+		case p.End >= end:
+			return 0, fmt.Errorf("node: the ledger to recover records a previous service ending at %d, after its last signature at %d", p.End, end)
+		case p.At > end:
+			return 0, fmt.Errorf("node: the previous service identity recorded at %d is covered by no signature (the last is at %d)", p.At, end)
+		default:
+			n.recovery.Earlier = append(n.recovery.Earlier, p.PreviousService)
+		}
+	}
 	if err := durable.WriteFileFS(n.cfg.FS, n.recoveryPath(), tables.Value(n.recovery), 0o600); err != nil {
 		return 0, err
 	}
@@ -197,8 +347,56 @@ func (n *Node) usePrevious(end uint64, secrets []tables.SeqSecret) error {
 	if err := n.keys.SetPrevious(end, secrets); err != nil {
 		return err
 	}
-	n.prevEvidence.Store(newEvidenceKey(secrets[0].Secret))
+	// Each previous service's commit evidence is keyed from its own first
+	// ledger secret: the secret of the seqno after the service before it.
+	pe := &prevEvidence{}
+	start := uint64(1)
+	for _, p := range n.prevs {
+		if p.End > end {
+			break
+		}
+		pe.ends = append(pe.ends, p.End)
+		pe.keys = append(pe.keys, newEvidenceKey(secretAt(secrets, start)))
+		start = p.End + 1
+	}
+	if len(pe.ends) == 0 || pe.ends[len(pe.ends)-1] != end {
+		pe.ends = append(pe.ends, end)
+		pe.keys = append(pe.keys, newEvidenceKey(secretAt(secrets, start)))
+	}
+	n.prevEvidence.Store(pe)
 	return nil
+}
+
+// prevEvidence derives the commit evidence of the previous services'
+// transactions: keys[i] for the seqnos up to ends[i] (after ends[i-1]).
+type prevEvidence struct {
+	ends []uint64
+	keys []*evidenceKey
+}
+
+// at returns the evidence key of seqno (nil: not a previous seqno, or the
+// secrets are not recovered).
+func (p *prevEvidence) at(seqno uint64) *evidenceKey {
+	if p == nil {
+		return nil
+	}
+	for i, end := range p.ends {
+		if seqno <= end {
+			return p.keys[i]
+		}
+	}
+	return nil
+}
+
+// secretAt returns the secret of seqno among secrets sorted by From.
+func secretAt(secrets []tables.SeqSecret, seqno uint64) []byte {
+	var s []byte
+	for _, x := range secrets {
+		if x.From <= seqno {
+			s = x.Secret
+		}
+	}
+	return s
 }
 
 // RecoverPrevious returns every ledger secret of the previous service from
@@ -427,7 +625,7 @@ func (r *Reader) serviceEndorsements(seqno uint64) []string {
 // service whose state still names the previous service. It reports
 // whether it did.
 func (n *Node) queueRecoveryIfNeeded() bool {
-	if n.recovery == nil {
+	if n.recovery == nil || n.recovery.Learnt {
 		return false
 	}
 	raw, ok := n.state.Get(tables.ServiceInfoMap, tables.SingletonKey)
@@ -479,21 +677,60 @@ func (n *Node) queueRecoveryIfNeeded() bool {
 // was not recovered) and whether its ledger secrets are recovered.
 func (r *Reader) PreviousEnd() (uint64, bool) { return r.keys.Previous() }
 
-// ReadRecovery reads a data directory's recovery.json: ok=false for a
-// service that was not recovered. For auditors (ledgerctl audit).
-func ReadRecovery(dir string) (previousCertPEM []byte, previousEnd uint64, ok bool, err error) {
+// PreviousServices returns, for auditors (ledgerctl audit), the previous
+// service identities of a data directory's ledger, oldest first: those its
+// recovery.json names (this directory's own recovery, before its recovery
+// transaction is written) and those the ledger's recovery transactions
+// record (every recovery the ledger went through). The two must agree.
+// None: a service never recovered. The auditor checks that each one the
+// ledger records is covered by a later signature.
+func PreviousServices(dir, ledgerDir string, live bool) ([]tables.PreviousService, error) {
+	byEnd := map[uint64]tables.PreviousService{}
 	b, err := os.ReadFile(filepath.Join(dir, RecoveryFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, false, nil
+	switch {
+	case err == nil:
+		var rf recoveryFile
+		if err := json.Unmarshal(b, &rf); err != nil || rf.PreviousEnd == 0 {
+			return nil, fmt.Errorf("%s is unreadable (%v)", filepath.Join(dir, RecoveryFile), err)
+		}
+		for _, p := range append(rf.Earlier, tables.PreviousService{End: rf.PreviousEnd, Cert: rf.PreviousServiceCert}) {
+			byEnd[p.End] = p
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
 	}
+	err = ledger.Walk(ledgerDir, func(s uint64, raw []byte) error {
+		if !tables.MayRecordPreviousService(raw) {
+			return nil
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil || !consensus.HasPublicMaps(e) {
+			return nil // the audit names it
+		}
+		d, err := e.PublicDomain()
+		if err != nil {
+			return nil
+		}
+		p, ok, err := tables.PreviousServiceOf(d.Maps)
+		if err != nil || !ok {
+			return nil
+		}
+		if q, dup := byEnd[p.End]; dup && q.Cert != p.Cert {
+			return fmt.Errorf("the recovery transaction at %d records a previous service identity (of seqnos up to %d) other than %s's", s, p.End, RecoveryFile)
+		}
+		p.At = s
+		byEnd[p.End] = p
+		return nil
+	}, ledger.WalkOptions{AllowTornTail: live})
 	if err != nil {
-		return nil, 0, false, err
+		return nil, err
 	}
-	var rf recoveryFile
-	if err := json.Unmarshal(b, &rf); err != nil || rf.PreviousEnd == 0 {
-		return nil, 0, false, fmt.Errorf("%s is unreadable (%v)", filepath.Join(dir, RecoveryFile), err)
+	out := make([]tables.PreviousService, 0, len(byEnd))
+	for _, p := range byEnd {
+		out = append(out, p)
 	}
-	return []byte(rf.PreviousServiceCert), rf.PreviousEnd, true, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].End < out[j].End })
+	return out, nil
 }
 
 // LoadRecoveredSecrets walks a recovered ledger (offline, as auditors do)

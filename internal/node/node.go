@@ -61,7 +61,8 @@ type Node struct {
 	// A recovered service (disaster.go): the previous service's signatures'
 	// verifier, what recovery.json says, whether this is the first start of
 	// the recovery, and the seqno that recorded the recovered secrets.
-	prevVerifier *tables.Verifier
+	prevs       []prevService // by End
+	prevScanned uint64        // the ledger from this seqno on was scanned for them (0: not yet)
 	// snapWarned: when warnSnapshotFailed last logged for each peer.
 	snapWarnMu    sync.Mutex
 	snapWarned    map[uint64]time.Time

@@ -33,7 +33,7 @@ type Reader struct {
 	evidence *evidenceKey
 	// prevEvidence derives the previous service's commit evidence (a
 	// recovered service, once its secrets are recovered; disaster.go).
-	prevEvidence atomic.Pointer[evidenceKey]
+	prevEvidence atomic.Pointer[prevEvidence]
 
 	ledger *ledger.Ledger
 	tree   *merkle.Tree

@@ -100,7 +100,7 @@ func (r *Reader) receipt(id TxID) (*receipt.Receipt, error) {
 		// The previous service's transaction (disaster.go): its commit
 		// evidence is keyed from its own first secret, and the new service
 		// endorses its service certificate.
-		if evidence = r.prevEvidence.Load(); evidence == nil {
+		if evidence = r.prevEvidence.Load().at(id.Seqno); evidence == nil {
 			return nil, fmt.Errorf("%w: the receipt of %s needs the previous service's ledger secrets, not recovered yet", tables.ErrNotRecovered, id)
 		}
 		endorsements = r.serviceEndorsements(id.Seqno)

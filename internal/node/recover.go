@@ -53,6 +53,9 @@ func (n *Node) recover() error {
 			return err
 		}
 	}
+	if err := n.checkPreviousCovered(); err != nil {
+		return err
+	}
 	if err := n.findRecoveredSecrets(last); err != nil {
 		return err
 	}

@@ -681,10 +681,20 @@ func (n *Node) checkSignature(ps *tables.PrimarySignature, seqno uint64) error {
 	if err != nil {
 		return err
 	}
-	if n.prevVerifier != nil && seqno <= n.previousEnd() {
-		return n.prevVerifier.Verify(ps, root)
+	v := n.verifierFor(seqno)
+	err = v.Verify(ps, root)
+	if err == nil {
+		return nil
 	}
-	return n.verifier.Verify(ps, root)
+	// A service recovered from a previous one: the identity that signed
+	// seqno may be recorded by a recovery transaction after it.
+	if serr := n.scanPrevious(seqno + 1); serr != nil {
+		return serr
+	}
+	if w := n.verifierFor(seqno); w != v {
+		return w.Verify(ps, root)
+	}
+	return err
 }
 
 // leafOf is the Merkle leaf of an entry: ledger.Entry.Leaf (raw is e.Raw).

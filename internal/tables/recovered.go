@@ -1,6 +1,7 @@
 package tables
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -248,3 +249,61 @@ func EndorsePreviousService(previousPEM []byte, next *x509.Certificate, nextKey 
 // the keyring was made with), which keys node-local derivations (the
 // checkpoint's MAC, commit evidence), whatever the previous service's.
 func (k *Keyring) OwnFirst() []byte { return append([]byte(nil), k.first...) }
+
+// PreviousService is a previous service identity as a recovery transaction
+// records it (CCF's public:ccf.internal.previous_service_identity and the
+// service record's previous_service_identity_version): the seqnos up to End
+// were signed by the nodes of the service whose certificate is Cert.
+type PreviousService struct {
+	// End is the previous service's last seqno (its last signature).
+	End uint64 `json:"end"`
+	// Cert is its service certificate (PEM).
+	Cert string `json:"cert"`
+	// At is the seqno of the recovery transaction that recorded it (0: not
+	// known from the ledger, e.g. recovery.json before the transaction).
+	At uint64 `json:"at,omitempty"`
+}
+
+// previousIdentityName is what a raw ledger entry that records a previous
+// service identity contains (the public domain is in clear): a cheap filter
+// before parsing.
+var previousIdentityName = []byte(PreviousServiceIdentityMap)
+
+// MayRecordPreviousService reports whether a raw ledger entry may be a
+// recovery transaction (it names PreviousServiceIdentityMap); false is
+// certain, true needs PreviousServiceOf.
+func MayRecordPreviousService(raw []byte) bool { return bytes.Contains(raw, previousIdentityName) }
+
+// PreviousServiceOf returns the previous service identity a write set
+// records, if it is a recovery transaction: its
+// PreviousServiceIdentityMap certificate, and its ServiceInfoMap's
+// previous_service_identity_version as the previous service's last seqno.
+func PreviousServiceOf(maps []ledger.MapWrites) (PreviousService, bool, error) {
+	var p PreviousService
+	var found, end bool
+	for _, m := range maps {
+		for _, w := range m.Writes {
+			if string(w.Key) != string(SingletonKey) {
+				continue
+			}
+			switch m.Name {
+			case PreviousServiceIdentityMap:
+				p.Cert, found = string(w.Value), true
+			case ServiceInfoMap:
+				var v struct {
+					Version *uint64 `json:"previous_service_identity_version"`
+				}
+				if json.Unmarshal(w.Value, &v) == nil && v.Version != nil {
+					p.End, end = *v.Version, true
+				}
+			}
+		}
+	}
+	if !found {
+		return PreviousService{}, false, nil
+	}
+	if !end || p.End == 0 {
+		return PreviousService{}, false, errors.New("tables: a recovery transaction without the previous service's last seqno (previous_service_identity_version)")
+	}
+	return p, true, nil
+}
