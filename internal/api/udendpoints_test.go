@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
+	"github.com/ledgerd/ledgerd/internal/auth"
+	"github.com/ledgerd/ledgerd/internal/auth/authtest"
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/internal/tables"
 )
@@ -423,4 +425,31 @@ func TestUserDefinedEndpointsConcurrentWrites(t *testing.T) {
 	if got := e.reader.get("/app/u/counter/shared").expect(200, "").object()["value"]; got != float64(workers*each) {
 		t.Fatalf("counter %v after %d increments", got, workers*each)
 	}
+}
+
+// TestUserDefinedEndpointsJWT: the jwt policy admits a valid bearer token
+// of a trusted issuer and gives the function its claims
+// (request.caller.jwt); a token that does not verify, or none, is 401.
+func TestUserDefinedEndpointsJWT(t *testing.T) {
+	issuer := authtest.NewIssuer(t, "ES256")
+	v, err := auth.NewJWTVerifier([]auth.IssuerConfig{{Issuer: authtest.IssuerURL, Audience: authtest.Audience, JWKSFile: issuer.JWKSFile(t)}},
+		auth.JWTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{jwt: v})
+	bundle := `{"metadata":{"endpoints":{"/u/whoami":{"get":{"js_module":"a.js","js_function":"whoami","mode":"readonly","forwarding_required":"never","authn_policies":["jwt"]}}}},` +
+		`"modules":[{"name":"a.js","module":"export function whoami(request) {\n  const j = request.caller.jwt;\n  return { body: { policy: request.caller.policy, oid: j.payload.oid, iss: j.keyIssuer, alg: j.header.alg } };\n}"}]}`
+	e.admin.do("PUT", q(ude, v2024), bundle).expect(201, "")
+	const oid = "6696d1bc-6012-47da-8556-ab4c747999c9"
+	c := authtest.Claims(authtest.IssuerURL, authtest.Audience, oid, time.Now())
+	got := e.withBearer(issuer.Sign(c)).get("/app/u/whoami").expect(200, "").object()
+	want := map[string]any{"policy": "jwt", "oid": oid, "iss": authtest.IssuerURL, "alg": "ES256"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("caller %v, want %v", got, want)
+	}
+	c["aud"] = "someone-else"
+	e.withBearer(issuer.Sign(c)).get("/app/u/whoami").expect(401, "InvalidAuthenticationInfo")
+	e.anonymous.get("/app/u/whoami").expect(401, "InvalidAuthenticationInfo")
+	e.reader.get("/app/u/whoami").expect(401, "InvalidAuthenticationInfo") // a certificate is not a token
 }
