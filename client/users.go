@@ -28,7 +28,9 @@ type User struct {
 	// UserID is a certificate fingerprint (see CertificateUserID) or a
 	// Microsoft Entra object id.
 	UserID string
-	// Role is the user's role.
+	// Role is the user's role: of a user holding several roles (api-version
+	// 2024-08-22-preview and later), the highest built-in one, else the first
+	// (a user-defined role, /app/roles).
 	Role Role
 }
 
@@ -52,6 +54,9 @@ func (u userJSON) user() User {
 				role = r
 				break
 			}
+		}
+		if role == "" && len(u.AssignedRoles) > 0 {
+			role = u.AssignedRoles[0]
 		}
 	}
 	return User{UserID: u.UserID, Role: role}
