@@ -61,6 +61,17 @@
 //	// Let another certificate read the ledger.
 //	_, err = c.CreateOrUpdateUser(ctx, client.CertificateUserID(readerCert.Raw), client.RoleReader)
 //
+// # Tags and application claims
+//
+// Calls of features newer than Options.APIVersion send the first
+// api-version that has them, whatever Options.APIVersion says: entry tags
+// (WithTags, ListLedgerEntriesByTags, ListCollectionTags) TagsAPIVersion,
+// receipts with application claims (GetTransactionReceiptWithClaims)
+// ClaimsAPIVersion. Receipt.VerifyWithClaims verifies a receipt and then
+// its claims against the claims digest of its leaf, as the Azure SDK's
+// verify_receipt with application_claims does: a LedgerEntry claim then
+// proves the entry's collection and contents.
+//
 // # Governance
 //
 // The consortium governs the service through CCF's governance API
