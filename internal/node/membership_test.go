@@ -146,13 +146,11 @@ func (r *faultRun) joinNode() *faultNode {
 	r.stats["joiner started"]++
 	var install []func(*faultNode)
 	// Half the joiners (the 1st, 3rd, ... unless no member had a committed
-	// snapshot yet: then the next one).
-	// Once a node started from a snapshot, every joiner does: a primary
-	// that started from one at S holds no entry up to S to send (the
-	// harness, like production, has no Raft snapshot message), so a joiner
-	// from seqno 1 could catch up only while a full-history node leads.
-	partial := slices.ContainsFunc(r.nodes, func(m *faultNode) bool { return !m.gone && m.snap > 0 })
-	if partial || 2*r.stats["join from a snapshot"] < r.stats["joiner started"] {
+	// snapshot yet: then the next one). The others start from seqno 1,
+	// even once a node started from a snapshot: a primary that started
+	// from one at S sends them a Raft snapshot (raftsnap.go), as it does a
+	// member restarted behind it.
+	if 2*r.stats["join from a snapshot"] < r.stats["joiner started"] {
 		var data []byte
 		var at uint64
 		for _, m := range r.readable() { // the latest committed snapshot of any member
@@ -305,6 +303,7 @@ func (r *faultRun) decommission(all bool) {
 		m.gone = true
 		r.net.mu.Lock()
 		r.net.down[m.id] = true
+		delete(r.net.live, m.id)
 		r.net.mu.Unlock()
 		if m.n != nil {
 			m.gate.release()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,7 +185,15 @@ func (n *Node) receiveSnapshot(m raftpb.Message) {
 		if m.Snapshot != nil {
 			desc2 = m.Snapshot.Data
 		}
-		m.Snapshot = &raftpb.Snapshot{Data: desc2, Metadata: s.raftMetadata()}
+		md := s.raftMetadata()
+		if self := n.cfg.Raft.ID; !slices.Contains(md.ConfState.Voters, self) && !slices.Contains(md.ConfState.Learners, self) {
+			// The snapshot predates this node's addition (a conf change
+			// after S, which follows from the primary): until it is
+			// applied, the node is a learner, as Raft requires a node to
+			// be in the configuration of a snapshot it restores.
+			md.ConfState.Learners = append(slices.Clone(md.ConfState.Learners), self)
+		}
+		m.Snapshot = &raftpb.Snapshot{Data: desc2, Metadata: md}
 		_ = n.onLoop(ctx, func() {
 			n.incoming = &receivedSnapshot{s: s, data: data, from: m.From}
 			_ = n.rn.Step(m)
@@ -244,7 +253,7 @@ func (n *Node) installReceived(rs raftpb.Snapshot) error {
 		return err
 	}
 	n.storage.SetSnapshot(s.Seqno, s.View)
-	if err := n.commitStartupRaft(s); err != nil {
+	if err := n.commitStartupRaft(s, rs.Metadata.ConfState); err != nil {
 		return err
 	}
 	// 4. Done.
@@ -270,15 +279,14 @@ func (n *Node) installReceived(rs raftpb.Snapshot) error {
 
 // commitStartupRaft makes Raft's durable state commit the snapshot s
 // unless it already does: its commit point S, its term at least S's view
-// (its vote kept in the same term), and the snapshot's configuration (no
+// (its vote kept in the same term), and the configuration cs at S (no
 // later one can be recorded: configurations are recorded once committed,
 // and this node's commit point was before S).
-func (n *Node) commitStartupRaft(s *Snapshot) error {
+func (n *Node) commitStartupRaft(s *Snapshot, cs raftpb.ConfState) error {
 	hs := n.storage.State().Hard
 	if hs.Commit >= s.Seqno {
 		return nil
 	}
-	cs := raftpb.ConfState{Voters: s.body.Voters, Learners: s.body.Learners}
 	if err := n.storage.SetConfState(cs, s.body.ConfIndex); err != nil {
 		return err
 	}

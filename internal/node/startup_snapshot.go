@@ -156,7 +156,7 @@ func (n *Node) setUpStartupRaft(s *Snapshot) error {
 		}
 	}
 	n.storage.SetSnapshot(s.Seqno, s.View)
-	if err := n.commitStartupRaft(s); err != nil {
+	if err := n.commitStartupRaft(s, raftpb.ConfState{Voters: s.body.Voters, Learners: s.body.Learners}); err != nil {
 		return err
 	}
 	n.startup = s
