@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -47,6 +48,16 @@ const ForwardedPrefix = "/forwarded"
 // node-to-node route.
 const forwardedPrincipalHeader = "X-Ledgerd-Forwarded-Principal"
 
+// Headers a backup adds to a forwarded request of a user-defined endpoint,
+// whose function sees the caller's certificate or token claims
+// (request.caller): the client's TLS certificate (base64 DER) and the
+// bearer token the backup verified. Read only on the node-to-node route,
+// and like the principal, trusted there because a Trusted node sent them.
+const (
+	forwardedCertHeader = "X-Ledgerd-Forwarded-Cert"
+	forwardedJWTHeader  = "X-Ledgerd-Forwarded-Jwt"
+)
+
 // forwardTimeout bounds a forwarded request, the primary's answer
 // included (a write waits to be sequenced, a user change to be committed:
 // well under this on a healthy network), so that a stalled primary costs
@@ -77,6 +88,10 @@ func sessionOf(ctx context.Context) *session {
 type forwardedCall struct {
 	peer string         // the node that forwarded it
 	who  auth.Principal // zero: the backup authenticated no one
+	// certDER and jwt are the client's certificate and bearer token, for
+	// user-defined endpoints (nil, "": not sent).
+	certDER []byte
+	jwt     string
 }
 
 type forwardedKey struct{}
@@ -141,7 +156,7 @@ func (s *Server) shouldForward(c *call) bool {
 // hopHeaders are not forwarded either way (RFC 9110 §7.6.1), nor are
 // credentials: the primary takes the principal from the backup.
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Authorization", forwardedPrincipalHeader}
+	"Authorization", forwardedPrincipalHeader, forwardedCertHeader, forwardedJWTHeader}
 
 // forward sends c to the primary and answers with its answer.
 func (s *Server) forward(c *call) error {
@@ -173,6 +188,16 @@ func (s *Server) forward(c *call) error {
 	}
 	if c.who.ID != "" {
 		req.Header.Set(forwardedPrincipalHeader, encodePrincipal(c.who))
+	}
+	if c.ep.app != nil {
+		if c.r.TLS != nil && len(c.r.TLS.PeerCertificates) > 0 {
+			req.Header.Set(forwardedCertHeader, base64.StdEncoding.EncodeToString(c.r.TLS.PeerCertificates[0].Raw))
+		}
+		if c.who.Kind == auth.KindJWT {
+			if token, err := auth.BearerToken(c.r.Header); err == nil {
+				req.Header.Set(forwardedJWTHeader, token)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(c.r.Context(), forwardTimeout)
 	defer cancel()
@@ -230,12 +255,23 @@ func (s *Server) ForwardedHandler() http.Handler {
 			}
 			fc.who = p
 		}
+		if v := r.Header.Get(forwardedCertHeader); v != "" {
+			der, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				s.writeError(w, r, "forwarded", newError(http.StatusBadRequest, codeInvalidInput, "The forwarded certificate is malformed."))
+				return
+			}
+			fc.certDER = der
+		}
+		fc.jwt = r.Header.Get(forwardedJWTHeader)
 		r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, fc))
 		r2.URL.Path = strings.TrimPrefix(r.URL.Path, ForwardedPrefix)
 		r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, ForwardedPrefix)
 		r2.RequestURI = r2.URL.RequestURI()
 		r2.TLS = nil // the node's certificate is not the caller's
 		r2.Header.Del(forwardedPrincipalHeader)
+		r2.Header.Del(forwardedCertHeader)
+		r2.Header.Del(forwardedJWTHeader)
 		r2.Header.Del("Authorization")
 		s.mux.ServeHTTP(w, r2)
 	})

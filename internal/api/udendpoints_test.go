@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/api"
 	"github.com/ledgerd/ledgerd/internal/appbundle"
 	"github.com/ledgerd/ledgerd/internal/auth"
 	"github.com/ledgerd/ledgerd/internal/auth/authtest"
@@ -452,4 +454,49 @@ func TestUserDefinedEndpointsJWT(t *testing.T) {
 	e.withBearer(issuer.Sign(c)).get("/app/u/whoami").expect(401, "InvalidAuthenticationInfo")
 	e.anonymous.get("/app/u/whoami").expect(401, "InvalidAuthenticationInfo")
 	e.reader.get("/app/u/whoami").expect(401, "InvalidAuthenticationInfo") // a certificate is not a token
+}
+
+// TestForwardedUserDefinedEndpoint: a backup forwards a bundle endpoint's
+// request with the principal it authenticated and the client's
+// certificate, so the primary's function sees request.caller.cert; a
+// certificate that is not the principal's is refused, and without one the
+// id is still the principal's.
+func TestForwardedUserDefinedEndpoint(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
+	b := forwardingPeer(t, e)
+	forward := func(cred *credential, certDER []byte) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest("POST", api.ForwardedPrefix+"/app/u/echo/fwd", strings.NewReader(`{"a":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Ledgerd-Forwarded-Principal", `{"kind":"certificate","id":"`+cred.userID()+`"}`)
+		if certDER != nil {
+			req.Header.Set("X-Ledgerd-Forwarded-Cert", base64.StdEncoding.EncodeToString(certDER))
+		}
+		resp, err := b.Do(t.Context(), 1, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	readerCred := e.reader.cred
+	status, body := forward(readerCred, readerCred.der)
+	wantID := strings.ToLower(strings.ReplaceAll(readerCred.userID(), ":", ""))
+	if status != 201 || body["certId"] != wantID || body["id"] != wantID || body["policy"] != "user_cert" {
+		t.Fatalf("forwarded with the certificate: %d %v", status, body)
+	}
+	if status, body := forward(readerCred, e.admin.cred.der); status != 401 {
+		t.Fatalf("forwarded with another's certificate: %d %v", status, body)
+	}
+	// Without the certificate the principal still identifies the user, but
+	// a function that reads the certificate throws.
+	if status, _ := forward(readerCred, nil); status != 500 {
+		t.Fatalf("forwarded without the certificate: %d", status)
+	}
 }

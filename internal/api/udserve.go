@@ -166,8 +166,8 @@ var emptyObject = json.RawMessage(`{}`)
 // valid TLS client certificate); user_cert (the certificate of a ledger
 // user, whatever its roles); member_cert (an Active member's); jwt (a
 // bearer token of a governed or configured issuer). A request forwarded by
-// a backup carries its principal only: its certificate policies see the id
-// but not the certificate, and jwt sees no claims.
+// a backup carries the principal the backup authenticated, with the
+// client's certificate (which must be the principal's) or token claims.
 func (s *Server) authorizeApp(c *call) error {
 	fc, forwarded := forwardedOf(c.r.Context())
 	st := s.reads.State()
@@ -204,10 +204,13 @@ func (s *Server) certCaller(c *call, policy string, fc forwardedCall, forwarded 
 		if fc.who.Kind != auth.KindCertificate {
 			return callerJSON{}, who, errors.New("no client certificate")
 		}
-		if policy == appbundle.PolicyMemberCert {
+		if fc.certDER != nil && auth.CertificateUserID(fc.certDER) != fc.who.ID {
+			return callerJSON{}, who, errors.New("the forwarded certificate is not the forwarded principal's")
+		}
+		if fc.certDER == nil && policy == appbundle.PolicyMemberCert {
 			return callerJSON{}, who, errors.New("a forwarded request's certificate is not known")
 		}
-		who = fc.who
+		who, der = fc.who, fc.certDER
 	} else {
 		p, err := auth.PrincipalFromTLS(c.r.TLS, time.Now())
 		if err != nil {
@@ -240,7 +243,10 @@ func (s *Server) jwtCaller(c *call, fc forwardedCall, forwarded bool) (callerJSO
 		if fc.who.Kind != auth.KindJWT {
 			return callerJSON{}, auth.Principal{}, errors.New("no bearer token")
 		}
-		return callerJSON{Policy: appbundle.PolicyJWT, JWT: &jwtCallerJSON{Header: emptyObject, Payload: emptyObject}}, fc.who, nil
+		if fc.jwt == "" {
+			return callerJSON{Policy: appbundle.PolicyJWT, JWT: &jwtCallerJSON{Header: emptyObject, Payload: emptyObject}}, fc.who, nil
+		}
+		return jwtCallerOf(fc.jwt), fc.who, nil
 	}
 	if len(c.r.Header.Values("Authorization")) == 0 {
 		return callerJSON{}, auth.Principal{}, auth.ErrNoCredentials
@@ -250,12 +256,23 @@ func (s *Server) jwtCaller(c *call, fc forwardedCall, forwarded bool) (callerJSO
 		return callerJSON{}, p, err
 	}
 	token, _ := auth.BearerToken(c.r.Header) // authenticate accepted it
-	parts := strings.Split(token, ".")
+	return jwtCallerOf(token), p, nil
+}
+
+// jwtCallerOf is request.caller of a verified token: its issuer, header and
+// payload.
+func jwtCallerOf(token string) callerJSON {
+	parts := strings.SplitN(token, ".", 3)
+	if len(parts) != 3 {
+		return callerJSON{Policy: appbundle.PolicyJWT, JWT: &jwtCallerJSON{Header: emptyObject, Payload: emptyObject}}
+	}
 	header, _ := base64.RawURLEncoding.DecodeString(parts[0])
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	var claims struct {
 		Iss string `json:"iss"`
 	}
-	_ = json.Unmarshal(payload, &claims)
-	return callerJSON{Policy: appbundle.PolicyJWT, JWT: &jwtCallerJSON{KeyIssuer: claims.Iss, Header: header, Payload: payload}}, p, nil
+	if json.Unmarshal(payload, &claims) != nil || !json.Valid(header) {
+		return callerJSON{Policy: appbundle.PolicyJWT, JWT: &jwtCallerJSON{Header: emptyObject, Payload: emptyObject}}
+	}
+	return callerJSON{Policy: appbundle.PolicyJWT, JWT: &jwtCallerJSON{KeyIssuer: claims.Iss, Header: header, Payload: payload}}
 }
