@@ -125,8 +125,9 @@ func (c *Client) AppendToLedger(ctx context.Context, contents string, opts ...Ap
 		if err != nil {
 			return AppendResult{}, err
 		}
-		rq.query.Set("tags", joined)
 		rq.apiVersion = c.versionFor(TagsAPIVersion)
+		rq.query = modernCollection(rq.query)
+		rq.query.Set("tags", joined)
 	}
 	resp, err := c.do(ctx, rq)
 	if err != nil {
@@ -314,6 +315,16 @@ func (c *Client) GetLedgerEntries(ctx context.Context, fromTxID, toTxID, collect
 			}
 		}
 	}
+}
+
+// modernCollection returns q with a 0.1-preview subLedgerId renamed
+// collectionId, for a call that sends a later api-version than the client's.
+func modernCollection(q url.Values) url.Values {
+	if v, ok := q["subLedgerId"]; ok {
+		q.Del("subLedgerId")
+		q["collectionId"] = v
+	}
+	return q
 }
 
 // rangeQuery is the query of a range of a collection's entries.

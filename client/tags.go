@@ -89,7 +89,7 @@ func (c *Client) ListLedgerEntriesByTags(ctx context.Context, fromTxID, toTxID, 
 	if err != nil {
 		return func(yield func(TaggedEntry, error) bool) { yield(TaggedEntry{}, err) }
 	}
-	q := c.rangeQuery(fromTxID, toTxID, collection)
+	q := modernCollection(c.rangeQuery(fromTxID, toTxID, collection))
 	if len(tags) == 1 {
 		q.Set("tag", joined)
 	} else {

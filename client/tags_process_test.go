@@ -199,3 +199,51 @@ func TestTaggedRangeAcrossWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestTagsAndClaimsFromEveryVersion: whatever the client's api-version (the
+// legacy 0.1-preview with its subLedgerId, the GA version, the newest), the
+// tag and claims calls send a version that has them, with that version's
+// collection parameter, and work.
+func TestTagsAndClaimsFromEveryVersion(t *testing.T) {
+	l := newLedger(t, ledgerOptions{})
+	ctx := testContext(t)
+	for _, version := range []string{"0.1-preview", "2022-05-13", "2023-01-18-preview", "2026-02-23"} {
+		t.Run(version, func(t *testing.T) {
+			c := connect(t, l, l.ContributorPEM, func(o *client.Options) { o.APIVersion = version })
+			coll := "v" + version
+			res, err := c.AppendToLedger(ctx, "tagged in "+version, client.InCollection(coll), client.WithTags("x", "y"), client.WaitForCommit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.CollectionID != coll {
+				t.Fatalf("append result %+v", res)
+			}
+			var got []client.TaggedEntry
+			for e, err := range c.ListLedgerEntriesByTags(ctx, "", "", coll, []string{"y"}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, e)
+			}
+			if len(got) != 1 || got[0].TransactionID != res.TransactionID || got[0].CollectionID != coll || !slices.Equal(got[0].Tags, []string{"x", "y"}) {
+				t.Fatalf("listed %+v", got)
+			}
+			tags, err := c.ListCollectionTags(ctx, coll)
+			if err != nil || len(tags) != 1 || !slices.Equal(tags[0].Tags, []string{"x", "y"}) {
+				t.Fatalf("collection tags %+v, %v", tags, err)
+			}
+			rec, err := c.GetTransactionReceiptWithClaims(ctx, res.TransactionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := c.VerifyReceiptWithClaims(rec)
+			if err != nil || claims[0].LedgerEntry.Contents != "tagged in "+version {
+				t.Fatalf("claims %+v, %v", claims, err)
+			}
+			// The entry is read back in the client's own version.
+			if e, err := c.GetLedgerEntry(ctx, res.TransactionID, coll); err != nil || e.Contents != "tagged in "+version {
+				t.Fatalf("entry %+v, %v", e, err)
+			}
+		})
+	}
+}
