@@ -334,7 +334,8 @@ func skipSpace(b []byte) []byte {
 // "Reader"}, or in the multi-role form {"assignedRoles": ["Reader", ...]},
 // whose roles the user then holds, all of them. Role names are checked for
 // shape here and for existence when the change is made. The user's
-// read-only "userId", as GET returns it, is accepted when it is the path's
+// read-only "userId", as GET returns it (or "user_id", as ACL's
+// programmability guide sends it), is accepted when it is the path's
 // id (id, normalised), so that a user read back can be sent again; another
 // id is refused, as a user's id cannot change. A patch without the role
 // field changes nothing: it returns nil.
@@ -367,7 +368,8 @@ func decodeRoleRequest(body []byte, multi bool, id string) ([]string, error) {
 		}
 		return nil
 	}
-	if err := decodeObject(body, map[string]func(json.RawMessage) error{field: decode, "userId": checkID}); err != nil {
+	// ACL's programmability guide sends the id as "user_id".
+	if err := decodeObject(body, map[string]func(json.RawMessage) error{field: decode, "userId": checkID, "user_id": checkID}); err != nil {
 		return nil, err
 	}
 	return roles, nil

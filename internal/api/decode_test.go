@@ -85,6 +85,7 @@ func TestDecodeRoleRequest(t *testing.T) {
 		{`{"assignedRole":"Reader","userId":"` + id + `"}`, false, reader},
 		{`{"userId":"` + strings.ToLower(id) + `","assignedRole":"Reader"}`, false, reader},
 		{`{"assignedRoles":["Reader"],"userId":"` + id + `"}`, true, reader},
+		{`{"user_id":"` + id + `","assignedRoles":["Reader"]}`, true, reader}, // ACL's programmability guide
 		{`{}`, false, nil},
 		{` { } `, true, nil},
 		{`{"userId":"` + id + `"}`, false, nil},
@@ -95,7 +96,7 @@ func TestDecodeRoleRequest(t *testing.T) {
 	}
 	// Another user's id, or one that is not a string, is refused.
 	other := strings.Replace(id, "0A", "0B", 1)
-	for _, body := range []string{`{"assignedRole":"Reader","userId":"` + other + `"}`, `{"userId":"` + other + `"}`,
+	for _, body := range []string{`{"assignedRole":"Reader","userId":"` + other + `"}`, `{"userId":"` + other + `"}`, `{"user_id":"` + other + `"}`,
 		`{"assignedRole":"Reader","userId":null}`, `{"assignedRole":"Reader","userId":7}`, `{"userId":""}`,
 		`{"assignedRole":"Reader","userId":"` + id + `","userId":"` + id + `"}`, `{"assignedRole":null}`} {
 		_, err := decodeRoleRequest([]byte(body), false, id)

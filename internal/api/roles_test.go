@@ -249,7 +249,9 @@ func TestRolesInBundles(t *testing.T) {
 	e.admin.do("PUT", q("/app/roles", vNewer), `{"roles":[{"role_name":"teller","role_actions":["/banking/accounts/get"]}]}`).expect(200, "")
 	tellerCred := newCredential(t, "teller")
 	teller := e.client(&tellerCred)
-	e.admin.do("PATCH", q("/app/ledgerUsers/"+teller.id, vNewer), map[string]any{"assignedRoles": []string{"Reader", "teller"}}).expect(200, "")
+	// The body of ACL's programmability guide, user_id included.
+	e.admin.do("PATCH", q("/app/ledgerUsers/"+teller.id, vNewer), map[string]any{"user_id": teller.id, "assignedRoles": []string{"Reader", "teller"}},
+		"Content-Type", "application/merge-patch+json").expect(200, "")
 	if got := teller.get("/app/banking/a").expect(200, "").object()["balance"]; got != float64(0) {
 		t.Fatalf("teller: %v", got)
 	}
