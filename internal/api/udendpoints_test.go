@@ -500,3 +500,29 @@ func TestForwardedUserDefinedEndpoint(t *testing.T) {
 		t.Fatalf("forwarded without the certificate: %d", status)
 	}
 }
+
+// TestHowToRuntimeOptions: the runtime options ACL's how-to PATCHes
+// (max_heap_bytes and max_stack_bytes 1024, 2,000 ms) are accepted, and a
+// bundle's endpoints keep answering under them, concurrently with writes.
+func TestHowToRuntimeOptions(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
+	howTo := `{"max_heap_bytes":1024,"max_stack_bytes":1024,"max_execution_time_ms":2000,"log_exception_details":false,"return_exception_details":false,"max_cached_interpreters":1024}`
+	e.admin.do("PATCH", q(ude+"/runTimeOptions", "2024-08-22-preview"), howTo, "Content-Type", "application/merge-patch+json").expect(200, "")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				if r := e.contributor.do("PUT", "/app/u/counter/howto", nil); r.status != 200 {
+					t.Errorf("increment: %d %s", r.status, r.body)
+				}
+				if r := e.anonymous.do("GET", "/app/content", nil); r.status != 200 {
+					t.Errorf("content: %d %s", r.status, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
