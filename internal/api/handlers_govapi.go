@@ -406,9 +406,13 @@ func (s *Server) getGovJWK(c *call) error {
 // JSON string), written by the constitution's set_ca_cert_bundle.
 const caCertBundlesMap = "public:ccf.gov.tls.ca_cert_bundles"
 
-// getGovJSApp serves GET /gov/service/javascript-app: ledgerd runs no
-// JavaScript application, so it has no endpoints. As in CCF, the only
-// accepted value of the "case" query parameter is "original".
+// getGovJSApp serves GET /gov/service/javascript-app: the JavaScript
+// application installed by governance (CCF's set_js_app), which ledgerd
+// does not support, so it has no endpoints. User-defined endpoints
+// (handlers_udendpoints.go) are installed by an Administrator and kept
+// apart, as CCF's DynamicJSEndpointRegistry keeps its custom endpoints
+// apart from the governance app. As in CCF, the only accepted value of the
+// "case" query parameter is "original".
 func (s *Server) getGovJSApp(c *call) error {
 	if vs, ok := c.r.URL.Query()["case"]; ok && (len(vs) != 1 || vs[0] != "original") {
 		return newError(http.StatusBadRequest, codeInvalidQuery,

@@ -109,7 +109,7 @@ func (s *Server) serveApp(c *call) error {
 		return err
 	}
 	req := &appjs.Request{
-		Method: c.r.Method, URL: c.r.URL.RequestURI(), Route: c.ep.pattern[len("/app"):], Path: c.r.URL.Path,
+		Method: c.r.Method, URL: c.r.URL.RequestURI(), Route: c.ep.pattern, Path: c.r.URL.Path,
 		Query: c.r.URL.RawQuery, Params: ar.params, Headers: headers, Hostname: c.r.Host, Body: body, Caller: caller,
 	}
 	st := s.reads.State()

@@ -281,7 +281,7 @@ func TestUserDefinedEndpointsServe(t *testing.T) {
 	var echo map[string]any
 	r.decode(&echo)
 	wantID := strings.ToLower(strings.ReplaceAll(e.reader.id, ":", ""))
-	for k, want := range map[string]any{"name": "alice b", "query": "x=1&y=2", "method": "POST", "route": "/u/echo/{name}",
+	for k, want := range map[string]any{"name": "alice b", "query": "x=1&y=2", "method": "POST", "route": "/app/u/echo/{name}",
 		"path": "/app/u/echo/alice b", "text": `{"a":[1,2]}`, "bytes": float64(11), "policy": "user_cert", "id": wantID,
 		"certId": wantID, "contentType": "application/json"} {
 		if !reflect.DeepEqual(echo[k], want) {

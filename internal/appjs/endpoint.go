@@ -28,7 +28,8 @@ type Request struct {
 	Method string
 	// URL is the request's path and query as received.
 	URL string
-	// Route is the endpoint's path template (e.g. "/account/{name}").
+	// Route is the endpoint's full path template, as CCF gives it
+	// (e.g. "/app/account/{name}").
 	Route string
 	// Path is the request's path; Query its raw query string (no "?").
 	Path, Query string
