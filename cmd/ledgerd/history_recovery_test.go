@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,7 +31,8 @@ type serviceEra struct {
 	pre   string
 }
 
-// TestRecoveredServiceHistory: a service (era 1) takes writes and is lost;
+// TestRecoveredServiceHistory: a service (era 1) takes writes and a rekey
+// and is lost;
 // --recover starts era 2 over its ledger, its members accept the recovery
 // and submit their share. Era 2 takes writes and snapshots; a node joins it
 // with --fetch-history: it replays the whole ledger, era 1's signatures
@@ -41,7 +43,13 @@ type serviceEra struct {
 // service). A ledger that ends with a recovery transaction no signature
 // covers is refused by the audit (else any ledger, signed by anyone,
 // would audit against any certificate by naming its own signer as the
-// previous service).
+// previous service). Then a second disaster: era 2 (rekeyed too) is lost,
+// the joiner's copy of its ledger is recovered as era 3, the member's share
+// of era 2's recovery shares recovers every secret of both previous
+// services, and every write of the three eras reads back, on era 3, after
+// its restart, and on a node that joins it with the history; their
+// receipts verify against era 3's certificate (era 1's through a chain of
+// two endorsements), and ledgerctl audit passes on era 3's directories.
 func TestRecoveredServiceHistory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three ledgerd processes")
@@ -56,13 +64,17 @@ func TestRecoveredServiceHistory(t *testing.T) {
 	e1 := &serviceEra{dir: dir1, p: startLedgerd(t, bin, "--data", dir1), cert: filepath.Join(dir1, "service.pem"), pre: "era1-"}
 	e1.base = "https://" + e1.p.addr
 	e1.admin = adminHTTP(t, e1.cert, adminCred)
-	e1.write(t, 5)
+	e1.write(t, 3)
+	e1.rekey(t, ctx, member)
+	e1.write(t, 2)
 	e1.waitCommitted(t)
 	e1.lose()
 
 	e2 := recoverEra(t, ctx, bin, e1, filepath.Join(root, "era2"), member, encKey, adminCred, "era2-",
 		"--peer-listen", freeAddr(t), "--election-timeout", "500ms", "--snapshot-tx-interval", "20")
-	e2.write(t, 5)
+	e2.write(t, 3)
+	e2.rekey(t, ctx, member)
+	e2.write(t, 2)
 	first, _ := receipt.ParseTxID(e2.ids[0])
 	for i := 0; snapshotSeqno(t, e2.dir) <= first.Seqno; i++ {
 		if i > 2000 {
@@ -114,6 +126,68 @@ func TestRecoveredServiceHistory(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "covered by no signature") {
 		t.Fatalf("audit of a ledger whose recovery transaction no signature covers: %v\n%s", err, out)
 	}
+
+	// A second disaster: era 2's nodes are lost; the joiner's files (the
+	// whole ledger) are recovered as era 3. The ledger spans two service
+	// identities, each segment's signatures verified against its own; the
+	// member's share of era 2's recovery shares recovers every secret, era
+	// 2's and, through the link era 2's opening wrote, era 1's, rekeys
+	// included.
+	e3 := recoverEra(t, ctx, bin, &serviceEra{dir: dir3, cert: filepath.Join(dir3, "service.pem")}, filepath.Join(root, "era3"), member, encKey, adminCred, "era3-",
+		"--peer-listen", freeAddr(t), "--election-timeout", "500ms", "--snapshot-tx-interval", "20")
+	e3.write(t, 3)
+	eras := []*serviceEra{e1, e2, e3}
+	checkEras := func(base string) {
+		t.Helper()
+		for n, e := range eras {
+			for i, id := range e.ids {
+				readEntry(t, e3.admin, base, id, e.pre+strconv.Itoa(i))
+			}
+			for _, id := range []string{e.ids[0], e.ids[len(e.ids)-1]} {
+				r := waitReceipt(t, e3.admin, base, id)
+				if err := receipt.VerifyPEM(r, mustRead(t, e3.cert)); err != nil {
+					t.Fatalf("receipt of era %d's %s against era 3's certificate: %v\n%s", n+1, id, err, r)
+				}
+				parsed, err := receipt.Parse(r)
+				if err != nil || len(parsed.ServiceEndorsements) != len(eras)-1-n {
+					t.Fatalf("receipt of era %d's %s: %d service endorsements, want %d (%v)", n+1, id, len(parsed.ServiceEndorsements), len(eras)-1-n, err)
+				}
+			}
+		}
+	}
+	checkEras(e3.base)
+	// A restart reads every era's entries without any share.
+	e3.p.stop(t)
+	e3.p = startLedgerd(t, bin, "--data", e3.dir, "--peer-listen", freeAddr(t), "--election-timeout", "500ms", "--snapshot-tx-interval", "20")
+	e3.base = "https://" + e3.p.addr
+	checkEras(e3.base)
+	// A node joins era 3 with the whole history: it replays three
+	// services' signatures, each against its own identity.
+	first, _ = receipt.ParseTxID(e3.ids[0])
+	for i := 0; snapshotSeqno(t, e3.dir) <= first.Seqno; i++ {
+		if i > 2000 {
+			t.Fatalf("no snapshot after %d in %s", first.Seqno, e3.dir)
+		}
+		e3.write(t, 1)
+	}
+	e3.waitCommitted(t)
+	dir4 := filepath.Join(root, "joiner3")
+	addr, _, stop = joinTrustedAs(t, bin, ctl, e3.base, e3.cert, member, dir4, "--fetch-history")
+	waitCommittedHTTP(t, e3.admin, "https://"+addr, e3.ids[len(e3.ids)-1])
+	checkEras("https://" + addr)
+	stop()
+	e3.p.stop(t)
+	for _, dir := range []string{e3.dir, dir4} {
+		if out, err := exec.Command(ctl, "audit", dir).CombinedOutput(); err != nil || !strings.Contains(string(out), "every entry was authenticated with the ledger secret of its seqno") {
+			t.Fatalf("ledgerctl audit %s: %v\n%s", dir, err, out)
+		}
+	}
+}
+
+// rekey has the member trigger a ledger rekey (and new recovery shares).
+func (e *serviceEra) rekey(t *testing.T, ctx context.Context, member string) {
+	t.Helper()
+	pass(t, ctx, memberClient(t, e.base, member, e.cert), client.Action{Name: "trigger_ledger_rekey", Args: json.RawMessage("null")})
 }
 
 // write appends n entries to the era's service.
@@ -157,7 +231,7 @@ func recoverEra(t *testing.T, ctx context.Context, bin string, prev *serviceEra,
 		"next_service_identity":     string(mustRead(t, e.cert))}})
 	expectService(t, e.admin, e.base, "WaitingForRecoveryShares")
 	if _, err := m.SubmitRecoveryShare(ctx, decryptShare(t, ctx, m, mustRead(t, encKey))); err != nil {
-		t.Fatalf("share: %v\n%s", err, e.p.stderr)
+		t.Fatalf("share: %v", err)
 	}
 	expectService(t, e.admin, e.base, "Open")
 	return e

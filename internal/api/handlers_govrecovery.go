@@ -219,6 +219,14 @@ func (s *Server) submitShare(c *call, member string, payload []byte) error {
 				return nil, err
 			}
 			ws = append(ws, shares...)
+			// The previous service's latest secret, encrypted with this
+			// one's (CCF's encrypted past ledger secret at the end of a
+			// recovery): a later recovery walks back through it.
+			link, err := s.node.PreviousLinkWrites(latest)
+			if err != nil {
+				return nil, err
+			}
+			ws = append(ws, link...)
 			// A share another member submitted meanwhile is of no more use.
 			var stale [][]byte
 			st.Range(tables.EncryptedSubmittedSharesMap, func(k, _ []byte) bool {

@@ -399,44 +399,87 @@ func secretAt(secrets []tables.SeqSecret, seqno uint64) []byte {
 	return s
 }
 
-// RecoverPrevious returns every ledger secret of the previous service from
-// its latest one (what the recovery shares give): the previous rekeys'
-// historical records, read back from the latest, as CCF's recovery walks
-// them. Each secret must authenticate the previous entries it encrypts
-// (the first and last few), else the shares were wrong.
+// RecoverPrevious returns every ledger secret of the previous services
+// from the latest one (what the recovery shares give), as CCF's recovery
+// walks them back: each service's rekeys' historical records, from its
+// latest secret back to its first; then, for a service that was itself
+// recovered, the link its opening wrote (PreviousLinkWrites: the service
+// before it's latest secret, encrypted with its own secret of that seqno),
+// and on through that service's rekeys. The previous services' ranges are
+// those the ledger's endorsements of previous identities name (every
+// recovery, this one included, writes one at transition_service_to_open).
+// Each secret must authenticate the previous entries it encrypts (the
+// first and last few), else the shares were wrong.
 func (r *Reader) RecoverPrevious(latest []byte) ([]tables.SeqSecret, error) {
 	end, _ := r.keys.Previous()
 	if end == 0 {
 		return nil, errors.New("node: this service was not recovered from a previous one")
 	}
-	var rekeys []tables.Rekey
-	for _, rk := range r.state.rekeys() {
-		if rk.Seqno <= end {
-			rekeys = append(rekeys, rk)
+	var ends []uint64
+	r.state.Range(tables.ServiceEndorsementsMap, func(k, _ []byte) bool {
+		if e, err := strconv.ParseUint(string(k), 10, 64); err == nil && e < end {
+			ends = append(ends, e)
 		}
-	}
-	secrets := []tables.SeqSecret{{From: 1, Secret: append([]byte(nil), latest...)}}
-	if len(rekeys) > 0 {
-		secrets[0].From = rekeys[len(rekeys)-1].Seqno + 1
-	}
-	cur := latest
-	for i := len(rekeys) - 1; i >= 0; i-- {
-		hist, err := r.publicValue(rekeys[i].Seqno, tables.HistoricalLedgerSecretMap)
+		return true
+	})
+	sort.Slice(ends, func(i, j int) bool { return ends[i] < ends[j] })
+	ends = append(ends, end)
+	all := r.state.rekeys()
+	var secrets []tables.SeqSecret
+	cur := append([]byte(nil), latest...)
+	for k := len(ends) - 1; k >= 0; k-- {
+		start := uint64(1)
+		if k > 0 {
+			start = ends[k-1] + 1
+		}
+		var rekeys []tables.Rekey
+		for _, rk := range all {
+			if rk.Seqno >= start && rk.Seqno <= ends[k] {
+				rekeys = append(rekeys, rk)
+			}
+		}
+		from := start
+		if len(rekeys) > 0 {
+			from = rekeys[len(rekeys)-1].Seqno + 1
+		}
+		mine := []tables.SeqSecret{{From: from, Secret: cur}}
+		for i := len(rekeys) - 1; i >= 0; i-- {
+			hist, err := r.publicValue(rekeys[i].Seqno, tables.HistoricalLedgerSecretMap)
+			if err != nil {
+				return nil, err
+			}
+			info, prev, err := tables.PreviousSecret(hist, cur)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", tables.ErrNotRecovered, err)
+			}
+			from := start
+			if i > 0 {
+				from = rekeys[i-1].Seqno + 1
+			}
+			if info.Version > 0 && uint64(info.Version) != from {
+				return nil, fmt.Errorf("node: the rekey at %d replaced a secret of seqno %d, not %d", rekeys[i].Seqno, info.Version, from)
+			}
+			mine = append(mine, tables.SeqSecret{From: from, Secret: prev})
+			cur = prev
+		}
+		secrets = append(secrets, mine...)
+		if k == 0 {
+			break
+		}
+		// The service of this range was itself recovered: its opening
+		// linked its secret of that seqno to the previous service's latest.
+		at, link, err := r.previousLink(start, ends[k])
 		if err != nil {
 			return nil, err
 		}
-		info, prev, err := tables.PreviousSecret(hist, cur)
+		sort.Slice(mine, func(i, j int) bool { return mine[i].From < mine[j].From })
+		info, prev, err := tables.PreviousSecret(link, secretAt(mine, at))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", tables.ErrNotRecovered, err)
+			return nil, fmt.Errorf("%w: the link at %d to the secrets of the service before: %v", tables.ErrNotRecovered, at, err)
 		}
-		from := uint64(1)
-		if i > 0 {
-			from = rekeys[i-1].Seqno + 1
+		if info.Version <= 0 || uint64(info.Version) > ends[k-1] {
+			return nil, fmt.Errorf("node: the link at %d names a secret of seqno %d, not one of the service that ended at %d", at, info.Version, ends[k-1])
 		}
-		if info.Version > 0 && uint64(info.Version) != from {
-			return nil, fmt.Errorf("node: the rekey at %d replaced a secret of seqno %d, not %d", rekeys[i].Seqno, info.Version, from)
-		}
-		secrets = append(secrets, tables.SeqSecret{From: from, Secret: prev})
 		cur = prev
 	}
 	sort.Slice(secrets, func(i, j int) bool { return secrets[i].From < secrets[j].From })
@@ -450,6 +493,52 @@ func (r *Reader) RecoverPrevious(latest []byte) ([]tables.SeqSecret, error) {
 		}
 	}
 	return secrets, nil
+}
+
+// previousLink finds, in from..to, the last transaction that writes
+// HistoricalLedgerSecretMap without being a rekey: the link of a
+// recovered service's secrets to its previous service's.
+func (r *Reader) previousLink(from, to uint64) (uint64, []byte, error) {
+	var at uint64
+	var value []byte
+	err := r.ledger.Range(from, to, func(s uint64, raw []byte) error {
+		if !tables.MayLinkPreviousSecret(raw) {
+			return nil
+		}
+		e, err := ledger.ParseEntry(raw)
+		if err != nil || !consensus.HasPublicMaps(e) {
+			return err
+		}
+		d, err := e.PublicDomain()
+		if err != nil {
+			return nil
+		}
+		if _, rekey := tables.RekeyOf(d.Maps); rekey {
+			return nil
+		}
+		for _, m := range d.Maps {
+			if m.Name == tables.HistoricalLedgerSecretMap {
+				for _, w := range m.Writes {
+					at, value = s, append([]byte(nil), w.Value...)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	if value == nil {
+		return 0, nil, fmt.Errorf("%w: the service of seqnos %d..%d was recovered, but its ledger holds no link to the secrets of the service before it", tables.ErrNotRecovered, from, to)
+	}
+	return at, value, nil
+}
+
+// PreviousLinkWrites returns the write that links this service's latest
+// secret to the previous service's recovered ones (the opening of a
+// recovered service; tables.Keyring.PreviousLinkWrites).
+func (n *Node) PreviousLinkWrites(latest []byte) ([]ledger.MapWrites, error) {
+	return n.keys.PreviousLinkWrites(latest, nil)
 }
 
 // authenticateRange authenticates up to authenticatedTail entries at each

@@ -307,3 +307,45 @@ func PreviousServiceOf(maps []ledger.MapWrites) (PreviousService, bool, error) {
 	}
 	return p, true, nil
 }
+
+// PreviousLinkWrites returns the write that links this service's secrets
+// to the previous service's, once they are recovered (CCF's
+// issue_recovery_shares at the end of a recovery: the penultimate ledger
+// secret, now the previous service's latest, encrypted with the latest in
+// ENCRYPTED_PAST_LEDGER_SECRET): a HistoricalLedgerSecretMap value, in a
+// transaction that is not a rekey, holding the previous service's latest
+// secret encrypted with latest (this service's latest secret), its version
+// the seqno from which it applied. A later recovery walks back from this
+// service's secrets through it to the previous service's.
+func (k *Keyring) PreviousLinkWrites(latest []byte, rnd io.Reader) ([]ledger.MapWrites, error) {
+	k.mu.Lock()
+	var prev *ringPrev
+	if len(k.prev) > 0 {
+		prev = &k.prev[len(k.prev)-1]
+	}
+	k.mu.Unlock()
+	if prev == nil {
+		return nil, ErrNotRecovered
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	a, err := newGCM(latest)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := seal(a, prev.secret, rnd)
+	if err != nil {
+		return nil, err
+	}
+	info := EncryptedLedgerSecretInfo{PreviousLedgerSecret: &PreviousLedgerSecretInfo{EncryptedData: enc, Version: int64(prev.from)}}
+	return []ledger.MapWrites{{Name: HistoricalLedgerSecretMap, Writes: []ledger.KV{{Key: SingletonKey, Value: Value(info)}}}}, nil
+}
+
+// historicalName is what a raw entry that writes HistoricalLedgerSecretMap
+// contains: a cheap filter before parsing.
+var historicalName = []byte(HistoricalLedgerSecretMap)
+
+// MayLinkPreviousSecret reports whether a raw ledger entry may write
+// HistoricalLedgerSecretMap (a rekey, or the link of PreviousLinkWrites).
+func MayLinkPreviousSecret(raw []byte) bool { return bytes.Contains(raw, historicalName) }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/receipt"
 )
 
@@ -135,5 +136,57 @@ func TestKeyringPrevious(t *testing.T) {
 	}
 	if !bytes.Equal(k.OwnFirst(), own) {
 		t.Fatal("OwnFirst is not the keyring's own first secret")
+	}
+}
+
+// TestPreviousServiceOf: a recovery transaction's write set names the
+// previous service's certificate and last seqno; one without the seqno is
+// an error, and any other write set is not a recovery transaction.
+func TestPreviousServiceOf(t *testing.T) {
+	_, certPEM, _ := testCA(t, "previous")
+	rec := []ledger.MapWrites{
+		{Name: ServiceInfoMap, Writes: []ledger.KV{{Key: SingletonKey, Value: []byte(`{"cert":"x","status":"Recovering","previous_service_identity_version":42}`)}}},
+		{Name: PreviousServiceIdentityMap, Writes: []ledger.KV{{Key: SingletonKey, Value: certPEM}}},
+	}
+	p, ok, err := PreviousServiceOf(rec)
+	if err != nil || !ok || p.End != 42 || p.Cert != string(certPEM) {
+		t.Fatalf("PreviousServiceOf = %+v %v %v", p, ok, err)
+	}
+	if _, _, err := PreviousServiceOf(rec[1:]); err == nil {
+		t.Fatal("a recovery transaction without previous_service_identity_version was accepted")
+	}
+	if _, ok, err := PreviousServiceOf(rec[:1]); ok || err != nil {
+		t.Fatalf("a service record alone: %v %v", ok, err)
+	}
+}
+
+// TestPreviousLink: the link a recovered service's opening writes decrypts,
+// with that service's latest secret, to the previous service's latest
+// secret and names the seqno it applied from; another secret cannot open it.
+func TestPreviousLink(t *testing.T) {
+	own, prev1, prev2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	k, err := NewKeyring(own, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.PreviousLinkWrites(own, nil); !errors.Is(err, ErrNotRecovered) {
+		t.Fatalf("a link before the previous secrets are recovered: %v", err)
+	}
+	if err := k.SetPrevious(20, []SeqSecret{{From: 1, Secret: prev1}, {From: 8, Secret: prev2}}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := k.PreviousLinkWrites(own, nil)
+	if err != nil || len(ws) != 1 || ws[0].Name != HistoricalLedgerSecretMap {
+		t.Fatalf("PreviousLinkWrites = %v %v", ws, err)
+	}
+	if _, rekey := RekeyOf(ws); rekey {
+		t.Fatal("the link looks like a rekey")
+	}
+	info, got, err := PreviousSecret(ws[0].Writes[0].Value, own)
+	if err != nil || !bytes.Equal(got, prev2) || info.Version != 8 {
+		t.Fatalf("PreviousSecret of the link = %v %x %v", info, got, err)
+	}
+	if _, _, err := PreviousSecret(ws[0].Writes[0].Value, prev1); err == nil {
+		t.Fatal("the link opened with another secret")
 	}
 }
