@@ -97,7 +97,8 @@ func TestDisasterRecovery(t *testing.T) {
 		t.Fatalf("receipt before the disaster: %v", err)
 	}
 	m0EncPriv := mustRead(t, filepath.Join(old, memberEncPrivFile))
-	waitCommittedHTTP(t, admin, base, ids[len(ids)-1]) // an unsigned tail is cut by the recovery
+	// An unsigned tail would be cut by the recovery.
+	waitCommittedHTTP(t, admin, base, ids[len(ids)-1])
 	p.cmd.Process.Kill() // every node lost
 	<-p.done
 
