@@ -81,22 +81,27 @@ func (s *sandbox) request(r *Request) goja.Value {
 		_ = headers.Set(k, v)
 	}
 	_ = o.Set("headers", headers)
-	body := rt.NewObject()
-	raw := r.Body
-	_ = body.Set("text", func(goja.FunctionCall) goja.Value {
-		return rt.ToValue(string(raw))
-	})
-	_ = body.Set("json", func(goja.FunctionCall) goja.Value {
-		v, err := s.parse(raw)
-		if err != nil {
-			panic(err)
-		}
-		return v
-	})
-	_ = body.Set("arrayBuffer", func(goja.FunctionCall) goja.Value {
-		return s.buf(raw)
-	})
-	_ = o.Set("body", body)
+	s.cur = r
+	if s.reqBody == nil {
+		// One body object per runtime: its methods read the current
+		// call's request, so a pooled runtime makes no functions per call.
+		body := rt.NewObject()
+		_ = body.Set("text", func(goja.FunctionCall) goja.Value {
+			return rt.ToValue(string(s.curBody()))
+		})
+		_ = body.Set("json", func(goja.FunctionCall) goja.Value {
+			v, err := s.parse(s.curBody())
+			if err != nil {
+				panic(err)
+			}
+			return v
+		})
+		_ = body.Set("arrayBuffer", func(goja.FunctionCall) goja.Value {
+			return s.buf(s.curBody())
+		})
+		s.reqBody = body
+	}
+	_ = o.Set("body", s.reqBody)
 	if r.Caller != nil {
 		c, err := s.parse(r.Caller)
 		if err != nil {
@@ -105,6 +110,14 @@ func (s *sandbox) request(r *Request) goja.Value {
 		_ = o.Set("caller", c)
 	}
 	return o
+}
+
+// curBody is the current call's request body (none outside a call).
+func (s *sandbox) curBody() []byte {
+	if s.cur == nil {
+		return nil
+	}
+	return s.cur.Body
 }
 
 // response reads an endpoint function's return value.

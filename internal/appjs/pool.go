@@ -68,7 +68,7 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 		}
 		return nil, err
 	}
-	s.state, s.tx, s.logs = nil, nil, nil // hold no call's data while idle
+	s.state, s.tx, s.logs, s.cur = nil, nil, nil, nil // hold no call's data while idle
 	if len(pl.idle) < min(keep, MaxPooled) {
 		select {
 		case pl.idle <- s:

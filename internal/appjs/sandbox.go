@@ -53,6 +53,10 @@ type sandbox struct {
 	logCut  bool
 	// readOnly: ccf.kv writes throw (Call.ReadOnly).
 	readOnly bool
+	// cur is the request of the call (endpoint.go); reqBody the
+	// request.body object of this runtime, whose methods read cur.
+	cur     *Request
+	reqBody *goja.Object
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
