@@ -111,9 +111,10 @@ type Node struct {
 	// to backups (snapSrc), a fetch from the primary in progress
 	// (fetching), and the verified snapshot Raft is installing (incoming,
 	// loop-owned).
-	snapSrc  snapSource
-	fetching atomic.Bool
-	incoming *receivedSnapshot
+	snapSrc    snapSource
+	fetching   atomic.Bool
+	fetchRetry fetchBackoff // guarded by fetching
+	incoming   *receivedSnapshot
 
 	// bytesSinceSnap is the bytes of entries appended since the last
 	// checkpoint (Config.SnapshotBytes). Loop-owned.

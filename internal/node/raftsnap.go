@@ -141,11 +141,17 @@ type receivedSnapshot struct {
 // above). One fetch at a time; a MsgSnap meanwhile is dropped (the primary
 // sends it again).
 func (n *Node) receiveSnapshot(m raftpb.Message) {
-	if n.cfg.FetchSnapshot == nil {
-		n.log.Warn("the primary sent a Raft snapshot, and this node cannot fetch one (no FetchSnapshot)", "from", m.From)
+	if !n.fetching.CompareAndSwap(false, true) {
 		return
 	}
-	if !n.fetching.CompareAndSwap(false, true) {
+	if n.cfg.Now().Before(n.fetchRetry.notBefore) {
+		n.fetching.Store(false)
+		return
+	}
+	if n.cfg.FetchSnapshot == nil {
+		n.log.Warn("the primary sent a Raft snapshot, and this node cannot fetch one (no FetchSnapshot)", "from", m.From)
+		n.fetchFailed()
+		n.fetching.Store(false)
 		return
 	}
 	go func() {
@@ -170,13 +176,16 @@ func (n *Node) receiveSnapshot(m raftpb.Message) {
 		}
 		if err != nil {
 			n.log.Warn("couldn't fetch the primary's snapshot; it will be sent again", "from", m.From, "err", err)
+			n.fetchFailed()
 			return
 		}
 		s, err := VerifySnapshot(data, n.cfg.Identities.Service.Cert)
 		if err != nil {
 			n.log.Error("refused the primary's snapshot: it does not verify against the service certificate; nothing installed", "from", m.From, "err", err)
+			n.fetchFailed()
 			return
 		}
+		n.fetchRetry.wait = 0
 		if s.Seqno <= n.committed.Load() {
 			n.log.Info("the primary's snapshot is not past this node's commit point; not installed", "seqno", s.Seqno, "committed", n.committed.Load())
 			return
@@ -199,6 +208,28 @@ func (n *Node) receiveSnapshot(m raftpb.Message) {
 			_ = n.rn.Step(m)
 		})
 	}()
+}
+
+// fetchBackoff bounds how often a backup fetches its primary's snapshot
+// again after a failure (a snapshot that does not verify would otherwise be
+// fetched at every heartbeat): from the first to the last, doubling.
+const (
+	fetchBackoffFirst = 100 * time.Millisecond
+	fetchBackoffLast  = 10 * time.Second
+)
+
+// fetchBackoff is the backup's wait before its next fetch. Used only by
+// the one fetch in progress (Node.fetching).
+type fetchBackoff struct {
+	wait      time.Duration
+	notBefore time.Time
+}
+
+// fetchFailed delays the next fetch.
+func (n *Node) fetchFailed() {
+	b := &n.fetchRetry
+	b.wait = min(max(2*b.wait, fetchBackoffFirst), fetchBackoffLast)
+	b.notBefore = n.cfg.Now().Add(b.wait)
 }
 
 // installReceived installs the snapshot Raft's Ready carries: the one
