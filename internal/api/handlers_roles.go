@@ -226,7 +226,7 @@ func (s *Server) changeRoles(ctx context.Context, decide func(st *node.State) ([
 	txid, err := s.node.Exec(ctx, node.UntilCommitted, func(st *node.State) ([]ledger.MapWrites, error) {
 		ws, err := decide(st)
 		decided = err
-		return ws, err
+		return mergeWrites(ws), err
 	})
 	switch {
 	case err != nil && err == decided:

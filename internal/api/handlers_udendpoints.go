@@ -153,6 +153,28 @@ func (s *Server) getUserDefinedEndpointsModule(c *call) error {
 	return c.reply(http.StatusOK, c.served, m)
 }
 
+// mergeWrites merges the writes to one map into one MapWrites, in first
+// appearance order: a write set names each map once (ledger refuses a map
+// twice), while a change of several roles writes the roles map per role.
+func mergeWrites(ws []ledger.MapWrites) []ledger.MapWrites {
+	if len(ws) < 2 {
+		return ws
+	}
+	at := make(map[string]int, len(ws))
+	var out []ledger.MapWrites
+	for _, w := range ws {
+		i, ok := at[w.Name]
+		if !ok {
+			at[w.Name] = len(out)
+			out = append(out, ledger.MapWrites{Name: w.Name})
+			i = len(out) - 1
+		}
+		out[i].Writes = append(out[i].Writes, w.Writes...)
+		out[i].Removes = append(out[i].Removes, w.Removes...)
+	}
+	return out
+}
+
 // execCommitted runs decide through the node's executor and waits for its
 // write to commit; what's names the change in error messages.
 func (s *Server) execCommitted(ctx context.Context, what string, decide func(*node.State) ([]ledger.MapWrites, error)) (node.TxID, error) {

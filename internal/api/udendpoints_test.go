@@ -526,3 +526,18 @@ func TestHowToRuntimeOptions(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestHowToRoles: the roles ACL's user-defined endpoint how-to creates, two
+// in one PUT /app/roles, are created (each role was a write of the roles
+// map, and a write set that names a map twice could not be serialised:
+// 500 without mergeWrites).
+func TestHowToRoles(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	roleActions := `{"roles":[{"role_name":"manager","role_actions":["/banking/accounts/post","/banking/accounts/put","/banking/accounts/get","/banking/accounts/patch"]},{"role_name":"teller","role_actions":["/banking/accounts/put","/banking/accounts/get","/banking/accounts/patch"]}]}`
+	e.admin.do("PUT", q("/app/roles", "2024-08-22-preview"), roleActions).expect(200, "")
+	for _, name := range []string{"manager", "teller"} {
+		if r := e.admin.get(q("/app/roles", "2024-08-22-preview", "roleName", name)); r.status != 200 || !strings.Contains(string(r.body), name) {
+			t.Errorf("role %s: %d %s", name, r.status, r.body)
+		}
+	}
+}
