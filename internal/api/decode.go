@@ -76,6 +76,116 @@ func decodeObject(body []byte, fields map[string]func(json.RawMessage) error) er
 	if !utf8.Valid(body) {
 		return invalidInput("The request body is not valid UTF-8.")
 	}
+	if !json.Valid(body) {
+		// The streaming decoder finds the error and words it.
+		return decodeObjectStream(body, fields)
+	}
+	b := skipSpace(body)
+	if len(b) == 0 || b[0] != '{' {
+		return invalidInput("The request body must be a JSON object.")
+	}
+	// body is exactly one valid JSON object: walk its members.
+	seen := make(map[string]bool, len(fields))
+	i := 1
+	for {
+		i += len(b[i:]) - len(skipSpace(b[i:]))
+		switch b[i] {
+		case '}':
+			return nil
+		case ',':
+			i++
+			i += len(b[i:]) - len(skipSpace(b[i:]))
+		}
+		end := jsonStringEnd(b, i)
+		var key string
+		if k := b[i+1 : end-1]; bytes.IndexByte(k, '\\') < 0 {
+			key = string(k)
+		} else if err := json.Unmarshal(b[i:end], &key); err != nil {
+			return invalidInput("The request body is not valid JSON: %v.", err)
+		}
+		i = end
+		i += len(b[i:]) - len(skipSpace(b[i:])) + 1 // ':'
+		i += len(b[i:]) - len(skipSpace(b[i:]))
+		vend := jsonValueEnd(b, i)
+		fn, known := fields[key]
+		switch {
+		case !known:
+			return invalidInput("Unknown field %q in the request body; the fields are %s.", clip(key), fieldList(fields))
+		case seen[key]:
+			return invalidInput("The field %q appears more than once in the request body.", key)
+		}
+		seen[key] = true
+		if err := fn(json.RawMessage(b[i:vend:vend])); err != nil {
+			return err
+		}
+		i = vend
+	}
+}
+
+// jsonStringEnd returns the index just after the JSON string starting at
+// b[i] (a '"'), in valid JSON.
+func jsonStringEnd(b []byte, i int) int {
+	for j := i + 1; ; j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+}
+
+// jsonValueEnd returns the index just after the JSON value starting at
+// b[i], in valid JSON.
+func jsonValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return jsonStringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = jsonStringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
+		j++
+	}
+	return j
+}
+
+// jsonArrayItems returns the items of raw, a JSON array in valid JSON (a
+// member of a body decodeObject accepted).
+func jsonArrayItems(raw json.RawMessage) []json.RawMessage {
+	var items []json.RawMessage
+	i := 1
+	for {
+		i += len(raw[i:]) - len(skipSpace(raw[i:]))
+		switch raw[i] {
+		case ']':
+			return items
+		case ',':
+			i++
+			i += len(raw[i:]) - len(skipSpace(raw[i:]))
+		}
+		end := jsonValueEnd(raw, i)
+		items = append(items, raw[i:end:end])
+		i = end
+	}
+}
+
+// decodeObjectStream is decodeObject with encoding/json's streaming
+// decoder, for bodies that are not valid JSON: it says what is wrong.
+func decodeObjectStream(body []byte, fields map[string]func(json.RawMessage) error) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return invalidInput("The request body must be a JSON object.")

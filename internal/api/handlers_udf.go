@@ -3,14 +3,15 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
@@ -225,22 +226,58 @@ func countFunctions(st *node.State) int {
 	return n
 }
 
-// programs caches compiled functions by the SHA-256 of their code, so that
-// every execution and hook of the same code compiles once.
-var programs = appjs.NewCache(256)
+// compiledFunction is a function's code compiled, with the pool of its
+// runtimes (used when a run's runtimeOptions ask for cached interpreters).
+type compiledFunction struct {
+	prog *appjs.Program
+	pool *appjs.Pool
+}
+
+// compiled caches compiled functions by the SHA-256 of their code, so that
+// every execution and hook of the same code compiles once (bounded: when
+// full it starts over).
+var compiled struct {
+	sync.Mutex
+	m map[[32]byte]*compiledFunction
+}
+
+const maxCompiledFunctions = 256
 
 // compileFunction compiles a function's code (cached), a 400 when it does
 // not compile.
-func compileFunction(code []byte) (*appjs.Program, error) {
-	sum := sha256.Sum256(code)
-	p, err := programs.Get(hex.EncodeToString(sum[:]), func() []appjs.Module {
-		return []appjs.Module{{Name: "function.js", Source: string(code)}}
-	})
+func compileFunction(code []byte) (*compiledFunction, error) {
+	key := sha256.Sum256(code)
+	compiled.Lock()
+	f := compiled.m[key]
+	compiled.Unlock()
+	if f != nil {
+		return f, nil
+	}
+	prog, err := appjs.Compile(appjs.Module{Name: "function.js", Source: string(code)})
 	if err != nil {
 		return nil, invalidInput("The function's code does not compile: %v", err)
 	}
-	return p, nil
+	f = &compiledFunction{prog: prog, pool: prog.NewPool()}
+	compiled.Lock()
+	defer compiled.Unlock()
+	if prev := compiled.m[key]; prev != nil {
+		return prev, nil
+	}
+	if compiled.m == nil || len(compiled.m) >= maxCompiledFunctions {
+		compiled.m = map[[32]byte]*compiledFunction{}
+	}
+	compiled.m[key] = f
+	return f, nil
 }
+
+// udfDefaultOptions are a function run's runtime options when the request
+// gives none: CCF's defaults, but no cached interpreters (a fresh runtime
+// every run, as the spec's examples ask with max_cached_interpreters 0).
+var udfDefaultOptions = func() appbundle.RuntimeOptions {
+	o := appbundle.DefaultRuntimeOptions
+	o.MaxCachedInterpreters = 0
+	return o
+}()
 
 // execProps are a function execution's properties (the swagger's
 // UserDefinedFunctionExecutionProperties).
@@ -255,20 +292,17 @@ type execProps struct {
 // (each option 0 or absent takes CCF's default). An empty raw is all
 // defaults. where prefixes field names in errors.
 func decodeExecProps(raw []byte, where string) (execProps, error) {
-	p := execProps{export: "main", options: appbundle.DefaultRuntimeOptions}
+	p := execProps{export: "main", options: udfDefaultOptions}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return p, nil
 	}
 	field := func(name string) string { return where + name }
 	err := decodeObject(raw, map[string]func(json.RawMessage) error{
 		"arguments": func(raw json.RawMessage) error {
-			var items []json.RawMessage
 			if len(raw) == 0 || raw[0] != '[' {
 				return invalidInput("The field %q must be an array of strings, not %s.", field("arguments"), jsonType(raw))
 			}
-			if err := json.Unmarshal(raw, &items); err != nil {
-				return invalidInput("The field %q is not valid JSON.", field("arguments"))
-			}
+			items := jsonArrayItems(raw)
 			if len(items) > MaxFunctionArgs {
 				return invalidInput("The field %q has %d arguments; at most %d are allowed.", field("arguments"), len(items), MaxFunctionArgs)
 			}
@@ -301,17 +335,20 @@ func decodeExecProps(raw []byte, where string) (execProps, error) {
 }
 
 // decodeRuntimeOptions decodes a JSRuntimeOptions object for one
-// execution: an option absent or 0 (as the spec's examples send) takes
+// execution: a limit absent or 0 (as the spec's examples send) takes
 // CCF's default; others must be within appbundle's bounds.
+// max_cached_interpreters above 0 runs the function on one of up to that
+// many reused runtimes (CCF's interpreter reuse: module-level state
+// survives between runs); absent or 0, every run has a fresh runtime.
 func decodeRuntimeOptions(raw json.RawMessage, where string) (appbundle.RuntimeOptions, error) {
-	o := appbundle.DefaultRuntimeOptions
+	o := udfDefaultOptions
 	if len(raw) == 0 || raw[0] != '{' {
 		return o, invalidInput("The field %q must be an object, not %s.", where, jsonType(raw))
 	}
 	num := func(name string, dst *uint64) func(json.RawMessage) error {
 		return func(raw json.RawMessage) error {
-			var n uint64
-			if err := json.Unmarshal(raw, &n); err != nil {
+			n, err := strconv.ParseUint(string(raw), 10, 64)
+			if err != nil {
 				return invalidInput("The field %q must be a non-negative integer, not %s.", where+"."+name, clip(string(raw)))
 			}
 			if n != 0 {
@@ -322,7 +359,12 @@ func decodeRuntimeOptions(raw json.RawMessage, where string) (appbundle.RuntimeO
 	}
 	boolean := func(name string, dst *bool) func(json.RawMessage) error {
 		return func(raw json.RawMessage) error {
-			if err := json.Unmarshal(raw, dst); err != nil || (raw[0] != 't' && raw[0] != 'f') {
+			switch string(raw) {
+			case "true":
+				*dst = true
+			case "false":
+				*dst = false
+			default:
 				return invalidInput("The field %q must be true or false, not %s.", where+"."+name, clip(string(raw)))
 			}
 			return nil
@@ -413,7 +455,7 @@ func runFunctions(ctx context.Context, st stateView, fns []funcRun, timeCap time
 		if !ok {
 			return nil, nil, i, invalidInput("No user defined function %q.", clip(f.id))
 		}
-		prog, err := compileFunction(code)
+		fn, err := compileFunction(code)
 		if err != nil {
 			return nil, nil, i, err
 		}
@@ -421,12 +463,16 @@ func runFunctions(ctx context.Context, st stateView, fns []funcRun, timeCap time
 		for j, a := range f.props.args {
 			args[j] = a
 		}
+		// context is always set (null for an execution), so that a reused
+		// runtime never shows one run's entry to the next.
 		var globals map[string]any
 		if f.context != nil {
 			globals = map[string]any{"context": f.context}
+		} else {
+			globals = map[string]any{"context": nil}
 		}
-		res, err := prog.Run(ctx, appjs.Call{Function: f.props.export, Args: args, Globals: globals,
-			State: tx, Limits: limits})
+		res, err := fn.pool.Run(ctx, appjs.Call{Function: f.props.export, Args: args, Globals: globals,
+			State: tx, Limits: limits}, int(f.props.options.MaxCachedInterpreters))
 		if err != nil {
 			return nil, nil, i, err
 		}
@@ -590,10 +636,7 @@ func decodeHooks(raw json.RawMessage, field string) ([]funcRun, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, invalidInput("The field %q must be an array of hooks, not %s.", field, jsonType(raw))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, invalidInput("The field %q is not valid JSON.", field)
-	}
+	items := jsonArrayItems(raw)
 	if len(items) > MaxHooks {
 		return nil, invalidInput("The field %q has %d hooks; at most %d are allowed.", field, len(items), MaxHooks)
 	}
@@ -601,7 +644,7 @@ func decodeHooks(raw json.RawMessage, field string) ([]funcRun, error) {
 	for i, it := range items {
 		where := fmt.Sprintf("%s[%d]", field, i)
 		var has bool
-		out[i].props = execProps{export: "main", options: appbundle.DefaultRuntimeOptions}
+		out[i].props = execProps{export: "main", options: udfDefaultOptions}
 		err := decodeObject(it, map[string]func(json.RawMessage) error{
 			"functionId": func(raw json.RawMessage) (err error) {
 				out[i].id, err = decodeString(where+".functionId", raw, MaxFunctionIDBytes)

@@ -10,7 +10,8 @@ import (
 // without. Both sub-benchmarks append from 16 concurrent clients per core
 // over real HTTPS to one collection and report the process's CPU time
 // (client and server) per append, which depends less on what else runs on
-// the machine than ns/op. Compare: go test -run X -bench AppendPreHook ./internal/api/
+// the machine than ns/op. prehook runs the hook in a fresh runtime (the
+// default); prehook-reuse asks for cached interpreters. Compare: go test -run X -bench AppendPreHook ./internal/api/
 func BenchmarkAppendPreHook(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -19,6 +20,10 @@ func BenchmarkAppendPreHook(b *testing.B) {
 		{"none", map[string]any{"contents": "benchmark entry"}},
 		{"prehook", map[string]any{"contents": "benchmark entry",
 			"preHooks": []any{map[string]any{"functionId": "check"}}}},
+		// The same hook on reused runtimes (max_cached_interpreters).
+		{"prehook-reuse", map[string]any{"contents": "benchmark entry",
+			"preHooks": []any{map[string]any{"functionId": "check",
+				"properties": map[string]any{"runtimeOptions": map[string]any{"max_cached_interpreters": 16}}}}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := newEnv(b, envOptions{})

@@ -240,3 +240,32 @@ export function str() { return "plain"; }`)
 		t.Errorf("nope = %+v", x)
 	}
 }
+
+// With max_cached_interpreters, runs reuse runtimes (module state survives,
+// as CCF's interpreter reuse), but a hook's context never reaches a later
+// execution on the same runtime; without it every run is fresh.
+func TestUserDefinedFunctionReuse(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	putUDF(t, e, "f", `let runs = 0;
+export function main() { runs++; return runs + ":" + (context === null ? "none" : context.contents); }`)
+	reuse := map[string]any{"runtimeOptions": map[string]any{"max_cached_interpreters": 1}}
+	run := func(body any) string {
+		x, _ := execUDF(e, e.contributor, "f", body)
+		if x.Result == nil {
+			t.Fatalf("%+v", x)
+		}
+		return x.Result.ReturnValue
+	}
+	if a, b := run(nil), run(nil); a != "1:none" || b != "1:none" {
+		t.Errorf("fresh runs = %q, %q; want 1:none twice", a, b)
+	}
+	if a, b := run(reuse), run(reuse); a != "1:none" || b != "2:none" {
+		t.Errorf("reused runs = %q, %q; want 1:none, 2:none", a, b)
+	}
+	// A hook on a reused runtime, then an execution on it: no context.
+	e.contributor.post(q("/app/transactions", v2024, "collectionId", "reuse"), map[string]any{"contents": "secret entry",
+		"preHooks": []any{map[string]any{"functionId": "f", "properties": reuse}}}).expect(200, "")
+	if got := run(reuse); got != "4:none" {
+		t.Errorf("after a hook: %q; want 4:none (no context from the hook)", got)
+	}
+}
