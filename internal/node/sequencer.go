@@ -237,6 +237,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if err := n.installReceived(rd.Snapshot); err != nil {
 			return err
 		}
+	} else {
+		n.incoming = nil // Raft did not restore it (not past the commit point): drop the file
 	}
 	if len(rd.Entries) > 0 {
 		// 1. Truncate. Entries that replace part of the log (a new
