@@ -128,7 +128,11 @@ func (s *Server) serveApp(c *call) error {
 			if runErr != nil {
 				return nil, runErr
 			}
-			if len(res.Writes) == 0 || res.Response.Status < 200 || res.Response.Status > 299 {
+			apply := res.Response.Status >= 200 && res.Response.Status <= 299
+			if res.ApplyWrites != nil {
+				apply = *res.ApplyWrites // ccf.rpc.setApplyWrites
+			}
+			if len(res.Writes) == 0 || !apply {
 				return nil, nil
 			}
 			return appWrites(res.Writes), nil

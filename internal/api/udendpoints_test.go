@@ -182,6 +182,8 @@ var serveBundle = func() string {
 			"/u/bin":                 map[string]any{"get": ep("app.js", "bin", "readonly", "any_cert")},
 			"/u/refused-write/{key}": map[string]any{"put": ep("app.js", "refusedWrite", "readwrite", "user_cert")},
 			"/transactions":          map[string]any{"get": ep("app.js", "hello", "readonly", "no_auth")},
+			"/u/forced-write/{key}":  map[string]any{"put": ep("app.js", "forcedWrite", "readwrite", "user_cert")},
+			"/u/claims":              map[string]any{"put": ep("app.js", "claims", "readwrite", "user_cert")},
 		}},
 		"modules": []map[string]string{
 			{"name": "test.js", "module": "import { foo } from \"./baz/baz.js\";\nexport function content(request) {\n  return { statusCode: 200, body: { payload: foo() } };\n}"},
@@ -244,6 +246,17 @@ export function adminOnly(request) {
     return { statusCode: 403, body: { error: { code: "Forbidden", message: "Administrators only" } } };
   }
   return { body: { ok: true, roles: JSON.parse(ccf.bufToStr(roles)) } };
+}
+
+export function forcedWrite(request) {
+  ccf.kv[counters].set(ccf.strToBuf(request.params.key), ccf.strToBuf("7"));
+  ccf.rpc.setApplyWrites(true);
+  return { statusCode: 409, body: "conflict, but written" };
+}
+
+export function claims(request) {
+  ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-256", ccf.strToBuf("x")));
+  return { body: "unreachable" };
 }
 
 export function hello(request) { return { body: { hello: request.caller.policy } }; }
@@ -540,4 +553,18 @@ func TestHowToRoles(t *testing.T) {
 			t.Errorf("role %s: %d %s", name, r.status, r.body)
 		}
 	}
+}
+
+// TestApplyWrites: ccf.rpc.setApplyWrites(true) applies a readwrite call's
+// writes although it answers an error status (CCF's rule otherwise: writes
+// of 2xx answers only); ccf.rpc.setClaimsDigest is not supported and
+// throws (500), writing nothing.
+func TestApplyWrites(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
+	e.reader.do("PUT", "/app/u/forced-write/f", nil).expect(409, "")
+	if got := e.reader.get("/app/u/counter/f").expect(200, "").object()["value"]; got != float64(7) {
+		t.Fatalf("after setApplyWrites(true) and a 409: %v", got)
+	}
+	e.reader.do("PUT", "/app/u/claims", nil).expect(500, "InternalError")
 }

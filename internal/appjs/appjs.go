@@ -166,6 +166,10 @@ type Result struct {
 	LogTruncated bool
 	// Response is the response object, with Call.Response.
 	Response *Response
+	// ApplyWrites is what the call set with ccf.rpc.setApplyWrites (nil
+	// if it did not call it): whether its writes apply whatever its
+	// response's status.
+	ApplyWrites *bool
 }
 
 // DefaultMaxLog is Call.MaxLog's default.

@@ -185,7 +185,8 @@ var (
 
 // installCrypto adds the part of CCF's ccf.crypto and helpers that
 // endpoint bundles written for ACL use: ccf.crypto.digest (SHA-256,
-// SHA-384, SHA-512), ccf.crypto.isValidX509CertBundle, ccf.pemToId.
+// SHA-384, SHA-512), ccf.crypto.isValidX509CertBundle, ccf.pemToId; and
+// ccf.rpc.setApplyWrites (ccf.rpc.setClaimsDigest throws: not supported).
 func (s *sandbox) installCrypto(ccf *goja.Object) {
 	rt := s.rt
 	crypto := rt.NewObject()
@@ -209,6 +210,17 @@ func (s *sandbox) installCrypto(ccf *goja.Object) {
 		return rt.ToValue(ok && validCertBundle(str))
 	})
 	_ = ccf.Set("crypto", crypto)
+	rpc := rt.NewObject()
+	_ = rpc.Set("setApplyWrites", func(c goja.FunctionCall) goja.Value {
+		v := c.Argument(0).ToBoolean()
+		s.applyWrites = &v
+		return goja.Undefined()
+	})
+	_ = rpc.Set("setClaimsDigest", func(goja.FunctionCall) goja.Value {
+		s.throw("ccf.rpc.setClaimsDigest is not supported by ledgerd")
+		return nil
+	})
+	_ = ccf.Set("rpc", rpc)
 	_ = ccf.Set("pemToId", func(c goja.FunctionCall) goja.Value {
 		b, _ := pem.Decode([]byte(c.Argument(0).String()))
 		if b == nil || b.Type != "CERTIFICATE" {

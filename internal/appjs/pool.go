@@ -58,7 +58,7 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 		s.init(l)
 	}
 	s.state, s.maxLog, s.readOnly = c.State, c.MaxLog, c.ReadOnly
-	s.logs, s.logSize, s.logCut = nil, 0, false
+	s.logs, s.logSize, s.logCut, s.applyWrites = nil, 0, false, nil
 	s.tx = jsrt.NewTx(readOnly{c.State})
 	res, err := s.call(ctx, l, mod, c)
 	if err != nil {

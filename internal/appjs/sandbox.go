@@ -57,6 +57,8 @@ type sandbox struct {
 	// request.body object of this runtime, whose methods read cur.
 	cur     *Request
 	reqBody *goja.Object
+	// applyWrites is what ccf.rpc.setApplyWrites set (nil: not called).
+	applyWrites *bool
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
@@ -129,7 +131,7 @@ func (s *sandbox) call(ctx context.Context, l Limits, mod string, c Call) (res *
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Response: resp, Writes: s.tx.Writes(), Logs: s.logs, LogTruncated: s.logCut}, nil
+		return &Result{Response: resp, ApplyWrites: s.applyWrites, Writes: s.tx.Writes(), Logs: s.logs, LogTruncated: s.logCut}, nil
 	}
 	out, err := s.stringify(v)
 	if err != nil {
@@ -408,7 +410,7 @@ func (s *sandbox) install() {
 }
 
 // cryptoProps are the properties installCrypto sets on ccf.
-var cryptoProps = []string{"crypto", "pemToId"}
+var cryptoProps = []string{"crypto", "pemToId", "rpc"}
 
 // lazyObject is a goja.DynamicObject whose properties are made on first
 // read; properties set on it (by the sandbox or by user code) are plain
