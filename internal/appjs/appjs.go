@@ -195,7 +195,9 @@ func (p *Program) Run(ctx context.Context, c Call) (*Result, error) {
 	l := c.Limits.WithDefaults()
 	s := &sandbox{prog: p, state: c.State, maxLog: c.MaxLog, maps: map[string]*goja.Object{}, readOnly: c.ReadOnly}
 	s.tx = jsrt.NewTx(readOnly{c.State})
-	res, err := s.run(ctx, l, mod, c)
+	var res *Result
+	var err error
+	onWorker(func() { res, err = s.run(ctx, l, mod, c) })
 	if errors.Is(err, ErrMemoryLimit) {
 		// Collect the failed call's heap now, so that it does not count in
 		// the baseline of the next call.

@@ -60,7 +60,9 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 	s.state, s.maxLog, s.readOnly = c.State, c.MaxLog, c.ReadOnly
 	s.logs, s.logSize, s.logCut, s.applyWrites = nil, 0, false, nil
 	s.tx = jsrt.NewTx(readOnly{c.State})
-	res, err := s.call(ctx, l, mod, c)
+	var res *Result
+	var err error
+	onWorker(func() { res, err = s.call(ctx, l, mod, c) })
 	if err != nil {
 		if errors.Is(err, ErrMemoryLimit) {
 			s.rt, s.maps, s.exports = nil, nil, nil
