@@ -98,11 +98,12 @@ func (s *Server) govEffects(extra map[string]gov.EffectFunc) map[string]gov.Effe
 			s.node.RequestLedgerChunk()
 			return nil, nil
 		},
-		// A snapshot is taken at the primary's next signature (CCF's
-		// trigger_snapshot; see node/snapshot.go).
+		// A snapshot is taken at the next signature, by every node: the
+		// transaction records the trigger (CCF's trigger_snapshot; see
+		// node/snapshot.go), and the primary ends its chunk there.
 		"node.triggerSnapshot": func(gov.State, []any) ([]ledger.MapWrites, error) {
 			s.node.RequestSnapshot()
-			return nil, nil
+			return tables.SnapshotTriggerWrites(), nil
 		},
 	}
 	for name, f := range extra {

@@ -99,9 +99,12 @@ type Node struct {
 
 	// Snapshots (snapshot.go). snapshotRequested: trigger_snapshot asked
 	// for one at the next signature; snapshotRequestedAt: that signature's
-	// seqno (loop-owned, as are pendingSnaps).
+	// seqno; snapshotTriggers: the seqnos of trigger_snapshot's
+	// transactions appended and not yet committed (loop-owned, as are
+	// pendingSnaps).
 	snapshotRequested   atomic.Bool
 	snapshotRequestedAt uint64
+	snapshotTriggers    []uint64
 	pendingSnaps        []*pendingSnapshot
 	evidenceSeen        []seenEvidence
 	// startup is the snapshot this node started from (nil: it holds the

@@ -726,6 +726,9 @@ func (n *Node) rollback(last uint64) error {
 	n.log.Warn("rolling back uncommitted suffix", "from", last+1, "to", max(n.ledger.LastSeqno(), n.state.Applied()))
 	n.state.rollback(last)
 	n.forgetProposals()
+	for len(n.snapshotTriggers) > 0 && n.snapshotTriggers[len(n.snapshotTriggers)-1] > last {
+		n.snapshotTriggers = n.snapshotTriggers[:len(n.snapshotTriggers)-1]
+	}
 	if last >= n.ledger.LastSeqno() {
 		return nil
 	}

@@ -27,7 +27,8 @@ import (
 // Every node takes a snapshot at the first committed signature S of each
 // window of Config.SnapshotTxInterval seqnos (S / interval > previous
 // signature / interval: the same seqnos on every node, from the ledger
-// alone), and the primary also at the signature after trigger_snapshot.
+// alone), and also at the first signature after a trigger_snapshot
+// transaction (tables.SnapshotTriggerMap: every node sees it in the ledger).
 // The signature that will be snapshotted ends its chunk (CCF: a snapshot
 // starts a new ledger file), so a node that starts from the snapshot writes
 // the chunk files the others write. A snapshot is the committed state at S
@@ -290,7 +291,8 @@ type pendingSnapshot struct {
 }
 
 // RequestSnapshot makes the primary take a snapshot at its next signature
-// (CCF's trigger_snapshot).
+// (this node only; trigger_snapshot also writes tables.SnapshotTriggerWrites,
+// which makes every node take it).
 func (n *Node) RequestSnapshot() { n.snapshotRequested.Store(true) }
 
 // snapshotPoint reports whether the signature at seqno, whose previous
@@ -305,7 +307,14 @@ func (n *Node) snapshotPoint(seqno, prev uint64) bool {
 func (n *Node) snapshotPointsIn(from, to uint64) []uint64 {
 	req := n.snapshotRequestedAt
 	i := uint64(max(n.cfg.SnapshotTxInterval, 0))
-	if (i == 0 || to/i == from/i) && (req <= from || req > to) {
+	// trigger_snapshot's transactions up to the commit point are done with.
+	k := 0
+	for k < len(n.snapshotTriggers) && n.snapshotTriggers[k] <= from {
+		k++
+	}
+	n.snapshotTriggers = n.snapshotTriggers[k:]
+	triggered := len(n.snapshotTriggers) > 0 && n.snapshotTriggers[0] < to
+	if (i == 0 || to/i == from/i) && (req <= from || req > to) && !triggered {
 		return nil
 	}
 	var out []uint64
@@ -315,12 +324,34 @@ func (n *Node) snapshotPointsIn(from, to uint64) []uint64 {
 		if err != nil || !ok || next > to {
 			break
 		}
-		if n.snapshotPoint(next, prev) || next == req {
+		if n.snapshotPoint(next, prev) || next == req || n.triggeredIn(prev, next) {
 			out = append(out, next)
 		}
 		prev, s = next, next
 	}
 	return out
+}
+
+// triggeredIn reports whether a trigger_snapshot transaction lies between
+// the signatures prev and next: next is a snapshot's seqno on every node.
+func (n *Node) triggeredIn(prev, next uint64) bool {
+	for _, t := range n.snapshotTriggers {
+		if t > prev && t < next {
+			return true
+		}
+	}
+	return false
+}
+
+// noteSnapshotTrigger records a trigger_snapshot transaction appended to
+// the log (every node: the snapshot is taken at the first signature after
+// it, CCF's trigger_snapshot on every node rather than the primary alone).
+// A rollback forgets those it drops (rollback).
+func (n *Node) noteSnapshotTrigger(seqno uint64) {
+	for len(n.snapshotTriggers) > 0 && n.snapshotTriggers[len(n.snapshotTriggers)-1] >= seqno {
+		n.snapshotTriggers = n.snapshotTriggers[:len(n.snapshotTriggers)-1]
+	}
+	n.snapshotTriggers = append(n.snapshotTriggers, seqno)
 }
 
 // takeSnapshot snapshots the committed state, which is at the signature
@@ -408,6 +439,9 @@ func (n *Node) noteSnapshotEvidence(e *ledger.Entry) {
 	d, err := e.PublicDomain()
 	if err != nil {
 		return
+	}
+	if tables.TriggersSnapshot(d.Maps) {
+		n.noteSnapshotTrigger(e.Seqno)
 	}
 	hash, version, ok, err := tables.SnapshotEvidenceOf(d.Maps)
 	if err != nil || !ok || d.ClaimsDigest != hash {

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/identity"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // snapshotFiles lists the committed snapshot files of a data directory.
@@ -190,6 +193,30 @@ func TestTriggerSnapshot(t *testing.T) {
 	}
 	n.RequestSnapshot()
 	waitSnapshots(t, n, dir, 1)
+}
+
+// TestTriggerSnapshotEveryNode: trigger_snapshot's transaction (its
+// tables.SnapshotTriggerWrites, as the governance effect writes it) makes
+// every node of a three-node service, not only the primary, snapshot the
+// first signature after it, without the interval: the same file on each.
+func TestTriggerSnapshotEveryNode(t *testing.T) {
+	_, nodes, dirs := startClusterWith(t, func(id uint64, c *node.Config) { c.SnapshotTxInterval = -1 })
+	p := leader(t, nodes, -1)
+	waitCommitted(t, nodes[p], appendEntry(t, nodes[p], "a", "x"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := nodes[p].Exec(ctx, node.UntilCommitted, func(*node.State) ([]ledger.MapWrites, error) {
+		nodes[p].RequestSnapshot()
+		return tables.SnapshotTriggerWrites(), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := waitSnapshots(t, nodes[p], dirs[p], 1)
+	for i, dir := range dirs {
+		if got := waitSnapshots(t, nodes[p], dir, 1); got[0] != want[0] {
+			t.Fatalf("node %d snapshotted %v, the primary %v", i+1, got, want)
+		}
+	}
 }
 
 // FuzzParseSnapshot: the snapshot parser reads untrusted bytes (fetched

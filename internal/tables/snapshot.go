@@ -49,3 +49,24 @@ func SnapshotEvidenceOf(maps []ledger.MapWrites) (hash [32]byte, version uint64,
 	}
 	return hash, 0, false, nil
 }
+
+// SnapshotTriggerMap (ledgerd's): a transaction that writes it (key
+// SingletonKey, value {}) is trigger_snapshot's: every node takes a snapshot
+// at the first signature after it, as at the interval's, from the ledger
+// alone.
+const SnapshotTriggerMap = "public:ledgerd.internal.snapshot_trigger"
+
+// SnapshotTriggerWrites is the write set of trigger_snapshot.
+func SnapshotTriggerWrites() []ledger.MapWrites {
+	return []ledger.MapWrites{{Name: SnapshotTriggerMap, Writes: []ledger.KV{{Key: SingletonKey, Value: []byte("{}")}}}}
+}
+
+// TriggersSnapshot reports whether a write set is trigger_snapshot's.
+func TriggersSnapshot(maps []ledger.MapWrites) bool {
+	for _, m := range maps {
+		if m.Name == SnapshotTriggerMap && len(m.Writes) > 0 {
+			return true
+		}
+	}
+	return false
+}
