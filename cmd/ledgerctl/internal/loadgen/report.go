@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -105,6 +106,19 @@ func (r *Report) Failures() int {
 	return n
 }
 
+// readLabel names the read phase: "GET status", or "GET " and the start
+// of the --get path.
+func (r *Report) readLabel() string {
+	path := strings.TrimPrefix(r.Cheap.Request, "GET ")
+	if path == r.Cheap.Request || strings.Contains(path, "/status?") {
+		return "GET status"
+	}
+	if len(path) > 18 {
+		path = path[:17] + "…"
+	}
+	return "GET " + path
+}
+
 func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "endpoint     %s (server: %s)\n", r.Endpoint, r.Server)
 	fmt.Fprintf(w, "load         %d TLS connections, HTTP/1.1 keep-alive (%d reconnects), + 1 commit poller\n", r.Connections, r.Reconnects)
@@ -128,16 +142,24 @@ func (r *Report) WriteText(w io.Writer) {
 	row("append", r.Appends.Requests, fmt.Sprintf("%.0f", r.Appends.PerSecond), r.Appends.Latency, r.Appends.Errors)
 	c := r.Committed
 	row("append → Committed", c.Measured, "-", c.Latency, c.Unresolved+c.Invalid)
-	row("GET status (cheap)", r.Cheap.Requests, fmt.Sprintf("%.0f", r.Cheap.PerSecond), r.Cheap.Latency, r.Cheap.Errors)
+	read := r.readLabel()
+	if read == "GET status" {
+		row("GET status (cheap)", r.Cheap.Requests, fmt.Sprintf("%.0f", r.Cheap.PerSecond), r.Cheap.Latency, r.Cheap.Errors)
+	} else {
+		row(read, r.Cheap.Requests, fmt.Sprintf("%.0f", r.Cheap.PerSecond), r.Cheap.Latency, r.Cheap.Errors)
+	}
 	row("commit poll", c.Polls, "-", c.PollLatency, c.PollErrors)
-	fmt.Fprintf(w, "\nratio        appends/s ÷ GET status/s = %.3f\n", r.Ratio)
+	if read != "GET status" {
+		fmt.Fprintf(w, "\nread phase   %s (--get)", r.Cheap.Request)
+	}
+	fmt.Fprintf(w, "\nratio        appends/s ÷ %s/s = %.3f\n", read, r.Ratio)
 	if a, g := r.Appends, r.Cheap; a.GeneratorCPU != nil || a.ServerCPU != nil {
 		fmt.Fprintf(w, "cpu          %-18s %-26s %s\n", "", "ledgerd", "ledgerctl")
 		fmt.Fprintf(w, "             %-18s %-26s %s\n", "append", fmtCPU(a.ServerCPU), fmtCPU(a.GeneratorCPU))
-		fmt.Fprintf(w, "             %-18s %-26s %s\n", "GET status", fmtCPU(g.ServerCPU), fmtCPU(g.GeneratorCPU))
+		fmt.Fprintf(w, "             %-18s %-26s %s\n", read, fmtCPU(g.ServerCPU), fmtCPU(g.GeneratorCPU))
 	}
 	if r.CPURatio != nil {
-		fmt.Fprintf(w, "cpu ratio    CPU per GET status ÷ CPU per append (both processes) = %.3f\n", *r.CPURatio)
+		fmt.Fprintf(w, "cpu ratio    CPU per %s ÷ CPU per append (both processes) = %.3f\n", read, *r.CPURatio)
 	}
 	if c.Unresolved+c.Invalid > 0 {
 		fmt.Fprintf(w, "commit       %d appends not seen Committed within the timeout, %d rolled back\n", c.Unresolved, c.Invalid)
@@ -145,7 +167,7 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, p := range []struct {
 		name string
 		ph   PhaseReport
-	}{{"append", r.Appends}, {"GET status", r.Cheap}} {
+	}{{"append", r.Appends}, {read, r.Cheap}} {
 		for _, k := range sortedKeys(p.ph.ErrorKinds) {
 			fmt.Fprintf(w, "errors       %s: %d × %s\n", p.name, p.ph.ErrorKinds[k], k)
 		}
