@@ -206,6 +206,11 @@ func TestDisasterRecovery(t *testing.T) {
 		t.Fatalf("old entry after a restart: %d %v", status, body)
 	}
 	p.stop(t)
+	// The end of the recovery triggered a snapshot of the recovered state
+	// on every node (the default interval is 10,000): joiners start from it.
+	if s := snapshotSeqno(t, rec); s == 0 {
+		t.Fatal("no snapshot of the recovered service")
+	}
 	// ledgerctl audit passes on the recovered directory: the previous
 	// service's signatures against its certificate, every entry
 	// authenticated with its secret (the recovered ones included).

@@ -227,6 +227,13 @@ func (s *Server) submitShare(c *call, member string, payload []byte) error {
 				return nil, err
 			}
 			ws = append(ws, link...)
+			// Every node snapshots the recovered state at the next
+			// signature: a node joins the recovered service from it, whatever
+			// the interval (replaying the previous service's part of the
+			// ledger through Raft, its signatures would arrive before the
+			// recovery transaction that names their signer).
+			s.node.RequestSnapshot()
+			ws = append(ws, tables.SnapshotTriggerWrites()...)
 			// A share another member submitted meanwhile is of no more use.
 			var stale [][]byte
 			st.Range(tables.EncryptedSubmittedSharesMap, func(k, _ []byte) bool {
