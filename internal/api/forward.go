@@ -24,7 +24,8 @@ import (
 //
 // The backup admits the request as usual (api-version, credentials, role in
 // its own state), then sends the request (method, path and query, headers
-// but Authorization, body bounded by MaxBodyBytes) with the principal it
+// but Authorization, body bounded by MaxBodyBytes, or appbundle.MaxBundleBytes
+// for a bundle) with the principal it
 // authenticated to the primary's ForwardedPrefix route on the node-to-node
 // interface. The primary takes the principal only from a request that came
 // over that route from an authenticated, Trusted node (transport.PeerNodeID);
@@ -168,7 +169,11 @@ func (s *Server) forward(c *call) error {
 	var body []byte
 	if c.r.Body != nil {
 		var err error
-		if body, err = io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, MaxBodyBytes)); err != nil {
+		limit := int64(MaxBodyBytes)
+		if c.ep.pattern == "/app/userDefinedEndpoints" {
+			limit = appbundle.MaxBundleBytes // a bundle may be larger than any other body
+		}
+		if body, err = io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, limit)); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				return err

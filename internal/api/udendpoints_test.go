@@ -568,3 +568,29 @@ func TestApplyWrites(t *testing.T) {
 	}
 	e.reader.do("PUT", "/app/u/claims", nil).expect(500, "InternalError")
 }
+
+// TestForwardedLargeBundle: a bundle larger than MaxBodyBytes, forwarded
+// by a backup as an Administrator's PUT, is installed by the primary.
+func TestForwardedLargeBundle(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := forwardingPeer(t, e)
+	big := `{"metadata":{"endpoints":{"/u/big":{"get":{"js_module":"a.js","js_function":"f","mode":"readonly","forwarding_required":"never","authn_policies":["no_auth"]}}}},` +
+		`"modules":[{"name":"a.js","module":"// ` + strings.Repeat("x", api.MaxBodyBytes+1000) + `\nexport function f() { return { body: 'big' }; }"}]}`
+	req, err := http.NewRequest("PUT", api.ForwardedPrefix+q(ude, v2024), strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Ledgerd-Forwarded-Principal", `{"kind":"certificate","id":"`+e.admin.id+`"}`)
+	resp, err := b.Do(t.Context(), 1, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("forwarded large bundle: %d", resp.StatusCode)
+	}
+	if r := e.anonymous.get("/app/u/big").expect(200, ""); string(r.body) != "big" {
+		t.Fatalf("big: %s", r.body)
+	}
+}
