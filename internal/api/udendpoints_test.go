@@ -184,6 +184,7 @@ var serveBundle = func() string {
 			"/transactions":          map[string]any{"get": ep("app.js", "hello", "readonly", "no_auth")},
 			"/u/forced-write/{key}":  map[string]any{"put": ep("app.js", "forcedWrite", "readwrite", "user_cert")},
 			"/u/claims":              map[string]any{"put": ep("app.js", "claims", "readwrite", "user_cert")},
+			"/u/whoami-rw":           map[string]any{"put": ep("app.js", "whoamiWrite", "readwrite", "user_cert")},
 		}},
 		"modules": []map[string]string{
 			{"name": "test.js", "module": "import { foo } from \"./baz/baz.js\";\nexport function content(request) {\n  return { statusCode: 200, body: { payload: foo() } };\n}"},
@@ -252,6 +253,10 @@ export function forcedWrite(request) {
   ccf.kv[counters].set(ccf.strToBuf(request.params.key), ccf.strToBuf("7"));
   ccf.rpc.setApplyWrites(true);
   return { statusCode: 409, body: "conflict, but written" };
+}
+
+export function whoamiWrite(request) {
+  return { body: { certId: ccf.pemToId(request.caller.cert), id: request.caller.id } };
 }
 
 export function claims(request) {
@@ -592,5 +597,36 @@ func TestForwardedLargeBundle(t *testing.T) {
 	}
 	if r := e.anonymous.get("/app/u/big").expect(200, ""); string(r.body) != "big" {
 		t.Fatalf("big: %s", r.body)
+	}
+}
+
+// TestUserDefinedEndpointsInCluster: in a three-node network, a bundle
+// installed on the primary is served by a backup; a readwrite call made to
+// the backup is forwarded to the primary (with the caller's certificate,
+// which the function reads) and answered with the primary's transaction
+// id, and the same connection reads its write back.
+func TestUserDefinedEndpointsInCluster(t *testing.T) {
+	w := newCluster3(t)
+	primary, backup := w.envs[0], w.envs[2]
+	waitFor(t, "node 1 to lead", primary.node.IsPrimary)
+	waitFor(t, "node 3 to know the primary", func() bool { return backup.node.Reader.RaftInfo().Leader == 1 })
+	id := primary.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "").txid()
+	backup.commit(id)
+
+	backup.anonymous.get("/app/content").expect(200, "") // readonly: the backup serves it
+	r := backup.contributor.do("PUT", "/app/u/counter/net", nil).expect(200, "")
+	if got := r.object()["value"]; got != float64(1) {
+		t.Fatalf("forwarded increment: %v", got)
+	}
+	if !primary.node.IsPrimary() || primary.node.LastSeqno() < r.txid().Seqno {
+		t.Fatalf("the write %s is not the primary's", r.txid())
+	}
+	if got := backup.contributor.get("/app/u/counter/net").expect(200, "").object()["value"]; got != float64(1) {
+		t.Fatalf("read back on the same connection: %v", got)
+	}
+	who := backup.reader.do("PUT", "/app/u/whoami-rw", nil).expect(200, "").object()
+	wantID := strings.ToLower(strings.ReplaceAll(backup.reader.id, ":", ""))
+	if who["certId"] != wantID || who["id"] != wantID {
+		t.Fatalf("the forwarded caller: %v, want %s", who, wantID)
 	}
 }
