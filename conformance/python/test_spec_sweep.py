@@ -368,12 +368,26 @@ def test_error_answers(sweep, node, certs_dir):
         ("GET", "/app/userDefinedEndpoints/modules", {"module_name": "nothing.js"}, None, 404),
         ("PATCH", "/app/userDefinedEndpoints/runtimeOptions", {}, {"max_heap_bytes": "big"}, 400),
         ("PUT", "/app/userDefinedEndpoints", {}, {"metadata": 1}, 400),
+        ("GET", "/app/transactions/current", {"api-version": None}, None, 400),  # no api-version
+        ("GET", "/app/userDefinedFunctions", {"api-version": "2024-08-22-preview"}, None, 400),  # before UDFs
+        ("GET", "/app/nothing", {}, None, 404),
+        ("POST", "/app/roles", {}, None, 405),
+        ("DELETE", "/app/transactions/current", {}, None, 405),
+        ("POST", "/app/transactions", {}, {"contents": "x" * (1 << 20)}, 413),
     ]
     for method, path, params, body, status in bad:
         headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" and "Users" in path else {}
         kw = {"json": body} if body is not None else {}
         resp = sweep.send(method, path, params=params, headers=headers, **kw)
         assert resp.status_code == status, (method, path, resp.status_code, resp.text)
+    # No credentials (401) and a certificate that is no user's (403).
+    stranger = ls.make_user_cert(certs_dir, "sweep-stranger")
+    resp = requests.get(node.endpoint + "/app/transactions/current", params={"api-version": V},
+                        verify=str(node.service_pem), timeout=30)
+    assert resp.status_code == 401, resp.text
+    ls.error_body(resp)
+    resp = sweep.send("GET", "/app/transactions/current", pem=stranger.pem_path)
+    assert resp.status_code == 403, resp.text
     # A Reader may not change anything: 403 with an error body, for each write operation family.
     for method, path, params, body in [
         ("POST", "/app/transactions", {}, {"contents": "x"}),
