@@ -335,6 +335,9 @@ def test_user_defined_endpoints(sweep):
     assert got["max_execution_time_ms"] == 1200 and got["log_exception_details"] is False, got
     served = sweep.send("GET", "/app/content", params={})
     assert served.status_code == 200 and served.text == "TESTJS", served.text
+    # The bundle's routes answer errors as ACL's do: another method 405, a path nothing declares 404.
+    assert sweep.send("POST", "/app/content", params={}).status_code == 405
+    assert sweep.send("GET", "/app/content/more", params={}).status_code == 404
 
 
 def test_delete_function(sweep):
