@@ -42,6 +42,10 @@ it is an upper bound, within one poll round trip of the true figure.
 status, e.g. a user-defined endpoint installed beforehand (/app/hello); its
 answers must be 2xx.
 
+--pre-hook ID makes every append name the user-defined function ID
+(installed beforehand) as its one pre-hook; scripts/bench-appjs.sh installs
+a trivial one and a trivial user-defined endpoint and runs both.
+
 Every request times out after --timeout. Failed requests (non-2xx or
 connection errors), failed polls and appends never seen Committed are
 counted and shown; any of them makes the exit code 1.
@@ -155,6 +159,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.IntVar(&o.Size, "size", 1024, "entry contents, in bytes")
 	fs.StringVar(&o.Collection, "collection", "bench", "collection to append to")
 	fs.StringVar(&o.Tags, "tags", "", "tags every append carries (comma-separated; api-version 2024-12-09-preview)")
+	fs.StringVar(&o.PreHook, "pre-hook", "", "every append names this user-defined `function` (installed beforehand) as its pre-hook (api-version 2024-12-09-preview)")
 	fs.StringVar(&o.GetPath, "get", "", "the read phase GETs this `path` (e.g. a user-defined endpoint: /app/hello) instead of a transaction's status")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.DurationVar(&o.GovEvery, "gov-every", 0, "also propose set_user and vote yes every this long, as a member (0: no governance)")
@@ -188,6 +193,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, usagef("--collection must not be empty")
 	case o.GetPath != "" && (!strings.HasPrefix(o.GetPath, "/") || strings.ContainsAny(o.GetPath, " \t\r\n")):
 		return o, usagef("--get must be a path starting with / (with its query, percent-encoded), got %q", o.GetPath)
+	case o.PreHook != "" && o.etcd != "":
+		return o, usagef("--pre-hook is for ledgerd, not --etcd")
 	case o.GetPath != "" && o.etcd != "":
 		return o, usagef("--get is a ledgerd path: drop --etcd")
 	case o.start && (set["endpoint"] || set["cert"] || set["service-cert"]):

@@ -64,6 +64,7 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "--get", "app/hello"},
 		{"bench", "--get", "/app/a b"},
 		{"bench", "--get", "/app/hello", "--etcd", "https://127.0.0.1:2379"},
+		{"bench", "--pre-hook", "check", "--etcd", "https://127.0.0.1:2379"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {

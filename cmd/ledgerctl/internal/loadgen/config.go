@@ -46,6 +46,10 @@ type Options struct {
 	Size        int           // entry contents, in bytes
 	Collection  string        // collection to append to
 	Tags        string        // if set, every append carries these tags (?tags=, api-version tagsAPIVersion)
+	// PreHook, if set, is the id of a user-defined function every append
+	// names as its one pre-hook ({"preHooks":[{"functionId":PreHook}]},
+	// api-version tagsAPIVersion, the first with hooks).
+	PreHook string
 	// GovEvery, if not 0, runs governance alongside the phases: every
 	// GovEvery, the member of MemberCert proposes set_user of a fresh user
 	// and votes yes (see GovReport).

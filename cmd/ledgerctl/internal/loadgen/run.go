@@ -19,11 +19,18 @@ func Run(ctx context.Context, o Options, serverPID int, stderr io.Writer) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(map[string]string{"contents": strings.Repeat("x", o.Size)})
+	entry := map[string]any{"contents": strings.Repeat("x", o.Size)}
+	if o.PreHook != "" {
+		entry["preHooks"] = []map[string]string{{"functionId": o.PreHook}}
+	}
+	body, err := json.Marshal(entry)
 	if err != nil {
 		return nil, err
 	}
 	appendPath := "/app/transactions?api-version=" + apiVersion + "&collectionId=" + url.QueryEscape(o.Collection)
+	if o.PreHook != "" {
+		appendPath = "/app/transactions?api-version=" + tagsAPIVersion + "&collectionId=" + url.QueryEscape(o.Collection)
+	}
 	if o.Tags != "" {
 		appendPath = "/app/transactions?api-version=" + tagsAPIVersion + "&collectionId=" + url.QueryEscape(o.Collection) +
 			"&tags=" + url.QueryEscape(o.Tags)
