@@ -83,6 +83,7 @@ func flipIn(t *testing.T, b, want []byte) {
 func TestAuditRecomputesApplicationClaims(t *testing.T) {
 	base := buildLedger(t, 120)
 	opts, closeTree := auditOpts(t, base, true)
+	opts.Claims = true
 	rep, err := audit.Dir(filepath.Join(base, "ledger"), opts)
 	closeTree()
 	if err != nil {
@@ -166,11 +167,21 @@ func TestAuditRecomputesApplicationClaims(t *testing.T) {
 			opts, closeTree := auditOpts(t, dir, true)
 			closeTree()
 			opts.TreeLeaf = nil
+			opts.Claims = true
 			_, err := audit.Dir(filepath.Join(dir, "ledger"), opts)
 			wantFailureAt(t, err, c.target.seqno)
 			var f *audit.Failure
 			if errors.As(err, &f); !strings.Contains(f.Reason, c.reason) {
 				t.Fatalf("reason %q lacks %q", f.Reason, c.reason)
+			}
+			// With the secret but without Options.Claims the entry
+			// authenticates (it was resealed) and the change is caught at
+			// the next signature, as without the secret below.
+			opts.Claims = false
+			if _, err = audit.Dir(filepath.Join(dir, "ledger"), opts); err == nil {
+				t.Fatal("the audit without Claims passed")
+			} else if errors.As(err, &f); strings.Contains(f.Reason, "claims") && c.target.seqno != sig.seqno {
+				t.Fatalf("without Claims, reason %q", f.Reason)
 			}
 			// Without the ledger secret the claims are not recomputed: the
 			// change is caught at the next signature (named from the tree).
