@@ -200,6 +200,25 @@ func (r *Receipt) VerifyClaims(claims []ApplicationClaim) error {
 	return nil
 }
 
+// VerifyClaimsDigest checks that digest is the receipt's claims digest: the
+// check of a transaction whose claims digest its application set (a CCF
+// endpoint's ccf.rpc.setClaimsDigest, e.g. the SHA-256 of a claim the
+// verifier holds) rather than ACL's application claims. It does not verify
+// the receipt: call Verify too. A mismatch wraps ErrClaimsMismatch.
+func (r *Receipt) VerifyClaimsDigest(digest [32]byte) error {
+	if r.LeafComponents == nil {
+		return malformed("the receipt has no leaf components, so no claims digest")
+	}
+	want, err := decodeDigest("claimsDigest", r.LeafComponents.ClaimsDigest)
+	if err != nil {
+		return err
+	}
+	if digest != want {
+		return fmt.Errorf("receipt: claims digest %x, receipt says %s: %w", digest, r.LeafComponents.ClaimsDigest, ErrClaimsMismatch)
+	}
+	return nil
+}
+
 // VerifyWithClaims verifies the receipt against the service certificate
 // (Verify) and the application claims against its claims digest
 // (VerifyClaims), as the Azure SDK's verify_receipt(receipt, cert,

@@ -89,8 +89,12 @@ func limits(o appbundle.RuntimeOptions) appjs.Limits {
 // answers only, as every ledgerd answer). A readwrite endpoint runs through the
 // node's executor (node.Exec): its ccf.kv writes are one transaction,
 // submitted when its status is 2xx (CCF applies no writes of an error
-// answer), and its answer carries that transaction's id. A readonly (or
-// historical) endpoint runs against the latest state and cannot write.
+// answer), and its answer carries that transaction's id; a claims digest
+// the call set (ccf.rpc.setClaimsDigest) is recorded in its write set
+// (tables.ClaimsDigestMap), from which the node takes the transaction's
+// claims digest (tables.EntryClaimsDigest), so its receipt carries it. A
+// readonly (or historical) endpoint runs against the latest state and
+// cannot write.
 // Runtimes are reused (appjs.Pool, at most max_cached_interpreters idle;
 // 0: a fresh runtime per call), so module-level variables may survive
 // between requests on a node, as with CCF's interpreter reuse.
@@ -133,9 +137,13 @@ func (s *Server) serveApp(c *call) error {
 				apply = *res.ApplyWrites // ccf.rpc.setApplyWrites
 			}
 			if len(res.Writes) == 0 || !apply {
-				return nil, nil
+				return nil, nil // no transaction: a claims digest set is dropped
 			}
-			return appWrites(res.Writes), nil
+			w := appWrites(res.Writes)
+			if res.ClaimsDigest != nil { // ccf.rpc.setClaimsDigest: recorded in the write set
+				w = append(w, tables.ClaimsDigestWrites([32]byte(res.ClaimsDigest)))
+			}
+			return w, nil
 		})
 		if runErr != nil {
 			return s.appError(c, runErr, opts)

@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/auth/authtest"
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/internal/tables"
+	"github.com/ledgerd/ledgerd/receipt"
 )
 
 const ude = "/app/userDefinedEndpoints"
@@ -184,6 +187,7 @@ var serveBundle = func() string {
 			"/transactions":          map[string]any{"get": ep("app.js", "hello", "readonly", "no_auth")},
 			"/u/forced-write/{key}":  map[string]any{"put": ep("app.js", "forcedWrite", "readwrite", "user_cert")},
 			"/u/claims":              map[string]any{"put": ep("app.js", "claims", "readwrite", "user_cert")},
+			"/u/bad-claims":          map[string]any{"put": ep("app.js", "badClaims", "readwrite", "user_cert")},
 			"/u/whoami-rw":           map[string]any{"put": ep("app.js", "whoamiWrite", "readwrite", "user_cert")},
 		}},
 		"modules": []map[string]string{
@@ -260,7 +264,15 @@ export function whoamiWrite(request) {
 }
 
 export function claims(request) {
-  ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-256", ccf.strToBuf("x")));
+  const claim = request.body.text();
+  ccf.kv[counters].set(ccf.strToBuf("claimed"), ccf.strToBuf(claim));
+  ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-256", ccf.strToBuf(claim)));
+  return { body: "claimed" };
+}
+
+export function badClaims(request) {
+  ccf.kv[counters].set(ccf.strToBuf("bad-claims"), ccf.strToBuf("1"));
+  ccf.rpc.setClaimsDigest(ccf.crypto.digest("SHA-384", ccf.strToBuf("x")));
   return { body: "unreachable" };
 }
 
@@ -562,8 +574,7 @@ func TestHowToRoles(t *testing.T) {
 
 // TestApplyWrites: ccf.rpc.setApplyWrites(true) applies a readwrite call's
 // writes although it answers an error status (CCF's rule otherwise: writes
-// of 2xx answers only); ccf.rpc.setClaimsDigest is not supported and
-// throws (500), writing nothing.
+// of 2xx answers only).
 func TestApplyWrites(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
@@ -571,7 +582,57 @@ func TestApplyWrites(t *testing.T) {
 	if got := e.reader.get("/app/u/counter/f").expect(200, "").object()["value"]; got != float64(7) {
 		t.Fatalf("after setApplyWrites(true) and a 409: %v", got)
 	}
-	e.reader.do("PUT", "/app/u/claims", nil).expect(500, "InternalError")
+}
+
+// TestSetClaimsDigest: a readwrite endpoint's ccf.rpc.setClaimsDigest sets
+// its transaction's claims digest (CCF's claims): the receipt of the
+// transaction id it answers verifies (receipt.Verify) with that digest as
+// leafComponents.claimsDigest, the SHA-256 of the claim the endpoint
+// hashed, and has no applicationClaims (it writes no ledger entry). A
+// digest that is not 32 bytes fails the call (500, the message with
+// return_exception_details) and writes nothing.
+func TestSetClaimsDigest(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.admin.do("PUT", q(ude, v2024), serveBundle).expect(201, "")
+	const claim = "alice sent 5 to bob"
+	r := e.reader.do("PUT", "/app/u/claims", claim).expect(200, "")
+	id, err := node.ParseTxID(r.header.Get("x-ms-ccf-transaction-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.commit(id)
+	body := e.reader.get(q("/app/transactions/"+id.String()+"/receipt", v2024)).expect(200, "").body
+	rc, err := receipt.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := receipt.ParseCertificatePEM(e.ids.Service.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Verify(cert); err != nil {
+		t.Fatalf("receipt of the endpoint's transaction: %v", err)
+	}
+	want := sha256.Sum256([]byte(claim))
+	if err := rc.VerifyClaimsDigest(want); err != nil {
+		t.Fatalf("claims digest %s: %v", rc.LeafComponents.ClaimsDigest, err)
+	}
+	if err := rc.VerifyClaimsDigest(sha256.Sum256([]byte("alice sent 6 to bob"))); !errors.Is(err, receipt.ErrClaimsMismatch) {
+		t.Fatalf("another claim: %v, want ErrClaimsMismatch", err)
+	}
+	if _, ok := e.reader.get(q("/app/transactions/"+id.String()+"/receipt", v2024)).object()["applicationClaims"]; ok {
+		t.Fatalf("applicationClaims for a transaction without a ledger entry: %s", body)
+	}
+
+	// A wrong-length digest: the call fails and writes nothing.
+	e.admin.do("PATCH", q(ude+"/runtimeOptions", v2024), `{"return_exception_details":true}`).expect(200, "")
+	r = e.reader.do("PUT", "/app/u/bad-claims", nil).expect(500, "InternalError")
+	if msg := r.errorMessage(); !strings.Contains(msg, "setClaimsDigest: the digest is 48 bytes, a claims digest is 32") {
+		t.Fatalf("wrong-length digest: %s", msg)
+	}
+	if got := e.reader.get("/app/u/counter/bad-claims").expect(200, "").object()["value"]; got != float64(0) {
+		t.Fatalf("the failed call wrote: %v", got)
+	}
 }
 
 // TestForwardedLargeBundle: a bundle larger than MaxBodyBytes, forwarded

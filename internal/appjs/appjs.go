@@ -170,6 +170,10 @@ type Result struct {
 	// if it did not call it): whether its writes apply whatever its
 	// response's status.
 	ApplyWrites *bool
+	// ClaimsDigest is what the call set with ccf.rpc.setClaimsDigest (32
+	// bytes; nil if it did not call it): the claims digest of the
+	// transaction of its writes.
+	ClaimsDigest []byte
 }
 
 // DefaultMaxLog is Call.MaxLog's default.

@@ -46,7 +46,9 @@
 //	ccf.crypto.digest        SHA-256, SHA-384, SHA-512
 //	ccf.crypto.isValidX509CertBundle, ccf.pemToId
 //	ccf.rpc.setApplyWrites   recorded in Result.ApplyWrites
-//	                         (ccf.rpc.setClaimsDigest throws)
+//	ccf.rpc.setClaimsDigest  recorded in Result.ClaimsDigest (an ArrayBuffer
+//	                         of exactly 32 bytes, else it throws; throws in a
+//	                         readonly call)
 //
 // For CCF endpoints (endpoint.go, used by user-defined endpoints): a
 // *Request argument is CCF's request object (method, url, route, path,
@@ -58,8 +60,7 @@
 // readable, never writable. Exported lists a module's exported functions.
 //
 // Not provided: the rest of CCF's ccf object (the rest of ccf.crypto:
-// signing, verification, keys, wrapping; ccf.rpc.setClaimsDigest,
-// ccf.historical,
+// signing, verification, keys, wrapping; ccf.historical,
 // ccf.host, ccf.network, ccf.gov...), timers, and modules outside the
 // program (import "@microsoft/ccf-app" must be bundled).
 package appjs

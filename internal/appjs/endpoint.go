@@ -186,7 +186,7 @@ var (
 // installCrypto adds the part of CCF's ccf.crypto and helpers that
 // endpoint bundles written for ACL use: ccf.crypto.digest (SHA-256,
 // SHA-384, SHA-512), ccf.crypto.isValidX509CertBundle, ccf.pemToId; and
-// ccf.rpc.setApplyWrites (ccf.rpc.setClaimsDigest throws: not supported).
+// ccf.rpc.setApplyWrites and ccf.rpc.setClaimsDigest (Result.ClaimsDigest).
 func (s *sandbox) installCrypto(ccf *goja.Object) {
 	rt := s.rt
 	crypto := rt.NewObject()
@@ -216,9 +216,16 @@ func (s *sandbox) installCrypto(ccf *goja.Object) {
 		s.applyWrites = &v
 		return goja.Undefined()
 	})
-	_ = rpc.Set("setClaimsDigest", func(goja.FunctionCall) goja.Value {
-		s.throw("ccf.rpc.setClaimsDigest is not supported by ledgerd")
-		return nil
+	_ = rpc.Set("setClaimsDigest", func(c goja.FunctionCall) goja.Value {
+		if s.readOnly {
+			s.throw("ccf.rpc.setClaimsDigest: this endpoint is readonly: it has no transaction to set the claims digest of")
+		}
+		d := s.bytes(c.Argument(0), "ccf.rpc.setClaimsDigest: the digest")
+		if len(d) != ClaimsDigestSize {
+			s.throw("ccf.rpc.setClaimsDigest: the digest is %d bytes, a claims digest is %d (SHA-256)", len(d), ClaimsDigestSize)
+		}
+		s.claimsDigest = d
+		return goja.Undefined()
 	})
 	_ = ccf.Set("rpc", rpc)
 	_ = ccf.Set("pemToId", func(c goja.FunctionCall) goja.Value {
@@ -230,6 +237,10 @@ func (s *sandbox) installCrypto(ccf *goja.Object) {
 		return rt.ToValue(hex.EncodeToString(sum[:]))
 	})
 }
+
+// ClaimsDigestSize is the size of the digest ccf.rpc.setClaimsDigest takes
+// (a SHA-256 digest, CCF's ClaimsDigest).
+const ClaimsDigestSize = 32
 
 // validCertBundle reports whether s is one or more PEM certificates that
 // parse, and nothing else.

@@ -59,6 +59,7 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 	}
 	s.state, s.maxLog, s.readOnly = c.State, c.MaxLog, c.ReadOnly
 	s.logs, s.logSize, s.logCut, s.applyWrites = nil, 0, false, nil
+	s.claimsDigest = nil
 	s.tx = jsrt.NewTx(readOnly{c.State})
 	var res *Result
 	var err error

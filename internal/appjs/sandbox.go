@@ -59,6 +59,8 @@ type sandbox struct {
 	reqBody *goja.Object
 	// applyWrites is what ccf.rpc.setApplyWrites set (nil: not called).
 	applyWrites *bool
+	// claimsDigest is what ccf.rpc.setClaimsDigest set (nil: not called).
+	claimsDigest []byte
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
@@ -131,7 +133,7 @@ func (s *sandbox) call(ctx context.Context, l Limits, mod string, c Call) (res *
 		if err != nil {
 			return nil, err
 		}
-		return &Result{Response: resp, ApplyWrites: s.applyWrites, Writes: s.tx.Writes(), Logs: s.logs, LogTruncated: s.logCut}, nil
+		return &Result{Response: resp, ApplyWrites: s.applyWrites, ClaimsDigest: s.claimsDigest, Writes: s.tx.Writes(), Logs: s.logs, LogTruncated: s.logCut}, nil
 	}
 	out, err := s.stringify(v)
 	if err != nil {

@@ -17,9 +17,11 @@
 // ledger secrets and Options.Claims, every entry is also decrypted and its claims digest
 // recomputed from its write set (tables.EntryClaimsDigest): a user entry
 // with a claims key must carry the LedgerEntryV1 claims digest of its
-// collection, contents and key, a snapshot evidence transaction the digest
-// of the snapshot it records (public, checked without the secrets too), every
-// other transaction zeros. Without the secrets, the entries' claims digests
+// collection, contents and key, a transaction of a user-defined endpoint
+// that set a claims digest (ccf.rpc.setClaimsDigest) the digest its write
+// set records (tables.ClaimsDigestMap), a snapshot evidence transaction the
+// digest of the snapshot it records (public, checked without the secrets
+// too), every other transaction zeros. Without the secrets, the entries' claims digests
 // are covered by the signatures only (as is the rest of the leaf).
 package audit
 
@@ -506,7 +508,10 @@ func (a *auditor) checkClaims(it *item) error {
 		if it.keyed {
 			return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not %x, the LedgerEntryV1 claims digest of the entry's collection, contents and secret key: its application claims were altered", it.claimsHave, it.claimsWant)}
 		}
-		return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not zero, but the transaction writes no ledger entry with a claims key", it.claimsHave)}
+		if it.claimsWant != ([32]byte{}) {
+			return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not %x, the claims digest its user-defined endpoint set (recorded in %s)", it.claimsHave, it.claimsWant, tables.ClaimsDigestMap)}
+		}
+		return &Failure{Seqno: it.seqno, Reason: fmt.Sprintf("the leaf's claims digest %x is not zero, but the transaction writes no ledger entry with a claims key and no claims digest set by a user-defined endpoint", it.claimsHave)}
 	}
 	if it.keyed {
 		a.rep.Claims++
