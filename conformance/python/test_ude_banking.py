@@ -4,11 +4,19 @@ articles/confidential-ledger/advanced-user-defined-function.md), with ACL's bank
 the how-to's role_actions, create a user of each with assignedRoles, patch the runtime options, then call the
 application. The sample's endpoints (banking.ts) are written out in JavaScript as its TypeScript compiles, with a
 small @microsoft/ccf-app stand-in module (typedKv, string, uint32 and the ccf global) that a rollup build would
-bundle; its transfer endpoint is left out: it calls ccf.rpc.setClaimsDigest, which ledgerd does not provide."""
+bundle. Its transfer endpoint sets the transaction's claims digest (ccf.rpc.setClaimsDigest: SHA-256 of the claim
+"<caller> transferred <value> from <from> to <to>", which it keeps in its current_claim table): the receipt of the
+transfer's transaction (GET /app/transactions/{id}/receipt) verifies with that digest as its claims digest, checked
+with the receipt algorithm written out in test_application_claims.py. The sample's getTransactionReceipt endpoint is
+left out: it reads ccf.historical, which ledgerd does not provide."""
 
+import hashlib
 import json
 
+import pytest
+
 import ledgerd_support as ls
+from test_application_claims import verify_receipt
 
 V = "2024-08-22-preview"  # the how-to's api-version
 
@@ -45,6 +53,11 @@ const userRolesMapTable = aclRolesPrefix + "user_roles_mapping";
 const createAccountAction = "/banking/accounts/post";
 const depositAction = "/banking/accounts/put";
 const balanceAction = "/banking/accounts/get";
+const transferAction = "/banking/accounts/patch";
+
+const claimTableName = "current_claim";
+const currentClaimTable = ccfapp.typedKv(claimTableName, ccfapp.string, ccfapp.json());
+const keyForClaimTable = "key";
 
 function getAccountTable() {
   return ccfapp.typedKv("user_accounts", ccfapp.string, ccfapp.uint32);
@@ -174,11 +187,49 @@ export function balance(request) {
   }
   return { body: { balance: accountToBalance.get(accountName) } };
 }
+
+export function transfer(request) {
+  const userId = getCallerId(request);
+  if (!isActionAllowed(userId, transferAction)) {
+    return { statusCode: 400 };
+  }
+  let body;
+  try {
+    body = request.body.json();
+  } catch {
+    return { statusCode: 400 };
+  }
+  const value = body.value;
+  if (!isPositiveInteger(value)) {
+    return { statusCode: 400 };
+  }
+  const accountNameFrom = request.params.account_name;
+  const accountNameTo = body.account_name_to;
+  const accountToBalance = getAccountTable();
+  if (!accountToBalance.has(accountNameFrom)) {
+    return { statusCode: 404 };
+  }
+  const accountToBalanceTo = getAccountTable();
+  if (!accountToBalanceTo.has(accountNameTo)) {
+    return { statusCode: 404 };
+  }
+  const balance = accountToBalance.get(accountNameFrom);
+  if (value > balance) {
+    return { statusCode: 400, body: "Balance is not enough" };
+  }
+  accountToBalance.set(accountNameFrom, balance - value);
+  accountToBalanceTo.set(accountNameTo, accountToBalanceTo.get(accountNameTo) + value);
+  const claim = `${userId} transferred ${value} from ${accountNameFrom} to ${accountNameTo}`;
+  currentClaimTable.set(keyForClaimTable, { userId, claim });
+  const claimDigest = ccf.crypto.digest("SHA-256", ccf.strToBuf(claim));
+  ccf.rpc.setClaimsDigest(claimDigest);
+  return { statusCode: 204 };
+}
 """
 
 
 def banking_bundle():
-    # app.json of the sample, its transfer and receipt endpoints left out.
+    # app.json of the sample, its receipt endpoint left out.
     def ep(fn, mode):
         return {"js_module": "endpoints/banking.js", "js_function": fn, "forwarding_required": "always",
                 "authn_policies": ["any_cert", "jwt"], "mode": mode,
@@ -188,6 +239,7 @@ def banking_bundle():
             "/account/{account_name}": {"put": ep("createAccount", "readwrite")},
             "/deposit/{account_name}": {"post": ep("deposit", "readwrite")},
             "/balance/{account_name}": {"get": ep("balance", "readonly")},
+            "/transfer/{account_name}": {"post": ep("transfer", "readwrite")},
         }},
         "modules": [
             {"name": "endpoints/banking.js", "module": BANKING},
@@ -203,7 +255,7 @@ def call(ledger, method, path, pem, **kw):
                             timeout=30, **kw)
 
 
-def test_how_to_with_the_banking_sample(ledger, certs_dir):
+def test_how_to_with_the_banking_sample(ledger, certs_dir, admin_client):
     admin = ledger.admin_pem
     # Deploy the application, and view it.
     resp = call(ledger, "PUT", "/app/userDefinedEndpoints", admin, params={"api-version": V}, json=banking_bundle())
@@ -251,6 +303,37 @@ def test_how_to_with_the_banking_sample(ledger, certs_dir):
         assert resp.status_code == 200 and resp.json() == {"balance": 42}, resp.text
     assert call(ledger, "GET", "/app/balance/alice", admin).status_code == 400
     assert call(ledger, "PUT", "/app/account/carol", admin).status_code == 400
+
+    # The sample's transfer (both roles hold /banking/accounts/patch): the teller moves 40 from alice to bob.
+    assert call(ledger, "PUT", "/app/account/bob", manager.pem_path).status_code == 204
+    resp = call(ledger, "POST", "/app/transfer/alice", teller.pem_path, json={"value": 100, "account_name_to": "bob"})
+    assert resp.status_code == 400 and resp.text == "Balance is not enough", resp.text
+    assert call(ledger, "POST", "/app/transfer/alice", admin, json={"value": 1, "account_name_to": "bob"}).status_code == 400
+    resp = call(ledger, "POST", "/app/transfer/alice", teller.pem_path, json={"value": 40, "account_name_to": "bob"})
+    assert resp.status_code == 204, resp.text
+    txid = resp.headers["x-ms-ccf-transaction-id"]
+    for account, want in (("alice", 2), ("bob", 40)):
+        resp = call(ledger, "GET", f"/app/balance/{account}", manager.pem_path)
+        assert resp.status_code == 200 and resp.json() == {"balance": want}, resp.text
+
+    # The transfer's receipt carries the claims digest the endpoint set: SHA-256 of the claim, whose caller id is
+    # the sample's (upper-case, colon-separated certificate fingerprint).
+    claim = f"{ls.cert_fingerprint(teller.cert)} transferred 40 from alice to bob"
+    admin_client.begin_wait_for_commit(txid).result(timeout=30)
+    resp = call(ledger, "GET", f"/app/transactions/{txid}/receipt", admin, params={"api-version": V})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["state"] == "Ready" and body["transactionId"] == txid and "applicationClaims" not in body, body
+    service = ls.load_cert(ledger.service_pem)
+    verify_receipt(body["receipt"], service)
+    assert body["receipt"]["leafComponents"]["claimsDigest"] == hashlib.sha256(claim.encode()).hexdigest()
+    # Another claim (one byte changed) does not match; a changed claims digest no longer verifies.
+    assert body["receipt"]["leafComponents"]["claimsDigest"] != hashlib.sha256(claim.replace("40", "41").encode()).hexdigest()
+    bad = json.loads(json.dumps(body["receipt"]))
+    digest = bad["leafComponents"]["claimsDigest"]
+    bad["leafComponents"]["claimsDigest"] = ("1" if digest[0] == "0" else "0") + digest[1:]
+    with pytest.raises(Exception):
+        verify_receipt(bad, service)
 
     # Clean up: uninstall, so that the other tests' /app paths are unaffected.
     resp = call(ledger, "PUT", "/app/userDefinedEndpoints", admin, params={"api-version": V},
