@@ -271,13 +271,10 @@ func compileFunction(code []byte) (*compiledFunction, error) {
 }
 
 // udfDefaultOptions are a function run's runtime options when the request
-// gives none: CCF's defaults, but no cached interpreters (a fresh runtime
-// every run, as the spec's examples ask with max_cached_interpreters 0).
-var udfDefaultOptions = func() appbundle.RuntimeOptions {
-	o := appbundle.DefaultRuntimeOptions
-	o.MaxCachedInterpreters = 0
-	return o
-}()
+// gives none: CCF's defaults (max_cached_interpreters 10: a pool of at most
+// 10 idle runtimes per function's code, each reset between runs, so every
+// run sees a fresh interpreter).
+var udfDefaultOptions = appbundle.DefaultRuntimeOptions
 
 // execProps are a function execution's properties (the swagger's
 // UserDefinedFunctionExecutionProperties).
@@ -337,9 +334,11 @@ func decodeExecProps(raw []byte, where string) (execProps, error) {
 // decodeRuntimeOptions decodes a JSRuntimeOptions object for one
 // execution: a limit absent or 0 (as the spec's examples send) takes
 // CCF's default; others must be within appbundle's bounds.
-// max_cached_interpreters above 0 runs the function on one of up to that
-// many reused runtimes (CCF's interpreter reuse: module-level state
-// survives between runs); absent or 0, every run has a fresh runtime.
+// max_cached_interpreters caps the function's pool of runtimes: at most
+// that many stay idle between runs (absent or 0: the default, 10). A
+// pooled runtime is reset between runs (appjs.Pool), so no state survives
+// from one run to the next whatever the option: a function has no
+// metadata to opt in to interpreter reuse.
 func decodeRuntimeOptions(raw json.RawMessage, where string) (appbundle.RuntimeOptions, error) {
 	o := udfDefaultOptions
 	if len(raw) == 0 || raw[0] != '{' {

@@ -95,9 +95,12 @@ func limits(o appbundle.RuntimeOptions) appjs.Limits {
 // claims digest (tables.EntryClaimsDigest), so its receipt carries it. A
 // readonly (or historical) endpoint runs against the latest state and
 // cannot write.
-// Runtimes are reused (appjs.Pool, at most max_cached_interpreters idle;
-// 0: a fresh runtime per call), so module-level variables may survive
-// between requests on a node, as with CCF's interpreter reuse.
+// Runtimes are pooled (appjs.Pool, at most max_cached_interpreters idle;
+// 0: a fresh goja runtime per call) but reset between calls, so a call sees
+// what a fresh interpreter shows (CCF's default). An endpoint whose
+// metadata has CCF's "interpreter_reuse": {"key": K} opts in to real reuse:
+// calls of endpoints with the same key share runtimes whose module-level
+// state survives (reuseKey).
 func (s *Server) serveApp(c *call) error {
 	ar := c.ep.app
 	body, err := readRawBody(c)
@@ -119,7 +122,8 @@ func (s *Server) serveApp(c *call) error {
 	st := s.reads.State()
 	opts := s.runtimeOptions(st)
 	call := appjs.Call{Module: appbundle.ModuleName(ar.ep.JSModule), Function: ar.ep.JSFunction, Args: []any{req},
-		Limits: limits(opts), Response: true, ReadOnly: ar.ep.Mode != appbundle.ModeReadWrite}
+		Limits: limits(opts), Response: true, ReadOnly: ar.ep.Mode != appbundle.ModeReadWrite,
+		Reuse: reuseKey(ar.ep.InterpreterReuse)}
 	ctx := c.r.Context()
 	keep := int(opts.MaxCachedInterpreters)
 	var res *appjs.Result
@@ -176,6 +180,30 @@ func (s *Server) serveApp(c *call) error {
 	c.w.WriteHeader(resp.Status)
 	c.w.Write(resp.Body) // an error means the client has gone
 	return nil
+}
+
+// reuseKey is the key of an endpoint's CCF interpreter_reuse metadata
+// ({"key": "..."}), "" when it has none. A key that is not a string is
+// used as its JSON text; appjs.Pool prefixes nothing, so keys are scoped
+// to the bundle (each bundle has its own pool).
+func reuseKey(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var ir struct {
+		Key json.RawMessage `json:"key"`
+	}
+	if json.Unmarshal(raw, &ir) != nil || len(ir.Key) == 0 || string(ir.Key) == "null" {
+		return ""
+	}
+	var k string
+	if json.Unmarshal(ir.Key, &k) == nil {
+		if k == "" {
+			return ""
+		}
+		return "s:" + k
+	}
+	return "j:" + string(ir.Key)
 }
 
 // readRawBody reads a bundle endpoint's request body, whatever its type,

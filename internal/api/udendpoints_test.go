@@ -693,3 +693,58 @@ func TestUserDefinedEndpointsInCluster(t *testing.T) {
 		t.Fatalf("the forwarded caller: %v, want %s", who, wantID)
 	}
 }
+
+// TestUserDefinedEndpointsInterpreterReuse: CCF's semantics. An endpoint
+// without interpreter_reuse sees a fresh interpreter in every request (a
+// module-level counter is 1 every time, a global or patched intrinsic set
+// by one request is not seen by the next), though runtimes are pooled; the
+// endpoints declaring "interpreter_reuse": {"key": "k"} share the state of
+// their runtime (sequential requests take the one idle runtime, so the
+// counter goes on); max_cached_interpreters 0 is a fresh runtime per call
+// even for them.
+func TestUserDefinedEndpointsInterpreterReuse(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ep := func(fn string, reuse any) map[string]any {
+		m := map[string]any{"js_module": "app.js", "js_function": fn, "mode": "readonly", "forwarding_required": "never", "authn_policies": []string{"no_auth"}}
+		if reuse != nil {
+			m["interpreter_reuse"] = reuse
+		}
+		return m
+	}
+	bundle := map[string]any{
+		"metadata": map[string]any{"endpoints": map[string]any{
+			"/fresh":   map[string]any{"get": ep("count", nil)},
+			"/reused":  map[string]any{"get": ep("count", map[string]any{"key": "k"})},
+			"/reused2": map[string]any{"get": ep("count", map[string]any{"key": "k"})},
+		}},
+		"modules": []map[string]string{{"name": "app.js", "module": `let n = 0;
+export function count(request) {
+  n++;
+  const seen = [typeof globalThis.secret, typeof [].leak].join(",");
+  globalThis.secret = request.path;
+  Array.prototype.leak = request.path;
+  return { body: { v: n + ":" + seen } };
+}`}},
+	}
+	e.admin.do("PUT", q(ude, v2024), bundle).expect(201, "")
+	get := func(path string) string {
+		t.Helper()
+		v, _ := e.anonymous.get(path).expect(200, "").object()["v"].(string)
+		return v
+	}
+	for range 3 {
+		if got := get("/app/fresh"); got != "1:undefined,undefined" {
+			t.Fatalf("/app/fresh: %s, want 1:undefined,undefined every time", got)
+		}
+	}
+	if a, b, c := get("/app/reused"), get("/app/reused2"), get("/app/reused"); a != "1:undefined,undefined" || b != "2:string,string" || c != "3:string,string" {
+		t.Fatalf("reused: %s %s %s, want the state shared by the key", a, b, c)
+	}
+	if got := get("/app/fresh"); got != "1:undefined,undefined" {
+		t.Fatalf("/app/fresh after the reused ones: %s", got)
+	}
+	e.admin.do("PATCH", q(ude+"/runtimeOptions", v2024), map[string]any{"max_cached_interpreters": 0}).expect(200, "")
+	if a, b := get("/app/reused"), get("/app/reused"); a != "1:undefined,undefined" || b != a {
+		t.Fatalf("reused with max_cached_interpreters 0: %s %s, want fresh runtimes", a, b)
+	}
+}

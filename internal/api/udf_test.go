@@ -241,14 +241,20 @@ export function str() { return "plain"; }`)
 	}
 }
 
-// With max_cached_interpreters, runs reuse runtimes (module state survives,
-// as CCF's interpreter reuse), but a hook's context never reaches a later
-// execution on the same runtime; without it every run is fresh.
+// Whatever max_cached_interpreters, every run sees a fresh interpreter:
+// module state, globals and patched intrinsics of one run (or hook) never
+// reach the next, though runs share pooled runtimes.
 func TestUserDefinedFunctionReuse(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	putUDF(t, e, "f", `let runs = 0;
-export function main() { runs++; return runs + ":" + (context === null ? "none" : context.contents); }`)
-	reuse := map[string]any{"runtimeOptions": map[string]any{"max_cached_interpreters": 1}}
+export function main() {
+  runs++;
+  const seen = typeof globalThis.leak === "undefined" ? "clean" : "leaked";
+  globalThis.leak = 1;
+  Array.prototype.leak = 1;
+  return runs + ":" + (context === null ? "none" : context.contents) + ":" + seen + ":" + [].leak;
+}`)
+	one := map[string]any{"runtimeOptions": map[string]any{"max_cached_interpreters": 1}}
 	run := func(body any) string {
 		x, _ := execUDF(e, e.contributor, "f", body)
 		if x.Result == nil {
@@ -256,16 +262,15 @@ export function main() { runs++; return runs + ":" + (context === null ? "none" 
 		}
 		return x.Result.ReturnValue
 	}
-	if a, b := run(nil), run(nil); a != "1:none" || b != "1:none" {
-		t.Errorf("fresh runs = %q, %q; want 1:none twice", a, b)
+	for _, body := range []any{nil, one} {
+		if a, b := run(body), run(body); a != "1:none:clean:1" || b != "1:none:clean:1" {
+			t.Errorf("runs = %q, %q; want 1:none:clean:1 twice", a, b)
+		}
 	}
-	if a, b := run(reuse), run(reuse); a != "1:none" || b != "2:none" {
-		t.Errorf("reused runs = %q, %q; want 1:none, 2:none", a, b)
-	}
-	// A hook on a reused runtime, then an execution on it: no context.
+	// A hook, then an execution: no context, no state from the hook.
 	e.contributor.post(q("/app/transactions", v2024, "collectionId", "reuse"), map[string]any{"contents": "secret entry",
-		"preHooks": []any{map[string]any{"functionId": "f", "properties": reuse}}}).expect(200, "")
-	if got := run(reuse); got != "4:none" {
-		t.Errorf("after a hook: %q; want 4:none (no context from the hook)", got)
+		"preHooks": []any{map[string]any{"functionId": "f", "properties": one}}}).expect(200, "")
+	if got := run(one); got != "1:none:clean:1" {
+		t.Errorf("after a hook: %q; want 1:none:clean:1 (no context or state from the hook)", got)
 	}
 }

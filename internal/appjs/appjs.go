@@ -148,6 +148,10 @@ type Call struct {
 	MaxLog int
 	// ReadOnly makes ccf.kv writes throw (a readonly endpoint).
 	ReadOnly bool
+	// Reuse, with Pool.Run, is an interpreter_reuse key: calls with the
+	// same key share runtimes that keep their module state (see Pool).
+	// "" (the default): every call sees a fresh runtime.
+	Reuse string
 	// Response reads the return value as CCF's response object
 	// (endpoint.go) into Result.Response instead of Result.Value.
 	Response bool

@@ -21,7 +21,11 @@
 // code's identity so that repeated calls compile once.
 //
 // Run calls one exported function in a fresh runtime, so no state survives
-// between calls (CCF's default, without interpreter reuse). Arguments are
+// between calls (CCF's default, without interpreter reuse). Pool.Run gives
+// the same semantics faster, on pooled runtimes locked when made and reset
+// between calls (reset.go says exactly how, and what code can observe);
+// with Call.Reuse (an endpoint's interpreter_reuse key) its runtimes keep
+// module state between the calls of that key, as CCF's interpreter reuse. Arguments are
 // JSON-compatible values (see Call.Args); the return value must be one
 // (JSON.stringify of it is returned). A resolved promise counts as its
 // value. A call fails with an error wrapping ErrTimeLimit, ErrMemoryLimit,

@@ -83,23 +83,24 @@ func (s *sandbox) request(r *Request) goja.Value {
 	_ = o.Set("headers", headers)
 	s.cur = r
 	if s.reqBody == nil {
-		// One body object per runtime: its methods read the current
-		// call's request, so a pooled runtime makes no functions per call.
-		body := rt.NewObject()
-		_ = body.Set("text", func(goja.FunctionCall) goja.Value {
+		// One body object per runtime (per call on a locked pooled
+		// runtime): its methods read the current call's request and are
+		// made when first read, so most calls make none.
+		body := newLazy(s)
+		body.lazy("text", func(goja.FunctionCall) goja.Value {
 			return rt.ToValue(string(s.curBody()))
 		})
-		_ = body.Set("json", func(goja.FunctionCall) goja.Value {
+		body.lazy("json", func(goja.FunctionCall) goja.Value {
 			v, err := s.parse(s.curBody())
 			if err != nil {
 				panic(err)
 			}
 			return v
 		})
-		_ = body.Set("arrayBuffer", func(goja.FunctionCall) goja.Value {
+		body.lazy("arrayBuffer", func(goja.FunctionCall) goja.Value {
 			return s.buf(s.curBody())
 		})
-		s.reqBody = body
+		s.reqBody = rt.NewDynamicObject(body)
 	}
 	_ = o.Set("body", s.reqBody)
 	if r.Caller != nil {

@@ -159,9 +159,10 @@ func testCert(t *testing.T) ([]byte, string) {
 	return der, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-// TestPool: a pooled runtime keeps its loaded modules (a module-level
-// counter goes on), but not a call's writes or state; a failed call
-// discards its runtime; keep 0 is a fresh runtime every call.
+// TestPool: with a reuse key (interpreter_reuse), a pooled runtime keeps
+// its loaded modules (a module-level counter goes on), but not a call's
+// writes or state; a failed call discards its runtime; keep 0 is a fresh
+// runtime every call.
 func TestPool(t *testing.T) {
 	p := compile(t, `
 let calls = 0;
@@ -177,7 +178,7 @@ export function loop() { for (;;) {} }`)
 	ctx := context.Background()
 	call := func(fn string, keep int) string {
 		t.Helper()
-		res, err := pool.Run(ctx, Call{Function: fn, Args: []any{"public:t"}}, keep)
+		res, err := pool.Run(ctx, Call{Function: fn, Args: []any{"public:t"}, Reuse: "k"}, keep)
 		if err != nil {
 			return "error"
 		}
@@ -198,7 +199,7 @@ export function loop() { for (;;) {} }`)
 	}
 	// A call stopped by its time limit discards its runtime too, and the
 	// next call is not interrupted.
-	if _, err := pool.Run(ctx, Call{Function: "loop", Limits: Limits{Time: 50 * time.Millisecond}}, 1); !errors.Is(err, ErrTimeLimit) {
+	if _, err := pool.Run(ctx, Call{Function: "loop", Limits: Limits{Time: 50 * time.Millisecond}, Reuse: "k"}, 1); !errors.Is(err, ErrTimeLimit) {
 		t.Fatalf("loop: %v", err)
 	}
 	if got := call("count", 1); got != `{"calls":1,"before":null}` {

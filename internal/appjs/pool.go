@@ -3,7 +3,11 @@ package appjs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/dop251/goja"
 	"github.com/ledgerd/ledgerd/internal/jsrt"
@@ -12,17 +16,38 @@ import (
 // MaxPooled bounds Pool.Run's keep.
 const MaxPooled = 1024
 
-// Pool reuses a Program's runtimes across calls, as CCF's interpreter
-// cache does (max_cached_interpreters): a runtime keeps its globals and its
-// loaded modules, so a call pays neither goja.New nor the modules'
-// top-level code. Module-level variables therefore survive from one call
-// to the next on the same runtime (CCF's interpreter_reuse semantics):
-// user code must not rely on them, nor keep one caller's data in them. A
-// call that fails (an exception, a limit, a cancelled context) discards
-// its runtime. Safe for concurrent use.
+// MaxReuseKeys bounds the number of interpreter_reuse keys a Pool keeps
+// runtimes for; beyond it, the keyed runtimes are dropped and kept again
+// from the next calls.
+const MaxReuseKeys = 64
+
+// Pool reuses a Program's runtimes across calls, so that a call pays
+// neither goja.New nor the installation of the globals. Safe for
+// concurrent use.
+//
+// Without Call.Reuse, a pooled runtime is reset between calls (reset.go):
+// the modules are evaluated again in each call, the globals a call added
+// are deleted, and a runtime whose original globals or intrinsics a call
+// changed is discarded; so user code sees exactly what a fresh runtime
+// shows (CCF's semantics without interpreter reuse).
+//
+// With Call.Reuse (an endpoint's interpreter_reuse key, CCF's opt-in to
+// interpreter reuse), calls with the same key share runtimes that are not
+// reset: module-level variables, globals and loaded modules survive from
+// one call to the next on the same runtime (and a node runs several
+// runtimes per key under concurrent load, each with its own state).
+//
+// In both cases a call that fails (an exception, a limit, a cancelled
+// context) discards its runtime.
 type Pool struct {
 	prog *Program
 	idle chan *sandbox
+
+	mu    sync.Mutex
+	keyed map[string]chan *sandbox
+
+	made    atomic.Int64 // runtimes made (tests)
+	retries atomic.Int64 // calls run again on a fresh runtime (tests)
 }
 
 // NewPool returns a pool of p's runtimes.
@@ -30,9 +55,27 @@ func (p *Program) NewPool() *Pool {
 	return &Pool{prog: p, idle: make(chan *sandbox, MaxPooled)}
 }
 
+// idleFor returns the idle runtimes of a reuse key ("" for the reset ones).
+func (pl *Pool) idleFor(key string) chan *sandbox {
+	if key == "" {
+		return pl.idle
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	ch := pl.keyed[key]
+	if ch == nil {
+		if pl.keyed == nil || len(pl.keyed) >= MaxReuseKeys {
+			pl.keyed = map[string]chan *sandbox{}
+		}
+		ch = make(chan *sandbox, MaxPooled)
+		pl.keyed[key] = ch
+	}
+	return ch
+}
+
 // Run is Program.Run on a pooled runtime; at most keep runtimes (0 to
-// MaxPooled) stay idle for later calls. keep 0 is Program.Run: a fresh
-// runtime every call.
+// MaxPooled) stay idle for later calls (per reuse key, with Call.Reuse).
+// keep 0 is Program.Run: a fresh runtime every call.
 func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 	if keep <= 0 {
 		return pl.prog.Run(ctx, c)
@@ -48,35 +91,99 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 		c.MaxLog = DefaultMaxLog
 	}
 	l := c.Limits.WithDefaults()
+	reuse := c.Reuse != ""
+	idle := pl.idleFor(c.Reuse)
 	var s *sandbox
 	select {
-	case s = <-pl.idle:
+	case s = <-idle:
+		if !reuse && !s.fits(c.Globals) {
+			// A global this runtime has no slot for.
+			s.release(idle, keep, true)
+			return pl.prog.Run(ctx, c)
+		}
 		s.rt.ClearInterrupt()
 		s.rt.SetMaxCallStackSize(l.StackDepth)
+		if s.slots != nil && s.exports == nil {
+			s.exports, s.maps = map[string]*goja.Object{}, map[string]*goja.Object{}
+		}
 	default:
 		s = &sandbox{prog: pl.prog, maps: map[string]*goja.Object{}}
-		s.init(l)
+		pl.made.Add(1)
+		var lockErr error
+		onWorker(func() {
+			s.init(l)
+			if !reuse {
+				lockErr = s.lockdown(c.Globals)
+			}
+		})
+		if lockErr != nil {
+			return nil, fmt.Errorf("appjs: locking a runtime: %w", lockErr)
+		}
 	}
 	s.state, s.maxLog, s.readOnly = c.State, c.MaxLog, c.ReadOnly
 	s.logs, s.logSize, s.logCut, s.applyWrites = nil, 0, false, nil
 	s.claimsDigest = nil
 	s.tx = jsrt.NewTx(readOnly{c.State})
+	start := time.Now()
 	var res *Result
 	var err error
-	onWorker(func() { res, err = s.call(ctx, l, mod, c) })
+	clean := true
+	onWorker(func() {
+		res, err = s.call(ctx, l, mod, c)
+		if !reuse && (err == nil || thrown(err)) {
+			clean = s.reset()
+		}
+	})
 	if err != nil {
 		if errors.Is(err, ErrMemoryLimit) {
 			s.rt, s.maps, s.exports = nil, nil, nil
 			runtime.GC()
 		}
+		if !reuse && thrown(err) {
+			// The code threw: the locked runtime is as it was (reset
+			// deleted the call's globals), so it is kept.
+			s.release(idle, keep, clean)
+		}
+		if !reuse && lockedOut(err) {
+			// Perhaps the code changed an intrinsic, which a fresh
+			// runtime allows (reset.go): run it again on one.
+			pl.retries.Add(1)
+			c.Limits = l
+			if c.Limits.Time -= time.Since(start); c.Limits.Time <= 0 {
+				return nil, err
+			}
+			return pl.prog.Run(ctx, c)
+		}
 		return nil, err
 	}
-	s.state, s.tx, s.logs, s.cur = nil, nil, nil, nil // hold no call's data while idle
-	if len(pl.idle) < min(keep, MaxPooled) {
+	s.release(idle, keep, clean)
+	return res, nil
+}
+
+// release puts s back among the idle runtimes if clean and there are
+// fewer than keep, holding no call's data.
+func (s *sandbox) release(idle chan *sandbox, keep int, clean bool) {
+	s.state, s.tx, s.logs, s.cur = nil, nil, nil, nil
+	if s.slots != nil {
+		// A fresh call's objects for the next: modules, ccf, console,
+		// tables, request.body.
+		clear(s.maps)
+		clear(s.exports)
+		s.reqBody, s.cryptoHolder = nil, nil
+		s.ccf.restore()
+		s.console.restore()
+	}
+	if clean && len(idle) < min(keep, MaxPooled) {
 		select {
-		case pl.idle <- s:
+		case idle <- s:
 		default:
 		}
 	}
-	return res, nil
+}
+
+// thrown reports whether err is an exception the code threw (not a limit
+// or a cancelled context, which may leave a runtime in any state).
+func thrown(err error) bool {
+	var se *ScriptError
+	return errors.As(err, &se)
 }

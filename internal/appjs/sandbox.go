@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -45,8 +46,19 @@ type sandbox struct {
 	tx      *jsrt.Tx
 	rt      *goja.Runtime
 	maps    map[string]*goja.Object
-	exports map[string]*goja.Object // modules loaded in this runtime
+	exports map[string]*goja.Object // modules loaded in this call (or, reused, this runtime)
 	loading map[string]bool
+	// factories are the modules' factories in this runtime: calling one
+	// evaluates the module's top-level code again.
+	factories map[string]goja.Callable
+	// ccf and console are the lazy objects behind the globals ccf and
+	// console; cryptoHolder holds ccf.crypto, ccf.rpc and ccf.pemToId
+	// once made.
+	ccf, console *lazyObject
+	cryptoHolder *goja.Object
+	// slots are a locked pooled runtime's per-call globals (reset.go);
+	// nil: the runtime is not locked.
+	slots   []string
 	logs    []string
 	logSize int
 	maxLog  int
@@ -74,6 +86,7 @@ func (s *sandbox) init(l Limits) {
 	s.rt.SetMaxCallStackSize(l.StackDepth)
 	s.exports = map[string]*goja.Object{}
 	s.loading = map[string]bool{}
+	s.factories = map[string]goja.Callable{}
 	s.install()
 }
 
@@ -82,6 +95,7 @@ func (s *sandbox) init(l Limits) {
 func (s *sandbox) call(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
 	stop := jsrt.Watch(ctx, s.rt, l)
 	defer stop()
+
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(error); ok {
@@ -191,13 +205,16 @@ func (s *sandbox) load(name string) (*goja.Object, error) {
 	}
 	s.loading[name] = true
 	defer delete(s.loading, name)
-	f, err := s.rt.RunProgram(prog)
-	if err != nil {
-		return nil, err
-	}
-	factory, ok := goja.AssertFunction(f)
-	if !ok {
-		return nil, &ScriptError{Message: name + ": not a module"}
+	factory := s.factories[name]
+	if factory == nil {
+		f, err := s.rt.RunProgram(prog)
+		if err != nil {
+			return nil, err
+		}
+		if factory, ok = goja.AssertFunction(f); !ok {
+			return nil, &ScriptError{Message: name + ": not a module"}
+		}
+		s.factories[name] = factory
 	}
 	imp := s.rt.ToValue(func(c goja.FunctionCall) goja.Value {
 		spec := c.Argument(0).String()
@@ -385,16 +402,17 @@ func (s *sandbox) install() {
 	ccf.lazyValue("kv", func() goja.Value { return rt.NewDynamicObject(kvObject{s}) })
 	// installCrypto's properties (cryptoProps) are made together, on the
 	// first read of any of them.
-	var cryptoHolder *goja.Object
 	for _, name := range cryptoProps {
 		ccf.lazyValue(name, func() goja.Value {
-			if cryptoHolder == nil {
-				cryptoHolder = rt.NewObject()
-				s.installCrypto(cryptoHolder)
+			if s.cryptoHolder == nil {
+				s.cryptoHolder = rt.NewObject()
+				s.installCrypto(s.cryptoHolder)
 			}
-			return cryptoHolder.Get(name)
+			return s.cryptoHolder.Get(name)
 		})
 	}
+	ccf.seal()
+	s.ccf = ccf
 	_ = rt.Set("ccf", rt.NewDynamicObject(ccf))
 
 	console := newLazy(s)
@@ -408,6 +426,8 @@ func (s *sandbox) install() {
 			return goja.Undefined()
 		})
 	}
+	console.seal()
+	s.console = console
 	_ = rt.Set("console", rt.NewDynamicObject(console))
 }
 
@@ -420,6 +440,23 @@ var cryptoProps = []string{"crypto", "pemToId", "rpc"}
 type lazyObject struct {
 	s     *sandbox
 	props []lazyProp
+	// initial is props as installed (seal), dirty whether props differ
+	// from it (a property made, set or deleted): restore goes back.
+	initial []lazyProp
+	dirty   bool
+}
+
+// seal records the installed properties for restore.
+func (o *lazyObject) seal() { o.initial = slices.Clone(o.props) }
+
+// restore drops every property made, set or deleted since seal, so that
+// the next read makes a new one (a pooled runtime's next call sees none of
+// this call's objects).
+func (o *lazyObject) restore() {
+	if o.dirty {
+		o.props = append(o.props[:0], o.initial...)
+		o.dirty = false
+	}
 }
 
 type lazyProp struct {
@@ -462,11 +499,13 @@ func (o *lazyObject) Get(name string) goja.Value {
 	}
 	if p.make != nil {
 		p.value, p.make = p.make(), nil
+		o.dirty = true
 	}
 	return p.value
 }
 
 func (o *lazyObject) Set(name string, v goja.Value) bool {
+	o.dirty = true
 	if p := o.find(name); p != nil {
 		p.make, p.value = nil, v
 		return true
@@ -478,6 +517,7 @@ func (o *lazyObject) Set(name string, v goja.Value) bool {
 func (o *lazyObject) Has(name string) bool { return o.find(name) != nil }
 
 func (o *lazyObject) Delete(name string) bool {
+	o.dirty = true
 	for i := range o.props {
 		if o.props[i].name == name {
 			o.props = append(o.props[:i:i], o.props[i+1:]...)
