@@ -37,8 +37,11 @@ const MaxReuseKeys = 64
 // one call to the next on the same runtime (and a node runs several
 // runtimes per key under concurrent load, each with its own state).
 //
-// In both cases a call that fails (an exception, a limit, a cancelled
-// context) discards its runtime.
+// Locking a runtime costs milliseconds (BenchmarkLockdown), so at most
+// keep locked runtimes exist, idle or busy; a call that finds none idle
+// when keep are busy runs on a fresh runtime (Program.Run). A call stopped
+// by a limit or its context discards its runtime; one that throws keeps
+// it (reset, without a reuse key) or discards it (with one).
 type Pool struct {
 	prog *Program
 	idle chan *sandbox
@@ -46,6 +49,7 @@ type Pool struct {
 	mu    sync.Mutex
 	keyed map[string]chan *sandbox
 
+	locked  atomic.Int64 // locked runtimes, idle or busy (at most keep)
 	made    atomic.Int64 // runtimes made (tests)
 	retries atomic.Int64 // calls run again on a fresh runtime (tests)
 }
@@ -98,7 +102,7 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 	case s = <-idle:
 		if !reuse && !s.fits(c.Globals) {
 			// A global this runtime has no slot for.
-			s.release(idle, keep, true)
+			pl.release(s, idle, keep, true)
 			return pl.prog.Run(ctx, c)
 		}
 		s.rt.ClearInterrupt()
@@ -107,6 +111,16 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 			s.exports, s.maps = map[string]*goja.Object{}, map[string]*goja.Object{}
 		}
 	default:
+		if !reuse {
+			// Locking a runtime costs far more than a call: at most keep
+			// locked runtimes exist (idle or busy); beyond them, as under
+			// a burst of concurrent calls, a call runs on a fresh
+			// runtime, which would be dropped after it anyway.
+			if pl.locked.Add(1) > int64(min(keep, MaxPooled)) {
+				pl.locked.Add(-1)
+				return pl.prog.Run(ctx, c)
+			}
+		}
 		s = &sandbox{prog: pl.prog, maps: map[string]*goja.Object{}}
 		pl.made.Add(1)
 		var lockErr error
@@ -117,6 +131,7 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 			}
 		})
 		if lockErr != nil {
+			pl.locked.Add(-1)
 			return nil, fmt.Errorf("appjs: locking a runtime: %w", lockErr)
 		}
 	}
@@ -142,7 +157,9 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 		if !reuse && thrown(err) {
 			// The code threw: the locked runtime is as it was (reset
 			// deleted the call's globals), so it is kept.
-			s.release(idle, keep, clean)
+			pl.release(s, idle, keep, clean)
+		} else if !reuse {
+			pl.locked.Add(-1) // discarded
 		}
 		if !reuse && lockedOut(err) {
 			// Perhaps the code changed an intrinsic, which a fresh
@@ -156,13 +173,13 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 		}
 		return nil, err
 	}
-	s.release(idle, keep, clean)
+	pl.release(s, idle, keep, clean)
 	return res, nil
 }
 
 // release puts s back among the idle runtimes if clean and there are
-// fewer than keep, holding no call's data.
-func (s *sandbox) release(idle chan *sandbox, keep int, clean bool) {
+// fewer than keep, holding no call's data; else it is dropped.
+func (pl *Pool) release(s *sandbox, idle chan *sandbox, keep int, clean bool) {
 	s.state, s.tx, s.logs, s.cur = nil, nil, nil, nil
 	if s.slots != nil {
 		// A fresh call's objects for the next: modules, ccf, console,
@@ -176,8 +193,12 @@ func (s *sandbox) release(idle chan *sandbox, keep int, clean bool) {
 	if clean && len(idle) < min(keep, MaxPooled) {
 		select {
 		case idle <- s:
+			return
 		default:
 		}
+	}
+	if s.slots != nil {
+		pl.locked.Add(-1)
 	}
 }
 

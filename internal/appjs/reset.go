@@ -49,47 +49,62 @@ import (
 // their bindings are locked.
 const lockdownScript = `(function (slots) {
   "use strict";
-  const g = globalThis, seen = new Set([g]), todo = [];
-  const perCall = { ccf: true, console: true };
-  for (const k of slots) perCall[k] = true;
+  const g = globalThis, seen = new Set(), todo = [];
+  const ownKeys = Reflect.ownKeys, desc = Object.getOwnPropertyDescriptor, proto = Object.getPrototypeOf;
+  seen.add(g);
   const add = (v) => {
-    if ((typeof v === "object" && v !== null) || typeof v === "function") {
-      if (!seen.has(v)) { seen.add(v); todo.push(v); }
+    if (((typeof v === "object" && v !== null) || typeof v === "function") && !seen.has(v)) {
+      seen.add(v);
+      todo.push(v);
     }
   };
-  for (const k of Reflect.ownKeys(g)) {
-    if (perCall[k]) continue;
-    const d = Object.getOwnPropertyDescriptor(g, k);
+  const perCall = { ccf: true, console: true };
+  for (let i = 0; i < slots.length; i++) perCall[slots[i]] = true;
+  let keys = ownKeys(g);
+  for (let i = 0; i < keys.length; i++) {
+    if (perCall[keys[i]] === true) continue;
+    const d = desc(g, keys[i]);
     add(d.value); add(d.get); add(d.set);
   }
-  add(Object.getPrototypeOf(g));
-  add(Object.getPrototypeOf([][Symbol.iterator]()));
-  add(Object.getPrototypeOf(new Map()[Symbol.iterator]()));
-  add(Object.getPrototypeOf(new Set()[Symbol.iterator]()));
-  add(Object.getPrototypeOf(""[Symbol.iterator]()));
-  add(Object.getPrototypeOf(/a/[Symbol.matchAll]("")));
-  add(Object.getPrototypeOf(function* () {}));
-  add(Object.getPrototypeOf(function* () {}()));
-  add(Object.getPrototypeOf(async function () {}));
-  add(Object.getPrototypeOf(Int8Array));
+  add(proto(g));
+  add(proto([][Symbol.iterator]()));
+  add(proto(new Map()[Symbol.iterator]()));
+  add(proto(new Set()[Symbol.iterator]()));
+  add(proto(""[Symbol.iterator]()));
+  add(proto(/a/[Symbol.matchAll]("")));
+  add(proto(function* () {}));
+  add(proto(function* () {}()));
+  add(proto(async function () {}));
+  add(proto(Int8Array));
+  const frozen = [];
   while (todo.length > 0) {
     const o = todo.pop();
-    for (const k of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, k);
-      add(d.value); add(d.get); add(d.set);
+    frozen.push(o);
+    const ks = ownKeys(o);
+    for (let i = 0; i < ks.length; i++) {
+      const d = desc(o, ks[i]);
+      if (d.get === undefined && d.set === undefined) add(d.value);
+      else { add(d.get); add(d.set); }
     }
-    add(Object.getPrototypeOf(o));
+    add(proto(o));
   }
-  for (const o of seen) if (o !== g) Object.freeze(o);
-  for (const k of Reflect.ownKeys(g)) {
-    if (slots.includes(k)) continue;
-    const d = Object.getOwnPropertyDescriptor(g, k);
+  for (let i = 0; i < frozen.length; i++) Object.freeze(frozen[i]);
+  const slot = {};
+  for (let i = 0; i < slots.length; i++) slot[slots[i]] = true;
+  keys = ownKeys(g);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    if (slot[k] === true) continue;
+    const d = desc(g, k);
     if ("value" in d) Object.defineProperty(g, k, { writable: false, configurable: false });
     else Object.defineProperty(g, k, { configurable: false });
   }
-  for (const k of slots) Object.defineProperty(g, k, { writable: true, enumerable: true, configurable: false });
+  for (let i = 0; i < slots.length; i++) Object.defineProperty(g, slots[i], { writable: true, enumerable: true, configurable: false });
   Object.preventExtensions(g);
 })`
+
+// lockdownProgram is lockdownScript compiled once.
+var lockdownProgram = goja.MustCompile("lockdown.js", lockdownScript, true)
 
 // lockdown locks the runtime's intrinsics and global object, leaving
 // writable only the per-call globals: a call's Call.Globals names.
@@ -101,7 +116,7 @@ func (s *sandbox) lockdown(globals map[string]any) error {
 		}
 		slots = append(slots, n)
 	}
-	f, err := s.rt.RunString(lockdownScript)
+	f, err := s.rt.RunProgram(lockdownProgram)
 	if err != nil {
 		return err
 	}

@@ -124,3 +124,46 @@ export function bug() { return null.x; }`)
 		t.Fatalf("%d runtimes made, %d calls run again; want 1 and 1", made, retries)
 	}
 }
+
+// BenchmarkLockdown is the cost of making a locked pooled runtime (paid
+// at most max_cached_interpreters times per program, plus once per
+// runtime discarded by a limit).
+func BenchmarkLockdown(b *testing.B) {
+	p, err := Compile(Module{Name: "app.js", Source: "export function f() {}"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s := &sandbox{prog: p}
+		s.init(Limits{}.WithDefaults())
+		if err := s.lockdown(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestPoolLockedCap: at most keep locked runtimes exist; a call beyond
+// them runs on a fresh runtime instead of locking another (locking costs
+// milliseconds). Two calls in flight with keep 1: the second does not
+// lock a runtime.
+func TestPoolLockedCap(t *testing.T) {
+	p := compile(t, `export function f() { return 1; }`)
+	pool := p.NewPool()
+	ctx := context.Background()
+	// Hold the one locked runtime as a busy call would.
+	if _, err := pool.Run(ctx, Call{Function: "f"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	busy := <-pool.idle
+	res, err := pool.Run(ctx, Call{Function: "f"}, 1)
+	if err != nil || string(res.Value) != "1" {
+		t.Fatalf("second call: %v %s", err, res.Value)
+	}
+	if made := pool.made.Load(); made != 1 {
+		t.Fatalf("%d locked runtimes made with keep 1, want 1", made)
+	}
+	pool.idle <- busy
+	if _, err := pool.Run(ctx, Call{Function: "f"}, 1); err != nil || pool.made.Load() != 1 {
+		t.Fatalf("after: %v, %d made", err, pool.made.Load())
+	}
+}
