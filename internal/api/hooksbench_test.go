@@ -10,8 +10,10 @@ import (
 // without. Both sub-benchmarks append from 16 concurrent clients per core
 // over real HTTPS to one collection and report the process's CPU time
 // (client and server) per append, which depends less on what else runs on
-// the machine than ns/op. prehook runs the hook in a fresh runtime (the
-// default); prehook-reuse asks for cached interpreters. Compare: go test -run X -bench AppendPreHook ./internal/api/
+// the machine than ns/op. prehook runs the hook with the default runtime
+// options (a pool of at most 10 idle runtimes, reset between runs);
+// prehook-reuse asks for max_cached_interpreters 16 (the same semantics,
+// a larger pool). Compare: go test -run X -bench AppendPreHook ./internal/api/
 func BenchmarkAppendPreHook(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -20,7 +22,7 @@ func BenchmarkAppendPreHook(b *testing.B) {
 		{"none", map[string]any{"contents": "benchmark entry"}},
 		{"prehook", map[string]any{"contents": "benchmark entry",
 			"preHooks": []any{map[string]any{"functionId": "check"}}}},
-		// The same hook on reused runtimes (max_cached_interpreters).
+		// The same hook with a larger pool (max_cached_interpreters).
 		{"prehook-reuse", map[string]any{"contents": "benchmark entry",
 			"preHooks": []any{map[string]any{"functionId": "check",
 				"properties": map[string]any{"runtimeOptions": map[string]any{"max_cached_interpreters": 16}}}}}},
