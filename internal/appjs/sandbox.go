@@ -337,27 +337,12 @@ func (s *sandbox) throw(format string, args ...any) {
 	panic(s.rt.NewGoError(fmt.Errorf(format, args...)))
 }
 
-func (s *sandbox) typeError(format string, args ...any) {
-	panic(s.rt.NewTypeError(fmt.Sprintf(format, args...)))
-}
+func (s *sandbox) typeError(format string, args ...any) { jsrt.TypeError(s.rt, format, args...) }
 
 // bytes reads an ArrayBuffer (or a typed array of bytes) argument.
-func (s *sandbox) bytes(v goja.Value, what string) []byte {
-	if v != nil {
-		switch b := v.Export().(type) {
-		case goja.ArrayBuffer:
-			return append([]byte(nil), b.Bytes()...)
-		case []byte:
-			return append([]byte(nil), b...)
-		}
-	}
-	s.typeError("%s must be an ArrayBuffer", what)
-	return nil
-}
+func (s *sandbox) bytes(v goja.Value, what string) []byte { return jsrt.Bytes(s.rt, v, what) }
 
-func (s *sandbox) buf(b []byte) goja.Value {
-	return s.rt.ToValue(s.rt.NewArrayBuffer(append([]byte(nil), b...)))
-}
+func (s *sandbox) buf(b []byte) goja.Value { return jsrt.Buf(s.rt, b) }
 
 // install defines the globals ccf and console.
 func (s *sandbox) install() {
@@ -564,84 +549,19 @@ func (s *sandbox) table(name string) goja.Value {
 	if o, ok := s.maps[name]; ok {
 		return o
 	}
-	rt := s.rt
 	check := func() {
 		if !AppTable(name) {
 			s.throw("ccf.kv[%q]: not an application table (names starting with public:ccf., ccf., public:ledgerd. or ledgerd. are reserved)", clip(name))
 		}
 	}
-	each := func(fn func(k, v []byte) bool) {
-		var keys, vals [][]byte
-		s.tx.ForEach(name, func(k, v []byte) bool {
-			keys = append(keys, append([]byte(nil), k...))
-			vals = append(vals, append([]byte(nil), v...))
-			return true
-		})
-		for i := range keys {
-			if !fn(keys[i], vals[i]) {
-				return
-			}
-		}
-	}
-	o := rt.NewObject()
-	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
-		check()
-		v, ok := s.tx.Get(name, s.bytes(c.Argument(0), "key"))
-		if !ok {
-			return goja.Undefined()
-		}
-		return s.buf(v)
+	o := jsrt.NewKVMap(s.rt, jsrt.Table{
+		CheckRead:  check,
+		CheckWrite: func() { check(); s.checkWritable(name) },
+		Get:        func(key []byte) ([]byte, bool) { return s.tx.Get(name, key) },
+		Set:        func(key, value []byte) { s.tx.Set(name, key, value) },
+		Delete:     func(key []byte) { s.tx.Delete(name, key) },
+		ForEach:    func(fn func(k, v []byte) bool) { s.tx.ForEach(name, fn) },
 	})
-	_ = o.Set("has", func(c goja.FunctionCall) goja.Value {
-		check()
-		_, ok := s.tx.Get(name, s.bytes(c.Argument(0), "key"))
-		return rt.ToValue(ok)
-	})
-	_ = o.Set("set", func(c goja.FunctionCall) goja.Value {
-		check()
-		s.checkWritable(name)
-		key := s.bytes(c.Argument(0), "key")
-		val := s.bytes(c.Argument(1), "value")
-		s.tx.Set(name, key, val)
-		return o
-	})
-	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
-		check()
-		s.checkWritable(name)
-		key := s.bytes(c.Argument(0), "key")
-		_, ok := s.tx.Get(name, key)
-		s.tx.Delete(name, key)
-		return rt.ToValue(ok)
-	})
-	_ = o.Set("clear", func(c goja.FunctionCall) goja.Value {
-		check()
-		s.checkWritable(name)
-		each(func(k, _ []byte) bool {
-			s.tx.Delete(name, k)
-			return true
-		})
-		return goja.Undefined()
-	})
-	_ = o.Set("forEach", func(c goja.FunctionCall) goja.Value {
-		check()
-		fn, ok := goja.AssertFunction(c.Argument(0))
-		if !ok {
-			s.typeError("forEach: argument must be a function")
-		}
-		each(func(k, v []byte) bool {
-			if _, err := fn(goja.Undefined(), s.buf(v), s.buf(k), o); err != nil {
-				panic(err)
-			}
-			return true
-		})
-		return goja.Undefined()
-	})
-	_ = o.DefineAccessorProperty("size", rt.ToValue(func(goja.FunctionCall) goja.Value {
-		check()
-		n := 0
-		each(func(_, _ []byte) bool { n++; return true })
-		return rt.ToValue(n)
-	}), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	s.maps[name] = o
 	return o
 }

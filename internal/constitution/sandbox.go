@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+	"github.com/ledgerd/ledgerd/internal/jsrt"
 )
 
 // kvMode is what a call may do with ccf.kv.
@@ -127,27 +128,12 @@ func (s *sandbox) throw(format string, args ...any) {
 	panic(s.rt.NewGoError(fmt.Errorf(format, args...)))
 }
 
-func (s *sandbox) typeError(format string, args ...any) {
-	panic(s.rt.NewTypeError(fmt.Sprintf(format, args...)))
-}
+func (s *sandbox) typeError(format string, args ...any) { jsrt.TypeError(s.rt, format, args...) }
 
 // bytes reads an ArrayBuffer (or a typed array of bytes) argument.
-func (s *sandbox) bytes(v goja.Value, what string) []byte {
-	if v != nil {
-		switch b := v.Export().(type) {
-		case goja.ArrayBuffer:
-			return append([]byte(nil), b.Bytes()...)
-		case []byte:
-			return append([]byte(nil), b...)
-		}
-	}
-	s.typeError("%s must be an ArrayBuffer", what)
-	return nil
-}
+func (s *sandbox) bytes(v goja.Value, what string) []byte { return jsrt.Bytes(s.rt, v, what) }
 
-func (s *sandbox) buf(b []byte) goja.Value {
-	return s.rt.ToValue(s.rt.NewArrayBuffer(append([]byte(nil), b...)))
-}
+func (s *sandbox) buf(b []byte) goja.Value { return jsrt.Buf(s.rt, b) }
 
 // install defines the globals: ccf (see the package documentation) and a
 // console whose functions do nothing (a constitution's logging has nowhere
@@ -311,7 +297,6 @@ func (s *sandbox) table(name string) goja.Value {
 	if o, ok := s.maps[name]; ok {
 		return o
 	}
-	rt := s.rt
 	readable := func() {
 		switch {
 		case s.mode == modeNone:
@@ -320,96 +305,32 @@ func (s *sandbox) table(name string) goja.Value {
 			s.throw("ccf.kv[%q]: only public tables can be read", name)
 		}
 	}
-	write := func() {
-		readable()
-		if s.mode != modeWrite {
-			s.throw("ccf.kv[%q] is read-only here (only apply writes)", name)
-		}
-		if !writable(name) {
-			s.throw("ccf.kv[%q] cannot be written by governance", name)
-		}
-	}
-	get := func(key []byte) ([]byte, bool) {
-		if s.kv == nil {
-			return nil, false
-		}
-		return s.kv.Get(name, key)
-	}
-	each := func(fn func(k, v []byte) bool) {
-		if s.kv == nil {
-			return
-		}
-		// Snapshot first (sorted by key), so that the callback may write to
-		// the table it iterates and the order is deterministic.
-		tx := NewTx(s.kv)
-		var keys, vals [][]byte
-		tx.ForEach(name, func(k, v []byte) bool {
-			keys = append(keys, append([]byte(nil), k...))
-			vals = append(vals, append([]byte(nil), v...))
-			return true
-		})
-		for i := range keys {
-			if !fn(keys[i], vals[i]) {
-				return
+	o := jsrt.NewKVMap(s.rt, jsrt.Table{
+		CheckRead: readable,
+		CheckWrite: func() {
+			readable()
+			if s.mode != modeWrite {
+				s.throw("ccf.kv[%q] is read-only here (only apply writes)", name)
 			}
-		}
-	}
-	o := rt.NewObject()
-	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
-		readable()
-		v, ok := get(s.bytes(c.Argument(0), "key"))
-		if !ok {
-			return goja.Undefined()
-		}
-		return s.buf(v)
-	})
-	_ = o.Set("has", func(c goja.FunctionCall) goja.Value {
-		readable()
-		_, ok := get(s.bytes(c.Argument(0), "key"))
-		return rt.ToValue(ok)
-	})
-	_ = o.Set("set", func(c goja.FunctionCall) goja.Value {
-		write()
-		key := s.bytes(c.Argument(0), "key")
-		val := s.bytes(c.Argument(1), "value")
-		s.kv.Set(name, key, val)
-		return o
-	})
-	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
-		write()
-		key := s.bytes(c.Argument(0), "key")
-		_, ok := s.kv.Get(name, key)
-		s.kv.Delete(name, key)
-		return rt.ToValue(ok)
-	})
-	_ = o.Set("clear", func(c goja.FunctionCall) goja.Value {
-		write()
-		each(func(k, _ []byte) bool {
-			s.kv.Delete(name, k)
-			return true
-		})
-		return goja.Undefined()
-	})
-	_ = o.Set("forEach", func(c goja.FunctionCall) goja.Value {
-		readable()
-		fn, ok := goja.AssertFunction(c.Argument(0))
-		if !ok {
-			s.typeError("forEach: argument must be a function")
-		}
-		each(func(k, v []byte) bool {
-			if _, err := fn(goja.Undefined(), s.buf(v), s.buf(k), o); err != nil {
-				panic(err)
+			if !writable(name) {
+				s.throw("ccf.kv[%q] cannot be written by governance", name)
 			}
-			return true
-		})
-		return goja.Undefined()
+		},
+		Get: func(key []byte) ([]byte, bool) {
+			if s.kv == nil {
+				return nil, false
+			}
+			return s.kv.Get(name, key)
+		},
+		Set:    func(key, value []byte) { s.kv.Set(name, key, value) },
+		Delete: func(key []byte) { s.kv.Delete(name, key) },
+		// Sorted by key (a Tx over the KV), so the order is deterministic.
+		ForEach: func(fn func(k, v []byte) bool) {
+			if s.kv != nil {
+				NewTx(s.kv).ForEach(name, fn)
+			}
+		},
 	})
-	_ = o.DefineAccessorProperty("size", rt.ToValue(func(goja.FunctionCall) goja.Value {
-		readable()
-		n := 0
-		each(func(_, _ []byte) bool { n++; return true })
-		return rt.ToValue(n)
-	}), nil, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	s.maps[name] = o
 	return o
 }
