@@ -405,7 +405,8 @@ func (r stateReader) ForEach(table string, fn func(k, v []byte) bool) {
 	r.st.Range(table, fn)
 }
 
-// mapWrites turns a run's write set into ledger map writes, one per table.
+// mapWrites turns a run's or call's write set into the transaction's
+// writes, one MapWrites per table (the set is ordered by table).
 func mapWrites(ws []appjs.Write) []ledger.MapWrites {
 	var out []ledger.MapWrites
 	for _, w := range ws {

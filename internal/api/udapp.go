@@ -143,7 +143,7 @@ func (s *Server) serveApp(c *call) error {
 			if len(res.Writes) == 0 || !apply {
 				return nil, nil // no transaction: a claims digest set is dropped
 			}
-			w := appWrites(res.Writes)
+			w := mapWrites(res.Writes)
 			if res.ClaimsDigest != nil { // ccf.rpc.setClaimsDigest: recorded in the write set
 				w = append(w, tables.ClaimsDigestWrites([32]byte(res.ClaimsDigest)))
 			}
@@ -255,24 +255,6 @@ func (s *Server) appError(c *call, err error, o appbundle.RuntimeOptions) error 
 		msg += " " + detail
 	}
 	return newError(http.StatusInternalServerError, codeInternal, "%s", msg)
-}
-
-// appWrites turns a call's write set into the transaction's writes, one
-// MapWrites per table (the set is ordered by table).
-func appWrites(ws []appjs.Write) []ledger.MapWrites {
-	var out []ledger.MapWrites
-	for _, w := range ws {
-		if len(out) == 0 || out[len(out)-1].Name != w.Table {
-			out = append(out, ledger.MapWrites{Name: w.Table})
-		}
-		m := &out[len(out)-1]
-		if w.Deleted {
-			m.Removes = append(m.Removes, w.Key)
-		} else {
-			m.Writes = append(m.Writes, ledger.KV{Key: w.Key, Value: w.Value})
-		}
-	}
-	return out
 }
 
 // ACL's role tables, as bundles written for ACL read them (ACL's banking
