@@ -68,3 +68,21 @@ func TestModuleScriptImports(t *testing.T) {
 		t.Errorf("constitution dialect: %v", err)
 	}
 }
+
+// A limit below MinMemory is enforced as MinMemory: a call that keeps a
+// few hundred KiB live (as other goroutines' work moves the process's live
+// heap) runs until its time limit instead of failing on memory. Without
+// the floor, a 1024-byte limit (ACL's how-to) stops it on memory.
+func TestTinyMemoryLimitIsRaised(t *testing.T) {
+	if got := (Limits{Memory: 1024}).WithDefaults().Memory; got != MinMemory {
+		t.Fatalf("Memory 1024 -> %d, want MinMemory", got)
+	}
+	rt := goja.New()
+	stop := Watch(context.Background(), rt, Limits{Time: 300 * time.Millisecond, Memory: 1024}.WithDefaults())
+	_, err := rt.RunString(`const t0 = Date.now(); const keep = [];
+for (;;) { if (Date.now() - t0 > 20 && keep.length < 5000) keep.push([1, 2, 3, 4]); }`)
+	stop()
+	if !errors.Is(Interrupted(err), ErrTimeLimit) {
+		t.Fatalf("a call keeping ~500 KiB live under a 1024-byte limit: %v, want the time limit", err)
+	}
+}

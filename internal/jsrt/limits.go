@@ -55,7 +55,8 @@ import (
 type Limits struct {
 	// Time is the longest a call may run. Default 1 s.
 	Time time.Duration
-	// Memory is the heap growth a call may cause, in bytes. Default 100 MiB.
+	// Memory is the heap growth a call may cause, in bytes. Default 100 MiB;
+	// at least MinMemory (a smaller limit is raised to it).
 	Memory int64
 	// StackDepth is the deepest JavaScript call stack. Default 1024.
 	StackDepth int
@@ -69,6 +70,12 @@ const (
 	DefaultMemory      = 100 << 20
 	DefaultStackDepth  = 1024
 	DefaultSampleEvery = 2 * time.Millisecond
+	// MinMemory is the smallest Memory enforced: the heap measured is the
+	// process's, whose live size moves by this much with other goroutines'
+	// work (requests in flight, buffers), so a smaller limit would stop
+	// calls for allocations that are not theirs. Runtime options below it
+	// (ACL's how-to sets max_heap_bytes to 1024) are enforced as MinMemory.
+	MinMemory = 4 << 20
 )
 
 // WithDefaults returns l with every zero field set to its default.
@@ -79,6 +86,7 @@ func (l Limits) WithDefaults() Limits {
 	if l.Memory <= 0 {
 		l.Memory = DefaultMemory
 	}
+	l.Memory = max(l.Memory, MinMemory)
 	if l.StackDepth <= 0 {
 		l.StackDepth = DefaultStackDepth
 	}
