@@ -182,15 +182,11 @@ func (n *Node) scanPrevious(from uint64) error {
 		if !tables.MayRecordPreviousService(raw) {
 			return nil
 		}
-		e, err := ledger.ParseEntry(raw)
-		if err != nil || !consensus.HasPublicMaps(e) {
+		maps, ok, err := publicMaps(raw)
+		if err != nil || !ok {
 			return err
 		}
-		d, err := e.PublicDomain()
-		if err != nil {
-			return nil // a Raft entry of ledgerd's own (conf change)
-		}
-		p, ok, err := tables.PreviousServiceOf(d.Maps)
+		p, ok, err := tables.PreviousServiceOf(maps)
 		if err != nil {
 			return fmt.Errorf("node: entry %d: %w", s, err)
 		}
@@ -312,15 +308,11 @@ func (n *Node) findRecoveredSecrets(last uint64) error {
 	}
 	var value []byte
 	err := n.ledger.Range(end+1, last, func(s uint64, raw []byte) error {
-		e, err := ledger.ParseEntry(raw)
-		if err != nil || !consensus.HasPublicMaps(e) {
+		maps, ok, err := publicMaps(raw)
+		if err != nil || !ok {
 			return err
 		}
-		d, err := e.PublicDomain()
-		if err != nil {
-			return nil // a Raft entry of ledgerd's own (conf change)
-		}
-		for _, m := range d.Maps {
+		for _, m := range maps {
 			if m.Name == tables.RecoveredLedgerSecretsMap {
 				for _, w := range m.Writes {
 					value = append([]byte(nil), w.Value...)
@@ -505,18 +497,14 @@ func (r *Reader) previousLink(from, to uint64) (uint64, []byte, error) {
 		if !tables.MayLinkPreviousSecret(raw) {
 			return nil
 		}
-		e, err := ledger.ParseEntry(raw)
-		if err != nil || !consensus.HasPublicMaps(e) {
+		maps, ok, err := publicMaps(raw)
+		if err != nil || !ok {
 			return err
 		}
-		d, err := e.PublicDomain()
-		if err != nil {
+		if _, rekey := tables.RekeyOf(maps); rekey {
 			return nil
 		}
-		if _, rekey := tables.RekeyOf(d.Maps); rekey {
-			return nil
-		}
-		for _, m := range d.Maps {
+		for _, m := range maps {
 			if m.Name == tables.HistoricalLedgerSecretMap {
 				for _, w := range m.Writes {
 					at, value = s, append([]byte(nil), w.Value...)
@@ -792,15 +780,11 @@ func PreviousServices(dir, ledgerDir string, live bool) ([]tables.PreviousServic
 		if !tables.MayRecordPreviousService(raw) {
 			return nil
 		}
-		e, err := ledger.ParseEntry(raw)
-		if err != nil || !consensus.HasPublicMaps(e) {
-			return nil // the audit names it
+		maps, ok, err := publicMaps(raw)
+		if err != nil || !ok {
+			return nil // the audit names an entry that does not parse
 		}
-		d, err := e.PublicDomain()
-		if err != nil {
-			return nil
-		}
-		p, ok, err := tables.PreviousServiceOf(d.Maps)
+		p, ok, err := tables.PreviousServiceOf(maps)
 		if err != nil || !ok {
 			return nil
 		}
@@ -839,15 +823,11 @@ func LoadRecoveredSecrets(ledgerDir string, end uint64, keys *tables.Keyring, li
 		if s <= end {
 			return nil
 		}
-		e, err := ledger.ParseEntry(raw)
-		if err != nil || !consensus.HasPublicMaps(e) {
-			return nil
+		maps, ok, err := publicMaps(raw)
+		if err != nil || !ok {
+			return nil // the audit names an entry that does not parse
 		}
-		d, err := e.PublicDomain()
-		if err != nil {
-			return nil
-		}
-		for _, m := range d.Maps {
+		for _, m := range maps {
 			if m.Name == tables.RecoveredLedgerSecretsMap {
 				for _, w := range m.Writes {
 					value = append([]byte(nil), w.Value...)
@@ -867,4 +847,21 @@ func LoadRecoveredSecrets(ledgerDir string, end uint64, keys *tables.Keyring, li
 		return false, fmt.Errorf("the recovered secrets are of a service that ended at %d, not %d", got, end)
 	}
 	return true, keys.SetPrevious(end, secrets)
+}
+
+// publicMaps parses a raw ledger entry and returns its public maps: ok is
+// false for an entry whose public domain is not CCF maps (a Raft entry of
+// ledgerd's own: a configuration change); err is the entry's parse error.
+// The scans of a ledger for recovery transactions, recovered secrets and
+// the previous service's secret link read entries through it.
+func publicMaps(raw []byte) (maps []ledger.MapWrites, ok bool, err error) {
+	e, err := ledger.ParseEntry(raw)
+	if err != nil || !consensus.HasPublicMaps(e) {
+		return nil, false, err
+	}
+	d, err := e.PublicDomain()
+	if err != nil {
+		return nil, false, nil
+	}
+	return d.Maps, true, nil
 }
