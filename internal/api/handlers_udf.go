@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/appbundle"
@@ -29,10 +30,13 @@ import (
 //
 // Transactions: a run whose code writes nothing through ccf.kv writes
 // nothing to the ledger. A run that writes is first tried against the
-// latest state outside the executor's lock; when it wrote, it is run again
-// inside node.Exec's decide, against the state its writes will apply to,
-// and that run's result is what is answered and written, in one
-// transaction (with the ledger entry, for hooks). So a function's reads and
+// latest state outside the executor's lock. For an execution, its reads are
+// recorded (readSet): inside node.Exec's decide, if the state still holds
+// what it read, its writes are the transaction, so it runs once; if not
+// (a concurrent write changed what it read), it runs again there, against
+// the state its writes will apply to, and that run's result is what is
+// answered and written. Hooks that write run again inside decide, and
+// their writes go into the entry's transaction. So a function's reads and
 // writes are atomic with respect to every other Exec, and a hook that only
 // validates costs no lock.
 
@@ -231,6 +235,7 @@ func countFunctions(st *node.State) int {
 type compiledFunction struct {
 	prog *appjs.Program
 	pool *appjs.Pool
+	runs atomic.Uint64 // runs of the code (executions and hooks)
 }
 
 // compiled caches compiled functions by the SHA-256 of their code, so that
@@ -471,6 +476,7 @@ func runFunctions(ctx context.Context, st stateView, fns []funcRun, timeCap time
 		} else {
 			globals = map[string]any{"context": nil}
 		}
+		fn.runs.Add(1)
 		res, err := fn.pool.Run(ctx, appjs.Call{Function: f.props.export, Args: args, Globals: globals,
 			State: tx, Limits: limits}, int(f.props.options.MaxCachedInterpreters))
 		if err != nil {
@@ -590,14 +596,20 @@ func (s *Server) executeFunction(c *call) error {
 	fns := []funcRun{{id: id, props: props}}
 	ctx := c.r.Context()
 	start := time.Now()
-	results, writes, _, err := runFunctions(ctx, s.reads.State(), fns, 0)
+	reads := newReadSet(s.reads.State())
+	results, writes, _, err := runFunctions(ctx, reads, fns, 0)
 	first := time.Since(start)
 	txid := c.served
 	if err == nil && len(writes) > 0 {
-		// It writes: run it again under the executor's lock, where its
-		// reads and its writes are one transaction.
+		// It writes: under the executor's lock, its writes apply as they
+		// are if the state still holds what it read (readSet); else it runs
+		// again there, against the state its writes will apply to (as CCF
+		// retries a transaction that conflicts).
 		var runErr error
 		txid, err = s.node.Exec(ctx, node.UntilExecuted, func(st *node.State) ([]ledger.MapWrites, error) {
+			if reads.unchanged(st) {
+				return mapWrites(writes), nil
+			}
 			results, writes, _, runErr = runFunctions(ctx, st, fns, lockedCap(first))
 			if runErr != nil {
 				return nil, runErr
