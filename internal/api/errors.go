@@ -51,6 +51,11 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	// userCode marks a message that carries user code's exception (a
+	// hook's, an endpoint's with return_exception_details): writeError
+	// does not log it, as only log_exception_details logs what user code
+	// says (logUserFailure).
+	userCode bool
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }

@@ -40,6 +40,9 @@ func (s *Server) createEntry(c *call) error {
 	if err != nil {
 		return err
 	}
+	if hooks != nil {
+		hooks.log = s.log
+	}
 	id, err := s.appendEntry(c.r.Context(), coll, contents, tags, hooks)
 	if err != nil {
 		return err

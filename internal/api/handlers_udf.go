@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -628,6 +629,7 @@ func (s *Server) executeFunction(c *call) error {
 		if !scriptFailure(err) {
 			return err
 		}
+		logUserFailure(s.log, props.options, err, "user-defined function", "function_id", id)
 		return c.reply(http.StatusOK, c.served, executionJSON{Status: "Failed",
 			Error: &executionError{Message: failureMessage(err, props.options.ReturnExceptionDetails)}})
 	}
@@ -638,6 +640,8 @@ func (s *Server) executeFunction(c *call) error {
 // entryHooks are the hooks of one ledger write.
 type entryHooks struct {
 	pre, post []funcRun
+	// log, if set, logs a hook's failure (logUserFailure).
+	log *slog.Logger
 }
 
 func (h *entryHooks) empty() bool { return h == nil || len(h.pre)+len(h.post) == 0 }
@@ -714,6 +718,11 @@ func (h *entryHooks) run(ctx context.Context, st stateView, coll string, content
 		}
 		return nil, err
 	}
-	return nil, newError(http.StatusBadRequest, codeFunctionFailed, "The %s %d (function %q) failed, so nothing was written: %s",
+	if h.log != nil {
+		logUserFailure(h.log, fns[failed].props.options, err, "user-defined function", "hook", kind, "index", n, "function_id", fns[failed].id)
+	}
+	refused := newError(http.StatusBadRequest, codeFunctionFailed, "The %s %d (function %q) failed, so nothing was written: %s",
 		kind, n, clip(fns[failed].id), failureMessage(err, fns[failed].props.options.ReturnExceptionDetails))
+	refused.userCode = true
+	return nil, refused
 }

@@ -62,6 +62,9 @@ func (c *call) noContent(id node.TxID) error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string, err error) {
 	ae := classify(err)
 	attrs := []any{"route", route, "status", ae.status, "code", ae.code, "request_id", w.Header().Get(requestIDHeader)}
+	if ae.userCode {
+		err = errors.New("user code failed") // its exception is logged only with log_exception_details
+	}
 	switch {
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		s.log.Debug("client went away", append(attrs, "err", err)...)

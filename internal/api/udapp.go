@@ -246,15 +246,13 @@ func (s *Server) appError(c *call, err error, o appbundle.RuntimeOptions) error 
 	if errors.As(err, &se) && se.Stack != "" {
 		detail = se.Stack
 	}
-	if o.LogExceptionDetails {
-		s.log.Info("user-defined endpoint failed", "route", c.ep.name(), "err", detail)
-	} else {
-		s.log.Debug("user-defined endpoint failed", "route", c.ep.name())
-	}
+	logUserFailure(s.log, o, err, "user-defined endpoint", "route", c.ep.name())
 	if o.ReturnExceptionDetails {
 		msg += " " + detail
 	}
-	return newError(http.StatusInternalServerError, codeInternal, "%s", msg)
+	ae := newError(http.StatusInternalServerError, codeInternal, "%s", msg)
+	ae.userCode = true
+	return ae
 }
 
 // ACL's role tables, as bundles written for ACL read them (ACL's banking
