@@ -198,7 +198,7 @@ func (s *Server) forward(c *call) error {
 		if c.r.TLS != nil && len(c.r.TLS.PeerCertificates) > 0 {
 			req.Header.Set(forwardedCertHeader, base64.StdEncoding.EncodeToString(c.r.TLS.PeerCertificates[0].Raw))
 		}
-		if c.who.Kind == auth.KindJWT {
+		if c.who.Kind == auth.KindJWT || c.caller.usedJWT() { // usedJWT: an all_of's token part
 			if token, err := auth.BearerToken(c.r.Header); err == nil {
 				req.Header.Set(forwardedJWTHeader, token)
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,34 @@ type callerJSON struct {
 	Data   json.RawMessage `json:"data,omitempty"`
 	Cert   string          `json:"cert,omitempty"`
 	JWT    *jwtCallerJSON  `json:"jwt,omitempty"`
+	// AllOf, for a caller admitted by an all_of policy, is each of its
+	// policies' caller object by policy name: CCF's AllOfAuthnIdentity,
+	// {"policy": [names, sorted], NAME: caller object, ...}.
+	AllOf map[string]callerJSON `json:"-"`
+}
+
+// MarshalJSON writes the caller object, an all_of's as CCF does.
+func (c callerJSON) MarshalJSON() ([]byte, error) {
+	type plain callerJSON
+	if c.AllOf == nil {
+		return json.Marshal(plain(c))
+	}
+	names := make([]string, 0, len(c.AllOf))
+	m := make(map[string]any, len(c.AllOf)+1)
+	for n, sub := range c.AllOf {
+		names = append(names, n)
+		m[n] = sub
+	}
+	sort.Strings(names)
+	m["policy"] = names
+	return json.Marshal(m)
+}
+
+// usedJWT reports whether a bearer token admitted the caller (alone or
+// as part of an all_of).
+func (c callerJSON) usedJWT() bool {
+	_, inAll := c.AllOf[appbundle.PolicyJWT]
+	return c.JWT != nil || inAll
 }
 
 type jwtCallerJSON struct {
@@ -168,33 +197,64 @@ var emptyObject = json.RawMessage(`{}`)
 // bearer token of a governed or configured issuer). A request forwarded by
 // a backup carries the principal the backup authenticated, with the
 // client's certificate (which must be the principal's) or token claims.
+//
+// An all_of policy (CCF's AllOfAuthnPolicy) admits the caller only if each
+// of its policies does, tried in name order; request.caller is then
+// {"policy": [names], NAME: that policy's caller object, ...}, and the
+// principal is the certificate's when one of them is a certificate policy
+// (else the token's).
 func (s *Server) authorizeApp(c *call) error {
 	fc, forwarded := forwardedOf(c.r.Context())
 	st := s.reads.State()
 	var reasons []string
 	for _, policy := range c.ep.app.ep.AuthnPolicies {
-		var caller callerJSON
-		var who auth.Principal
-		var err error
-		switch policy {
-		case appbundle.PolicyNoAuth:
-			caller = callerJSON{Policy: policy}
-		case appbundle.PolicyAnyCert, appbundle.PolicyUserCert, appbundle.PolicyMemberCert:
-			caller, who, err = s.certCaller(c, policy, fc, forwarded, st)
-		case appbundle.PolicyJWT:
-			caller, who, err = s.jwtCaller(c, fc, forwarded)
+		if policy.AllOf == nil {
+			caller, who, err := s.policyCaller(c, policy.Name, fc, forwarded, st)
+			if err != nil {
+				reasons = append(reasons, policy.Name+": "+err.Error())
+				continue
+			}
+			c.who, c.caller = who, caller
+			return nil
 		}
-		if err != nil {
-			reasons = append(reasons, policy+": "+err.Error())
+		all := callerJSON{AllOf: map[string]callerJSON{}}
+		var who auth.Principal
+		var failed error
+		for _, name := range policy.Sorted() {
+			caller, w, err := s.policyCaller(c, name, fc, forwarded, st)
+			if err != nil {
+				failed = fmt.Errorf("%s: %w", name, err)
+				break
+			}
+			all.AllOf[name] = caller
+			if who.ID == "" || w.Kind == auth.KindCertificate {
+				who = w
+			}
+		}
+		if failed != nil {
+			reasons = append(reasons, "all_of "+policy.String()+": "+failed.Error())
 			continue
 		}
-		c.who = who
-		c.caller = caller
+		c.who, c.caller = who, all
 		return nil
 	}
 	s.log.Debug("request not authenticated", "route", c.ep.name(), "reasons", strings.Join(reasons, "; "))
 	return newError(http.StatusUnauthorized, codeUnauthenticated,
-		"The caller is not admitted by any of the endpoint's authentication policies (%s).", strings.Join(c.ep.app.ep.AuthnPolicies, ", "))
+		"The caller is not admitted by any of the endpoint's authentication policies (%s).", strings.Join(c.ep.app.ep.PolicyNames(), ", "))
+}
+
+// policyCaller is the caller object and principal of one named policy, or
+// why the policy does not admit the caller.
+func (s *Server) policyCaller(c *call, policy string, fc forwardedCall, forwarded bool, st gov.State) (callerJSON, auth.Principal, error) {
+	switch policy {
+	case appbundle.PolicyNoAuth:
+		return callerJSON{Policy: policy}, auth.Principal{}, nil
+	case appbundle.PolicyAnyCert, appbundle.PolicyUserCert, appbundle.PolicyMemberCert:
+		return s.certCaller(c, policy, fc, forwarded, st)
+	case appbundle.PolicyJWT:
+		return s.jwtCaller(c, fc, forwarded)
+	}
+	return callerJSON{}, auth.Principal{}, fmt.Errorf("unknown policy %q", policy)
 }
 
 func (s *Server) certCaller(c *call, policy string, fc forwardedCall, forwarded bool, st gov.State) (callerJSON, auth.Principal, error) {
@@ -240,6 +300,12 @@ func (s *Server) certCaller(c *call, policy string, fc forwardedCall, forwarded 
 
 func (s *Server) jwtCaller(c *call, fc forwardedCall, forwarded bool) (callerJSON, auth.Principal, error) {
 	if forwarded {
+		if fc.who.Kind == auth.KindCertificate && fc.jwt != "" {
+			// An all_of of a certificate and a token: the backup
+			// authenticated the certificate's principal and verified the
+			// token it forwards.
+			return jwtCallerOf(fc.jwt), fc.who, nil
+		}
 		if fc.who.Kind != auth.KindJWT {
 			return callerJSON{}, auth.Principal{}, errors.New("no bearer token")
 		}

@@ -10,6 +10,7 @@ package appbundle
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -66,6 +67,64 @@ const (
 // Policies lists the supported authentication policies.
 var Policies = []string{PolicyUserCert, PolicyMemberCert, PolicyAnyCert, PolicyJWT, PolicyNoAuth}
 
+// Policy is one entry of an endpoint's authn_policies: a policy's name, or
+// CCF's conjunction {"all_of": [names]}, which admits a caller only if
+// each of its policies does (CCF's AllOfAuthnPolicy).
+type Policy struct {
+	// Name is the policy ("" for an all_of).
+	Name string
+	// AllOf are the policies of an all_of, as the bundle lists them
+	// (Sorted gives CCF's order).
+	AllOf []string
+}
+
+// Sorted returns an all_of's policies sorted by name: CCF keeps them in a
+// map by name, so it tries them, and request.caller.policy lists them, in
+// that order.
+func (p Policy) Sorted() []string {
+	out := slices.Clone(p.AllOf)
+	sort.Strings(out)
+	return out
+}
+
+// String is the policy's name, or an all_of's sorted names joined with
+// "+" (CCF's scheme name of a conjoined policy).
+func (p Policy) String() string {
+	if p.AllOf != nil {
+		return strings.Join(p.Sorted(), "+")
+	}
+	return p.Name
+}
+
+// MarshalJSON writes the policy as the bundle gave it: a name or
+// {"all_of": [...]}.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	if p.AllOf != nil {
+		return json.Marshal(map[string][]string{"all_of": p.AllOf})
+	}
+	return json.Marshal(p.Name)
+}
+
+// UnmarshalJSON reads a policy name or {"all_of": [names]} (CCF:
+// "Policies must be either a string, or an object containing an all_of
+// key with list-of-strings value"); Validate checks the names.
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	*p = Policy{}
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &p.Name)
+	}
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(b, &o); err != nil || o == nil || len(o) != 1 || o["all_of"] == nil {
+		return errorf("authentication policy %s is not supported: a policy is a name (%s) or {\"all_of\": [names]}", clip(string(b)), strings.Join(Policies, ", "))
+	}
+	var names []string
+	if err := json.Unmarshal(o["all_of"], &names); err != nil || len(names) == 0 {
+		return errorf("authentication policy %s is not supported: \"all_of\" must be a non-empty array of policy names", clip(string(b)))
+	}
+	p.AllOf = names
+	return nil
+}
+
 // Bundle is an application bundle.
 type Bundle struct {
 	Metadata Metadata `json:"metadata"`
@@ -88,7 +147,7 @@ type Module struct {
 type Endpoint struct {
 	JSModule            string          `json:"js_module"`
 	JSFunction          string          `json:"js_function"`
-	AuthnPolicies       []string        `json:"authn_policies"`
+	AuthnPolicies       []Policy        `json:"authn_policies"`
 	Mode                string          `json:"mode"`
 	ForwardingRequired  string          `json:"forwarding_required"`
 	RedirectionStrategy string          `json:"redirection_strategy,omitempty"`
@@ -233,9 +292,13 @@ func decodeEndpoint(path, method string, raw json.RawMessage) (Endpoint, error) 
 			return Endpoint{}, errorf("%s: \"authn_policies\" must be an array of policy names (%s).", where, strings.Join(Policies, ", "))
 		}
 		for _, it := range items {
-			var p string
-			if err := json.Unmarshal(it, &p); err != nil || len(it) == 0 || it[0] != '"' {
-				return Endpoint{}, errorf("%s: authentication policy %s is not supported; use policy names (%s). Combined policies (all_of) are not supported.",
+			var p Policy
+			if err := json.Unmarshal(it, &p); err != nil {
+				var be *Error
+				if errors.As(err, &be) {
+					return Endpoint{}, errorf("%s: %s.", where, be.Msg)
+				}
+				return Endpoint{}, errorf("%s: authentication policy %s is not supported; use policy names (%s) or {\"all_of\": [names]}.",
 					where, clip(string(it)), strings.Join(Policies, ", "))
 			}
 			ep.AuthnPolicies = append(ep.AuthnPolicies, p)
@@ -410,15 +473,36 @@ func (ep *Endpoint) validate(where string, mods map[string]bool) error {
 	}
 	seen := map[string]bool{}
 	for _, p := range ep.AuthnPolicies {
-		if !slices.Contains(Policies, p) {
-			return errorf("%s: the authentication policy %q is not supported; the policies are %s.", where, clip(p), strings.Join(Policies, ", "))
+		names := p.Sorted()
+		if p.AllOf == nil {
+			names = []string{p.Name}
+		} else if len(names) > MaxPolicies {
+			return errorf("%s: an all_of of %d policies; at most %d are allowed.", where, len(names), MaxPolicies)
 		}
-		if seen[p] {
-			return errorf("%s: the authentication policy %q is listed twice.", where, p)
+		for i, n := range names {
+			if !slices.Contains(Policies, n) {
+				return errorf("%s: the authentication policy %q is not supported; the policies are %s.", where, clip(n), strings.Join(Policies, ", "))
+			}
+			if i > 0 && names[i-1] == n { // sorted
+				return errorf("%s: the all_of policy lists %q twice.", where, n)
+			}
 		}
-		seen[p] = true
+		if seen[p.String()] {
+			return errorf("%s: the authentication policy %q is listed twice.", where, p.String())
+		}
+		seen[p.String()] = true
 	}
 	return nil
+}
+
+// PolicyNames returns the endpoint's policies as strings (all_of as
+// their names joined with "+"), for messages.
+func (ep *Endpoint) PolicyNames() []string {
+	out := make([]string, len(ep.AuthnPolicies))
+	for i, p := range ep.AuthnPolicies {
+		out[i] = p.String()
+	}
+	return out
 }
 
 var jsIdent = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)

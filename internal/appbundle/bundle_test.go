@@ -3,6 +3,7 @@ package appbundle
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -73,7 +74,12 @@ func TestParseRefusals(t *testing.T) {
 		{"no forwarding", ep(strings.Replace(ok, `"forwarding_required":"never",`, "", 1)), `"forwarding_required" is missing`},
 		{"no policies", ep(strings.Replace(ok, `"user_cert"`, "", 1)), `"authn_policies" is missing or empty`},
 		{"empty policy object", ep(strings.Replace(ok, `"user_cert"`, `{}`, 1)), "not supported"},
-		{"all_of", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":["user_cert","jwt"]}`, 1)), "all_of"},
+		{"all_of of an unknown policy", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":["user_cert","user_cose_sign1"]}`, 1)), `"user_cose_sign1" is not supported`},
+		{"all_of twice a policy", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":["jwt","user_cert","jwt"]}`, 1)), `lists "jwt" twice`},
+		{"all_of empty", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":[]}`, 1)), "non-empty array"},
+		{"all_of nested", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":[{"all_of":["jwt"]}]}`, 1)), "non-empty array of policy names"},
+		{"all_of and more", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":["jwt"],"x":1}`, 1)), "not supported"},
+		{"all_of listed twice", ep(strings.Replace(ok, `"user_cert"`, `{"all_of":["jwt","user_cert"]},{"all_of":["user_cert","jwt"]}`, 1)), `"jwt+user_cert" is listed twice`},
 		{"unknown policy", ep(strings.Replace(ok, `"user_cert"`, `"user_cose_sign1"`, 1)), `"user_cose_sign1" is not supported`},
 		{"policy twice", ep(strings.Replace(ok, `"user_cert"`, `"jwt","jwt"`, 1)), "listed twice"},
 		{"unknown property", ep(ok + `,"js_modul":"a.js"`), `unknown property "js_modul"`},
@@ -187,5 +193,27 @@ func TestRuntimeOptions(t *testing.T) {
 		if _, err := DefaultRuntimeOptions.Patch([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", body, err, want)
 		}
+	}
+}
+
+// CCF's all_of policy: parsed, validated, and written back as given; its
+// scheme name is its sorted names joined with "+".
+func TestAllOfPolicy(t *testing.T) {
+	raw := `{"metadata":{"endpoints":{"/x":{"get":{"js_module":"a.js","js_function":"f","forwarding_required":"never",` +
+		`"authn_policies":[{"all_of":["user_cert","jwt"]},"member_cert"]}}}},"modules":[{"name":"a.js","module":"export function f(){}"}]}`
+	b, err := Parse([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := b.Metadata.Endpoints["/x"]["get"]
+	if got := ep.PolicyNames(); !slices.Equal(got, []string{"jwt+user_cert", "member_cert"}) {
+		t.Errorf("policies %v", got)
+	}
+	if got := ep.AuthnPolicies[0].Sorted(); !slices.Equal(got, []string{"jwt", "user_cert"}) {
+		t.Errorf("sorted %v", got)
+	}
+	out, err := json.Marshal(ep.AuthnPolicies)
+	if err != nil || string(out) != `[{"all_of":["user_cert","jwt"]},"member_cert"]` {
+		t.Errorf("written back as %s (%v)", out, err)
 	}
 }
