@@ -66,7 +66,7 @@ export function either(request) { return { body: { policy: request.caller.policy
 	}
 
 	// Each part is required.
-	e.contributor.do("POST", "/app/both", nil).expect(401, "InvalidAuthenticationInfo")    // no token
+	e.contributor.do("POST", "/app/both", nil).expect(401, "InvalidAuthenticationInfo")       // no token
 	e.withBearer(token).do("POST", "/app/both", nil).expect(401, "InvalidAuthenticationInfo") // no certificate
 	withBoth(e.stranger, token).do("POST", "/app/both", nil).expect(401, "InvalidAuthenticationInfo")
 	bad := authtest.Claims(authtest.IssuerURL, "someone-else", oid, time.Now())
