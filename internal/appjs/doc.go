@@ -49,6 +49,12 @@
 //
 //	ccf.crypto.digest        SHA-256, SHA-384, SHA-512
 //	ccf.crypto.isValidX509CertBundle, ccf.pemToId
+//	ccf.crypto.sign, verifySignature, generateAesKey, generateRsaKeyPair,
+//	generateEcdsaKeyPair, generateEddsaKeyPair, wrapKey, unwrapKey,
+//	isValidX509CertChain, pubPemToJwk, pemToJwk, pubRsaPemToJwk,
+//	rsaPemToJwk, pubEddsaPemToJwk, eddsaPemToJwk
+//	                         crypto.go; CCF's deprecated aliases on ccf
+//	                         (ccf.digest, ccf.generateAesKey, ...) too
 //	ccf.rpc.setApplyWrites   recorded in Result.ApplyWrites
 //	ccf.rpc.setClaimsDigest  recorded in Result.ClaimsDigest (an ArrayBuffer
 //	                         of exactly 32 bytes, else it throws; throws in a
@@ -63,8 +69,7 @@
 // readonly endpoint). ACL's role tables (public:confidentialledger.*) are
 // readable, never writable. Exported lists a module's exported functions.
 //
-// Not provided: the rest of CCF's ccf object (the rest of ccf.crypto:
-// signing, verification, keys, wrapping; ccf.historical,
-// ccf.host, ccf.network, ccf.gov...), timers, and modules outside the
-// program (import "@microsoft/ccf-app" must be bundled).
+// Not provided: the rest of CCF's ccf object (secp256k1 keys, RSA-PSS;
+// ccf.historical, ccf.host, ccf.network, ccf.gov...), timers, and modules
+// outside the program (import "@microsoft/ccf-app" must be bundled).
 package appjs

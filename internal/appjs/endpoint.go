@@ -184,10 +184,12 @@ var (
 	typeBytes       = reflect.TypeOf([]byte(nil))
 )
 
-// installCrypto adds the part of CCF's ccf.crypto and helpers that
-// endpoint bundles written for ACL use: ccf.crypto.digest (SHA-256,
-// SHA-384, SHA-512), ccf.crypto.isValidX509CertBundle, ccf.pemToId; and
-// ccf.rpc.setApplyWrites and ccf.rpc.setClaimsDigest (Result.ClaimsDigest).
+// installCrypto adds CCF's ccf.crypto: digest (SHA-256, SHA-384,
+// SHA-512), isValidX509CertBundle, and the key functions of crypto.go
+// (sign, verifySignature, key generation, wrapKey/unwrapKey,
+// isValidX509CertChain, PEM to JWK), with CCF's deprecated aliases on ccf;
+// ccf.pemToId; and ccf.rpc.setApplyWrites and ccf.rpc.setClaimsDigest
+// (Result.ClaimsDigest).
 func (s *sandbox) installCrypto(ccf *goja.Object) {
 	rt := s.rt
 	crypto := rt.NewObject()
@@ -210,7 +212,12 @@ func (s *sandbox) installCrypto(ccf *goja.Object) {
 		str, ok := c.Argument(0).Export().(string)
 		return rt.ToValue(ok && validCertBundle(str))
 	})
+	s.installKeyCrypto(crypto) // crypto.go
 	_ = ccf.Set("crypto", crypto)
+	// CCF's deprecated aliases on ccf of what moved to ccf.crypto.
+	for _, name := range deprecatedCryptoAliases {
+		_ = ccf.Set(name, crypto.Get(name))
+	}
 	rpc := rt.NewObject()
 	_ = rpc.Set("setApplyWrites", func(c goja.FunctionCall) goja.Value {
 		v := c.Argument(0).ToBoolean()
@@ -238,6 +245,12 @@ func (s *sandbox) installCrypto(ccf *goja.Object) {
 		return rt.ToValue(hex.EncodeToString(sum[:]))
 	})
 }
+
+// deprecatedCryptoAliases are the ccf.crypto functions CCF also keeps on
+// ccf itself (ccf-app's CCF: "@deprecated This method has been moved to
+// ccf.crypto namespace").
+var deprecatedCryptoAliases = []string{"generateAesKey", "generateRsaKeyPair", "generateEcdsaKeyPair", "wrapKey", "digest",
+	"isValidX509CertBundle", "isValidX509CertChain"}
 
 // ClaimsDigestSize is the size of the digest ccf.rpc.setClaimsDigest takes
 // (a SHA-256 digest, CCF's ClaimsDigest).

@@ -417,7 +417,7 @@ func (s *sandbox) install() {
 }
 
 // cryptoProps are the properties installCrypto sets on ccf.
-var cryptoProps = []string{"crypto", "pemToId", "rpc"}
+var cryptoProps = append([]string{"crypto", "pemToId", "rpc"}, deprecatedCryptoAliases...)
 
 // lazyObject is a goja.DynamicObject whose properties are made on first
 // read; properties set on it (by the sandbox or by user code) are plain
