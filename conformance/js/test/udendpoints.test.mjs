@@ -126,4 +126,29 @@ describe(`user-defined endpoints with the JS client's pathUnchecked (api-version
     assert.equal(res.body.error.code, "InvalidBundle");
     assert.match(res.body.error.message, /missing/);
   });
+
+  it("gives bundles CCF's ccf.crypto: a digest's known answer, a signature that verifies until a byte flips", async () => {
+    const crypto = structuredClone(BUNDLE);
+    crypto.metadata.endpoints["/crypto"] = { get: { js_module: "crypto.js", js_function: "run", forwarding_required: "never",
+      authn_policies: ["user_cert"], mode: "readonly" } };
+    crypto.modules.push({ name: "crypto.js", module: `
+const hex = (b) => Array.from(new Uint8Array(b)).map((x) => x.toString(16).padStart(2, "0")).join("");
+export function run(request) {
+  const data = ccf.strToBuf("data");
+  const kp = ccf.crypto.generateEcdsaKeyPair("secp384r1");
+  const alg = { name: "ECDSA", hash: "SHA-256" };
+  const sig = ccf.crypto.sign(alg, kp.privateKey, data);
+  const flipped = new Uint8Array(sig.slice(0));
+  flipped[3] ^= 0x80;
+  return { body: { abc: hex(ccf.crypto.digest("SHA-256", ccf.strToBuf("abc"))), sigBytes: sig.byteLength,
+    ok: ccf.crypto.verifySignature(alg, kp.publicKey, sig, data),
+    flipped: ccf.crypto.verifySignature(alg, kp.publicKey, flipped.buffer, data) } };
+}` });
+    const put = await admin.pathUnchecked("/app/userDefinedEndpoints").put({ contentType: "application/json", body: crypto });
+    assert.equal(put.status, "201", JSON.stringify(put.body));
+    const res = await reader.pathUnchecked("/app/crypto").get();
+    assert.equal(res.status, "200", JSON.stringify(res.body));
+    assert.deepEqual(res.body, { abc: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", sigBytes: 96,
+      ok: true, flipped: false });
+  });
 });
