@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dop251/goja"
 	"github.com/ledgerd/ledgerd/internal/jsrt"
@@ -52,8 +53,12 @@ type Module struct {
 // runtime.
 type Program struct {
 	modules map[string]*goja.Program // by normalised name
-	first   string                   // the first module's name: the default entry
-	digest  [32]byte
+	// kept are the variants of the modules that a locked runtime
+	// evaluates once (kept.go), by name.
+	kept   map[string]*goja.Program
+	first  string // the first module's name: the default entry
+	digest [32]byte
+	evals  atomic.Int64 // module evaluations (tests)
 }
 
 // Compile compiles modules (at least one; names unique). Nothing runs:
@@ -81,6 +86,20 @@ func Compile(modules ...Module) (*Program, error) {
 			return nil, &ScriptError{Message: fmt.Sprintf("%s: %v", name, err)}
 		}
 		p.modules[name] = prog
+		variant, err := keptVariant(m.Source, script)
+		if err != nil {
+			return nil, &ScriptError{Message: fmt.Sprintf("%s: %v", name, err)}
+		}
+		if variant != "" {
+			kp, err := goja.Compile(name, variant, true)
+			if err != nil {
+				return nil, &ScriptError{Message: fmt.Sprintf("%s: %v", name, err)}
+			}
+			if p.kept == nil {
+				p.kept = map[string]*goja.Program{}
+			}
+			p.kept[name] = kp
+		}
 		if i == 0 {
 			p.first = name
 		}

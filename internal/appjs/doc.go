@@ -23,7 +23,11 @@
 // Run calls one exported function in a fresh runtime, so no state survives
 // between calls (CCF's default, without interpreter reuse). Pool.Run gives
 // the same semantics faster, on pooled runtimes locked when made and reset
-// between calls (reset.go says exactly how, and what code can observe);
+// between calls (reset.go says exactly how, and what code can observe; a
+// module that only declares functions and primitive constants at its top
+// level is evaluated once per locked runtime and its functions frozen,
+// and evaluated again after a call that changed one of its bindings:
+// kept.go);
 // with Call.Reuse (an endpoint's interpreter_reuse key) its runtimes keep
 // module state between the calls of that key, as CCF's interpreter reuse. Arguments are
 // JSON-compatible values (see Call.Args); the return value must be one

@@ -146,8 +146,11 @@ func (pl *Pool) Run(ctx context.Context, c Call, keep int) (*Result, error) {
 	onWorker(func() {
 		res, err = s.call(ctx, l, mod, c)
 		if !reuse && (err == nil || thrown(err)) {
+			s.checkKept()
 			clean = s.reset()
 		}
+		clear(s.used)
+		s.used = s.used[:0]
 	})
 	if err != nil {
 		if errors.Is(err, ErrMemoryLimit) {

@@ -73,6 +73,13 @@ type sandbox struct {
 	applyWrites *bool
 	// claimsDigest is what ccf.rpc.setClaimsDigest set (nil: not called).
 	claimsDigest []byte
+	// kept are the modules a locked runtime evaluated once (kept.go);
+	// used those the current call loaded; freeze and is the functions
+	// that keep them.
+	kept   map[string]*keptModule
+	used   []*keptModule
+	freeze goja.Callable
+	is     goja.Value
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
@@ -205,6 +212,14 @@ func (s *sandbox) load(name string) (*goja.Object, error) {
 	}
 	s.loading[name] = true
 	defer delete(s.loading, name)
+	if kp := s.prog.kept[name]; kp != nil && s.slots != nil {
+		e, err := s.loadKept(name, kp)
+		if err != nil {
+			return nil, err
+		}
+		s.exports[name] = e
+		return e, nil
+	}
 	factory := s.factories[name]
 	if factory == nil {
 		f, err := s.rt.RunProgram(prog)
@@ -216,7 +231,23 @@ func (s *sandbox) load(name string) (*goja.Object, error) {
 		}
 		s.factories[name] = factory
 	}
-	imp := s.rt.ToValue(func(c goja.FunctionCall) goja.Value {
+	s.prog.evals.Add(1)
+	v, err := factory(goja.Undefined(), s.importer(name))
+	if err != nil {
+		return nil, err
+	}
+	e, ok := v.(*goja.Object)
+	if !ok {
+		return nil, &ScriptError{Message: name + ": the module has no exports"}
+	}
+	s.exports[name] = e
+	return e, nil
+}
+
+// importer is the __import function of module name: it loads a module
+// the name imports.
+func (s *sandbox) importer(name string) goja.Value {
+	return s.rt.ToValue(func(c goja.FunctionCall) goja.Value {
 		spec := c.Argument(0).String()
 		target, ok := s.resolve(name, spec)
 		if !ok {
@@ -228,16 +259,6 @@ func (s *sandbox) load(name string) (*goja.Object, error) {
 		}
 		return e
 	})
-	v, err := factory(goja.Undefined(), imp)
-	if err != nil {
-		return nil, err
-	}
-	e, ok := v.(*goja.Object)
-	if !ok {
-		return nil, &ScriptError{Message: name + ": the module has no exports"}
-	}
-	s.exports[name] = e
-	return e, nil
 }
 
 // resolve finds the module spec names when imported from module from:

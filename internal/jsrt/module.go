@@ -16,6 +16,11 @@ type ModuleOptions struct {
 	// What names the kind of module in error messages ("a constitution or
 	// ballot" when empty).
 	What string
+	// Extra, with Imports, is an expression evaluated after the module's
+	// code, in its scope: the wrapper then returns [exports, Extra]
+	// instead of the exports object (appjs uses it to read the module's
+	// top-level bindings, see appjs/kept.go).
+	Extra string
 }
 
 // ModuleScript turns ES module text into a script, because goja runs
@@ -142,7 +147,11 @@ func ModuleScript(src string, opts ModuleOptions) (string, error) {
 		b.WriteString(`(function () { "use strict"; `)
 	}
 	b.WriteString(strings.Join(lines, "\n"))
-	b.WriteString("\n;return {")
+	b.WriteString("\n;return ")
+	if opts.Imports && opts.Extra != "" {
+		b.WriteString("[")
+	}
+	b.WriteString("{")
 	for i, e := range exports {
 		if i > 0 {
 			b.WriteString(", ")
@@ -153,9 +162,14 @@ func ModuleScript(src string, opts ModuleOptions) (string, error) {
 			fmt.Fprintf(&b, "%q: %s", e[0], e[1])
 		}
 	}
-	if opts.Imports {
+	switch {
+	case opts.Imports && opts.Extra != "":
+		b.WriteString("}, (")
+		b.WriteString(opts.Extra)
+		b.WriteString(")];\n})")
+	case opts.Imports:
 		b.WriteString("};\n})")
-	} else {
+	default:
 		b.WriteString("};\n})()")
 	}
 	return b.String(), nil
