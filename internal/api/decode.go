@@ -335,6 +335,16 @@ func decodeEntryWithHooks(body []byte, collectionParam, coll string, hooks bool)
 	if contents, ok := fastEntryRequest(body); ok {
 		return contents, nil, nil
 	}
+	if hooks {
+		if contents, h, ok := fastHookRequest(body); ok {
+			return contents, h, nil
+		}
+	}
+	return decodeEntryFull(body, collectionParam, coll, hooks)
+}
+
+// decodeEntryFull is decodeEntryWithHooks without its fast paths.
+func decodeEntryFull(body []byte, collectionParam, coll string, hooks bool) ([]byte, *entryHooks, error) {
 	var contents string
 	var has bool
 	fields := map[string]func(json.RawMessage) error{
@@ -429,6 +439,158 @@ func fastEntryRequest(body []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return contents, true
+}
+
+// fastHookRequest decodes the common body of an append with hooks,
+// {"contents": "...", "preHooks": [{"functionId": "id"}, ...], "postHooks":
+// [...]} (members in any order, any JSON whitespace between tokens, each
+// member at most once, at least one hook), whose strings have no escapes
+// or control characters, whose contents is valid UTF-8 of at most
+// MaxContentsBytes, and whose hooks give only a valid function id (at
+// most MaxHooks of each kind): the hooks run main with the default
+// runtime options, and contents aliases body. Anything else (ok false)
+// takes the full decoder, which also words the error; both give the same
+// result for what this accepts (TestFastHookRequest).
+func fastHookRequest(body []byte) (contents []byte, h *entryHooks, ok bool) {
+	b := skipSpace(body)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, nil, false
+	}
+	b = skipSpace(b[1:])
+	var hooks entryHooks
+	var hasContents, hasPre, hasPost bool
+	for {
+		key, rest, ok := plainString(b)
+		if !ok {
+			return nil, nil, false
+		}
+		b = skipSpace(rest)
+		if len(b) == 0 || b[0] != ':' {
+			return nil, nil, false
+		}
+		b = skipSpace(b[1:])
+		switch string(key) {
+		case "contents":
+			if hasContents {
+				return nil, nil, false
+			}
+			hasContents = true
+			if contents, b, ok = plainString(b); !ok || len(contents) > MaxContentsBytes || !utf8.Valid(contents) {
+				return nil, nil, false
+			}
+			contents = contents[:len(contents):len(contents)]
+		case "preHooks":
+			if hasPre {
+				return nil, nil, false
+			}
+			hasPre = true
+			if hooks.pre, b, ok = plainHooks(b); !ok {
+				return nil, nil, false
+			}
+		case "postHooks":
+			if hasPost {
+				return nil, nil, false
+			}
+			hasPost = true
+			if hooks.post, b, ok = plainHooks(b); !ok {
+				return nil, nil, false
+			}
+		default:
+			return nil, nil, false
+		}
+		b = skipSpace(b)
+		if len(b) == 0 {
+			return nil, nil, false
+		}
+		if b[0] == '}' {
+			break
+		}
+		if b[0] != ',' {
+			return nil, nil, false
+		}
+		b = skipSpace(b[1:])
+	}
+	if len(skipSpace(b[1:])) != 0 || !hasContents || hooks.empty() {
+		return nil, nil, false
+	}
+	return contents, &hooks, true
+}
+
+// plainString reads a JSON string at the start of b that has no escapes
+// or control characters: its bytes, and what follows it.
+func plainString(b []byte) (s, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return b[1:i], b[i+1:], true
+		case c == '\\' || c < 0x20:
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
+}
+
+// plainHooks reads a non-empty array of at most MaxHooks hooks
+// {"functionId": "id"} with valid ids at the start of b (see
+// fastHookRequest), and what follows it.
+func plainHooks(b []byte) (hooks []funcRun, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '[' {
+		return nil, nil, false
+	}
+	b = skipSpace(b[1:])
+	for {
+		if len(hooks) == MaxHooks || len(b) == 0 || b[0] != '{' {
+			return nil, nil, false
+		}
+		key, rest, ok := plainString(skipSpace(b[1:]))
+		if !ok || string(key) != "functionId" {
+			return nil, nil, false
+		}
+		b = skipSpace(rest)
+		if len(b) == 0 || b[0] != ':' {
+			return nil, nil, false
+		}
+		id, rest, ok := plainString(skipSpace(b[1:]))
+		if !ok || !plainFunctionID(id) {
+			return nil, nil, false
+		}
+		b = skipSpace(rest)
+		if len(b) == 0 || b[0] != '}' {
+			return nil, nil, false
+		}
+		hooks = append(hooks, funcRun{id: string(id), props: execProps{export: "main", options: udfDefaultOptions}})
+		b = skipSpace(b[1:])
+		if len(b) == 0 {
+			return nil, nil, false
+		}
+		switch b[0] {
+		case ']':
+			return hooks, b[1:], true
+		case ',':
+			b = skipSpace(b[1:])
+		default:
+			return nil, nil, false
+		}
+	}
+}
+
+// plainFunctionID is checkFunctionID's test without the regexp: 1 to
+// MaxFunctionIDBytes of letters, digits, '_', '-' and '.', starting with a
+// letter or digit.
+func plainFunctionID(id []byte) bool {
+	if len(id) == 0 || len(id) > MaxFunctionIDBytes {
+		return false
+	}
+	for i, c := range id {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-' && c != '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // skipSpace drops leading JSON whitespace.
