@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -429,25 +430,32 @@ func mapWrites(ws []appjs.Write) []ledger.MapWrites {
 	return out
 }
 
-// funcRun is one function to run: its id, code and execution properties,
-// and the hook context (nil for an execution).
+// funcRun is one function to run: its id and execution properties.
 type funcRun struct {
-	id      string
-	props   execProps
-	context map[string]any
+	id    string
+	props execProps
 }
 
+// noContext are the globals of an execution: context is null.
+var noContext = map[string]any{"context": nil}
+
 // runFunctions runs fns in order against st, each seeing the writes of
-// those before it, and returns their results and the combined write set.
+// those before it and the global context (hookCtx, a hook's; nil: null), and returns their results and the combined write set.
 // It stops at the first failure: failed is its index, err its error (a
 // *appjs.ScriptError, a limit error, or a 4xx for a function that does
 // not exist or does not compile).
 //
 // timeCap, if not 0, bounds the whole run's time besides each function's
 // own limit (see lockedCap).
-func runFunctions(ctx context.Context, st stateView, fns []funcRun, timeCap time.Duration) (results []*appjs.Result, writes []appjs.Write, failed int, err error) {
+func runFunctions(ctx context.Context, st stateView, fns []funcRun, hookCtx map[string]any, timeCap time.Duration) (results []*appjs.Result, writes []appjs.Write, failed int, err error) {
 	tx := jsrt.NewTx(readKV{stateReader{st}})
 	deadline := time.Now().Add(timeCap)
+	// context is always set (null for an execution), so that a reused
+	// runtime never shows one run's entry to the next.
+	globals := noContext
+	if hookCtx != nil {
+		globals = map[string]any{"context": hookCtx}
+	}
 	for i, f := range fns {
 		limits := limitsOf(f.props.options)
 		if timeCap > 0 {
@@ -465,17 +473,12 @@ func runFunctions(ctx context.Context, st stateView, fns []funcRun, timeCap time
 		if err != nil {
 			return nil, nil, i, err
 		}
-		args := make([]any, len(f.props.args))
-		for j, a := range f.props.args {
-			args[j] = a
-		}
-		// context is always set (null for an execution), so that a reused
-		// runtime never shows one run's entry to the next.
-		var globals map[string]any
-		if f.context != nil {
-			globals = map[string]any{"context": f.context}
-		} else {
-			globals = map[string]any{"context": nil}
+		var args []any
+		if len(f.props.args) > 0 {
+			args = make([]any, len(f.props.args))
+			for j, a := range f.props.args {
+				args[j] = a
+			}
 		}
 		fn.runs.Add(1)
 		res, err := fn.pool.Run(ctx, appjs.Call{Function: f.props.export, Args: args, Globals: globals,
@@ -598,7 +601,7 @@ func (s *Server) executeFunction(c *call) error {
 	ctx := c.r.Context()
 	start := time.Now()
 	reads := newReadSet(s.reads.State())
-	results, writes, _, err := runFunctions(ctx, reads, fns, 0)
+	results, writes, _, err := runFunctions(ctx, reads, fns, nil, 0)
 	first := time.Since(start)
 	txid := c.served
 	if err == nil && len(writes) > 0 {
@@ -611,7 +614,7 @@ func (s *Server) executeFunction(c *call) error {
 			if reads.unchanged(st) {
 				return mapWrites(writes), nil
 			}
-			results, writes, _, runErr = runFunctions(ctx, st, fns, lockedCap(first))
+			results, writes, _, runErr = runFunctions(ctx, st, fns, nil, lockedCap(first))
 			if runErr != nil {
 				return nil, runErr
 			}
@@ -696,14 +699,14 @@ func decodeHooks(raw json.RawMessage, field string) ([]funcRun, error) {
 // timeCap is runFunctions'.
 func (h *entryHooks) run(ctx context.Context, st stateView, coll string, contents []byte, timeCap time.Duration) ([]appjs.Write, error) {
 	hookCtx := map[string]any{"contents": string(contents), "collectionId": coll}
-	fns := make([]funcRun, 0, len(h.pre)+len(h.post))
-	for _, list := range [][]funcRun{h.pre, h.post} {
-		for _, f := range list {
-			f.context = hookCtx
-			fns = append(fns, f)
-		}
+	fns := h.pre
+	switch {
+	case len(h.pre) == 0:
+		fns = h.post
+	case len(h.post) > 0:
+		fns = append(slices.Clip(h.pre), h.post...)
 	}
-	_, writes, failed, err := runFunctions(ctx, st, fns, timeCap)
+	_, writes, failed, err := runFunctions(ctx, st, fns, hookCtx, timeCap)
 	if err == nil {
 		return writes, nil
 	}

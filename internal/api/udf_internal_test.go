@@ -27,7 +27,7 @@ func TestLockedRunCapped(t *testing.T) {
 	opts.MaxExecutionTimeMs = 20_000
 	fns := []funcRun{{id: "loop", props: execProps{export: "main", options: opts}}}
 	start := time.Now()
-	_, _, failed, err := runFunctions(context.Background(), st, fns, lockedCap(10*time.Millisecond))
+	_, _, failed, err := runFunctions(context.Background(), st, fns, nil, lockedCap(10*time.Millisecond))
 	if !errors.Is(err, appjs.ErrTimeLimit) || failed != 0 {
 		t.Fatalf("err = %v (failed %d); want the time limit", err, failed)
 	}
