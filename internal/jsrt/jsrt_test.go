@@ -41,6 +41,14 @@ func TestWatchInterrupts(t *testing.T) {
 	if e := Interrupted(err); !errors.Is(e, ErrCanceled) || !errors.Is(e, context.Canceled) {
 		t.Errorf("canceled: %v", err)
 	}
+	// A context done before the call starts stops it at once.
+	rt = goja.New()
+	stop = Watch(ctx, rt, Limits{Time: time.Minute, SampleEvery: time.Minute}.WithDefaults())
+	_, err = rt.RunString(`for (;;) {}`)
+	stop()
+	if e := Interrupted(err); !errors.Is(e, ErrCanceled) {
+		t.Errorf("canceled before: %v", err)
+	}
 }
 
 func TestModuleScriptImports(t *testing.T) {

@@ -20,10 +20,11 @@ import (
 //
 //   - Time: a watchdog interrupts the runtime (goja's Runtime.Interrupt)
 //     when Time has passed since the call started (checked every
-//     SampleEvery, so up to SampleEvery late), or at once when the call's
-//     context is done. The watchdog is a timer, not a goroutine: a call
-//     that ends before its first SampleEvery costs one timer (user code runs
-//     thousands of short calls a second). The interrupt is seen at the next
+//     SampleEvery, so up to SampleEvery late), or when the call's context
+//     is done (at once if it is when the call starts, else at the next
+//     check). The watchdog is a timer, not a goroutine: a call that ends
+//     before its first SampleEvery costs one timer and nothing else (user
+//     code runs thousands of short calls a second). The interrupt is seen at the next
 //     JavaScript instruction, so a loop or recursion stops within
 //     microseconds; a single long native builtin (e.g. sorting a huge
 //     array) finishes before it is seen.
@@ -125,15 +126,14 @@ const minGCGap = 10 * time.Millisecond
 // for it to stop). A limit interrupts rt with an error wrapping one of the
 // errors above; see Interrupted.
 func Watch(ctx context.Context, rt *goja.Runtime, l Limits) (stop func()) {
-	w := &watcher{rt: rt, l: l, start: time.Now(), sample: []metrics.Sample{{Name: metricAllocs}, {Name: metricLive}}}
+	w := &watcher{rt: rt, l: l, start: time.Now(), ctx: ctx}
+	if err := ctx.Err(); err != nil {
+		w.interrupt(fmt.Errorf("%w: %w", ErrCanceled, err))
+	}
 	w.mu.Lock() // tick waits until the timer is recorded
 	w.timer = time.AfterFunc(min(l.SampleEvery, l.Time), w.tick)
 	w.mu.Unlock()
-	stopCtx := context.AfterFunc(ctx, func() {
-		w.interrupt(fmt.Errorf("%w: %w", ErrCanceled, ctx.Err()))
-	})
 	return func() {
-		stopCtx()
 		w.timer.Stop()
 		// Wait for a tick in progress, and let none interrupt from now on.
 		w.mu.Lock()
@@ -148,6 +148,7 @@ type watcher struct {
 	rt    *goja.Runtime
 	l     Limits
 	start time.Time
+	ctx   context.Context
 	timer *time.Timer
 
 	mu                  sync.Mutex
@@ -169,6 +170,9 @@ func (w *watcher) interrupt(err error) {
 }
 
 func (w *watcher) read() (allocs, live int64) {
+	if w.sample == nil {
+		w.sample = []metrics.Sample{{Name: metricAllocs}, {Name: metricLive}}
+	}
 	metrics.Read(w.sample)
 	if w.sample[0].Value.Kind() == metrics.KindUint64 {
 		allocs = int64(w.sample[0].Value.Uint64())
@@ -184,6 +188,11 @@ func (w *watcher) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
+		return
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.done = true
+		w.rt.Interrupt(fmt.Errorf("%w: %w", ErrCanceled, err))
 		return
 	}
 	elapsed := time.Since(w.start)
