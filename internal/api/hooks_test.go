@@ -132,3 +132,33 @@ func TestHooks(t *testing.T) {
 		t.Errorf("after preOperationHooks: %+v", x)
 	}
 }
+
+// TestHookFunctionReplaced: a hook runs the function's code as the latest
+// state holds it, whatever ran before: replaced between two appends, the
+// new code decides the next one (also when it is code that ran before, and
+// whose runtimes and kept module are pooled); deleted, the next append is
+// refused. Every version is a module that only declares, so its exports
+// are kept between calls (appjs/kept.go).
+func TestHookFunctionReplaced(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const accept = `export function main() { }`
+	const reject = `export function main() { throw new Error("v2 rejects"); }`
+	path := q("/app/transactions", v2024, "collectionId", "gate")
+	body := map[string]any{"contents": "x", "preHooks": []any{hook("gate")}}
+	put := func(code string, status int) {
+		t.Helper()
+		e.admin.do("PUT", udfPath("gate"), map[string]string{"code": code}).expect(status, "")
+	}
+	put(accept, 201)
+	for range 3 {
+		e.contributor.post(path, body).expect(200, "")
+	}
+	put(reject, 200)
+	if r := e.contributor.post(path, body).expect(400, "UserDefinedFunctionFailed"); !strings.Contains(r.errorMessage(), "v2 rejects") {
+		t.Errorf("after the replacement: %q", r.errorMessage())
+	}
+	put(accept, 200)
+	e.contributor.post(path, body).expect(200, "")
+	e.admin.do("DELETE", udfPath("gate"), nil).expect(204, "")
+	e.contributor.post(path, body).expect(400, "InvalidInput")
+}
