@@ -38,12 +38,13 @@ import (
 // difference: that its functions are frozen (Object.isFrozen), as the
 // intrinsics are.
 
-// keepPrefix starts the names of the check's parameters; a module that
+// keepPrefix starts the name of the check's parameter; a module that
 // declares a name with it is not kept.
 const keepPrefix = "__ledgerd_"
 
 // keptVariant returns the script of module src that returns, besides its
-// exports, the functions that read and check its top-level bindings, or
+// exports, the snapshot of its top-level bindings (an array) and the
+// function that checks them against it, or
 // "" if the module's top level does more than declare (see above). script
 // is src as ModuleScript made it.
 func keptVariant(src, script string) (string, error) {
@@ -52,14 +53,19 @@ func keptVariant(src, script string) (string, error) {
 		return "", nil
 	}
 	names = append(names, "__import")
+	// Each binding is the snapshot's value: === and, for a number, the
+	// same sign of zero (Object.is without a call; a snapshot is never
+	// NaN, which no literal is).
+	const snap = keepPrefix + "s"
 	var check strings.Builder
 	for i, n := range names {
 		if i > 0 {
 			check.WriteString(" && ")
 		}
-		check.WriteString(keepPrefix + "is(" + n + ", " + keepPrefix + "s[" + itoa(i) + "])")
+		v := snap + "[" + itoa(i) + "]"
+		check.WriteString("(" + n + " === " + v + ` && (typeof ` + n + ` !== "number" || 1 / ` + n + " === 1 / " + v + "))")
 	}
-	extra := "[() => [" + strings.Join(names, ", ") + "], (" + keepPrefix + "is, " + keepPrefix + "s) => " + check.String() + "]"
+	extra := "((" + snap + ") => [" + snap + ", () => " + check.String() + "])([" + strings.Join(names, ", ") + "])"
 	return jsrt.ModuleScript(src, jsrt.ModuleOptions{Imports: true, What: "a module", Extra: extra})
 }
 
@@ -156,8 +162,26 @@ func primitiveLiteral(e ast.Expression) bool {
 type keptModule struct {
 	name    string
 	exports *goja.Object
-	check   goja.Callable // (Object.is, snap): whether the bindings are unchanged
-	snap    goja.Value    // the bindings after the first evaluation
+	check   goja.Callable // whether the bindings are those after the first evaluation
+	// funcs are the exported functions called so far: while the module
+	// is kept, its bindings, and so its exports, are those of its first
+	// evaluation.
+	funcs map[string]goja.Callable
+}
+
+// function returns the exported function name of a kept module.
+func (k *keptModule) function(name string) (goja.Callable, bool) {
+	if f, ok := k.funcs[name]; ok {
+		return f, true
+	}
+	f, ok := goja.AssertFunction(k.exports.Get(name))
+	if ok {
+		if k.funcs == nil {
+			k.funcs = map[string]goja.Callable{}
+		}
+		k.funcs[name] = f
+	}
+	return f, ok
 }
 
 // freezeScript freezes what a kept module's calls could change besides
@@ -203,7 +227,6 @@ func (s *sandbox) loadKept(name string, prog *goja.Program) (*goja.Object, error
 			return nil, errors.New("appjs: freeze is not a function")
 		}
 		s.freeze = fn
-		s.is = s.rt.Get("Object").ToObject(s.rt).Get("is")
 	}
 	f, err := s.rt.RunProgram(prog)
 	if err != nil {
@@ -230,19 +253,15 @@ func (s *sandbox) loadKept(name string, prog *goja.Program) (*goja.Object, error
 	if fns == nil {
 		return nil, errors.New("appjs: a kept module without its checks")
 	}
-	values, ok1 := goja.AssertFunction(fns.Get("0"))
-	check, ok2 := goja.AssertFunction(fns.Get("1"))
-	if !ok1 || !ok2 {
+	snap := fns.Get("0")
+	check, ok := goja.AssertFunction(fns.Get("1"))
+	if !ok {
 		return nil, errors.New("appjs: a kept module without its checks")
-	}
-	snap, err := values(goja.Undefined())
-	if err != nil {
-		return nil, err
 	}
 	if _, err := s.freeze(goja.Undefined(), exports, snap); err != nil {
 		return nil, err
 	}
-	k := &keptModule{name: name, exports: exports, check: check, snap: snap}
+	k := &keptModule{name: name, exports: exports, check: check}
 	if s.kept == nil {
 		s.kept = map[string]*keptModule{}
 	}
@@ -258,7 +277,7 @@ func (s *sandbox) checkKept() {
 		if s.kept[k.name] != k {
 			continue
 		}
-		same, err := k.check(goja.Undefined(), s.is, k.snap)
+		same, err := k.check(goja.Undefined())
 		if err != nil || !same.ToBoolean() {
 			delete(s.kept, k.name)
 		}

@@ -37,6 +37,8 @@ export function main() { return ++n; }`}}},
 		{name: "function rebound", want: "1", modules: []Module{{"main.js",
 			`function helper() { return 1; }
 export function main() { const r = helper(); helper = function () { return 2; }; return r; }`}}},
+		{name: "export rebound", want: "1", modules: []Module{{"main.js",
+			`export function main() { main = function () { return 2; }; return 1; }`}}},
 		{name: "eval", want: "0", modules: []Module{{"main.js",
 			`let n = 0;
 export function main() { const r = n; eval("n = 5"); return r; }`}}},

@@ -15,7 +15,10 @@ import (
 //
 //   - module-level variables: the modules are evaluated again in every
 //     call (sandbox.load keeps a module's factory per runtime, never its
-//     exports);
+//     exports), except a module that only declares functions and
+//     primitive literals at its top level, whose exports are kept while
+//     no call changes its bindings and whose functions are frozen
+//     (kept.go);
 //   - ccf and console: what a call made, set or deleted on them is
 //     dropped after it (lazyObject.restore), so that the next call's
 //     ccf.strToBuf, ccf.crypto... are new objects; ccf.kv's table objects

@@ -74,12 +74,10 @@ type sandbox struct {
 	// claimsDigest is what ccf.rpc.setClaimsDigest set (nil: not called).
 	claimsDigest []byte
 	// kept are the modules a locked runtime evaluated once (kept.go);
-	// used those the current call loaded; freeze and is the functions
-	// that keep them.
+	// used those the current call loaded; freeze freezes them.
 	kept   map[string]*keptModule
 	used   []*keptModule
 	freeze goja.Callable
-	is     goja.Value
 }
 
 func (s *sandbox) run(ctx context.Context, l Limits, mod string, c Call) (res *Result, err error) {
@@ -125,7 +123,13 @@ func (s *sandbox) call(ctx context.Context, l Limits, mod string, c Call) (res *
 	if err != nil {
 		return nil, callError(err)
 	}
-	fn, ok := goja.AssertFunction(exports.Get(c.Function))
+	var fn goja.Callable
+	var ok bool
+	if k := s.kept[mod]; k != nil && k.exports == exports {
+		fn, ok = k.function(c.Function)
+	} else {
+		fn, ok = goja.AssertFunction(exports.Get(c.Function))
+	}
 	if !ok {
 		return nil, &ScriptError{Message: fmt.Sprintf("%q is not an exported function of %s", c.Function, mod)}
 	}
