@@ -242,6 +242,7 @@ func Open(cfg Config) (*Node, error) {
 		n.closeFiles()
 		return nil, err
 	}
+	n.restorePendingSnapshots()
 	go n.run()
 	return n, nil
 }

@@ -297,7 +297,7 @@ func (n *Node) installReceived(rs raftpb.Snapshot) error {
 	n.startup = s
 	n.base.Store(&snapshotBase{seqno: s.Seqno, views: s.body.Views})
 	n.forgetProposals()
-	n.pendingSnaps, n.evidenceSeen = nil, nil
+	n.dropPending()
 	n.lastSig, n.txsSinceSig, n.raftCommit = s.Seqno, 0, s.Seqno
 	n.sinceSnap, n.bytesSinceSnap = 0, 0
 	n.lastSeqno.Store(s.Seqno)

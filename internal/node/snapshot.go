@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/durable"
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/merkle"
@@ -42,10 +43,16 @@ import (
 // a transaction at E whose claims digest is that SHA-256. Once E is
 // committed under a signature, each node whose own snapshot at S has that
 // digest (the bytes are deterministic) appends E's receipt and writes
-// Dir/snapshots/snapshot_S_E.committed (CCF's name); snapshots whose
-// evidence is not committed stay in memory (CCF writes them uncommitted; a
-// crash loses them here, and the next window takes another).
-// VerifySnapshot checks such a file against the service certificate alone.
+// Dir/snapshots/snapshot_S_E.committed (CCF's name). Until then the snapshot
+// is pending: in memory and, as CCF writes its uncommitted snapshots, in
+// Dir/snapshots/snapshot_S.pending (the body without a receipt), so that a
+// node that stops or crashes before the evidence is committed finds it again
+// at its next start (restorePendingSnapshots) and commits it once it finds
+// the evidence committed in its ledger, with a digest equal to the file's:
+// the evidence, which the primary computed over its own bytes, is what makes
+// the file trusted, never the file itself.
+// VerifySnapshot checks a committed file against the service certificate
+// alone.
 
 // snapshotDir is the directory of committed snapshot files, in Dir.
 const snapshotDir = "snapshots"
@@ -282,6 +289,27 @@ func ParseSnapshotName(name string) (seqno, evidence uint64, ok bool) {
 	return s, e, true
 }
 
+// pendingName is the file, in Dir/snapshots, of a snapshot taken whose
+// evidence is not committed yet: its body, framed as a committed file but
+// with no receipt.
+func pendingName(seqno uint64) string { return fmt.Sprintf("snapshot_%d.pending", seqno) }
+
+// parsePendingName parses a pending snapshot file's name.
+func parsePendingName(name string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(name, "snapshot_")
+	if !ok {
+		return 0, false
+	}
+	if rest, ok = strings.CutSuffix(rest, ".pending"); !ok {
+		return 0, false
+	}
+	s, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil || s == 0 || strconv.FormatUint(s, 10) != rest {
+		return 0, false
+	}
+	return s, true
+}
+
 // pendingSnapshot is a snapshot taken whose evidence is not committed yet.
 type pendingSnapshot struct {
 	seqno    uint64
@@ -363,10 +391,12 @@ func (n *Node) takeSnapshot(seqno uint64) {
 		return
 	}
 	p := &pendingSnapshot{seqno: seqno, digest: sha256.Sum256(body), body: body}
-	n.pendingSnaps = append(n.pendingSnaps, p)
-	if k := len(n.pendingSnaps) - maxSnapshotPending; k > 0 {
-		n.pendingSnaps = slices.Delete(n.pendingSnaps, 0, k)
+	if err := n.writePending(p); err != nil {
+		// Kept in memory all the same: only a restart before its evidence
+		// commits loses it.
+		n.log.Warn("couldn't write a pending snapshot; a restart before its evidence commits loses it", "seqno", seqno, "err", err)
 	}
+	n.addPending(p)
 	n.log.Info("snapshot taken", "seqno", seqno, "bytes", len(body), "digest", hex.EncodeToString(p.digest[:]))
 	for _, ev := range n.evidenceSeen {
 		if ev.version == seqno && ev.seqno <= n.ledger.LastSeqno() {
@@ -472,6 +502,7 @@ func (n *Node) matchEvidence(seqno, version uint64, hash [32]byte) {
 		if p.digest != hash {
 			n.log.Warn("this node's snapshot differs from the one whose evidence the primary recorded; dropping it", "seqno", version, "evidence", seqno)
 			n.pendingSnaps = slices.Delete(n.pendingSnaps, i, i+1)
+			n.removePending(p.seqno)
 			return
 		}
 		p.evidence = seqno
@@ -483,7 +514,7 @@ func (n *Node) matchEvidence(seqno, version uint64, hash [32]byte) {
 // (at or below the commit point), each with its evidence's receipt.
 func (n *Node) completeSnapshots(committed uint64) {
 	kept := n.pendingSnaps[:0]
-	wrote := false
+	var wrote uint64 // the latest snapshot written
 	for _, p := range n.pendingSnaps {
 		if p.evidence == 0 || p.evidence > committed {
 			kept = append(kept, p)
@@ -491,15 +522,195 @@ func (n *Node) completeSnapshots(committed uint64) {
 		}
 		if err := n.writeSnapshot(p); err != nil {
 			n.log.Warn("couldn't complete a snapshot", "seqno", p.seqno, "evidence", p.evidence, "err", err)
+			if p.evidence == 0 {
+				kept = append(kept, p) // its evidence was rolled back: it may come again
+			}
+			// Else dropped from memory; its file, if written, is tried
+			// again at the next start.
 			continue
 		}
-		wrote = true
+		n.removePending(p.seqno)
+		wrote = max(wrote, p.seqno)
 	}
-	clear(n.pendingSnaps[len(kept):])
-	n.pendingSnaps = kept
-	if wrote {
+	// Pending snapshots older than one committed are of no more use.
+	older := kept[:0]
+	for _, p := range kept {
+		if p.seqno < wrote {
+			n.removePending(p.seqno)
+			continue
+		}
+		older = append(older, p)
+	}
+	clear(n.pendingSnaps[len(older):])
+	n.pendingSnaps = older
+	if wrote != 0 {
 		n.pruneSnapshots()
 	}
+}
+
+// addPending adds a pending snapshot, dropping the oldest beyond
+// maxSnapshotPending (CCF's max_pending_snapshots_count).
+func (n *Node) addPending(p *pendingSnapshot) {
+	n.pendingSnaps = append(n.pendingSnaps, p)
+	if k := len(n.pendingSnaps) - maxSnapshotPending; k > 0 {
+		for _, old := range n.pendingSnaps[:k] {
+			n.removePending(old.seqno)
+		}
+		n.pendingSnaps = slices.Delete(n.pendingSnaps, 0, k)
+	}
+}
+
+// writePending writes a pending snapshot's file, durably.
+func (n *Node) writePending(p *pendingSnapshot) error {
+	dir := filepath.Join(n.cfg.Dir, snapshotDir)
+	if err := n.cfg.FS.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return durable.WriteFileFS(n.cfg.FS, filepath.Join(dir, pendingName(p.seqno)), frameSnapshot(p.body, nil), 0o600)
+}
+
+// removePending removes a pending snapshot's file. Not made durable: a file
+// that comes back after a crash is checked, and dropped, at the next start.
+func (n *Node) removePending(seqno uint64) {
+	err := n.cfg.FS.Remove(filepath.Join(n.cfg.Dir, snapshotDir, pendingName(seqno)))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		n.log.Warn("couldn't remove a pending snapshot file", "seqno", seqno, "err", err)
+	}
+}
+
+// dropPending forgets every pending snapshot, and their files (a snapshot
+// from the primary replaced the state they were taken of).
+func (n *Node) dropPending() {
+	for _, p := range n.pendingSnaps {
+		n.removePending(p.seqno)
+	}
+	n.pendingSnaps, n.evidenceSeen = nil, nil
+	if names, err := pendingFiles(n.cfg.FS, n.cfg.Dir); err == nil {
+		for _, f := range names {
+			n.removePending(f.seqno)
+		}
+	}
+}
+
+// pendingFile is a pending snapshot file found in Dir/snapshots.
+type pendingFile struct {
+	name  string
+	seqno uint64
+}
+
+// pendingFiles lists the pending snapshot files, oldest first.
+func pendingFiles(fsys durable.FS, dir string) ([]pendingFile, error) {
+	ents, err := fsys.ReadDir(filepath.Join(dir, snapshotDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []pendingFile
+	for _, d := range ents {
+		if s, ok := parsePendingName(d.Name()); ok && d.Type().IsRegular() {
+			out = append(out, pendingFile{d.Name(), s})
+		}
+	}
+	slices.SortFunc(out, func(a, b pendingFile) int { return cmpU(a.seqno, b.seqno) })
+	return out, nil
+}
+
+// restorePendingSnapshots, at start (after recover, before the loop),
+// takes back the snapshots a previous run took and whose evidence was not
+// committed when it stopped (Dir/snapshots/snapshot_S.pending), the way
+// CCF's nodes find their uncommitted snapshots at start. Nothing in such a
+// file is trusted: it is dropped unless it parses as a snapshot of S with
+// no receipt, S is at or below the commit point and after the latest
+// committed snapshot, and its leaf at S is this ledger's; and it is
+// committed only as a snapshot taken live is, once an evidence transaction
+// whose digest is SHA-256 of its body is committed (found now by scanning
+// the ledger after S, or appended later). A body that differs from the one
+// the evidence records is dropped (matchEvidence). A snapshot whose
+// evidence was never recorded (the primary stopped first) waits, as one
+// taken live does, until a later snapshot is committed or
+// maxSnapshotPending newer ones are taken.
+func (n *Node) restorePendingSnapshots() {
+	files, err := pendingFiles(n.cfg.FS, n.cfg.Dir)
+	if err != nil {
+		n.log.Warn("couldn't list the pending snapshots", "err", err)
+		return
+	}
+	if len(files) == 0 {
+		return
+	}
+	var latest uint64
+	if names, err := committedSnapshots(n.cfg.FS, n.cfg.Dir); err == nil && len(names) > 0 {
+		latest, _, _ = ParseSnapshotName(names[len(names)-1])
+	}
+	committed := n.committed.Load()
+	for _, f := range files {
+		drop := func(why string, args ...any) {
+			n.log.Warn("dropped a pending snapshot found at start: "+why, append([]any{"file", f.name}, args...)...)
+			n.removePending(f.seqno)
+		}
+		if f.seqno <= latest {
+			n.removePending(f.seqno) // a later snapshot is committed
+			continue
+		}
+		if f.seqno > committed {
+			drop("its seqno is beyond the commit point", "committed", committed)
+			continue
+		}
+		b, err := durable.ReadFile(n.cfg.FS, filepath.Join(n.cfg.Dir, snapshotDir, f.name))
+		if err != nil {
+			drop("unreadable", "err", err)
+			continue
+		}
+		s, err := ParseSnapshot(b)
+		if err != nil {
+			drop("malformed", "err", err)
+			continue
+		}
+		if s.Seqno != f.seqno || s.Receipt != nil {
+			drop("its contents do not match its name", "seqno", s.Seqno)
+			continue
+		}
+		if leaf, err := n.tree.Leaf(s.Seqno); err != nil || leaf != s.leaf {
+			drop("its leaf at its seqno is not this ledger's", "err", err)
+			continue
+		}
+		n.addPending(&pendingSnapshot{seqno: s.Seqno, digest: s.Digest, body: s.bodyRaw})
+	}
+	if len(n.pendingSnaps) == 0 {
+		return
+	}
+	// Their evidence, if the ledger holds it.
+	from, last := n.pendingSnaps[0].seqno+1, n.ledger.LastSeqno()
+	if from <= last {
+		err := n.ledger.Range(from, last, func(s uint64, raw []byte) error {
+			if !bytes.Contains(raw, []byte(tables.SnapshotEvidenceMap)) {
+				return nil
+			}
+			e, err := ledger.ParseEntry(raw)
+			if err != nil || !consensus.HasPublicMaps(e) {
+				return nil
+			}
+			d, err := e.PublicDomain()
+			if err != nil {
+				return nil
+			}
+			hash, version, ok, err := tables.SnapshotEvidenceOf(d.Maps)
+			if err != nil || !ok || d.ClaimsDigest != hash {
+				return nil
+			}
+			n.matchEvidence(s, version, hash)
+			return nil
+		})
+		if err != nil {
+			n.log.Warn("couldn't scan the ledger for the pending snapshots' evidence", "err", err)
+		}
+	}
+	for _, p := range n.pendingSnaps {
+		n.log.Info("found a pending snapshot", "seqno", p.seqno, "evidence", p.evidence)
+	}
+	n.completeSnapshots(committed)
 }
 
 func (n *Node) writeSnapshot(p *pendingSnapshot) error {
