@@ -243,6 +243,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.restorePendingSnapshots()
+	n.pruneAside()
 	go n.run()
 	return n, nil
 }

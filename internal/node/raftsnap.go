@@ -48,7 +48,8 @@ import (
 //  2. commit point: startup.snapshot is replaced by it (write, fsync,
 //     rename, directory fsync);
 //  3. the ledger directory is moved aside whole to
-//     ledger.before-snapshot-S (its entries after the commit point may
+//     ledger.before-snapshot-S (kept until a later install: pruneAside;
+//     its entries after the commit point may
 //     conflict with the snapshot, and those before it cannot be kept without
 //     the ones between: the node answers reads up to S as a node started from
 //     a snapshot does), an empty ledger starts at S+1; the Merkle tree is
@@ -305,6 +306,7 @@ func (n *Node) installReceived(rs raftpb.Snapshot) error {
 	n.publishRaftInfo()
 	n.log.Info("installed the primary's snapshot", "snapshot", name, "seqno", s.Seqno, "view", s.View, "from", in.from,
 		"ledger_from", s.Seqno+1, "previous_ledger", aside)
+	n.pruneAside()
 	return nil
 }
 
@@ -328,10 +330,96 @@ func (n *Node) commitStartupRaft(s *Snapshot, cs raftpb.ConfState) error {
 	return n.storage.SetHardState(hs, true)
 }
 
+// asidePrefix names the directories, in Dir, of the ledgers that
+// snapshots from the primary replaced: asidePrefix+S, or +S.I if that
+// exists (asidePath).
+const asidePrefix = "ledger.before-snapshot-"
+
+// parseAsideName parses the name of a ledger set aside at an install.
+func parseAsideName(name string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(name, asidePrefix)
+	if !ok {
+		return 0, false
+	}
+	num, suffix, dotted := strings.Cut(rest, ".")
+	if dotted {
+		i, err := strconv.Atoi(suffix)
+		if err != nil || i < 1 || strconv.Itoa(i) != suffix {
+			return 0, false
+		}
+	}
+	s, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || s == 0 || strconv.FormatUint(s, 10) != num {
+		return 0, false
+	}
+	return s, true
+}
+
+// pruneAside removes the ledgers set aside at installs before the one of
+// the snapshot this node starts from, keeping that install's (the policy:
+// one previous ledger kept for the operator, the latest; disk use bounded).
+// Nothing removed is served or audited: reads, receipts, the committed
+// chunks sent to --fetch-history joiners (ledgerd's /ledgerd/node/ledger-
+// chunks) and ledgerctl audit use ledger/ alone, which holds S+1 onwards,
+// and the snapshot at S vouches for what is before. Run after an install
+// and at every start (a crash may have stopped an earlier pruning: the
+// directories are of no use to the node, partly removed or not). Failures
+// are logged, never fatal.
+func (n *Node) pruneAside() {
+	if n.startup == nil {
+		return
+	}
+	fsys, dir := n.cfg.FS, n.cfg.Dir
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		n.log.Warn("couldn't list the data directory for old ledgers set aside", "err", err)
+		return
+	}
+	removed := false
+	for _, e := range ents {
+		s, ok := parseAsideName(e.Name())
+		if !ok || !e.IsDir() || s >= n.startup.Seqno {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := removeTree(fsys, p); err != nil {
+			n.log.Warn("couldn't remove a ledger set aside at an earlier snapshot install", "dir", p, "err", err)
+			continue
+		}
+		removed = true
+		n.log.Info("removed the ledger set aside at an earlier snapshot install", "dir", p, "snapshot", s, "kept_from", n.startup.Seqno)
+	}
+	if removed {
+		if err := durable.SyncDirFS(fsys, dir); err != nil {
+			n.log.Warn("couldn't sync the data directory", "err", err)
+		}
+	}
+}
+
+// removeTree removes the directory p and everything in it.
+func removeTree(fsys durable.FS, p string) error {
+	ents, err := fsys.ReadDir(p)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		q := filepath.Join(p, e.Name())
+		if e.IsDir() {
+			err = removeTree(fsys, q)
+		} else {
+			err = fsys.Remove(q)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return fsys.Remove(p)
+}
+
 // asidePath is a new name in dir for the ledger a snapshot at seqno
 // replaces.
 func asidePath(fsys durable.FS, dir string, seqno uint64) (string, error) {
-	base := filepath.Join(dir, "ledger.before-snapshot-"+strconv.FormatUint(seqno, 10))
+	base := filepath.Join(dir, asidePrefix+strconv.FormatUint(seqno, 10))
 	for i := 0; ; i++ {
 		p := base
 		if i > 0 {
@@ -397,7 +485,7 @@ func (n *Node) finishInterruptedInstall() (pending bool, err error) {
 	if held {
 		// The install's own directory: it may hold the files moved
 		// before the crash.
-		aside := filepath.Join(dir, "ledger.before-snapshot-"+strconv.FormatUint(s.Seqno, 10))
+		aside := filepath.Join(dir, asidePrefix+strconv.FormatUint(s.Seqno, 10))
 		if err := ledger.MoveAside(fsys, ledgerDir, aside); err != nil {
 			return false, err
 		}

@@ -616,3 +616,79 @@ func TestRaftSnapshotToANewMember(t *testing.T) {
 		t.Fatalf("member 4 reads %s: %q %v", last, e.Contents, err)
 	}
 }
+
+// TestLedgerAsidePruned: the ledgers set aside at snapshot installs
+// (ledger.before-snapshot-S) are bounded: a node keeps the one of the
+// install it now starts from and removes those of earlier installs, right
+// after an install and at every start (a crash may have stopped a
+// removal). What it serves is untouched (its ledger from S+1, which
+// --fetch-history peers and audits read), and so are directories it did
+// not name (another S suffix, a later S, other names). Without pruneAside
+// the earlier ledgers stay forever.
+func TestLedgerAsidePruned(t *testing.T) {
+	c := newSnapCluster(t, nil)
+	_, later, bodies, _ := c.behindASnapshotStartedPrimary(false)
+	dir3 := c.cfgs[3].Dir
+	// What earlier installs would have left: an S below any the primary
+	// can send, with files and a suffix; and names that are not an aside.
+	mk := func(name string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir3, name, "sub"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"ledger_1-3.committed", "sub/x"} {
+			if err := os.WriteFile(filepath.Join(dir3, name, f), []byte("old"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, name := range []string{"ledger.before-snapshot-2", "ledger.before-snapshot-2.1", "ledger.before-snapshot-x", "ledger.before-snapshot-02"} {
+		mk(name)
+	}
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(dir3, name))
+		return err == nil
+	}
+	c.start(3)
+	last := c.write("after the install")
+	bodies[last] = "after the install"
+	later = append(later, last)
+	c.waitCommitted(3, last.Seqno)
+	base := node.SnapshotBase(c.nodes[3])
+	kept := "ledger.before-snapshot-" + fmt.Sprint(base)
+	if !exists(kept) {
+		t.Fatalf("member 3's ledger before its install at %d was not kept aside", base)
+	}
+	for _, gone := range []string{"ledger.before-snapshot-2", "ledger.before-snapshot-2.1"} {
+		if exists(gone) {
+			t.Fatalf("%s, set aside at an earlier install, is still there after the install at %d", gone, base)
+		}
+	}
+	for _, other := range []string{"ledger.before-snapshot-x", "ledger.before-snapshot-02"} {
+		if !exists(other) {
+			t.Fatalf("%s, not a name the node gives, was removed", other)
+		}
+	}
+	// At start: an earlier one (left by a crash) goes, a later S stays.
+	c.stop(3)
+	mk("ledger.before-snapshot-3")
+	mk(fmt.Sprintf("ledger.before-snapshot-%d", base+1000))
+	n3 := c.start(3)
+	if exists("ledger.before-snapshot-3") {
+		t.Fatal("an earlier install's ledger is still there after a start")
+	}
+	if !exists(kept) || !exists(fmt.Sprintf("ledger.before-snapshot-%d", base+1000)) {
+		t.Fatal("the start removed the latest install's ledger, or one of a later seqno")
+	}
+	// The node still serves what it served, and catches up.
+	last = c.write("after the restart")
+	c.waitCommitted(3, last.Seqno)
+	for _, id := range later {
+		if id.Seqno <= base {
+			continue
+		}
+		if e, err := n3.Entry(id); err != nil || string(e.Contents) != bodies[id] {
+			t.Fatalf("member 3 reads %s: %.20q, %v", id, e.Contents, err)
+		}
+	}
+}
