@@ -28,6 +28,7 @@ import (
 	"github.com/ledgerd/ledgerd/internal/durable"
 	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/join"
+	"github.com/ledgerd/ledgerd/internal/node"
 )
 
 // Files of a node that joined a service (next to the identity files).
@@ -280,6 +281,14 @@ func saveWelcome(dir string, key *ecdsa.PrivateKey, enc *ecdh.PrivateKey, resp *
 	defer clear(secrets.ServiceKey)
 	if err := identity.WriteJoined(dir, key, []byte(w.ServiceCert), secrets.ServiceKey, secrets.LedgerSecret, []byte(w.EndorsedCert)); err != nil {
 		return membership{}, err
+	}
+	if w.Recovery != nil {
+		// A service being recovered: the previous services' identities,
+		// to verify the previous ledger this node replays from its peers.
+		if err := node.WriteJoinedRecovery(dir, w.Recovery); err != nil {
+			return membership{}, err
+		}
+		log.Info("joining a service being recovered: this node replays its whole ledger from its peers")
 	}
 	m := membership{RaftID: w.RaftID, Peers: w.Peers}
 	b, _ := json.Marshal(m)

@@ -157,6 +157,16 @@ func (w *network) sync(ctx context.Context) {
 	if raw, ok := n.Reader.State().Get(tables.ServiceInfoMap, tables.SingletonKey); ok {
 		var info tables.ServiceInfo
 		if json.Unmarshal(raw, &info) == nil && info.Cert != w.serviceCert {
+			// A node that joined a recovering service replays the previous
+			// service's ledger first: it reaches the peers it was given.
+			for _, p := range w.bootstrap {
+				if p.RaftID == w.self || p.Address == "" || w.peers[p.RaftID] == p.Address {
+					continue
+				}
+				if err := w.tr.AddPeer(p.RaftID, p.NodeID, p.Address); err == nil {
+					w.peers[p.RaftID] = p.Address
+				}
+			}
 			return
 		}
 	}
@@ -173,6 +183,12 @@ func (w *network) sync(ctx context.Context) {
 			retired = append(retired, trustedNode{string(k), info})
 		}
 		return true
+	})
+	// A recovered service's first node has the Raft id of a node of the
+	// previous service, which its recovery retired: that record is not
+	// this service's member.
+	retired = slices.DeleteFunc(retired, func(r trustedNode) bool {
+		return slices.ContainsFunc(trusted, func(t trustedNode) bool { return t.info.RaftID == r.info.RaftID })
 	})
 	for _, p := range w.bootstrap {
 		if _, known := n.Reader.State().Get(tables.NodesInfoMap, []byte(p.NodeID)); !known {

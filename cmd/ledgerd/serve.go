@@ -118,6 +118,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 	return serveUntilDone(ctx, srv.HTTPServer(cfg.Listen), srv.Listener(ln), n, log)
 }
 
+// joinedRecovering reports whether a joined node's directory names the
+// previous services of the service it joined while it was being recovered
+// (recovery.json, from the join's welcome): it replays the whole ledger
+// from its peers, never a snapshot, since the previous service's private
+// domain is installed from the ledger once the members' shares are in
+// (and a snapshot taken while recovering holds only its public domain).
+func joinedRecovering(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, node.RecoveryFile))
+	return err == nil
+}
+
 // membershipOf returns the node's Raft id: 1 for the node that founds (or
 // founded) its service, the one recorded when it joined, or, with --join on
 // a new node, the one the service gives it (joinService).
@@ -187,7 +198,7 @@ func openNode(ctx context.Context, cfg config, log *slog.Logger, m membership, r
 		return nil, nil, nil, nil, fmt.Errorf("couldn't set up the node-to-node transport: %w", err)
 	}
 	netw.dataDir = cfg.Data
-	if raftID != 1 && fresh && !hasStartupSnapshot(cfg.Data) {
+	if raftID != 1 && fresh && !hasStartupSnapshot(cfg.Data) && !joinedRecovering(cfg.Data) {
 		netw.fetchSnapshot(ctx, cfg.Data, ids, cfg.FetchHistory)
 	}
 	n, err := node.Open(node.Config{

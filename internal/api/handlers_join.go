@@ -23,7 +23,7 @@ import (
 // signing request (the TLS handshake proves it holds the key), and a
 // virtual quote binding that key whose measurement the join policy allows
 // (public:ccf.gov.nodes.virtual.measurements). A new node is recorded
-// Trusted if the service is Opening, else Pending until the consortium
+// Trusted if the service is Opening or Recovering, else Pending until the consortium
 // passes transition_node_to_trusted; asking again answers its status. A
 // Trusted node gets its service-endorsed certificate, its Raft id, the
 // service's peers, and the service's secrets sealed to its encryption key
@@ -148,7 +148,10 @@ func (s *Server) newNodeRecord(st *node.State, req join.Request) (tables.NodeInf
 		NodeToNodeInterface:       &tables.Iface{PublishedAddress: req.PeerAddress},
 		RaftID:                    maxRaft + 1,
 	}
-	if gov.ServiceStatus(st) == tables.ServiceOpening {
+	// CCF: a node joining an Opening service, or a Recovering one (so
+	// that the recovered network has its nodes before the members submit
+	// their shares and open it), is trusted at once.
+	if status := gov.ServiceStatus(st); status == tables.ServiceOpening || status == tables.ServiceRecovering {
 		info.Status = tables.NodeTrusted
 		days := 365
 		if cfg, ok := gov.ServiceConfig(st); ok && cfg.MaximumNodeCertificateValidityDays > 0 {
@@ -182,6 +185,13 @@ func (s *Server) welcome(nodeID string, info tables.NodeInfo) (*join.Welcome, er
 	}
 	w := &join.Welcome{ServiceCert: string(ids.Service.CertPEM), EndorsedCert: string(cert), RaftID: info.RaftID,
 		Secrets: sealed, Peers: []join.Peer{}}
+	if rec, ok := s.node.JoinedRecovery(); ok {
+		// A service being recovered: the joiner replays the previous
+		// services' ledger, verified against their identities; it gets the
+		// previous ledger secrets from the ledger once the members' shares
+		// are in (CCF's public-only network, then its private recovery).
+		w.Recovery = rec
+	}
 	st.Range(tables.NodesInfoMap, func(k, v []byte) bool {
 		var n tables.NodeInfo
 		if json.Unmarshal(v, &n) == nil && n.Status == tables.NodeTrusted && n.RaftID != 0 && n.NodeToNodeInterface != nil {

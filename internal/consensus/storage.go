@@ -46,6 +46,9 @@ type Storage struct {
 	snapIndex, snapTerm uint64
 	// source makes the raftpb.Snapshot a follower is sent (nil: none).
 	source func() (raftpb.Snapshot, error)
+	// verbatim: entries up to it are sent as their ledger bytes
+	// (SetVerbatimUpTo).
+	verbatim uint64
 
 	// recent caches the Raft entries of the last appends, so that Raft's
 	// reads of freshly committed entries (and of entries to replicate) do
@@ -117,6 +120,18 @@ func (s *Storage) SetConfState(cs raftpb.ConfState, index uint64) error {
 	s.st.Conf = cs
 	s.st.ConfIndex = index
 	return s.hs.Save(s.st, true)
+}
+
+// SetVerbatimUpTo makes Entries answer the entries up to end as normal
+// entries holding their ledger bytes, conf changes included: the previous
+// service's part of a recovered ledger (node/disaster.go), which a follower
+// stores as it is (it cannot serialise a conf change of that part again: its
+// ledger secret is the previous service's) and never applies as a
+// configuration (the recovered service's starts after end).
+func (s *Storage) SetVerbatimUpTo(end uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.verbatim = end
 }
 
 // State returns the last saved state.
@@ -199,12 +214,23 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 	}
 	ents := make([]raftpb.Entry, 0, min(hi-lo, 1024))
 	var size uint64
+	s.mu.RLock()
+	verbatim := s.verbatim
+	s.mu.RUnlock()
 	for i := lo; i < hi; i++ {
 		raw, err := s.log.Read(i)
 		if err != nil {
 			return nil, fmt.Errorf("consensus: couldn't read entry %d: %w", i, err)
 		}
-		e, err := DecodeEntry(raw)
+		var e raftpb.Entry
+		if i <= verbatim {
+			var v uint64
+			if _, v, err = ledger.EntrySeqnoView(raw); err == nil {
+				e = raftpb.Entry{Index: i, Term: v, Type: raftpb.EntryNormal, Data: raw}
+			}
+		} else {
+			e, err = DecodeEntry(raw)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("consensus: couldn't decode entry %d: %w", i, err)
 		}

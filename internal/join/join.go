@@ -80,6 +80,13 @@ type Welcome struct {
 	Secrets []byte `json:"encrypted_secrets"`
 	// Peers are the service's Trusted nodes with a node-to-node address.
 	Peers []Peer `json:"peers"`
+	// Recovery is set while the service is being recovered and its
+	// previous ledger secrets are not (CCF's public-only network): the
+	// previous service identities and the seqnos they signed, as the
+	// recovering node's recovery.json names them (node.JoinedRecovery).
+	// The joiner replays the whole ledger from its peers and verifies the
+	// previous nodes' signatures against them.
+	Recovery json.RawMessage `json:"recovery,omitempty"`
 }
 
 // Peer is a node of the service as a joiner needs to reach it.

@@ -67,11 +67,13 @@ func (n *Node) commitTo(target uint64) error {
 		if err := n.commitStep(s); err != nil {
 			return err
 		}
+		n.installNotedRecovered(s) // before: the snapshot holds the state with them
 		n.takeSnapshot(s)
 	}
 	if err := n.commitStep(target); err != nil {
 		return err
 	}
+	n.installNotedRecovered(target)
 	n.completeSnapshots(target)
 	return nil
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"encoding/json"
@@ -73,8 +74,14 @@ type recoveryFile struct {
 	Earlier []tables.PreviousService `json:"earlier,omitempty"`
 	// Learnt: this node did not recover the service; it learnt the
 	// previous identities from the ledger it holds (a joiner with the
-	// history). It never writes a recovery transaction.
+	// history), or was given them when it joined the service while it was
+	// being recovered. It never writes a recovery transaction.
 	Learnt bool `json:"learnt,omitempty"`
+	// Voters is, for a node that joined the service while it was being
+	// recovered, the Raft configuration at PreviousEnd (the recovering
+	// node's, endFirstRecovery): its own starts from it, the previous
+	// service's configurations being no part of this service's.
+	Voters []uint64 `json:"voters_at_previous_end,omitempty"`
 }
 
 // prevService is a previous service identity and the verifier of its
@@ -864,4 +871,134 @@ func publicMaps(raw []byte) (maps []ledger.MapWrites, ok bool, err error) {
 		return nil, false, nil
 	}
 	return d.Maps, true, nil
+}
+
+// JoinedRecovery returns what a node joining this service while it is
+// being recovered needs to replay the previous services' part of the
+// ledger (join.Welcome.Recovery): this node's recovery.json, marked
+// learnt (the joiner never writes a recovery transaction). ok is false
+// unless this service was recovered and its previous ledger secrets are
+// not recovered yet (after that, a joiner starts from the snapshot taken
+// at the end of the recovery, or learns the previous services from the
+// ledger with --fetch-history).
+func (n *Node) JoinedRecovery() (b []byte, ok bool) {
+	end, recovered := n.keys.Previous()
+	if n.recovery == nil || end == 0 || recovered || n.firstRecovery && n.recovery.PreviousEnd == math.MaxUint64 {
+		return nil, false
+	}
+	rf := *n.recovery
+	if len(rf.Voters) == 0 {
+		rf.Voters = []uint64{n.cfg.Raft.ID} // this node recovered the service alone
+	}
+	rf.Learnt = true
+	return tables.Value(rf), true
+}
+
+// setUpJoinedRecovery, for a node that joined a service being recovered,
+// starts its Raft configuration from the one at the previous service's end
+// (once, before any entry: the configuration is then saved), and has its
+// storage send the previous service's entries as they are (SetVerbatimUpTo),
+// as every node of a recovered service does.
+func (n *Node) setUpJoinedRecovery() error {
+	end := n.previousEnd()
+	if end == 0 || end == math.MaxUint64 {
+		return nil
+	}
+	n.storage.SetVerbatimUpTo(end)
+	rf := n.recovery
+	if rf == nil || !rf.Learnt || len(rf.Voters) == 0 {
+		return nil
+	}
+	if st := n.storage.State(); st.ConfIndex != 0 || len(st.Conf.Voters) != 0 || n.ledger.LastSeqno() != 0 {
+		return nil
+	}
+	n.log.Info("joined a service being recovered: its Raft configuration starts at the previous service's end", "previous_end", end, "voters", rf.Voters)
+	return n.storage.SetConfState(raftpb.ConfState{Voters: rf.Voters}, end)
+}
+
+// WriteJoinedRecovery records, in the data directory dir of a node that
+// joins a service being recovered, the previous service identities the
+// service gave it (JoinedRecovery, over the authenticated join channel),
+// as its recovery.json: its node then verifies the previous nodes'
+// signatures it replays against them, and finds the recovered secrets in
+// the ledger once the members' shares are in (noteRecoveredSecrets).
+func WriteJoinedRecovery(dir string, b []byte) error {
+	var rf recoveryFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rf); err != nil {
+		return fmt.Errorf("node: the service's recovery record: %w", err)
+	}
+	if rf.PreviousEnd == 0 || rf.PreviousEnd == math.MaxUint64 {
+		return fmt.Errorf("node: the service's recovery record names no previous service end (%d)", rf.PreviousEnd)
+	}
+	if _, err := receipt.ParseCertificatePEM([]byte(rf.PreviousServiceCert)); err != nil {
+		return fmt.Errorf("node: the service's recovery record: the previous service certificate: %w", err)
+	}
+	if len(rf.Voters) == 0 {
+		return errors.New("node: the service's recovery record names no Raft configuration")
+	}
+	for _, p := range rf.Earlier {
+		if _, err := receipt.ParseCertificatePEM([]byte(p.Cert)); err != nil || p.End == 0 || p.End >= rf.PreviousEnd {
+			return fmt.Errorf("node: the service's recovery record: an earlier service (up to %d) is not valid: %v", p.End, err)
+		}
+	}
+	rf.Learnt = true
+	return durable.WriteFile(filepath.Join(dir, RecoveryFile), tables.Value(rf), 0o600)
+}
+
+// noteRecoveredSecrets notes, on every node, the transaction that records
+// the previous service's recovered secrets (the primary's, once the
+// members' shares are in): once it is committed (installNotedRecovered),
+// a node that holds the ledger of the previous service and this service's
+// key installs them, as the primary does (InstallRecovered). A node that
+// joined the service while it was being recovered gets the previous
+// private domain this way (CCF's backups read the ledger secrets the
+// primary broadcasts, then their private ledger).
+func (n *Node) noteRecoveredSecrets(e *ledger.Entry, d *ledger.Domain) {
+	end, recovered := n.keys.Previous()
+	if end == 0 || recovered {
+		return
+	}
+	for _, m := range d.Maps {
+		if m.Name != tables.RecoveredLedgerSecretsMap {
+			continue
+		}
+		for _, w := range m.Writes {
+			n.recoveredNoted = &notedRecovered{seqno: e.Seqno, value: append([]byte(nil), w.Value...)}
+		}
+	}
+}
+
+// notedRecovered is a transaction recording the recovered secrets,
+// appended and not yet installed.
+type notedRecovered struct {
+	seqno uint64
+	value []byte
+}
+
+// installNotedRecovered installs the recovered secrets noted once their
+// transaction is committed (at or below committed). On the loop.
+func (n *Node) installNotedRecovered(committed uint64) {
+	r := n.recoveredNoted
+	if r == nil || r.seqno > committed {
+		return
+	}
+	n.recoveredNoted = nil
+	end, recovered := n.keys.Previous()
+	if recovered {
+		return
+	}
+	got, secrets, err := n.keys.OpenRecovered(r.value)
+	if err == nil && got != end {
+		err = fmt.Errorf("the recovered secrets are of a service that ended at %d, not %d", got, end)
+	}
+	if err == nil {
+		err = n.installRecovered(secrets)
+	}
+	if err != nil {
+		n.log.Error("recovery: couldn't install the recovered ledger secrets recorded at "+strconv.FormatUint(r.seqno, 10)+"; the previous service's private entries stay unreadable on this node", "err", err)
+		return
+	}
+	n.recoveredAt = r.seqno
 }

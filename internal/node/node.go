@@ -69,10 +69,13 @@ type Node struct {
 	recovery      *recoveryFile
 	firstRecovery bool
 	recoveredAt   uint64
-	hs            *consensus.HardStateFile
-	storage       *consensus.Storage
-	rn            *raft.RawNode // owned by the loop goroutine
-	acks          ackTimes      // when each peer's last acknowledgement arrived (RaftInfo.Acks)
+	// recoveredNoted: the transaction recording the recovered secrets,
+	// appended, not yet installed (noteRecoveredSecrets). Loop-owned.
+	recoveredNoted *notedRecovered
+	hs             *consensus.HardStateFile
+	storage        *consensus.Storage
+	rn             *raft.RawNode // owned by the loop goroutine
+	acks           ackTimes      // when each peer's last acknowledgement arrived (RaftInfo.Acks)
 
 	// Owned by the loop goroutine.
 	hints       []hint    // what the primary learnt serialising its proposals, in seqno order

@@ -68,6 +68,9 @@ func (n *Node) recover() error {
 	if err := n.recoverRaftState(last); err != nil {
 		return err
 	}
+	if err := n.setUpJoinedRecovery(); err != nil {
+		return err
+	}
 	hs := n.storage.State().Hard
 	committed := max(n.sigs.LastAtOrBefore(hs.Commit), n.ledger.CommittedSeqno())
 	if err := n.recoverState(cp, committed, last); err != nil {

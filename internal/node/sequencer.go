@@ -729,6 +729,9 @@ func (n *Node) rollback(last uint64) error {
 	for len(n.snapshotTriggers) > 0 && n.snapshotTriggers[len(n.snapshotTriggers)-1] > last {
 		n.snapshotTriggers = n.snapshotTriggers[:len(n.snapshotTriggers)-1]
 	}
+	if n.recoveredNoted != nil && n.recoveredNoted.seqno > last {
+		n.recoveredNoted = nil
+	}
 	if last >= n.ledger.LastSeqno() {
 		return nil
 	}

@@ -385,6 +385,12 @@ func (n *Node) noteSnapshotTrigger(seqno uint64) {
 // takeSnapshot snapshots the committed state, which is at the signature
 // at seqno, and has the primary record its evidence.
 func (n *Node) takeSnapshot(seqno uint64) {
+	if seqno <= n.previousEnd() {
+		// The previous service's part of a recovered ledger, replayed by a
+		// node that joined while it was being recovered: its state here is
+		// not the one that service snapshotted.
+		return
+	}
 	body, err := n.snapshotBody(seqno)
 	if err != nil {
 		n.log.Warn("couldn't take a snapshot", "seqno", seqno, "err", err)
@@ -473,6 +479,7 @@ func (n *Node) noteSnapshotEvidence(e *ledger.Entry) {
 	if tables.TriggersSnapshot(d.Maps) {
 		n.noteSnapshotTrigger(e.Seqno)
 	}
+	n.noteRecoveredSecrets(e, d)
 	hash, version, ok, err := tables.SnapshotEvidenceOf(d.Maps)
 	if err != nil || !ok || d.ClaimsDigest != hash {
 		return
