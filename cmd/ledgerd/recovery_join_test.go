@@ -138,6 +138,30 @@ func TestJoinRecoveringService(t *testing.T) {
 	for i := range procs {
 		readOld(i)
 	}
+	// The snapshot the opening triggers is the same file on every node: the
+	// joined nodes' state, the previous private domain included, is the
+	// recovering node's.
+	snapOf := func(dir string) (string, []byte) {
+		ents, _ := os.ReadDir(filepath.Join(dir, "snapshots"))
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".committed") {
+				b, err := os.ReadFile(filepath.Join(dir, "snapshots", e.Name()))
+				if err == nil {
+					return e.Name(), b
+				}
+			}
+		}
+		return "", nil
+	}
+	var want string
+	var wantBytes []byte
+	waitFor(t, "the opening's snapshot on the recovering node", func() bool { want, wantBytes = snapOf(rec); return want != "" })
+	for i := 1; i <= 2; i++ {
+		waitFor(t, "the opening's snapshot on node "+string(rune('0'+i)), func() bool {
+			got, b := snapOf(dirs[i])
+			return got == want && string(b) == string(wantBytes)
+		})
+	}
 	// A new write replicates to the joined nodes; old and new receipts
 	// verify against the new certificate on a joined node.
 	status, h, body := call(t, admin, "POST", at(0)+"/app/transactions?api-version=2022-05-13", `{"contents":"after"}`)

@@ -228,10 +228,10 @@ func (s *Server) submitShare(c *call, member string, payload []byte) error {
 			}
 			ws = append(ws, link...)
 			// Every node snapshots the recovered state at the next
-			// signature: a node joins the recovered service from it, whatever
-			// the interval (replaying the previous service's part of the
-			// ledger through Raft, its signatures would arrive before the
-			// recovery transaction that names their signer).
+			// signature: a node that joins the recovered service from now on
+			// starts from it, whatever the interval, rather than replaying
+			// the whole ledger (as a node that joined while it was
+			// Recovering does).
 			s.node.RequestSnapshot()
 			ws = append(ws, tables.SnapshotTriggerWrites()...)
 			// A share another member submitted meanwhile is of no more use.
