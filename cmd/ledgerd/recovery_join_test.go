@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,10 +31,24 @@ import (
 // service the joiners stay Pending; without the recovery record they
 // refuse the previous signatures; without the recovered secrets installed
 // from the ledger they cannot read the old entries.
-func TestJoinRecoveringService(t *testing.T) {
+// recoveringNet is a recovered service (node 0, --recover over a killed
+// three-node service's files) that two nodes joined while it was
+// Recovering (nodes 1 and 2), before the members accept the recovery.
+type recoveringNet struct {
+	w                     *network3
+	ids                   []string // written before the disaster, "before-a".. "before-c"
+	oldCert, newCert, rec string
+	procs                 []*process
+	dirs, peers           []string
+	admin                 *http.Client
+}
+
+func (r *recoveringNet) at(i int) string { return "https://" + r.procs[i].addr }
+
+// recoverAndJoin builds a recoveringNet, checking that the joiners are
+// Trusted voters with a recovery record and that no node serves /app.
+func recoverAndJoin(t *testing.T) *recoveringNet {
 	w := startNetwork(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	alive := func(int) bool { return true }
 	var ids []string
 	for i := range 3 {
@@ -107,6 +122,15 @@ func TestJoinRecoveringService(t *testing.T) {
 		}
 	}
 
+	return &recoveringNet{w: w, ids: ids, oldCert: oldCert, newCert: newCert, rec: rec, procs: procs, dirs: dirs, peers: peers, admin: admin}
+}
+
+func TestJoinRecoveringService(t *testing.T) {
+	r := recoverAndJoin(t)
+	w, ids, oldCert, newCert, rec, procs, dirs, peers, admin := r.w, r.ids, r.oldCert, r.newCert, r.rec, r.procs, r.dirs, r.peers, r.admin
+	at := func(i int) string { return "https://" + procs[i].addr }
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	// The members accept the recovery and submit their shares.
 	m0 := memberClient(t, at(0), filepath.Join(w.dirs[0], memberFile), newCert)
 	pass(t, ctx, m0, client.Action{Name: "transition_service_to_open", Args: map[string]any{
@@ -205,6 +229,67 @@ func TestJoinRecoveringService(t *testing.T) {
 	procs[2].stop(t)
 	if out, err := exec.Command(ctl, "audit", dirs[2]).CombinedOutput(); err != nil {
 		t.Fatalf("ledgerctl audit of a joined node's directory: %v\n%s", err, out)
+	}
+}
+
+// TestJoinedNodesFinishTheRecovery: the recovering node is killed after two
+// nodes joined it while it was Recovering, before the members accepted the
+// recovery. The joined nodes (two of the three voters) elect a primary; the
+// members accept the recovery and submit their shares there: it recovers
+// the previous ledger secrets from the ledger it replayed, both joined nodes
+// read the entries written before the disaster, and a new write commits on
+// both.
+func TestJoinedNodesFinishTheRecovery(t *testing.T) {
+	r := recoverAndJoin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r.procs[0].cmd.Process.Kill()
+	<-r.procs[0].done
+	p := 0
+	waitFor(t, "a primary among the joined nodes", func() bool {
+		for i := 1; i <= 2; i++ {
+			if isPrimaryAt(r.admin, r.procs[i].addr) {
+				p = i
+				return true
+			}
+		}
+		return false
+	})
+	m0 := memberClient(t, r.at(p), filepath.Join(r.w.dirs[0], memberFile), r.newCert)
+	pass(t, ctx, m0, client.Action{Name: "transition_service_to_open", Args: map[string]any{
+		"previous_service_identity": string(mustRead(t, r.oldCert)),
+		"next_service_identity":     string(mustRead(t, r.newCert))}})
+	ctl := testbin.Command(t, "", "github.com/ledgerd/ledgerd/cmd/ledgerctl")
+	submit := exec.Command(ctl, "gov", "submit-share", "--enc-key", filepath.Join(r.w.dirs[0], memberEncPrivFile))
+	submit.Env = append(os.Environ(), "LEDGER_ENDPOINT="+r.at(p), "LEDGER_SERVICE_CERT="+r.newCert, "LEDGER_CERT="+filepath.Join(r.w.dirs[0], memberFile))
+	if out, err := submit.CombinedOutput(); err != nil || !strings.Contains(string(out), "1/1 recovery shares successfully submitted") {
+		t.Fatalf("ledgerctl gov submit-share on joined node %d: %v\n%s", p, err, out)
+	}
+	for i := 1; i <= 2; i++ {
+		waitFor(t, "the service open on node "+string(rune('0'+i)), func() bool {
+			_, _, info := call(t, r.admin, "GET", r.at(i)+"/gov/service/info?api-version=2024-07-01", "")
+			return info["status"] == "Open"
+		})
+		for k, id := range r.ids {
+			want := "before-" + string(rune('a'+k))
+			waitFor(t, "entry "+id+" on node "+string(rune('0'+i)), func() bool {
+				st, _, body := call(t, r.admin, "GET", r.at(i)+"/app/transactions/"+id+"?api-version=2022-05-13", "")
+				entry, _ := body["entry"].(map[string]any)
+				return st == 200 && body["state"] == "Ready" && entry["contents"] == want
+			})
+		}
+	}
+	status, h, body := call(t, r.admin, "POST", r.at(p)+"/app/transactions?api-version=2022-05-13", `{"contents":"after"}`)
+	if status != 200 {
+		t.Fatalf("append after recovery: %d %v", status, body)
+	}
+	after := h.Get("x-ms-ccf-transaction-id")
+	for i := 1; i <= 2; i++ {
+		waitCommittedHTTP(t, r.admin, r.at(i), after)
+		readEntry(t, r.admin, r.at(i), after, "after")
+	}
+	if err := receipt.VerifyPEM(waitReceipt(t, r.admin, r.at(3-p), r.ids[0]), mustRead(t, r.newCert)); err != nil {
+		t.Fatalf("receipt of %s against the recovered certificate: %v", r.ids[0], err)
 	}
 }
 
