@@ -146,7 +146,20 @@ func TestJoinFromSnapshot(t *testing.T) {
 	if n2.LastSeqno() < last {
 		t.Fatalf("reopened at %d, had %d", n2.LastSeqno(), last)
 	}
-	next := appendEntry(t, n1, "c0", "after restart")
+	// With CheckQuorum, the primary of two nodes steps down while the other
+	// is down longer than an election timeout (100 ms here, which a
+	// restart under the race detector on a loaded machine can take): write
+	// on whichever leads once one does.
+	var next node.TxID
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		nodes := []*node.Node{n1, n2}
+		var err error
+		if next, err = submitUntilAccepted(t, nodes[leader(t, nodes, -1)], "c0", "after restart"); err == nil {
+			break
+		} else if !errors.Is(err, node.ErrNotPrimary) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
 	waitCommitted(t, n2, next)
 	if ent, err := n2.Entry(next); err != nil || string(ent.Contents) != "after restart" {
 		t.Fatalf("after restart: %q, %v", ent.Contents, err)
