@@ -58,6 +58,12 @@ type cluster3 struct {
 
 func newCluster3(t *testing.T) *cluster3 {
 	t.Helper()
+	return newCluster3JWT(t, nil)
+}
+
+// newCluster3JWT is newCluster3 whose servers verify bearer tokens with jwt.
+func newCluster3JWT(t *testing.T, jwt *auth.JWTVerifier) *cluster3 {
+	t.Helper()
 	base := t.TempDir()
 	admin, contributor, reader := newCredential(t, "admin"), newCredential(t, "contributor"), newCredential(t, "reader")
 	stranger, member := newCredential(t, "stranger"), newCredential(t, "member")
@@ -152,7 +158,7 @@ func newCluster3(t *testing.T) *cluster3 {
 			t.Fatal(err)
 		}
 		srv, err := api.New(api.Config{Node: n, Identities: ids[i], LedgerID: "test-ledger", Attestation: platform, Logger: testLogger(t),
-			Forward: trs[i].Do})
+			Forward: trs[i].Do, JWT: jwt})
 		if err != nil {
 			t.Fatal(err)
 		}
