@@ -29,6 +29,8 @@ type memNet struct {
 	mu    sync.Mutex
 	nodes map[uint64]*node.Node
 	cut   map[uint64]bool
+	// observe, if set, sees every message sent, under mu.
+	observe func(raftpb.Message)
 }
 
 type memTransport struct {
@@ -39,6 +41,9 @@ func (t memTransport) Send(msgs []raftpb.Message) {
 	t.net.mu.Lock()
 	defer t.net.mu.Unlock()
 	for _, m := range msgs {
+		if t.net.observe != nil {
+			t.net.observe(m)
+		}
 		if t.net.cut[m.From] || t.net.cut[m.To] {
 			if from := t.net.nodes[m.From]; from != nil {
 				from.ReportUnreachable(m.To) // as a real transport would

@@ -21,7 +21,7 @@
 // window written: 0 role; 0b the primary sends its appends and heartbeats
 // (replication in parallel with its own write); 1 truncate (rollback); 2 write the entries to the
 // ledger; 3 start the delayed fsync; 4 derive (Merkle tree, signature index,
-// execute what this node did not sequence); 5 propose a due signature;
+// execute what this node did not sequence); 5 propose a signature still due;
 // 6 sequence submissions while the fsync runs (and, on the primary, step
 // the followers' acknowledgements as they arrive); 7 wait for the fsync;
 // 8 hard state; 9 send the other messages (acknowledgements, votes);
@@ -114,10 +114,19 @@
 //     are serialised with the seqno propose predicts, and Raft never
 //     forwards a proposal (DisableProposalForwarding): it lands at exactly
 //     the predicted index on this leader, or is refused.
-//  3. A signature at seqno S signs the root of leaves [0, S-1]: it is
-//     proposed only when every entry of the log is persisted and in the
-//     tree (step 5, or the cycle after a drained Ready). Every node verifies
-//     every signature it persists against its own tree.
+//  3. A signature at seqno S signs the root of leaves [0, S-1]: the tree's
+//     (every persisted entry) followed by the leaves the primary computed
+//     when it serialised its proposals not yet persisted (their hints), as
+//     CCF's primary signs the history it has executed (proposedRoot). If a
+//     conf change, whose bytes are made at persist time, is among those,
+//     the signature waits until it is persisted. A batch that makes a
+//     signature due is proposed with it, in one Raft proposal, so the
+//     followers persist both with one fsync; and a signature is proposed
+//     before the primary takes a Ready that carries readySignatureTxs or
+//     more of its unsigned transactions (signBeforeReady), so under load
+//     each round of the followers' fsyncs ends with a signature. Every node
+//     verifies every signature it persists against its own tree, the
+//     primary included.
 //  4. Only signatures are committable: CCF's commit point is the last
 //     signature at or below Raft's commit index. A new primary signs its
 //     view at once (see Failover).

@@ -84,6 +84,9 @@ type Node struct {
 	txsSinceSig int       // transactions persisted since the last signature
 	lastSig     uint64    // seqno of the last signature in the log
 	lastSigAt   time.Time // when this node last proposed a signature
+	// sigProposed: seqno of the last signature this node proposed (0 once
+	// its proposals are forgotten); above lastSig while not yet persisted.
+	sigProposed uint64
 	// viewUnsigned: this node leads a view it has not signed in yet; the
 	// next signature is due at once (signatureDue).
 	viewUnsigned bool

@@ -2,12 +2,18 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"github.com/ledgerd/ledgerd/internal/consensus"
 	"github.com/ledgerd/ledgerd/internal/durable"
+	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
+	"github.com/ledgerd/ledgerd/internal/tables"
 )
 
 // startGatedCluster is startCluster with each member's fsyncs behind a gate
@@ -141,6 +147,119 @@ func TestPrimaryHoldsWritesWhileCommitLags(t *testing.T) {
 	for _, n := range nodes {
 		if err := n.WaitCommitted(ctx, after); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestBatchGoesWithItsSignature: a batch that makes a signature due is
+// proposed with that signature (over the tree and the batch's leaves), so the
+// message that replicates the batch to a follower also carries the signature
+// that makes it committable, and one fsync of each follower commits it. It
+// fails if the signature follows one Ready later (step 5), in a message of
+// its own, as it did: the batch then waited for a second round of the
+// followers' fsyncs.
+func TestBatchGoesWithItsSignature(t *testing.T) {
+	net, nodes, _ := startClusterWith(t, func(_ uint64, c *node.Config) {
+		c.SignatureTxs = 1 // every batch makes a signature due
+	})
+	l := leader(t, nodes, -1)
+	p := nodes[l]
+	settle := appendEntry(t, p, "c", "settle")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range nodes {
+		if err := n.WaitCommitted(ctx, settle); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var apps [][]raftpb.Entry // the entries of each MsgApp the primary sends
+	net.mu.Lock()
+	net.observe = func(m raftpb.Message) {
+		if m.Type == raftpb.MsgApp && m.From == uint64(l+1) && len(m.Entries) > 0 {
+			apps = append(apps, slices.Clone(m.Entries))
+		}
+	}
+	net.mu.Unlock()
+	for range 5 {
+		id := appendEntry(t, p, "c", "signed with its batch")
+		for _, n := range nodes {
+			if err := n.WaitCommitted(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		net.mu.Lock()
+		found := false
+		for _, ents := range apps {
+			i := slices.IndexFunc(ents, func(e raftpb.Entry) bool { return e.Index == id.Seqno })
+			if i < 0 {
+				continue
+			}
+			found = true
+			if i+1 == len(ents) || !isSignature(t, ents[i+1]) {
+				t.Errorf("the message that replicates %v carries entries %d..%d, not the signature after it", id, ents[0].Index, ents[len(ents)-1].Index)
+			}
+			break // the first message that carries it
+		}
+		net.mu.Unlock()
+		if !found {
+			t.Fatalf("no MsgApp carried %v", id)
+		}
+	}
+}
+
+// isSignature reports whether a Raft entry is a signature transaction.
+func isSignature(t *testing.T, e raftpb.Entry) bool {
+	t.Helper()
+	if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
+		return false
+	}
+	le, err := ledger.ParseEntry(e.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := le.PublicDomain()
+	if err != nil {
+		return false
+	}
+	_, ok, _ := tables.ParseSignature(d)
+	return ok
+}
+
+// TestLoadedReadyEndsWithSignature: under load (here, 20 writes sequenced
+// while the primary's fsync is held), the Ready that carries at least
+// readySignatureTxs unsigned writes of the primary ends with a signature of
+// them, though neither SignatureInterval (the clock does not move) nor
+// SignatureTxs makes one due: each round of the followers' fsyncs commits
+// what it persisted. Without that rule nothing here is ever signed, so
+// nothing commits.
+func TestLoadedReadyEndsWithSignature(t *testing.T) {
+	clock := &fakeClock{}
+	_, nodes, gates := startGatedCluster(t, func(_ uint64, c *node.Config) {
+		clock.set(c)
+	})
+	l := leader(t, nodes, -1)
+	p := nodes[l]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	settle := appendEntry(t, p, "c", "settle")
+	clock.Advance(time.Hour) // a signature of it is due, once
+	for _, n := range nodes {
+		if err := n.WaitCommitted(ctx, settle); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	gates[l].hold()
+	appendEntry(t, p, "c", "its fsync is held") // answered once sequenced
+	var last node.TxID
+	for i := range 20 {
+		last = appendEntry(t, p, "c", fmt.Sprint("sequenced during the fsync ", i))
+	}
+	gates[l].release()
+	for _, n := range nodes {
+		if err := n.WaitCommitted(ctx, last); err != nil {
+			t.Fatalf("%v not committed: %v", last, err)
 		}
 	}
 }

@@ -127,17 +127,21 @@ func (n *Node) cycle() error {
 			n.signalQueue()
 			return nil
 		}
+		signed := false
 		if n.signatureDue() {
-			if err := n.proposeSignature(); err != nil {
+			var err error
+			if signed, err = n.proposeSignature(); err != nil {
 				return err
 			}
-		} else if n.queued() > 0 && n.windowOpen() {
+		}
+		if !signed {
+			if n.queued() == 0 || !n.windowOpen() {
+				return nil
+			}
 			n.yieldToSubmitters()
-			if err := n.proposeQueued(); err != nil {
+			if err := n.proposeQueued(true); err != nil {
 				return err
 			}
-		} else {
-			return nil
 		}
 		if err := n.drainReadyForATick(); err != nil {
 			return err
@@ -157,6 +161,9 @@ func (n *Node) signalQueue() {
 
 func (n *Node) drainReady() error {
 	for n.rn.HasReady() {
+		if err := n.signBeforeReady(); err != nil {
+			return err
+		}
 		if err := n.handleReady(n.rn.Ready()); err != nil {
 			return err
 		}
@@ -173,6 +180,9 @@ func (n *Node) drainReadyForATick() error {
 		if n.tickPassed() {
 			n.signalQueue() // come straight back for the rest
 			return nil
+		}
+		if err := n.signBeforeReady(); err != nil {
+			return err
 		}
 		if err := n.handleReady(n.rn.Ready()); err != nil {
 			return err
@@ -272,11 +282,12 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		// Crash after: the tree may hold leaves the ledger lost; recovery
 		// cuts it to the ledger and checks it against the signatures.
 		err = n.index(raws)
-		// 5. Due signature. The tree holds every entry of the log now, so
-		// a due signature is proposed here, ahead of the submissions
-		// sequenced during the fsync: commit latency stays bounded.
+		// 5. Due signature. A signature still due (the Ready's entries
+		// were not signed with them: see signBeforeReady) is proposed
+		// here, ahead of the submissions sequenced during the fsync, so
+		// commit latency stays bounded.
 		if err == nil && n.signatureDue() {
-			err = n.proposeSignature()
+			_, err = n.proposeSignature()
 		}
 		// 6. Sequence during the fsync. On the primary, queued
 		// submissions are sequenced, executed and answered (Pending) while
@@ -433,7 +444,7 @@ sequencing:
 	for {
 		for err == nil && n.mayOverlap() {
 			n.yieldToSubmitters()
-			err = n.proposeQueued()
+			err = n.proposeQueued(false)
 		}
 		n.refuseQueuedIfStalled()
 		select {
@@ -759,6 +770,7 @@ func (n *Node) forgetProposals() {
 	n.proposeNext = 0
 	n.hints = nil
 	n.uncommitted = nil
+	n.sigProposed = 0
 }
 
 func (n *Node) queued() int {
@@ -826,13 +838,17 @@ func (n *Node) expireQueued() {
 // next seqno and the current view, is serialised as a CCF entry (encrypted,
 // with its commit evidence digest), and the batch is proposed to Raft as one
 // message. Once Raft has taken it, each submission is answered with its id.
-func (n *Node) proposeQueued() error {
+// last: the loop takes a Ready right after (not so while a fsync runs, step
+// 6, when more batches may follow into the same Ready).
+func (n *Node) proposeQueued(last bool) error {
 	batch := n.failStaleRekeys(n.takeQueue(n.cfg.MaxBatch))
 	if len(batch) == 0 {
 		return nil
 	}
 	// The proposer executes the batch: the latest state includes it before
 	// any of its submitters is answered, so each reads its own write.
+	signs := n.signsBatch(batch, last)
+	signed := false
 	view, next, err := n.propose(func(view, first uint64) (proposed, error) {
 		p := proposed{ents: make([]raftpb.Entry, len(batch)), writes: make([][]ledger.MapWrites, len(batch))}
 		var err error
@@ -840,7 +856,18 @@ func (n *Node) proposeQueued() error {
 		for i, b := range batch {
 			p.writes[i] = b.writes
 		}
-		return p, err
+		if err != nil || !signs {
+			return p, err
+		}
+		// The batch's signature goes with it: one message to each
+		// follower, one follower fsync, and the batch is committable.
+		e, h, ok, err := n.signatureEntry(view, first+uint64(len(batch)), p.hints)
+		if err != nil || !ok {
+			return p, err
+		}
+		p.ents, p.hints, p.writes = append(p.ents, e), append(p.hints, h), append(p.writes, nil)
+		signed = true
+		return p, nil
 	})
 	if err != nil {
 		for _, p := range batch {
@@ -854,11 +881,35 @@ func (n *Node) proposeQueued() error {
 		}
 		return nil
 	}
+	if signed {
+		n.signed(next + uint64(len(batch)))
+	}
 	for i, p := range batch {
 		p.fut.resolve(TxID{View: view, Seqno: next + uint64(i)}, nil)
 	}
 	n.genesisQueued = false // it was at the front of the queue
 	return nil
+}
+
+// signsBatch reports whether a batch about to be proposed is signed in the
+// same proposal: whether a signature would be due once it is (signatureDue,
+// counting the batch), or, if the batch is the last before a Ready, whether
+// signBeforeReady would sign it. Not a batch with a rekey, after which the
+// signature's ledger secret is one the state does not hold yet: that one is
+// signed on its own (step 5, or the next cycle).
+func (n *Node) signsBatch(batch []*proposal, last bool) bool {
+	if !n.isPrimary.Load() || n.genesisQueued || len(batch) == 0 {
+		return false
+	}
+	for _, p := range batch {
+		if _, ok := tables.RekeyOf(p.writes); ok {
+			return false
+		}
+	}
+	if last && n.unsignedProposals()+len(batch) >= readySignatureTxs {
+		return true
+	}
+	return n.viewUnsigned || n.unsignedTxs()+len(batch) >= n.cfg.SignatureTxs || n.cfg.Now().Sub(n.lastSigAt) >= n.cfg.SignatureInterval
 }
 
 // nextSeqno is the seqno Raft gives the next proposal: the one after the
@@ -1008,7 +1059,8 @@ func (n *Node) encodeTx(dst []byte, view, seqno uint64, writes []ledger.MapWrite
 
 func (n *Node) signatureDue() bool {
 	// The genesis transaction endorses this node: nothing is signed before it.
-	if !n.isPrimary.Load() || n.txsSinceSig == 0 || n.genesisQueued {
+	unsigned := n.unsignedTxs()
+	if !n.isPrimary.Load() || unsigned == 0 || n.genesisQueued {
 		return false
 	}
 	// A new primary signs its view's first entry (Raft's empty entry, which
@@ -1016,67 +1068,175 @@ func (n *Node) signatureDue() bool {
 	if n.viewUnsigned {
 		return true
 	}
-	return n.txsSinceSig >= n.cfg.SignatureTxs || n.cfg.Now().Sub(n.lastSigAt) >= n.cfg.SignatureInterval
+	return unsigned >= n.cfg.SignatureTxs || n.cfg.Now().Sub(n.lastSigAt) >= n.cfg.SignatureInterval
+}
+
+// unsignedTxs is the number of transactions in the log, this node's
+// proposals included, after the last signature, persisted or proposed.
+func (n *Node) unsignedTxs() int {
+	last := n.nextSeqno() - 1
+	if n.sigProposed > n.lastSig { // this node's signature, not persisted yet
+		return int(last - min(last, n.sigProposed))
+	}
+	return n.txsSinceSig + int(last-min(last, n.ledger.LastSeqno()))
+}
+
+// signBeforeReady proposes a signature just before the loop takes a Ready,
+// so that it goes out, and is persisted by the followers, with the batches
+// it signs: one follower fsync commits them. Signed one Ready later (step
+// 5), a batch would wait for a second round of the followers' fsyncs, since
+// only signatures are committable. It signs if a signature is due, or if
+// the Ready carries at least readySignatureTxs unsigned transactions of this
+// node's: under load, every Ready of the primary then ends with a signature,
+// at the cost of at most one signature per readySignatureTxs transactions.
+func (n *Node) signBeforeReady() error {
+	if !n.signatureDue() && !(n.isPrimary.Load() && !n.genesisQueued && n.unsignedProposals() >= readySignatureTxs) {
+		return nil
+	}
+	_, err := n.proposeSignature()
+	return err
+}
+
+// readySignatureTxs: see signBeforeReady.
+const readySignatureTxs = 16
+
+// unsignedProposals is the number of this node's proposals not persisted
+// yet that no signature follows.
+func (n *Node) unsignedProposals() int {
+	k := 0
+	for i := len(n.hints) - 1; i >= 0 && n.hints[i].seqno > n.sigProposed; i-- {
+		k++
+	}
+	return k
 }
 
 // proposeSignature proposes a signature transaction at the next seqno S over
-// the Merkle root of leaves [0..S-1]. Ready has been drained, so the tree
-// holds every entry of the log. If the current chunk has reached ChunkSize,
-// the signature is flagged to end the chunk (CCF's LedgerChunker), so every
-// node cuts its chunk files at the same seqnos.
-func (n *Node) proposeSignature() error {
-	n.lastSigAt = n.cfg.Now()
-	_, _, err := n.propose(func(view, seqno uint64) (proposed, error) {
-		if last := n.ledger.LastSeqno(); seqno != last+1 || n.tree.Size() != seqno {
-			return proposed{}, fmt.Errorf("signing at %d with %d leaves in the tree and seqno %d last in the ledger", seqno, n.tree.Size(), last)
-		}
-		root, err := n.tree.Root(seqno)
+// the Merkle root of leaves [0..S-1]: the tree's (every persisted entry of
+// the log), then those of this node's proposals not yet persisted, from
+// their hints (proposedRoot), as CCF's primary signs the history it has
+// executed. If those leaves are not all known (a conf change is among the
+// unpersisted entries: its bytes are made at persist time), it proposes
+// nothing and reports false; the signature stays due, and is proposed once
+// they are persisted (step 5).
+func (n *Node) proposeSignature() (bool, error) {
+	skipped := false
+	_, seqno, err := n.propose(func(view, seqno uint64) (proposed, error) {
+		e, h, ok, err := n.signatureEntry(view, seqno, nil)
 		if err != nil {
 			return proposed{}, err
 		}
-		id := n.cfg.Identities.Node
-		writes, err := tables.SignRoot(id.Key, id.ID, id.CertPEM, view, seqno, root)
-		if err != nil {
-			return proposed{}, err
+		if !ok {
+			skipped = true
+			return proposed{}, errSkipped
 		}
-		var flags uint8
-		if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize || n.chunkRequested.Swap(false) {
-			flags = ledger.FlagForceChunkAfter
-		}
-		// A snapshot is taken at this signature once it is committed: the
-		// chunk ends with it, so that a node joining from the snapshot
-		// writes the same chunk files as the others (CCF).
-		if n.snapshotPoint(seqno, n.lastSig) || n.snapshotRequested.Load() {
-			flags |= ledger.FlagForceChunkAfter
-			if n.snapshotRequested.Swap(false) {
-				n.snapshotRequestedAt = seqno
-			}
-		}
-		aead, err := n.aeadAt(seqno)
-		if err != nil {
-			return proposed{}, err
-		}
-		raw, err := n.encode(nil, view, seqno, writes, flags, aead)
-		if err != nil {
-			return proposed{}, err
-		}
-		e, err := ledger.ParseEntry(raw)
-		if err != nil {
-			return proposed{}, err
-		}
-		leaf, err := leafOf(raw, e)
-		if err != nil {
-			return proposed{}, err
-		}
-		return proposed{ents: []raftpb.Entry{{Data: raw}}, hints: []hint{{seqno: seqno, raw: raw, leaf: leaf}}}, nil
+		return proposed{ents: []raftpb.Entry{e}, hints: []hint{h}}, nil
 	})
+	if skipped {
+		return false, nil
+	}
 	// A dropped proposal (leadership just changed) is not an error: the new
 	// primary signs.
 	if errors.Is(err, ErrNotPrimary) {
-		return nil
+		return false, nil
 	}
-	if err == nil {
-		n.viewUnsigned = false
+	if err != nil {
+		return false, err
 	}
-	return err
+	n.signed(seqno)
+	return true, nil
+}
+
+// signed records that this node proposed a signature at seqno.
+func (n *Node) signed(seqno uint64) {
+	n.lastSigAt = n.cfg.Now()
+	n.sigProposed = seqno
+	n.viewUnsigned = false
+}
+
+// errSkipped: a builder proposes nothing (proposeSignature).
+var errSkipped = errors.New("nothing proposed")
+
+// signatureEntry serialises the signature transaction at seqno over the
+// root of leaves [0, seqno): the tree's, then the unpersisted proposals'
+// (n.hints), then more's (a batch proposed with it). ok is false, and
+// nothing is made, if those leaves are not all known (proposedRoot). If the
+// current chunk has reached ChunkSize, the signature is flagged to end the
+// chunk (CCF's LedgerChunker), so every node cuts its chunk files at the
+// same seqnos.
+func (n *Node) signatureEntry(view, seqno uint64, more []hint) (raftpb.Entry, hint, bool, error) {
+	if last := n.ledger.LastSeqno(); seqno <= last || n.tree.Size() != last+1 {
+		return raftpb.Entry{}, hint{}, false, fmt.Errorf("signing at %d with %d leaves in the tree and seqno %d last in the ledger", seqno, n.tree.Size(), last)
+	}
+	root, ok, err := n.proposedRoot(seqno, more)
+	if err != nil || !ok {
+		return raftpb.Entry{}, hint{}, false, err
+	}
+	id := n.cfg.Identities.Node
+	writes, err := tables.SignRoot(id.Key, id.ID, id.CertPEM, view, seqno, root)
+	if err != nil {
+		return raftpb.Entry{}, hint{}, false, err
+	}
+	var flags uint8
+	if n.ledger.OpenChunkBytes() >= n.cfg.ChunkSize || n.chunkRequested.Swap(false) {
+		flags = ledger.FlagForceChunkAfter
+	}
+	// A snapshot is taken at this signature once it is committed: the
+	// chunk ends with it, so that a node joining from the snapshot
+	// writes the same chunk files as the others (CCF).
+	if n.snapshotPoint(seqno, max(n.lastSig, n.sigProposed)) || n.snapshotRequested.Load() {
+		flags |= ledger.FlagForceChunkAfter
+		if n.snapshotRequested.Swap(false) {
+			n.snapshotRequestedAt = seqno
+		}
+	}
+	aead, err := n.aeadAt(seqno)
+	if err != nil {
+		return raftpb.Entry{}, hint{}, false, err
+	}
+	raw, err := n.encode(nil, view, seqno, writes, flags, aead)
+	if err != nil {
+		return raftpb.Entry{}, hint{}, false, err
+	}
+	e, err := ledger.ParseEntry(raw)
+	if err != nil {
+		return raftpb.Entry{}, hint{}, false, err
+	}
+	leaf, err := leafOf(raw, e)
+	if err != nil {
+		return raftpb.Entry{}, hint{}, false, err
+	}
+	return raftpb.Entry{Data: raw}, hint{seqno: seqno, raw: raw, leaf: leaf}, true, nil
+}
+
+// proposedRoot returns the Merkle root of leaves [0, seqno): the tree's,
+// followed by the leaves of this node's proposals not yet persisted (their
+// hints), then more's, in seqno order. ok is false if those hints do not
+// hold exactly the leaves [tree size, seqno): a conf change is among them,
+// whose bytes (and so leaf) are made at persist time.
+func (n *Node) proposedRoot(seqno uint64, more []hint) (root merkle.Hash, ok bool, err error) {
+	size := n.tree.Size()
+	if size == seqno {
+		root, err = n.tree.Root(seqno)
+		return root, err == nil, err
+	}
+	edge, err := n.tree.Edge(size)
+	if err != nil {
+		return merkle.Hash{}, false, err
+	}
+	f, err := merkle.FrontierOf(size, edge)
+	if err != nil {
+		return merkle.Hash{}, false, err
+	}
+	for _, hs := range [][]hint{n.hints, more} {
+		for _, h := range hs {
+			if h.seqno != f.Size() || h.confChange || h.leaf == (merkle.Hash{}) {
+				return merkle.Hash{}, false, nil
+			}
+			f.Append(h.leaf)
+		}
+	}
+	if f.Size() != seqno {
+		return merkle.Hash{}, false, nil
+	}
+	return f.Root(), true, nil
 }
