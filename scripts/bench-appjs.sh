@@ -9,8 +9,10 @@
 #     {"hello": name},
 # then runs `ledgerctl bench` ROUNDS times (default 3), alternating: plain appends,
 # appends with --pre-hook check, and appends followed by --get /app/hello/bench.
-# Prints one line per run: appends/s, the read phase's requests/s, p50/p99 of
-# appends. Extra flags for the bench: BENCH_FLAGS (e.g. '--duration 8s').
+# Prints one line per run: appends/s, p50/p99 of appends, the server's CPU per
+# append (ledgerd's user and system time in the measured window, per append:
+# less sensitive to other load on the machine than appends/s), and the read
+# phase's requests/s. Extra flags for the bench: BENCH_FLAGS (e.g. '--duration 8s').
 set -eu
 B=$(cd "$1" && pwd); ROUNDS=${2:-3}
 P=${PORT:-31840}
@@ -27,8 +29,8 @@ v=api-version=2024-12-09-preview
   -d '{"code":"export function main() { if (context.contents.length > 100000) throw new Error(\"too long\"); }"}' >/dev/null
 "${c[@]}" -X PUT "$u/app/userDefinedEndpoints?$v" -d '{"metadata":{"endpoints":{"/hello/{name}":{"get":{"js_module":"app.js","js_function":"hello","mode":"readonly","forwarding_required":"never","authn_policies":["user_cert"]}}}},"modules":[{"name":"app.js","module":"export function hello(request) { return { body: { hello: request.params.name } }; }"}]}' >/dev/null
 "${c[@]}" "$u/app/hello/bench" >/dev/null
-bench() { "$B/ledgerctl" bench --endpoint "$u" --cert "$D/n/admin.pem" --service-cert "$D/n/service.pem" --json ${BENCH_FLAGS:-} "$@" >"$D/r.json"
-  jq -r '"\(.appends.per_second|floor) appends/s (p50 \(.appends.latency.p50_ms) ms, p99 \(.appends.latency.p99_ms) ms)  \(.cheap.request): \(.cheap.per_second|floor)/s"' "$D/r.json"; }
+bench() { "$B/ledgerctl" bench --endpoint "$u" --cert "$D/n/admin.pem" --service-cert "$D/n/service.pem" --server-pid "$pid" --json ${BENCH_FLAGS:-} "$@" >"$D/r.json"
+  jq -r '"\(.appends.per_second|floor) appends/s (p50 \(.appends.latency.p50_ms) ms, p99 \(.appends.latency.p99_ms) ms, server \(.appends.server_cpu.us_per_request) cpu-µs/append)  \(.cheap.request): \(.cheap.per_second|floor)/s (server \(.cheap.server_cpu.us_per_request) cpu-µs/request)"' "$D/r.json"; }
 for r in $(seq "$ROUNDS"); do
   echo "round $r plain:    $(bench)"
   echo "round $r pre-hook: $(bench --pre-hook check)"

@@ -81,6 +81,9 @@ type benchOptions struct {
 	start   bool
 	ledgerd string
 	etcd    string
+	// serverPID is a local ledgerd's process id (--server-pid), whose CPU
+	// use the report gives as with --start.
+	serverPID int
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -93,7 +96,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second interrupt kills at once
 
-	serverPID, serverDesc := 0, "external"
+	serverPID, serverDesc := o.serverPID, "external"
 	if o.start {
 		srv, err := loadgen.StartThrowaway(ctx, o.ledgerd, o.Timeout, stderr)
 		if err != nil {
@@ -166,6 +169,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchOptions, error) {
 	fs.StringVar(&o.MemberCert, "member-cert", "", "PEM file with a member's certificate and key, for --gov-every")
 	fs.BoolVar(&o.start, "start", false, "start a throwaway ledgerd on a free loopback port, bench it, stop it")
 	fs.StringVar(&o.ledgerd, "ledgerd", "", "ledgerd binary for --start (default: ledgerd next to ledgerctl, else on PATH)")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "process id of the ledgerd benched, when it runs on this machine: its CPU use is reported as with --start")
 	fs.StringVar(&o.etcd, "etcd", "", "bench the etcd cluster member at this `URL` (https) instead of ledgerd, with the same load")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchUsage)
