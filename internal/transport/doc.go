@@ -55,7 +55,11 @@
 // order sent; some may be lost across a reconnection, which Raft tolerates.
 //
 // A received frame longer than Config.MaxMessageBytes ends the stream
-// before it is read; a frame's buffer grows only as its bytes arrive. Raft
+// before it is read; a frame's buffer grows only as its bytes arrive. A
+// message with entries is decoded without copying them: its entries' Data
+// are sub-slices of the frame's buffer (capacity capped), which the
+// receiver then gives away and never reads into again (unmarshal.go); any
+// other frame is decoded by raftpb's generated code from a reused buffer. Raft
 // bounds what it sends (MaxSizePerMsg 4 MiB, though a single larger entry
 // is still sent whole), so the default bound (64 MiB) is far above any
 // message a node writes; a message above it is dropped at the sender with

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,7 +70,11 @@ func (e *encoder) flush() error { return e.w.Flush() }
 type decoder struct {
 	r   *bufio.Reader
 	max int
+	// buf is the frame buffer, reused from frame to frame until a message
+	// keeps it (its entries' Data alias it): it is then given away and the
+	// next frame is read into a new one.
 	buf []byte
+	sc  scratch
 }
 
 func newDecoder(r io.Reader, max int) *decoder {
@@ -96,8 +101,18 @@ func (d *decoder) next() (raftpb.Message, error) {
 	if err != nil {
 		return m, err
 	}
-	if err := m.Unmarshal(b); err != nil { // copies what it keeps: b is reused
+	if cap(b) > 2*len(b)+4096 {
+		// b keeps more than the frame (a larger frame was read into it
+		// before): a message aliasing it would keep all of it.
+		b = bytes.Clone(b)
+	}
+	kept, err := unmarshalMessage(&m, b, &d.sc)
+	if err != nil {
 		return m, fmt.Errorf("transport: bad message: %w", err)
+	}
+	if kept {
+		// m's entries alias b: it is never read into again.
+		d.buf = nil
 	}
 	return m, nil
 }
