@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	"github.com/ledgerd/ledgerd/internal/appjs"
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
 )
@@ -26,23 +28,38 @@ import (
 // the write anyway.)
 //
 // With hooks (user-defined functions run before and after the entry, see
-// handlers_udf.go), the hooks run first against the latest state; a
-// failing hook fails the write, writing nothing. Hooks that write nothing
-// through ccf.kv take the paths above; hooks that write run again inside
-// Exec's decide, and their writes go into the entry's transaction.
+// handlers_udf.go), the hooks run first against the latest state, once,
+// recording what they read (readSet); a failing hook fails the write,
+// writing nothing. Hooks that write nothing through ccf.kv take the paths
+// above. When they wrote, the entry goes through Exec, and decide adds the
+// hooks' writes to the entry's transaction as they are if the state still
+// holds what the hooks read; only if a concurrent write changed something
+// they read do the hooks run again there, against the state the
+// transaction applies to (as CCF retries a conflicting transaction).
+// hooksWrote, if set (tests), is called when an append's hooks wrote,
+// after their run outside the executor's lock and before the entry's Exec.
+var hooksWrote atomic.Pointer[func()]
+
 func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, tags []string, hooks *entryHooks) (node.TxID, error) {
 	writes := node.TaggedEntryWrites(coll, contents, tags)
 	st := s.reads.State()
-	hookWrites := false
+	var hw []appjs.Write // the hooks' writes
 	var hooksTook time.Duration
+	var reads *readSet // what the hooks read
 	if !hooks.empty() {
+		reads = getReadSet(st)
+		defer putReadSet(reads) // after Exec, whose decide validates it
 		start := time.Now()
-		hw, err := hooks.run(ctx, st, coll, contents, 0)
+		var err error
+		hw, err = hooks.run(ctx, reads, coll, contents, 0)
 		hooksTook = time.Since(start)
 		if err != nil {
 			return node.TxID{}, err
 		}
-		hookWrites = len(hw) > 0
+	}
+	hookWrites := len(hw) > 0
+	if f := hooksWrote.Load(); f != nil && hookWrites {
+		(*f)()
 	}
 	if _, ok := st.Collection(coll); ok && !hookWrites && st.HasCollectionTags(coll, tags) {
 		f, err := s.node.Submit(writes)
@@ -78,10 +95,14 @@ func (s *Server) appendEntry(ctx context.Context, coll string, contents []byte, 
 			}
 		}
 		if hookWrites {
-			hw, err := hooks.run(ctx, st, coll, contents, lockedCap(hooksTook))
-			if err != nil {
-				refused = err
-				return nil, err
+			if !reads.unchanged(st) {
+				// A concurrent write changed what the hooks read: their
+				// writes are those of a run against this state.
+				var err error
+				if hw, err = hooks.run(ctx, st, coll, contents, lockedCap(hooksTook)); err != nil {
+					refused = err
+					return nil, err
+				}
 			}
 			return append(slices.Clip(writes), mapWrites(hw)...), nil
 		}

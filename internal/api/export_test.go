@@ -9,3 +9,14 @@ func FunctionRuns(code string) uint64 {
 	}
 	return f.runs.Load()
 }
+
+// SetHooksWrote makes f run when an append's hooks wrote, between their
+// run outside the executor's lock and the entry's Exec (nil: nothing), so
+// that a test can write concurrently at that point.
+func SetHooksWrote(f func()) {
+	if f == nil {
+		hooksWrote.Store(nil)
+		return
+	}
+	hooksWrote.Store(&f)
+}

@@ -32,15 +32,15 @@ import (
 //
 // Transactions: a run whose code writes nothing through ccf.kv writes
 // nothing to the ledger. A run that writes is first tried against the
-// latest state outside the executor's lock. For an execution, its reads are
-// recorded (readSet): inside node.Exec's decide, if the state still holds
-// what it read, its writes are the transaction, so it runs once; if not
-// (a concurrent write changed what it read), it runs again there, against
-// the state its writes will apply to, and that run's result is what is
-// answered and written. Hooks that write run again inside decide, and
-// their writes go into the entry's transaction. So a function's reads and
-// writes are atomic with respect to every other Exec, and a hook that only
-// validates costs no lock.
+// latest state outside the executor's lock, its reads recorded (readSet):
+// inside node.Exec's decide, if the state still holds what it read, its
+// writes are the transaction (with the ledger entry, for hooks), so it
+// runs once; if not (a concurrent write changed what it read), it runs
+// again there, against the state its writes will apply to, and that run's
+// result is what is answered and written. An append's hooks are one run
+// (pre-hooks, then post-hooks, each seeing the writes of those before it).
+// So a function's reads and writes are atomic with respect to every other
+// Exec, and a hook that only validates costs no lock.
 
 // Limits of user-defined functions.
 const (
@@ -600,7 +600,8 @@ func (s *Server) executeFunction(c *call) error {
 	fns := []funcRun{{id: id, props: props}}
 	ctx := c.r.Context()
 	start := time.Now()
-	reads := newReadSet(s.reads.State())
+	reads := getReadSet(s.reads.State())
+	defer putReadSet(reads) // after Exec, whose decide validates it
 	results, writes, _, err := runFunctions(ctx, reads, fns, nil, 0)
 	first := time.Since(start)
 	txid := c.served

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"io"
+	"sync"
 )
 
 // readSet is a stateView that records what a run read of the state under
@@ -22,34 +23,104 @@ import (
 // something else (the state moved during the run) marks the set torn,
 // and a torn set never validates. Not safe for concurrent use: a run reads
 // from one goroutine at a time.
+//
+// Recording costs no allocation once the set is warm: the keys read are
+// copied into one byte arena, the reads kept in a slice searched in order
+// while it is short (index, a map, is built only for runs that read more
+// than smallReads keys), and sets are reused through getReadSet and
+// putReadSet. So a hook run that writes nothing, whose reads are never
+// validated, pays for the recording with no garbage.
 type readSet struct {
 	st     stateView
-	keys   map[tableKey]readValue
-	tables map[string][32]byte
+	reads  []keyRead
+	arena  []byte // the keys of reads
+	index  map[tableKey]int
+	tables []tableRead
 	torn   bool
 }
 
-type tableKey struct{ table, key string }
-
-type readValue struct {
+type keyRead struct {
+	table string
+	key   []byte // in arena
 	value []byte
 	ok    bool
 }
 
-func newReadSet(st stateView) *readSet {
-	return &readSet{st: st, keys: map[tableKey]readValue{}, tables: map[string][32]byte{}}
+type tableRead struct {
+	table  string
+	digest [32]byte
+}
+
+type tableKey struct{ table, key string }
+
+// smallReads is how many keys a set searches in order before it indexes
+// them.
+const smallReads = 8
+
+// maxPooledArena is the largest key arena kept for reuse.
+const maxPooledArena = 64 << 10
+
+func newReadSet(st stateView) *readSet { return &readSet{st: st} }
+
+var readSets = sync.Pool{New: func() any { return new(readSet) }}
+
+// getReadSet is a set over st, reused; putReadSet gives it back once
+// nothing uses it (its validation done or never to be done).
+func getReadSet(st stateView) *readSet {
+	r := readSets.Get().(*readSet)
+	r.st = st
+	return r
+}
+
+func putReadSet(r *readSet) {
+	clear(r.reads) // drops the values read
+	clear(r.tables)
+	*r = readSet{reads: r.reads[:0], arena: r.arena[:0], tables: r.tables[:0]}
+	if cap(r.arena) > maxPooledArena {
+		r.arena = nil
+	}
+	readSets.Put(r)
+}
+
+// find is the index of the read of key in table, or -1.
+func (r *readSet) find(table string, key []byte) int {
+	if r.index != nil {
+		if i, ok := r.index[tableKey{table, string(key)}]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range r.reads {
+		if r.reads[i].table == table && bytes.Equal(r.reads[i].key, key) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Get implements stateView, recording the read.
 func (r *readSet) Get(table string, key []byte) ([]byte, bool) {
 	v, ok := r.st.Get(table, key)
-	k := tableKey{table, string(key)}
-	if prev, seen := r.keys[k]; seen {
-		if prev.ok != ok || !bytes.Equal(prev.value, v) {
+	if i := r.find(table, key); i >= 0 {
+		if prev := r.reads[i]; prev.ok != ok || !bytes.Equal(prev.value, v) {
 			r.torn = true
 		}
-	} else {
-		r.keys[k] = readValue{v, ok}
+		return v, ok
+	}
+	// The key is copied: the caller's bytes may change after the read. A
+	// slice of the arena stays valid when the arena grows (it keeps the
+	// old array).
+	r.arena = append(r.arena, key...)
+	k := r.arena[len(r.arena)-len(key) : len(r.arena) : len(r.arena)]
+	r.reads = append(r.reads, keyRead{table: table, key: k, value: v, ok: ok})
+	switch n := len(r.reads); {
+	case n == smallReads+1:
+		r.index = make(map[tableKey]int, 2*n)
+		for i, rd := range r.reads {
+			r.index[tableKey{rd.table, string(rd.key)}] = i
+		}
+	case n > smallReads+1:
+		r.index[tableKey{table, string(key)}] = n - 1
 	}
 	return v, ok
 }
@@ -67,13 +138,15 @@ func (r *readSet) Range(table string, fn func(k, v []byte) bool) {
 	})
 	var d [32]byte
 	h.Sum(d[:0])
-	if prev, seen := r.tables[table]; seen {
-		if prev != d {
-			r.torn = true
+	for _, t := range r.tables {
+		if t.table == table {
+			if t.digest != d {
+				r.torn = true
+			}
+			return
 		}
-	} else {
-		r.tables[table] = d
 	}
+	r.tables = append(r.tables, tableRead{table, d})
 }
 
 // unchanged reports whether st holds what the run read at every place it
@@ -82,17 +155,17 @@ func (r *readSet) unchanged(st stateView) bool {
 	if r.torn {
 		return false
 	}
-	for k, was := range r.keys {
-		v, ok := st.Get(k.table, []byte(k.key))
+	for _, was := range r.reads {
+		v, ok := st.Get(was.table, was.key)
 		if ok != was.ok || !bytes.Equal(v, was.value) {
 			return false
 		}
 	}
-	for table, was := range r.tables {
+	for _, was := range r.tables {
 		h := sha256.New()
-		st.Range(table, func(k, v []byte) bool { tableDigestEntry(h, k, v); return true })
+		st.Range(was.table, func(k, v []byte) bool { tableDigestEntry(h, k, v); return true })
 		var d [32]byte
-		if h.Sum(d[:0]); d != was {
+		if h.Sum(d[:0]); d != was.digest {
 			return false
 		}
 	}

@@ -69,3 +69,45 @@ func TestReadSetValidation(t *testing.T) {
 		t.Error("a torn read set (one table iterated twice with different entries) validated")
 	}
 }
+
+// A set that read more keys than it searches in order (smallReads) indexes
+// them and validates the same way; a key's bytes changed by the caller
+// after the read do not change what was read; a set given back and taken
+// again starts empty.
+func TestReadSetManyReadsAndReuse(t *testing.T) {
+	st := memState{jsrt.NewMemKV()}
+	for i := range 3 * smallReads {
+		st.Set("t", []byte{byte(i)}, []byte{byte(i)})
+	}
+	r := getReadSet(st)
+	key := make([]byte, 1)
+	for i := range 3 * smallReads {
+		key[0] = byte(i) // the same buffer for every read
+		r.Get("t", key)
+	}
+	key[0] = 0
+	r.Get("t", key) // again, same value: not torn
+	if !r.unchanged(st) {
+		t.Fatal("an unchanged state did not validate")
+	}
+	st.Set("t", []byte{byte(2 * smallReads)}, []byte("changed"))
+	if r.unchanged(st) {
+		t.Error("a change to the key read after the set was indexed validated")
+	}
+	r.Get("t", []byte{byte(2 * smallReads)})
+	st.Set("t", []byte{byte(2 * smallReads)}, []byte{byte(2 * smallReads)})
+	if r.unchanged(st) {
+		t.Error("a torn indexed set (a key read with two values) validated")
+	}
+	putReadSet(r)
+
+	r = getReadSet(st)
+	defer putReadSet(r)
+	if len(r.reads)+len(r.tables) != 0 || r.index != nil || r.torn {
+		t.Fatalf("a reused set is not empty: %d reads, %d tables, index %v, torn %v", len(r.reads), len(r.tables), r.index != nil, r.torn)
+	}
+	st.Set("t", []byte{0}, []byte("other"))
+	if !r.unchanged(st) {
+		t.Error("a reused empty set did not validate")
+	}
+}
