@@ -73,13 +73,18 @@ func getReadSet(st stateView) *readSet {
 }
 
 func putReadSet(r *readSet) {
+	r.reset()
+	readSets.Put(r)
+}
+
+// reset empties the set, keeping its slices' room (not a large arena).
+func (r *readSet) reset() {
 	clear(r.reads) // drops the values read
 	clear(r.tables)
 	*r = readSet{reads: r.reads[:0], arena: r.arena[:0], tables: r.tables[:0]}
 	if cap(r.arena) > maxPooledArena {
 		r.arena = nil
 	}
-	readSets.Put(r)
 }
 
 // find is the index of the read of key in table, or -1.
