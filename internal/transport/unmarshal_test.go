@@ -155,3 +155,20 @@ func TestDecoderAllocatesOncePerMsgApp(t *testing.T) {
 		t.Fatalf("%v allocations per MsgApp of 32 entries, want at most 4", n)
 	}
 }
+
+// FuzzUnmarshalMessageIsTheGeneratedCode: on any bytes, unmarshalMessage
+// decodes what raftpb's generated Unmarshal decodes, and fails where it
+// fails (the differential form of TestUnmarshalMessageIsTheGeneratedCode).
+func FuzzUnmarshalMessageIsTheGeneratedCode(f *testing.F) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 8 {
+		m := randomMessage(r)
+		b, err := m.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) { checkSame(t, b) })
+}
