@@ -62,6 +62,49 @@ func buildLedger(t testing.TB, entries int) string {
 	return dir
 }
 
+// openTailLedger is buildLedger whose last chunk file is open (not yet
+// completed), as the torn-tail cases need. Where chunks end depends on
+// when signatures are proposed (a signature ends a chunk that has reached
+// ChunkSize), so if the ledger happens to end on a complete chunk, one more
+// entry is appended and committed: its chunk holds it and its signature,
+// far below ChunkSize.
+func openTailLedger(t testing.TB, entries int) string {
+	t.Helper()
+	dir := buildLedger(t, entries)
+	if ents := locate(t, dir); !ents[len(ents)-1].complete {
+		return dir
+	}
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Open(node.Config{Dir: dir, Identities: ids, ChunkSize: 16 << 10,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := n.SubmitEntry("c0", []byte("open the next chunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.Wait(ctx)
+	if err == nil {
+		err = n.WaitCommitted(ctx, id)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents := locate(t, dir); ents[len(ents)-1].complete {
+		t.Fatal("the fixture still ends on a complete chunk; the torn-tail cases need an open one")
+	}
+	return dir
+}
+
 // copyDir copies a data directory for one tamper case.
 func copyDir(t testing.TB, src string) string {
 	t.Helper()
@@ -275,12 +318,9 @@ func TestAuditDetectsTampering(t *testing.T) {
 // in progress, never committed. The node cuts it and goes on, and the audit
 // of what it writes next passes.
 func TestTornTailIsRecovered(t *testing.T) {
-	base := buildLedger(t, 200)
+	base := openTailLedger(t, 200)
 	ents := locate(t, base)
 	last := ents[len(ents)-1]
-	if last.complete {
-		t.Fatal("fixture ended on a complete chunk; the torn-tail cases need an open one")
-	}
 	for _, partial := range [][]byte{{1}, {1, 0, 0xe8, 0x03, 0, 0, 0}, {1, 0, 0xe8, 0x03, 0, 0, 0, 0, 9, 9, 9}} {
 		t.Run(fmt.Sprint(len(partial)), func(t *testing.T) {
 			dir := copyDir(t, base)
@@ -309,12 +349,9 @@ func TestTornTailIsRecovered(t *testing.T) {
 // the documented override starts it, after which the audit of what it
 // writes passes.
 func TestTruncatedCommittedTailIsRefused(t *testing.T) {
-	base := buildLedger(t, 200)
+	base := openTailLedger(t, 200)
 	ents := locate(t, base)
 	last := ents[len(ents)-1]
-	if last.complete {
-		t.Fatal("fixture ended on a complete chunk; the torn-tail cases need an open one")
-	}
 	for _, cut := range []int64{1, 5, 8, 20, last.size / 2, last.size + 7} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			dir := copyDir(t, base)
