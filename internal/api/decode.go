@@ -415,26 +415,12 @@ func fastEntryRequest(body []byte) ([]byte, bool) {
 	if len(b) == 0 || b[0] != ':' {
 		return nil, false
 	}
-	b = skipSpace(b[1:])
-	if len(b) == 0 || b[0] != '"' {
+	contents, rest, ok := plainString(skipSpace(b[1:]))
+	if !ok || len(contents) > MaxContentsBytes || !utf8.Valid(contents) {
 		return nil, false
 	}
-	b = b[1:]
-	end := -1
-	for i, c := range b {
-		if c == '"' {
-			end = i
-			break
-		}
-		if c == '\\' || c < 0x20 {
-			return nil, false
-		}
-	}
-	if end < 0 || end > MaxContentsBytes || !utf8.Valid(b[:end]) {
-		return nil, false
-	}
-	contents := b[:end:end] // aliases body, which the request owns
-	b = skipSpace(b[end+1:])
+	contents = contents[:len(contents):len(contents)] // aliases body, which the request owns
+	b = skipSpace(rest)
 	if len(b) == 0 || b[0] != '}' || len(skipSpace(b[1:])) != 0 {
 		return nil, false
 	}
@@ -577,14 +563,15 @@ func plainHooks(b []byte) (hooks []funcRun, rest []byte, ok bool) {
 	}
 }
 
-// plainFunctionID is checkFunctionID's test without the regexp: 1 to
+// plainFunctionID is the form of a function id (checkFunctionID): 1 to
 // MaxFunctionIDBytes of letters, digits, '_', '-' and '.', starting with a
 // letter or digit.
-func plainFunctionID(id []byte) bool {
+func plainFunctionID[T string | []byte](id T) bool {
 	if len(id) == 0 || len(id) > MaxFunctionIDBytes {
 		return false
 	}
-	for i, c := range id {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		if !alnum && (i == 0 || c != '_' && c != '-' && c != '.') {
 			return false

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,10 +65,6 @@ const (
 	afterParam         = "after"
 )
 
-// functionIDPattern is the form of a function id: letters, digits, '_',
-// '-' and '.', starting with a letter or digit.
-var functionIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-
 // checkFunctionID validates a function id.
 func checkFunctionID(id string) error {
 	switch {
@@ -77,7 +72,7 @@ func checkFunctionID(id string) error {
 		return invalidInput("The function id is empty.")
 	case len(id) > MaxFunctionIDBytes:
 		return invalidInput("The function id is %d bytes long; at most %d are allowed.", len(id), MaxFunctionIDBytes)
-	case !functionIDPattern.MatchString(id):
+	case !plainFunctionID(id):
 		return invalidInput("The function id %q is not valid: it must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", clip(id))
 	}
 	return nil

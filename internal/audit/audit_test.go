@@ -27,15 +27,7 @@ import (
 func buildLedger(t testing.TB, entries int) string {
 	t.Helper()
 	dir := t.TempDir()
-	ids, err := identity.LoadOrCreate(dir, identity.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Open(node.Config{Dir: dir, Identities: ids, ChunkSize: 16 << 10,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := openFixtureNode(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var last node.TxID
@@ -62,6 +54,22 @@ func buildLedger(t testing.TB, entries int) string {
 	return dir
 }
 
+// openFixtureNode opens the node of a fixture's data directory (16 KiB
+// chunks, so that a few hundred entries span several chunk files).
+func openFixtureNode(t testing.TB, dir string) *node.Node {
+	t.Helper()
+	ids, err := identity.LoadOrCreate(dir, identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Open(node.Config{Dir: dir, Identities: ids, ChunkSize: 16 << 10,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // openTailLedger is buildLedger whose last chunk file is open (not yet
 // completed), as the torn-tail cases need. Where chunks end depends on
 // when signatures are proposed (a signature ends a chunk that has reached
@@ -74,15 +82,7 @@ func openTailLedger(t testing.TB, entries int) string {
 	if ents := locate(t, dir); !ents[len(ents)-1].complete {
 		return dir
 	}
-	ids, err := identity.LoadOrCreate(dir, identity.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Open(node.Config{Dir: dir, Identities: ids, ChunkSize: 16 << 10,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := openFixtureNode(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f, err := n.SubmitEntry("c0", []byte("open the next chunk"))
