@@ -20,10 +20,12 @@
 // handleReady handles one Raft Ready in numbered steps, each with its crash
 // window written: 0 role; 0b the primary sends its appends and heartbeats
 // (replication in parallel with its own write); 1 truncate (rollback); 2 write the entries to the
-// ledger; 3 start the delayed fsync; 4 derive (Merkle tree, signature index,
-// execute what this node did not sequence); 5 propose a signature still due;
-// 6 sequence submissions while the fsync runs (and, on the primary, step
-// the followers' acknowledgements as they arrive); 7 wait for the fsync;
+// ledger; 3 start the delayed fsync (the primary's, in another goroutine;
+// a follower's runs inline at step 7, having nothing to do meanwhile); 4
+// derive (Merkle tree, signature index, execute what this node did not
+// sequence); 5 propose a signature still due; 6 sequence submissions while
+// the fsync runs (and, on the primary, step the followers' acknowledgements
+// as they arrive); 7 wait for the fsync;
 // 8 hard state; 9 send the other messages (acknowledgements, votes);
 // 10 commit; 11 advance. recover (recover.go) brings
 // the derived files and the state back in line with the ledger after a

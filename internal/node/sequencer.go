@@ -45,8 +45,15 @@ func (n *Node) run() {
 		defer tick.Stop()
 		ticks = tick.C
 	}
-	sigTick := time.NewTicker(max(n.cfg.SignatureInterval, time.Millisecond))
-	defer sigTick.Stop()
+	// The signature ticker runs only while this node is primary: only the
+	// primary signs, and on a backup it would wake the loop (and the
+	// process) every SignatureInterval for nothing.
+	var sigTick *time.Ticker
+	defer func() {
+		if sigTick != nil {
+			sigTick.Stop()
+		}
+	}()
 	snapTick := time.NewTicker(n.cfg.SnapshotInterval)
 	defer snapTick.Stop()
 	if err := n.campaignIfAlone(); err != nil {
@@ -55,6 +62,16 @@ func (n *Node) run() {
 		return
 	}
 	for {
+		var sigc <-chan time.Time
+		if primary := n.isPrimary.Load(); primary && sigTick == nil {
+			sigTick = time.NewTicker(max(n.cfg.SignatureInterval, time.Millisecond))
+		} else if !primary && sigTick != nil {
+			sigTick.Stop()
+			sigTick = nil
+		}
+		if sigTick != nil {
+			sigc = sigTick.C
+		}
 		var heldc <-chan struct{} // ready while stepAck has held messages
 		if len(n.held) > 0 {
 			heldc = closedChan
@@ -82,7 +99,7 @@ func (n *Node) run() {
 		case f := <-n.ctrlc:
 			f()
 		case <-n.qsignal:
-		case <-sigTick.C: // wakes the loop; signatureDue decides
+		case <-sigc: // wakes the primary's loop; signatureDue decides
 		case <-snapTick.C:
 			if err := n.checkpoint(); err != nil {
 				n.log.Warn("couldn't checkpoint state", "err", err)
@@ -271,8 +288,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if err != nil {
 			return err
 		}
-		// 3. Delayed fsync. It starts in another goroutine, no sooner than
-		// SyncInterval after the previous one started (group commit).
+		// 3. Delayed fsync. It starts no sooner than SyncInterval after
+		// the previous one started (group commit): on the primary now, in
+		// another goroutine; on a follower, which has nothing to sequence
+		// meanwhile, inline at step 7 (startSync).
 		synced := n.startSync()
 		// 4. Derive. Append the entries' leaves to the Merkle tree and
 		// signatures to the signature index (written, not fsynced:
@@ -415,44 +434,66 @@ func (n *Node) writeLedger(ents []raftpb.Entry) ([][]byte, error) {
 	return raws, nil
 }
 
-// startSync starts the ledger's fsync in another goroutine, no sooner than
-// SyncInterval after the previous one started (step 3); its result arrives
-// on the channel.
-func (n *Node) startSync() <-chan error {
-	synced := make(chan error, 1)
+// startSync starts the ledger's fsync, no sooner than SyncInterval after
+// the previous one started (step 3); sequenceUntilSynced waits for it (step
+// 7). The primary fsyncs in another goroutine, and meanwhile sequences
+// submissions and steps acknowledgements (step 6). A follower has nothing
+// to do meanwhile but derive (step 4), so its fsync is not started here but
+// run inline at step 7, at the same earliest start: a goroutine and two
+// hand-offs fewer per Ready, and the wait for SyncInterval overlaps its
+// deriving instead. Either way the fsync ends before step 7 returns, so
+// every later step, and every crash window, is the same.
+func (n *Node) startSync() pendingSync {
 	start := n.lastSyncAt.Add(n.cfg.SyncInterval)
 	now := n.cfg.Now()
 	if start.Before(now) {
 		start = now
 	}
 	n.lastSyncAt = start
-	go func() {
-		if d := start.Sub(n.cfg.Now()); d > 0 {
-			time.Sleep(d)
-		}
-		synced <- n.syncLedger()
-	}()
-	return synced
+	if !n.isPrimary.Load() {
+		return pendingSync{start: start}
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- n.syncAt(start, false) }()
+	return pendingSync{start: start, done: synced}
+}
+
+// pendingSync is a Ready's fsync (startSync).
+type pendingSync struct {
+	start time.Time  // the earliest it may start
+	done  chan error // its result; nil: run inline at step 7 (a follower)
+}
+
+// syncAt waits until start, then fsyncs the ledger (syncLedger).
+func (n *Node) syncAt(start time.Time, inline bool) error {
+	if d := start.Sub(n.cfg.Now()); d > 0 {
+		time.Sleep(d)
+	}
+	return n.syncLedger(inline)
 }
 
 // sequenceUntilSynced sequences queued submissions while the fsync runs
 // (step 6), then returns once it has (step 7): with its error first, else
-// err (from deriving or sequencing).
-func (n *Node) sequenceUntilSynced(synced <-chan error, err error) error {
+// err (from deriving or sequencing). A follower's fsync runs here (startSync).
+func (n *Node) sequenceUntilSynced(ps pendingSync, err error) error {
 	var serr error
-sequencing:
-	for {
-		for err == nil && n.mayOverlap() {
-			n.yieldToSubmitters()
-			err = n.proposeQueued(false)
-		}
-		n.refuseQueuedIfStalled()
-		select {
-		case serr = <-synced:
-			break sequencing
-		case <-n.qsignal:
-		case m := <-n.recvcWhilePrimary():
-			n.stepAck(m)
+	if ps.done == nil {
+		serr = n.syncAt(ps.start, true)
+	} else {
+	sequencing:
+		for {
+			for err == nil && n.mayOverlap() {
+				n.yieldToSubmitters()
+				err = n.proposeQueued(false)
+			}
+			n.refuseQueuedIfStalled()
+			select {
+			case serr = <-ps.done:
+				break sequencing
+			case <-n.qsignal:
+			case m := <-n.recvcWhilePrimary():
+				n.stepAck(m)
+			}
 		}
 	}
 	if serr != nil {

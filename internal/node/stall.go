@@ -33,7 +33,9 @@ func (n *Node) Stalled() *Stall { return n.stall.Load() }
 // acknowledged to peers or committed. Once the Sync succeeds the node
 // resumes by itself. (etcd panics when its WAL cannot be written; CCF stops
 // the node. A ledger service must degrade instead: reads need no disk.)
-func (n *Node) syncLedger() error {
+//
+// inline: the loop itself runs it (a follower's fsync, startSync).
+func (n *Node) syncLedger(inline bool) error {
 	backoff := 10 * time.Millisecond
 	for {
 		err := n.ledger.Sync()
@@ -45,6 +47,11 @@ func (n *Node) syncLedger() error {
 			return err
 		}
 		n.beginStall(err)
+		if inline {
+			// What the loop does while the fsync runs in another
+			// goroutine (sequenceUntilSynced), now that it runs this.
+			n.refuseQueuedIfStalled()
+		}
 		select {
 		case <-n.stopc:
 			return ErrStopped
