@@ -46,8 +46,15 @@
 // Send (consensus.Transport) never blocks: each message goes to its peer's
 // bounded queue (Config.QueueSize); when the queue is full the message is
 // dropped and Unreachable reported, so Raft probes the peer again and
-// resends (etcd's rafthttp does the same). A peer's sender goroutine
-// writes what is queued and flushes once per batch; one slow or dead peer
+// resends (etcd's rafthttp does the same). The stream's request body reads
+// the peer's queue itself: the HTTP/2 transport's goroutine that writes the
+// body takes everything queued as one batch of frames, written as one DATA
+// frame (up to 512 KiB; the server reads frames of up to 1 MiB) and one
+// flush, with no goroutine or pipe between the queue and the connection.
+// Before the stream opens, one request (GET [RaftStreamPath], 204) is
+// answered on the connection, so that the server's settings are known when
+// the body starts: the transport sizes a body's frames by them then, 16 KiB
+// until they arrive, for the stream's whole life. One slow or dead peer
 // stalls its own queue only. When the stream fails (dial refused, TLS
 // refusal, peer gone, ping timeout), the sender reports the peer
 // unreachable, drops what is queued during the backoff (50 ms doubling to

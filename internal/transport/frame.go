@@ -17,8 +17,9 @@ import (
 //
 //	uint32 big-endian length n | n bytes of raftpb.Message (protobuf)
 //
-// The sender writes every message it has queued, then flushes once: a batch
-// is what one flush carries.
+// The sender encodes every message it has queued into one buffer, and the
+// HTTP/2 transport writes it as one DATA frame (up to 512 KiB) with one
+// flush: a batch is what one flush carries.
 
 // ErrFrameTooLarge is returned by the decoder for a frame longer than its
 // bound, before anything of the frame is allocated or read.
@@ -31,40 +32,45 @@ const readStep = 1 << 20
 // keepBuffer bounds the buffer a decoder keeps between frames.
 const keepBuffer = 8 << 20
 
-// encoder writes frames.
+// encoder encodes frames into its buffer, one batch at a time.
 type encoder struct {
-	w   *bufio.Writer
 	max int
-	buf []byte
+	buf []byte // the batch's frames
 }
 
-func newEncoder(w io.Writer, max int) *encoder {
-	return &encoder{w: bufio.NewWriterSize(w, 64<<10), max: max}
-}
+func newEncoder(max int) *encoder { return &encoder{max: max} }
 
-// encode buffers one frame. A message larger than the bound is refused
-// (the peer would refuse it) and nothing is written.
+// encode appends one frame. A message larger than the bound is refused
+// (the peer would refuse it) and nothing is appended.
 func (e *encoder) encode(m *raftpb.Message) error {
 	n := m.Size()
 	if n > e.max {
 		return fmt.Errorf("%w: message of %d bytes, bound %d", ErrFrameTooLarge, n, e.max)
 	}
-	if cap(e.buf) < 4+n {
-		e.buf = make([]byte, 4+n)
-	}
-	b := e.buf[:4+n]
-	binary.BigEndian.PutUint32(b, uint32(n))
-	if _, err := m.MarshalToSizedBuffer(b[4:]); err != nil {
+	at := len(e.buf)
+	e.buf = slices.Grow(e.buf, 4+n)[:at+4+n]
+	binary.BigEndian.PutUint32(e.buf[at:], uint32(n))
+	if _, err := m.MarshalToSizedBuffer(e.buf[at+4:]); err != nil {
+		e.buf = e.buf[:at]
 		return fmt.Errorf("transport: couldn't marshal message: %w", err)
 	}
-	_, err := e.w.Write(b)
+	return nil
+}
+
+// bytes returns the frames encoded since the last reset.
+func (e *encoder) bytes() []byte { return e.buf }
+
+// len is the length of bytes().
+func (e *encoder) len() int { return len(e.buf) }
+
+// reset starts a new batch, keeping the buffer unless it grew beyond
+// keepBuffer.
+func (e *encoder) reset() {
 	if cap(e.buf) > keepBuffer {
 		e.buf = nil
 	}
-	return err
+	e.buf = e.buf[:0]
 }
-
-func (e *encoder) flush() error { return e.w.Flush() }
 
 // decoder reads frames of at most max bytes.
 type decoder struct {

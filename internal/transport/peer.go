@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +43,7 @@ func (t *Transport) newPeer(raftID uint64, nodeID, addr string) *peer {
 		TLSClientConfig:        t.clientTLS(nodeID, addr),
 		Protocols:              h2Only(),
 		HTTP2:                  h2Config(),
-		DialContext:            t.dialer().DialContext,
+		DialContext:            t.dial,
 		TLSHandshakeTimeout:    5 * time.Second,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
@@ -65,6 +66,15 @@ func (t *Transport) dialer() *net.Dialer {
 		d.LocalAddr = &net.TCPAddr{IP: t.cfg.ClientInterface}
 	}
 	return d
+}
+
+// dial makes a connection to a peer (wrapped by wrapConn, in tests).
+func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := t.dialer().DialContext(ctx, network, addr)
+	if err == nil && t.wrapConn != nil {
+		c = t.wrapConn(c)
+	}
+	return c, err
 }
 
 // stop ends the peer's sender and closes its connections.
@@ -132,66 +142,148 @@ var errStreamEnded = errors.New("transport: the peer ended the stream")
 
 // stream opens one Raft stream to p and sends queued messages on it until
 // it fails or p stops; worked says the peer accepted the stream.
+//
+// The stream's request body is the peer's queue itself (streamBody): the
+// HTTP/2 transport's goroutine that writes the body takes what is queued,
+// as frames, with no goroutine or pipe between the queue and the
+// connection. Before it, one request is answered on the connection
+// (settingsSeen): the transport sizes a request body's DATA frames by the
+// peer's SETTINGS_MAX_FRAME_SIZE as known when the body starts, the 16 KiB
+// default until the peer's settings arrive, and a stream opened first on a
+// new connection would be written 16 KiB at a time for its whole life.
 func (t *Transport) stream(p *peer) (worked bool, err error) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	defer cancel()
-	pr, pw := io.Pipe()
-	defer pw.CloseWithError(errStreamEnded)
-	// A write blocked on the peer's flow control ends when the peer is
-	// stopped.
-	stopWriting := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
-	defer stopWriting()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.addr+RaftStreamPath, pr)
+	if err := t.settingsSeen(ctx, p); err != nil {
+		return false, err
+	}
+	body := &streamBody{t: t, p: p, ctx: ctx, enc: newEncoder(t.cfg.MaxMessageBytes), closed: make(chan struct{})}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.addr+RaftStreamPath, body)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		pw.CloseWithError(err)
 		return false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		pw.CloseWithError(errStreamEnded)
 		return false, fmt.Errorf("transport: the peer refused the stream: %s %s", resp.Status, body)
 	}
-	// The peer answers nothing more: the end of its response is the end of
-	// the stream.
-	go func() {
-		io.Copy(io.Discard, resp.Body)
-		pw.CloseWithError(errStreamEnded)
-		cancel()
-	}()
-	enc := newEncoder(pw, t.cfg.MaxMessageBytes)
-	for {
-		var m raftpb.Message
+	// The peer answers nothing more: the end of its response (or an error
+	// reading it: the connection failed, a write to it failed, p stopped)
+	// is the end of the stream.
+	_, err = io.Copy(io.Discard, resp.Body)
+	if ctx.Err() != nil {
+		return true, context.Cause(ctx)
+	}
+	if werr := body.err(); werr != nil {
+		return true, werr
+	}
+	if err == nil {
+		err = errStreamEnded
+	}
+	return true, err
+}
+
+// settingsSeen has one request answered on p's connection before its Raft
+// stream starts (see stream): GET RaftStreamPath, answered 204 (an older
+// peer answers 405, which serves as well). Its answer follows the peer's
+// settings on the connection.
+func (t *Transport) settingsSeen(ctx context.Context, p *peer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+p.addr+RaftStreamPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	return resp.Body.Close()
+}
+
+// streamBody is a Raft stream's request body. Each Read waits for a
+// message in the peer's queue, then encodes it and every message queued
+// behind it, up to the size of the caller's buffer (the HTTP/2 transport's,
+// up to 512 KiB): one batch, one DATA frame, one flush. A frame that does
+// not fit is returned by the next Reads. A message larger than
+// MaxMessageBytes is dropped and reported.
+type streamBody struct {
+	t       *Transport
+	p       *peer
+	ctx     context.Context
+	enc     *encoder
+	pending []byte // encoded, not yet read: a suffix of enc's buffer
+
+	closeOnce sync.Once
+	closed    chan struct{} // Close: the transport stopped reading
+
+	mu      sync.Mutex
+	lastErr error // why a Read failed (err)
+}
+
+func (b *streamBody) Read(dst []byte) (int, error) {
+	if len(b.pending) == 0 {
+		b.enc.reset()
 		select {
-		case <-ctx.Done():
-			return true, context.Cause(ctx)
-		case m = <-p.queue:
+		case <-b.ctx.Done():
+			return 0, b.fail(context.Cause(b.ctx))
+		case <-b.closed:
+			return 0, b.fail(errStreamEnded)
+		case m := <-b.p.queue:
+			b.encode(&m)
 		}
-		for {
-			if err := enc.encode(&m); err != nil {
-				if !errors.Is(err, ErrFrameTooLarge) {
-					return true, err
-				}
-				t.log.Error("dropped a Raft message larger than MaxMessageBytes", "peer", p.raftID, "type", m.Type.String(), "reason", err.Error())
-				p.dropped.Add(1)
-				t.cfg.Unreachable(p.raftID)
-			}
+		for b.enc.len() < len(dst) {
 			select {
-			case m = <-p.queue:
+			case m := <-b.p.queue:
+				b.encode(&m)
 				continue
 			default:
 			}
 			break
 		}
-		if err := enc.flush(); err != nil {
-			return true, err
+		b.pending = b.enc.bytes()
+		if len(b.pending) == 0 { // every message was dropped
+			return 0, nil
 		}
 	}
+	n := copy(dst, b.pending)
+	b.pending = b.pending[n:]
+	return n, nil
+}
+
+// encode appends m's frame, or drops m if it is too large.
+func (b *streamBody) encode(m *raftpb.Message) {
+	if err := b.enc.encode(m); err != nil {
+		b.t.log.Error("dropped a Raft message larger than MaxMessageBytes", "peer", b.p.raftID, "type", m.Type.String(), "reason", err.Error())
+		b.p.dropped.Add(1)
+		b.t.cfg.Unreachable(b.p.raftID)
+	}
+}
+
+// Close is called by the HTTP/2 transport, possibly during a Read, when it
+// stops writing the body (the response ended, the stream was reset).
+func (b *streamBody) Close() error {
+	b.closeOnce.Do(func() { close(b.closed) })
+	return nil
+}
+
+func (b *streamBody) fail(err error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lastErr == nil {
+		b.lastErr = err
+	}
+	return err
+}
+
+func (b *streamBody) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lastErr
 }
 
 // serveRaft receives a peer's Raft stream: frames are decoded (bounded by

@@ -289,3 +289,50 @@ func TestClientInterface(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+// writeCounter counts the writes made on a connection (each a system call
+// on a TCP connection).
+type writeCounter struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestMessageIsOneFrame: a 45 KiB message (a Raft round's MsgApp under
+// load) goes out in one HTTP/2 DATA frame, so three writes to the
+// connection (three TLS records of at most 16 KiB). It fails if the stream
+// is opened before the server's settings are known (settingsSeen): the
+// body is then written in frames of 16 KiB, each flushed and split into
+// two records, six writes per message.
+func TestMessageIsOneFrame(t *testing.T) {
+	svc := newService(t)
+	a := newEndpoint(t, svc.node(t), 1, "")
+	b := newEndpoint(t, svc.node(t), 2, "")
+	var writes atomic.Int64
+	a.t.wrapConn = func(c net.Conn) net.Conn { return writeCounter{c, &writes} }
+	connect(t, a, b)
+	const size = 45 << 10
+	send := func(i uint64) {
+		a.t.Send([]raftpb.Message{msg(1, 2, i, size)})
+		if m := b.recv(t); m.Index != i {
+			t.Fatalf("got message %d, want %d", m.Index, i)
+		}
+	}
+	// Past TLS's small first records (crypto/tls grows them over the
+	// first 128 KiB).
+	for i := range uint64(10) {
+		send(i)
+	}
+	const n = 20
+	before := writes.Load()
+	for i := range uint64(n) {
+		send(10 + i)
+	}
+	if got := float64(writes.Load()-before) / n; got > 3.5 {
+		t.Fatalf("%.1f writes per %d-byte message, want 3 (one DATA frame in three TLS records)", got, size)
+	}
+}

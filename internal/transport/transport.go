@@ -96,6 +96,8 @@ type Transport struct {
 	peers    map[uint64]*peer
 	closed   bool
 	handlers sync.WaitGroup // Raft stream handlers (Deliver callers)
+
+	wrapConn func(net.Conn) net.Conn // tests: wraps each connection dialled to a peer
 }
 
 // New checks the configuration (the node's own certificate must pass the
@@ -146,6 +148,11 @@ func New(cfg Config) (*Transport, error) {
 		peers:  map[uint64]*peer{},
 	}
 	t.mux.Handle("POST "+RaftStreamPath, t.authenticated(http.HandlerFunc(t.serveRaft)))
+	// Answered before a stream is opened, so that the stream's sender has
+	// this server's HTTP/2 settings (peer.go: settingsSeen).
+	t.mux.Handle("GET "+RaftStreamPath, t.authenticated(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})))
 	t.srv = &http.Server{
 		Handler:           t.mux,
 		TLSConfig:         t.serverTLS(),
@@ -389,6 +396,10 @@ func h2Only() *http.Protocols {
 
 func h2Config() *http.HTTP2Config {
 	return &http.HTTP2Config{
+		// A Raft stream's batch (a round's MsgApp: tens of KiB under
+		// load) is written as one DATA frame of up to 512 KiB (the
+		// client's body buffer); see peer.go, settingsSeen.
+		MaxReadFrameSize:              1 << 20,
 		MaxReceiveBufferPerConnection: 3 << 20,
 		MaxReceiveBufferPerStream:     2 << 20,
 		SendPingTimeout:               5 * time.Second,
