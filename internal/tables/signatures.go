@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -91,7 +90,7 @@ func SignRoot(key *ecdsa.PrivateKey, nodeID string, certPEM []byte, view, seqno 
 		Root:        hex.EncodeToString(root[:]),
 		Cert:        string(certPEM),
 	}
-	v, err := json.Marshal(ps)
+	v, err := marshalSignature(&ps)
 	if err != nil {
 		return nil, err
 	}
@@ -108,8 +107,7 @@ func ParseSignature(d *ledger.Domain) (ps *PrimarySignature, ok bool, err error)
 		if len(m.Writes) != 1 {
 			return nil, true, errors.New("signature table must hold exactly one write")
 		}
-		ps = new(PrimarySignature)
-		if err := json.Unmarshal(m.Writes[0].Value, ps); err != nil {
+		if ps, err = unmarshalSignature(m.Writes[0].Value); err != nil {
 			return nil, true, fmt.Errorf("couldn't parse signature: %w", err)
 		}
 		return ps, true, nil
@@ -127,21 +125,30 @@ func VerifySignature(ps *PrimarySignature, root [32]byte, service *x509.Certific
 // Verifier verifies signature transactions against one service
 // certificate, remembering node certificates it has already found endorsed
 // (checking an endorsement by a P-384 service key costs about a millisecond;
-// a node signs every few milliseconds). It is safe for concurrent use.
+// a node signs every few milliseconds) with their node ids. It is safe for
+// concurrent use.
 type Verifier struct {
 	service *x509.Certificate
 	mu      sync.Mutex
-	nodes   map[string]*ecdsa.PublicKey // endorsed certificate PEM -> its key
+	nodes   map[string]endorsedNode // endorsed certificate PEM -> its key and id
+}
+
+// endorsedNode is a node certificate found endorsed: its key and node id.
+type endorsedNode struct {
+	pub *ecdsa.PublicKey
+	id  string // nodeIDOfKey(pub)
 }
 
 // NewVerifier returns a Verifier for the given service certificate.
 func NewVerifier(service *x509.Certificate) *Verifier {
-	return &Verifier{service: service, nodes: map[string]*ecdsa.PublicKey{}}
+	return &Verifier{service: service, nodes: map[string]endorsedNode{}}
 }
 
 // Verify checks ps against root, as VerifySignature does.
 func (v *Verifier) Verify(ps *PrimarySignature, root [32]byte) error {
-	if hex.EncodeToString(root[:]) != ps.Root {
+	var rootHex [64]byte
+	hex.Encode(rootHex[:], root[:])
+	if string(rootHex[:]) != ps.Root {
 		return fmt.Errorf("signed root %s differs from the recomputed root %x", ps.Root, root)
 	}
 	pub, err := v.nodeKey(ps)
@@ -162,24 +169,25 @@ func (v *Verifier) Verify(ps *PrimarySignature, root [32]byte) error {
 // endorsed by the service and to match ps.Node.
 func (v *Verifier) nodeKey(ps *PrimarySignature) (*ecdsa.PublicKey, error) {
 	v.mu.Lock()
-	pub, ok := v.nodes[ps.Cert]
+	node, ok := v.nodes[ps.Cert]
 	v.mu.Unlock()
 	if !ok {
-		var err error
-		if pub, err = endorsedKey(ps.Cert, v.service); err != nil {
+		pub, err := endorsedKey(ps.Cert, v.service)
+		if err != nil {
 			return nil, err
 		}
+		node = endorsedNode{pub: pub, id: nodeIDOfKey(pub)}
 		v.mu.Lock()
 		if len(v.nodes) > 1024 {
 			clear(v.nodes)
 		}
-		v.nodes[ps.Cert] = pub
+		v.nodes[ps.Cert] = node
 		v.mu.Unlock()
 	}
-	if id := nodeIDOfKey(pub); id != ps.Node {
-		return nil, fmt.Errorf("node id %s does not match the certificate's key (%s)", ps.Node, id)
+	if node.id != ps.Node {
+		return nil, fmt.Errorf("node id %s does not match the certificate's key (%s)", ps.Node, node.id)
 	}
-	return pub, nil
+	return node.pub, nil
 }
 
 func endorsedKey(certPEM string, service *x509.Certificate) (*ecdsa.PublicKey, error) {

@@ -96,3 +96,33 @@ func TestValuesAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// A signature whose node id is not that of its certificate's key is refused,
+// whether the verifier meets the certificate for the first time or has it
+// cached, and refusing it leaves the certificate's own id accepted.
+func TestSignatureNodeIDChecked(t *testing.T) {
+	ids, ps, root := signed(t)
+	other, err := identity.LoadOrCreate(t.TempDir(), identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := *ps
+	bad.Node = other.Node.ID // a real node id, of another key
+	v := tables.NewVerifier(ids.Service.Cert)
+	for _, when := range []string{"first", "cached"} {
+		if err := v.Verify(&bad, root); err == nil || !strings.Contains(err.Error(), "does not match the certificate's key") {
+			t.Errorf("%s: another node's id: %v", when, err)
+		}
+	}
+	if err := v.Verify(ps, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(&bad, root); err == nil {
+		t.Error("another node's id verified after the right one")
+	}
+	upper := *ps
+	upper.Root = strings.ToUpper(ps.Root) // the root, but not as CCF writes it
+	if err := v.Verify(&upper, root); err == nil {
+		t.Error("an upper-case root verified")
+	}
+}
