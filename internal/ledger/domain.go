@@ -298,41 +298,127 @@ const (
 	minRemoveSize = 8                 // empty key
 )
 
-// maps parses maps until the end of the domain.
+// maps parses maps until the end of the domain, in two passes over the
+// same bytes: the first checks them and counts the maps, writes, removes
+// and name bytes; the second fills slices carved from one allocation of
+// each kind (not one per map), every read checked again.
 func (d *decoder) maps() ([]MapWrites, error) {
-	var maps []MapWrites
-	for d.err == nil && d.left() > 0 {
-		if d.left() < minMapSize {
-			d.fail("%d trailing bytes", d.left())
-			break
-		}
-		maps = append(maps, d.mapWrites())
-	}
+	start := d.off
+	var a mapAlloc
+	a.walk(d)
 	if d.err != nil {
 		return nil, d.err
+	}
+	if a.maps == 0 {
+		return nil, nil
+	}
+	d.off = start
+	a.alloc()
+	maps := make([]MapWrites, 0, a.maps)
+	var endsBuf [8]int
+	ends := endsBuf[:0] // where each map's name ends in a.names
+	for d.err == nil && d.left() > 0 {
+		m := d.mapWrites(&a)
+		maps = append(maps, m)
+		ends = append(ends, a.names.Len())
+	}
+	if d.err != nil { // the first pass read the same bytes
+		return nil, d.err
+	}
+	names, from := a.names.String(), 0
+	for i, end := range ends {
+		maps[i].Name, from = names[from:end], end
 	}
 	return maps, nil
 }
 
-// mapWrites parses one map: name, read version, reads (skipped), writes and
-// removes (§1.5).
-func (d *decoder) mapWrites() MapWrites {
-	m := MapWrites{Name: string(d.lengthPrefixed())}
+// mapAlloc hands out the slices of a domain's maps. In the first pass (kv
+// and rm nil) it counts what they need; in the second it carves them from
+// kv and rm, each with its capacity capped (an append to one reallocates),
+// and gathers the names into one string.
+type mapAlloc struct {
+	second                           bool
+	maps, writes, removes, nameBytes int
+	kv                               []KV
+	rm                               [][]byte
+	names                            strings.Builder
+}
+
+// walk is the first pass: it reads the maps to the end of the domain,
+// counting.
+func (a *mapAlloc) walk(d *decoder) {
+	for d.err == nil && d.left() > 0 {
+		if d.left() < minMapSize {
+			d.fail("%d trailing bytes", d.left())
+			return
+		}
+		d.mapWrites(a)
+		a.maps++
+	}
+}
+
+// alloc starts the second pass.
+func (a *mapAlloc) alloc() {
+	a.second = true
+	a.kv = make([]KV, a.writes)
+	if a.removes > 0 {
+		a.rm = make([][]byte, a.removes)
+	}
+	a.names.Grow(a.nameBytes)
+}
+
+func (a *mapAlloc) name(b []byte) {
+	a.nameBytes += len(b)
+	if a.second {
+		a.names.Write(b)
+	}
+}
+
+func (a *mapAlloc) takeWrites(n int) []KV {
+	a.writes += n
+	if !a.second || n == 0 {
+		return nil
+	}
+	s := a.kv[:n:n]
+	a.kv = a.kv[n:]
+	return s
+}
+
+func (a *mapAlloc) takeRemoves(n int) [][]byte {
+	a.removes += n
+	if !a.second || n == 0 {
+		return nil
+	}
+	s := a.rm[:n:n]
+	a.rm = a.rm[n:]
+	return s
+}
+
+// mapWrites reads one map: name, read version, reads (skipped), writes and
+// removes (§1.5). Its name is given to a (MapWrites.Name is set by maps);
+// Writes and Removes are nil when there are none, and in the first pass.
+func (d *decoder) mapWrites(a *mapAlloc) MapWrites {
+	var m MapWrites
+	a.name(d.lengthPrefixed())
 	d.u64() // read_version
 	for range d.count("read", minReadSize) {
 		d.lengthPrefixed()
 		d.u64()
 	}
-	if n := d.count("write", minWriteSize); n > 0 {
-		m.Writes = make([]KV, n)
-		for i := range m.Writes {
-			m.Writes[i] = KV{Key: d.lengthPrefixed(), Value: d.lengthPrefixed()}
+	n := d.count("write", minWriteSize)
+	m.Writes = a.takeWrites(n)
+	for i := range n {
+		k, v := d.lengthPrefixed(), d.lengthPrefixed()
+		if m.Writes != nil {
+			m.Writes[i] = KV{Key: k, Value: v}
 		}
 	}
-	if n := d.count("remove", minRemoveSize); n > 0 {
-		m.Removes = make([][]byte, n)
-		for i := range m.Removes {
-			m.Removes[i] = d.lengthPrefixed()
+	n = d.count("remove", minRemoveSize)
+	m.Removes = a.takeRemoves(n)
+	for i := range n {
+		k := d.lengthPrefixed()
+		if m.Removes != nil {
+			m.Removes[i] = k
 		}
 	}
 	return m

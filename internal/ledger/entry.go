@@ -207,12 +207,23 @@ func AppendEntry(dst []byte, tx *Tx, aead cipher.AEAD) ([]byte, error) {
 // ParseEntry parses one serialised entry (ccf-format.md §1.3–1.4). It checks
 // the framing only: version 1, a size field equal to len(raw)-8, and a public
 // domain size within bounds. The returned Entry aliases raw.
+//
+// ParseEntry is small enough to be inlined, so that where the Entry does
+// not outlive its caller it is not allocated on the heap.
 func ParseEntry(raw []byte) (*Entry, error) {
-	info, err := inspectEntry(raw)
-	if err != nil {
+	e := new(Entry)
+	if err := e.parse(raw); err != nil {
 		return nil, err
 	}
-	e := &Entry{
+	return e, nil
+}
+
+func (e *Entry) parse(raw []byte) error {
+	info, err := inspectEntry(raw)
+	if err != nil {
+		return err
+	}
+	*e = Entry{
 		Raw:        raw,
 		Version:    raw[0],
 		Flags:      info.flags,
@@ -223,7 +234,7 @@ func ParseEntry(raw []byte) (*Entry, error) {
 	}
 	copy(e.Tag[:], raw[tagOffset:])
 	copy(e.IV[:], raw[ivOffset:])
-	return e, nil
+	return nil
 }
 
 // IsSnapshot reports whether the IV carries the snapshot flag (the top bit of
@@ -245,7 +256,7 @@ func (e *Entry) Decrypt(aead cipher.AEAD) ([]MapWrites, error) {
 	if err := checkAEAD(aead); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, len(e.Ciphertext)+GCMTagSize)
+	buf := make([]byte, len(e.Ciphertext)+openSpace)
 	plain, err := e.open(aead, buf)
 	if err != nil {
 		return nil, err
@@ -263,7 +274,7 @@ func (e *Entry) Authenticate(aead cipher.AEAD) error {
 	if err := checkAEAD(aead); err != nil {
 		return err
 	}
-	n := len(e.Ciphertext) + GCMTagSize
+	n := len(e.Ciphertext) + openSpace
 	bp := authPool.Get().(*[]byte)
 	if cap(*bp) < n {
 		*bp = make([]byte, n)
@@ -286,7 +297,7 @@ func (e *Entry) WithPrivate(aead cipher.AEAD, f func([]MapWrites) error) error {
 	if err := checkAEAD(aead); err != nil {
 		return err
 	}
-	n := len(e.Ciphertext) + GCMTagSize
+	n := len(e.Ciphertext) + openSpace
 	bp := authPool.Get().(*[]byte)
 	if cap(*bp) < n {
 		*bp = make([]byte, n)
@@ -309,11 +320,20 @@ func (e *Entry) WithPrivate(aead cipher.AEAD, f func([]MapWrites) error) error {
 	return f(maps)
 }
 
-// open decrypts e into buf (len(Ciphertext)+GCMTagSize bytes) in place.
+// openSpace is what open needs in its buffer beyond the ciphertext.
+const openSpace = GCMTagSize + GCMIVSize
+
+// open decrypts e into buf (len(Ciphertext)+openSpace bytes) in place:
+// ciphertext || tag, which Open reads, then the IV. The IV is passed from
+// buf rather than from e.IV so that e does not escape (escape analysis
+// assumes an interface method keeps all it is given): an Entry that does
+// not outlive its caller stays on the caller's stack.
 func (e *Entry) open(aead cipher.AEAD, buf []byte) ([]byte, error) {
 	n := copy(buf, e.Ciphertext)
-	copy(buf[n:], e.Tag[:])
-	plain, err := aead.Open(buf[:0], e.IV[:], buf, e.Public)
+	n += copy(buf[n:], e.Tag[:])
+	iv := buf[n : n+GCMIVSize]
+	copy(iv, e.IV[:])
+	plain, err := aead.Open(buf[:0], iv, buf[:n], e.Public)
 	if err != nil {
 		return nil, fmt.Errorf("%w at seqno %d: %w", ErrAuthentication, e.Seqno, err)
 	}

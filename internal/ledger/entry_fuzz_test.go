@@ -157,6 +157,9 @@ func agree(t *testing.T, what string, got []MapWrites, want []refMap) {
 			t.Fatalf("%s: map %d is %q (%d writes, %d removes), the reference reads %q (%d, %d)",
 				what, i, g.Name, len(g.Writes), len(g.Removes), m.name, len(m.writes), len(m.removes))
 		}
+		if cap(g.Writes) != len(g.Writes) || cap(g.Removes) != len(g.Removes) {
+			t.Fatalf("%s: map %d's writes or removes have room beyond their length (shared with the next map's)", what, i)
+		}
 		for j, kv := range m.writes {
 			if !bytes.Equal(g.Writes[j].Key, kv.Key) || !bytes.Equal(g.Writes[j].Value, kv.Value) {
 				t.Fatalf("%s: map %q write %d differs from the reference", what, m.name, j)

@@ -146,6 +146,9 @@ func writesOf(e *ledger.Entry, aead cipher.AEAD) ([]ledger.MapWrites, error) {
 		if err != nil {
 			return nil, fmt.Errorf("couldn't decrypt entry %d: %w", e.Seqno, err)
 		}
+		if writes == nil {
+			return private, nil // not appended to nil: that would copy it
+		}
 		writes = append(writes, private...)
 	}
 	return writes, nil
