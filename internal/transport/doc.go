@@ -62,7 +62,10 @@
 // order sent; some may be lost across a reconnection, which Raft tolerates.
 //
 // A received frame longer than Config.MaxMessageBytes ends the stream
-// before it is read; a frame's buffer grows only as its bytes arrive. A
+// before it is read. A frame of up to 256 KiB (a MsgApp under load) is
+// copied from the stream's read buffer into a buffer of its own size once
+// all of it has arrived (one allocation, not zeroed first); a longer
+// frame's buffer grows only as its bytes arrive. A
 // message with entries is decoded without copying them: its entries' Data
 // are sub-slices of the frame's buffer (capacity capped), which the
 // receiver then gives away and never reads into again (unmarshal.go); any

@@ -29,6 +29,11 @@ var ErrFrameTooLarge = errors.New("transport: frame too large")
 // data that has arrived.
 const readStep = 1 << 20
 
+// readBuffer is the size of a decoder's reader buffer: a frame up to this
+// size (a MsgApp of a few hundred 1 KiB entries) is copied from it into a
+// buffer of its own size once it has all arrived.
+const readBuffer = 256 << 10
+
 // keepBuffer bounds the buffer a decoder keeps between frames.
 const keepBuffer = 8 << 20
 
@@ -84,15 +89,17 @@ type decoder struct {
 }
 
 func newDecoder(r io.Reader, max int) *decoder {
-	return &decoder{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	return &decoder{r: bufio.NewReaderSize(r, readBuffer), max: max}
 }
 
 // next reads one frame and unmarshals it. At the end of a stream between
 // frames it returns io.EOF; a stream cut inside a frame is
 // io.ErrUnexpectedEOF. A length above the bound is ErrFrameTooLarge, found
-// before anything is allocated; a frame's buffer grows with the data that
-// has arrived (readStep at a time), so a peer announcing a large frame and
-// sending little makes us allocate little.
+// before anything is allocated. A frame that fits the reader's buffer
+// (readBuffer) is allocated only once all of it has arrived; a longer
+// one's buffer grows with the data that has arrived (readStep at a time),
+// so a peer announcing a large frame and sending little makes us allocate
+// little.
 func (d *decoder) next() (raftpb.Message, error) {
 	var m raftpb.Message
 	var hdr [4]byte
@@ -125,16 +132,27 @@ func (d *decoder) next() (raftpb.Message, error) {
 
 func (d *decoder) read(n int) ([]byte, error) {
 	b := d.buf[:0]
+	if cap(b) < n && n <= d.r.Size() {
+		// A frame that fits the reader's buffer (a MsgApp under load): its
+		// bytes are appended to a new buffer of their size (append's size
+		// class), allocated once they have all arrived and not zeroed
+		// first (slices.Grow zeroes what it adds, then ReadFull writes it).
+		p, err := d.r.Peek(n)
+		if err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		b = append(b, p...)
+		_, _ = d.r.Discard(n) // cannot fail: n bytes were peeked
+		d.buf = b
+		return b, nil
+	}
 	for len(b) < n {
 		k := min(n-len(b), readStep)
 		b = slices.Grow(b, k)
 		got, err := io.ReadFull(d.r, b[len(b):len(b)+k])
 		b = b[:len(b)+got]
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, unexpectedEOF(err)
 		}
 	}
 	if cap(b) <= keepBuffer {
@@ -143,4 +161,13 @@ func (d *decoder) read(n int) ([]byte, error) {
 		d.buf = nil
 	}
 	return b, nil
+}
+
+// unexpectedEOF makes the end of the stream inside a frame an
+// io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

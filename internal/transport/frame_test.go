@@ -108,6 +108,36 @@ func TestDecoderAllocatesAsDataArrives(t *testing.T) {
 	}
 }
 
+// TestDecoderAllocatesFrameOnceArrived: a frame that fits the reader's
+// buffer is allocated once all of it has arrived, in one buffer of its
+// size: announced and cut short, it costs nothing.
+func TestDecoderAllocatesFrameOnceArrived(t *testing.T) {
+	const size = readBuffer - 1000
+	hdr := binary.BigEndian.AppendUint32(nil, size)
+	dec := newDecoder(bytes.NewReader(append(hdr, make([]byte, 10)...)), 1<<20)
+	var err error
+	if n := allocated(func() { _, err = dec.next() }); n > 4096 {
+		t.Errorf("a %d-byte frame announced, 10 bytes sent: allocated %d bytes", size, n)
+	}
+	if err != io.ErrUnexpectedEOF {
+		t.Fatalf("a frame cut after 10 bytes: %v", err)
+	}
+
+	m := msg(1, 2, 3, size-100)
+	frame := encodeAll(t, 1<<20, m)
+	if len(frame) > readBuffer+4 {
+		t.Fatalf("test frame of %d bytes does not fit the reader's buffer", len(frame))
+	}
+	dec = newDecoder(bytes.NewReader(frame), 1<<20)
+	var got raftpb.Message
+	if n := allocated(func() { got, err = dec.next() }); err != nil || n > uint64(len(frame))*5/4+4096 {
+		t.Fatalf("a %d-byte frame: allocated %d bytes, %v", len(frame), n, err)
+	}
+	if len(got.Entries) != 1 || !bytes.Equal(got.Entries[0].Data, m.Entries[0].Data) {
+		t.Fatal("the frame decodes differently")
+	}
+}
+
 // FuzzDecoder: any input decodes to messages or an error, never a panic,
 // and what decodes re-encodes to a frame that decodes the same.
 func FuzzDecoder(f *testing.F) {
