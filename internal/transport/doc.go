@@ -30,33 +30,52 @@
 // # Raft streams
 //
 // Each node opens one stream to each peer it sends to (so a pair of nodes
-// has two, one per direction, as etcd's rafthttp): an HTTP/2 POST to
-// [RaftStreamPath] whose request body is an endless sequence of frames,
-// each a uint32 big-endian length and a marshalled raftpb.Message. The
-// server answers 200 at once and then only reads. Why HTTP/2 over the
-// mutual TLS rather than a framed TLS connection of our own: the peer
-// interface must also carry request/response RPCs (write forwarding,
-// join-time catch-up) with the verified peer id, which is an http.Handler
-// mux; HTTP/2 multiplexes both on one connection per direction, and gives
-// per-stream flow control (a receiver that stops reading stalls that stream
-// only), keepalive pings that detect a dead peer (SendPingTimeout) and a
-// write timeout (WriteByteTimeout) for free. The frame inside the stream
-// is still ours, so that its size is checked before anything is allocated.
+// has two, one per direction, as etcd's rafthttp): an endless sequence of
+// frames, each a uint32 big-endian length and a marshalled raftpb.Message,
+// on a TLS connection of its own to the peer interface that negotiates the
+// ALPN protocol [RaftProto] ("ledgerd-raft/1"; the peer server hands such
+// a connection to the stream's receiver, http.Server.TLSNextProto). The
+// same certificates and the same rule as every peer connection apply at
+// the handshake (below); the receiver takes the peer's node id from its
+// certificate, asks Allowed, answers one byte (the stream is accepted; a
+// refusal is a TLS alert or the end of the connection), and then only
+// reads; the sender, once it has that byte, only writes, and ends the
+// stream when its connection is closed (a read that ends). Why a
+// connection of its own rather than a stream of the HTTP/2 connection that
+// carries the RPC routes: every message through HTTP/2 went through three
+// goroutines at the receiver (the connection's reader, its server loop, the
+// handler), each read by the handler sent WINDOW_UPDATEs back (a flush in a
+// goroutine of its own, a write, a wake-up of the sender's reader), and
+// the sender's body through one more goroutine: wake-ups and system calls
+// every Raft round, on a machine where each is costly. On its own
+// connection the receiver's goroutine reads the TLS connection and
+// delivers; flow control is TCP's (a receiver that stops reading stalls
+// that stream only); each batch is written with a write timeout of 10 s.
+// There are no pings: a peer that vanishes without a reset is found when a
+// write times out, or by TCP keepalives (minutes), and a restarted one by
+// the reset its host answers to the next write. The frame is ours, so that its size is checked before anything is
+// allocated.
+//
+// A peer that does not offer RaftProto (an older node) gets the stream as
+// before: an HTTP/2 POST to [RaftStreamPath], whose request body is the same
+// frames, answered 200 at once; the server still serves those. Their body
+// reads the peer's queue itself (what is queued goes out as one DATA frame,
+// up to 512 KiB, and one flush), and one request (GET [RaftStreamPath],
+// 204) is answered on the connection before the stream opens, so that the
+// server's settings are known when the body starts: the HTTP/2 transport
+// sizes a body's frames by them then, 16 KiB until they arrive, for the
+// stream's whole life. HTTP/2 adds keepalive pings that detect a dead peer
+// (SendPingTimeout) and a write timeout (WriteByteTimeout).
 //
 // Send (consensus.Transport) never blocks: each message goes to its peer's
 // bounded queue (Config.QueueSize); when the queue is full the message is
 // dropped and Unreachable reported, so Raft probes the peer again and
-// resends (etcd's rafthttp does the same). The stream's request body reads
-// the peer's queue itself: the HTTP/2 transport's goroutine that writes the
-// body takes everything queued as one batch of frames, written as one DATA
-// frame (up to 512 KiB; the server reads frames of up to 1 MiB) and one
-// flush, with no goroutine or pipe between the queue and the connection.
-// Before the stream opens, one request (GET [RaftStreamPath], 204) is
-// answered on the connection, so that the server's settings are known when
-// the body starts: the transport sizes a body's frames by them then, 16 KiB
-// until they arrive, for the stream's whole life. One slow or dead peer
+// resends (etcd's rafthttp does the same). The sender takes everything
+// queued (up to 512 KiB) as one batch of frames; crypto/tls encrypts it in
+// records of at most 16 KiB, each its own write to the socket, which are
+// gathered and written with one system call. One slow or dead peer
 // stalls its own queue only. When the stream fails (dial refused, TLS
-// refusal, peer gone, ping timeout), the sender reports the peer
+// refusal, peer gone, write or ping timeout), the sender reports the peer
 // unreachable, drops what is queued during the backoff (50 ms doubling to
 // 1 s, jittered) and reconnects. Messages to one peer are delivered in the
 // order sent; some may be lost across a reconnection, which Raft tolerates.

@@ -90,10 +90,21 @@ func (p *peer) stop() {
 func (t *Transport) runPeer(p *peer) {
 	defer close(p.done)
 	backoff := minBackoff
+	legacy := false // the peer has no RaftProto streams: HTTP/2 (stream)
 	for p.ctx.Err() == nil {
-		worked, err := t.stream(p)
+		var worked bool
+		var err error
+		if legacy {
+			worked, err = t.stream(p)
+		} else {
+			worked, err = t.streamConn(p)
+		}
 		if p.ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errLegacyPeer) {
+			legacy = true
+			continue
 		}
 		if worked {
 			backoff = minBackoff
@@ -140,8 +151,9 @@ func (t *Transport) waitDropping(p *peer, d time.Duration) bool {
 
 var errStreamEnded = errors.New("transport: the peer ended the stream")
 
-// stream opens one Raft stream to p and sends queued messages on it until
-// it fails or p stops; worked says the peer accepted the stream.
+// stream opens one Raft stream to p as an HTTP/2 POST, for a peer that
+// does not offer RaftProto (an older node), and sends queued messages on
+// it until it fails or p stops; worked says the peer accepted the stream.
 //
 // The stream's request body is the peer's queue itself (streamBody): the
 // HTTP/2 transport's goroutine that writes the body takes what is queued,
@@ -256,13 +268,7 @@ func (b *streamBody) Read(dst []byte) (int, error) {
 }
 
 // encode appends m's frame, or drops m if it is too large.
-func (b *streamBody) encode(m *raftpb.Message) {
-	if err := b.enc.encode(m); err != nil {
-		b.t.log.Error("dropped a Raft message larger than MaxMessageBytes", "peer", b.p.raftID, "type", m.Type.String(), "reason", err.Error())
-		b.p.dropped.Add(1)
-		b.t.cfg.Unreachable(b.p.raftID)
-	}
-}
+func (b *streamBody) encode(m *raftpb.Message) { b.t.encodeOrDrop(b.p, b.enc, m) }
 
 // Close is called by the HTTP/2 transport, possibly during a Read, when it
 // stops writing the body (the response ended, the stream was reset).
@@ -286,11 +292,8 @@ func (b *streamBody) err() error {
 	return b.lastErr
 }
 
-// serveRaft receives a peer's Raft stream: frames are decoded (bounded by
-// MaxMessageBytes), checked and handed to Deliver in order. A message must
-// be for this node and from the Raft id that AddPeer gave the
-// authenticated node; Allowed is asked again before each one, so a node
-// retired mid-stream is cut off.
+// serveRaft receives a peer's Raft stream sent as an HTTP/2 POST (by a
+// node that does not dial RaftProto streams; receive).
 func (t *Transport) serveRaft(w http.ResponseWriter, r *http.Request) {
 	t.mu.RLock()
 	if t.closed {
@@ -311,30 +314,7 @@ func (t *Transport) serveRaft(w http.ResponseWriter, r *http.Request) {
 	if err := http.NewResponseController(w).Flush(); err != nil {
 		return
 	}
-	dec := newDecoder(r.Body, t.cfg.MaxMessageBytes)
-	warned := false
-	for {
-		m, err := dec.next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
-				t.log.Warn("closed a Raft stream", "remote", r.RemoteAddr, "node_id", from, "reason", err.Error())
-			}
-			return
-		}
-		if !t.cfg.Allowed(from) {
-			t.log.Warn("closed a Raft stream: node no longer allowed", "remote", r.RemoteAddr, "node_id", from)
-			return
-		}
-		if m.To != t.cfg.RaftID || t.peerNodeID(m.From) != from {
-			if !warned {
-				t.log.Warn("dropped Raft messages not from the peer's Raft id or not for this node",
-					"node_id", from, "from", m.From, "to", m.To)
-				warned = true
-			}
-			continue
-		}
-		t.cfg.Deliver(m)
-	}
+	t.receive(r.Body, from, r.RemoteAddr, func() bool { return r.Context().Err() != nil })
 }
 
 // peerNodeID is the node id AddPeer gave raftID ("" if none).

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -97,7 +98,8 @@ type Transport struct {
 	closed   bool
 	handlers sync.WaitGroup // Raft stream handlers (Deliver callers)
 
-	wrapConn func(net.Conn) net.Conn // tests: wraps each connection dialled to a peer
+	wrapConn    func(net.Conn) net.Conn // tests: wraps each connection dialled to a peer
+	noRaftProto atomic.Bool             // tests: the server offers h2 only, as an older node
 }
 
 // New checks the configuration (the node's own certificate must pass the
@@ -154,6 +156,9 @@ func New(cfg Config) (*Transport, error) {
 		w.WriteHeader(http.StatusNoContent)
 	})))
 	t.srv = &http.Server{
+		// HTTP/2 (Protocols) for the RPC routes and older nodes' streams;
+		// RaftProto for Raft streams on connections of their own.
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){RaftProto: t.serveRaftConn},
 		Handler:           t.mux,
 		TLSConfig:         t.serverTLS(),
 		Protocols:         h2Only(),
@@ -345,15 +350,18 @@ func (t *Transport) serverTLS() *tls.Config {
 		MinVersion:             tls.VersionTLS13,
 		Certificates:           []tls.Certificate{t.cfg.Cert},
 		ClientAuth:             tls.RequireAnyClientCert,
-		NextProtos:             []string{"h2"},
+		NextProtos:             []string{RaftProto, "h2"}, // the server's preference decides
 		SessionTicketsDisabled: true,
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{t.cfg.Cert},
-		NextProtos:   []string{"h2"},
+		NextProtos:   []string{RaftProto, "h2"},
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 			c := base.Clone()
+			if t.noRaftProto.Load() {
+				c.NextProtos = []string{"h2"}
+			}
 			remote := hello.Conn.RemoteAddr().String()
 			c.VerifyConnection = func(cs tls.ConnectionState) error {
 				id, err := t.check(cs.PeerCertificates, "")
