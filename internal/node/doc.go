@@ -127,8 +127,11 @@
 //     before the primary takes a Ready that carries readySignatureTxs or
 //     more of its unsigned transactions (signBeforeReady), so under load
 //     each round of the followers' fsyncs ends with a signature. Every node
-//     verifies every signature it persists against its own tree, the
-//     primary included.
+//     checks every signature it persists against its own tree, the primary
+//     included: its root must be the tree's. The ECDSA signature is verified
+//     too, except on a signature this node serialised itself in this
+//     process (made with its own key a moment before; the followers verify
+//     it, and a restarted node verifies what it replays).
 //  4. Only signatures are committable: CCF's commit point is the last
 //     signature at or below Raft's commit index. A new primary signs its
 //     view at once (see Failover).

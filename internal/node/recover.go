@@ -197,7 +197,7 @@ func (n *Node) replaySuffix(last uint64) error {
 				return fmt.Errorf("node: entry %d: %w", s, err)
 			}
 			if ps != nil {
-				if err := n.checkSignature(ps, s); err != nil {
+				if err := n.checkSignature(ps, s, false); err != nil {
 					return fmt.Errorf("node: signature at %d: %w", s, err)
 				}
 				if err := n.sigs.Append(s); err != nil {

@@ -122,6 +122,17 @@ func VerifySignature(ps *PrimarySignature, root [32]byte, service *x509.Certific
 	return NewVerifier(service).Verify(ps, root)
 }
 
+// CheckRoot checks that ps signs root (lowercase hex, as SignRoot writes
+// it), the first check of Verify; it does not check the signature itself.
+func CheckRoot(ps *PrimarySignature, root [32]byte) error {
+	var rootHex [64]byte
+	hex.Encode(rootHex[:], root[:])
+	if string(rootHex[:]) != ps.Root {
+		return fmt.Errorf("signed root %s differs from the recomputed root %x", ps.Root, root)
+	}
+	return nil
+}
+
 // Verifier verifies signature transactions against one service
 // certificate, remembering node certificates it has already found endorsed
 // (checking an endorsement by a P-384 service key costs about a millisecond;
@@ -146,10 +157,8 @@ func NewVerifier(service *x509.Certificate) *Verifier {
 
 // Verify checks ps against root, as VerifySignature does.
 func (v *Verifier) Verify(ps *PrimarySignature, root [32]byte) error {
-	var rootHex [64]byte
-	hex.Encode(rootHex[:], root[:])
-	if string(rootHex[:]) != ps.Root {
-		return fmt.Errorf("signed root %s differs from the recomputed root %x", ps.Root, root)
+	if err := CheckRoot(ps, root); err != nil {
+		return err
 	}
 	pub, err := v.nodeKey(ps)
 	if err != nil {
