@@ -43,6 +43,26 @@ export function bump() { count(); }
 	return
 }
 
+// installHookOnce installs hookOnceCode's functions for test t and returns
+// the sources of the three hooks (for api.FunctionRuns), the append path,
+// and the body of an append with count and copy as pre-hooks and gate as
+// post-hook.
+func installHookOnce(t *testing.T, e *env) (count, copyHook, gate, path string, body func(contents string) map[string]any) {
+	t.Helper()
+	count, copyHook, gate, read := hookOnceCode(t.Name())
+	putUDF(t, e, "count", count)
+	putUDF(t, e, "copy", copyHook)
+	putUDF(t, e, "gate", gate)
+	putUDF(t, e, "read", read)
+	path = q("/app/transactions", v2024, "collectionId", "hookonce")
+	body = func(contents string) map[string]any {
+		return map[string]any{"contents": contents,
+			"preHooks":  []any{hook("count"), hook("copy")},
+			"postHooks": []any{hook("gate")}}
+	}
+	return count, copyHook, gate, path, body
+}
+
 // A writing hook runs once per append (its reads unchanged when the entry's
 // transaction is written), the whole chain in order, each hook seeing the
 // writes of those before it; a concurrent write that changes what the
@@ -51,17 +71,7 @@ export function bump() { count(); }
 // rejects writes nothing).
 func TestWritingHookRunsOnce(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	count, copyHook, gate, read := hookOnceCode(t.Name())
-	putUDF(t, e, "count", count)
-	putUDF(t, e, "copy", copyHook)
-	putUDF(t, e, "gate", gate)
-	putUDF(t, e, "read", read)
-	path := q("/app/transactions", v2024, "collectionId", "hookonce")
-	body := func(contents string) map[string]any {
-		return map[string]any{"contents": contents,
-			"preHooks":  []any{hook("count"), hook("copy")},
-			"postHooks": []any{hook("gate")}}
-	}
+	count, copyHook, gate, path, body := installHookOnce(t, e)
 	state := func() string {
 		t.Helper()
 		x, _ := execUDF(e, e.contributor, "read", nil)
@@ -131,17 +141,7 @@ func TestWritingHookRunsOnce(t *testing.T) {
 // again under the executor's lock.
 func TestWritingHooksConcurrentAppends(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	count, copyHook, gate, read := hookOnceCode(t.Name())
-	putUDF(t, e, "count", count)
-	putUDF(t, e, "copy", copyHook)
-	putUDF(t, e, "gate", gate)
-	putUDF(t, e, "read", read)
-	path := q("/app/transactions", v2024, "collectionId", "hookonce")
-	body := func(contents string) map[string]any {
-		return map[string]any{"contents": contents,
-			"preHooks":  []any{hook("count"), hook("copy")},
-			"postHooks": []any{hook("gate")}}
-	}
+	_, _, _, path, body := installHookOnce(t, e)
 	// Concurrent appends: each is counted once. (One whose hooks run again
 	// under the lock may exceed the bound there (lockedCap) on a loaded
 	// machine: it is refused and writes nothing, so it is not counted.)

@@ -5,15 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ledgerd/ledgerd/internal/audit"
-	"github.com/ledgerd/ledgerd/internal/identity"
 	"github.com/ledgerd/ledgerd/internal/ledger"
 	"github.com/ledgerd/ledgerd/internal/node"
 	"github.com/ledgerd/ledgerd/internal/tables"
@@ -28,15 +25,7 @@ import (
 // application transaction without the record still fails.
 func TestAuditEndpointClaimsDigest(t *testing.T) {
 	dir := t.TempDir()
-	ids, err := identity.LoadOrCreate(dir, identity.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Open(node.Config{Dir: dir, Identities: ids, ChunkSize: 16 << 10,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := openFixtureNode(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	digest := sha256.Sum256([]byte("alice transferred 5 from a to b"))
@@ -92,7 +81,7 @@ func TestAuditEndpointClaimsDigest(t *testing.T) {
 
 	opts, closeTree := auditOpts(t, dir, true)
 	opts.Claims = true
-	_, err = audit.Dir(filepath.Join(dir, "ledger"), opts)
+	_, err := audit.Dir(filepath.Join(dir, "ledger"), opts)
 	closeTree()
 	if err != nil {
 		t.Fatalf("audit with Claims of a ledger with an endpoint-set claims digest: %v", err)
